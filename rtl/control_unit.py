@@ -1,0 +1,234 @@
+"""The control unit: a small scalar core that runs the control program.
+
+It boots by copying ``prog_len`` instruction words from DRAM beat 0 into the instruction
+memory, then runs from PC 0. Besides scalar arithmetic, DRAM word loads/stores and branches it
+builds tasks: :attr:`Op.SAVECTX` writes a register into the context slot at the head of the
+task ring and :attr:`Op.SAVEPC` commits a task record for that slot and moves the head on.
+Both stall while the head slot still belongs to an unfinished task, so a live context is never
+overwritten. :attr:`Op.WAIT` and :attr:`Op.HALT` wait until every committed task finished.
+"""
+
+from amaranth import Module, Signal, Const, Mux
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import WORD_BITS
+from ..sw.isa import Op, Err, Unit
+from .mem_port import MemPort
+from .scalar import RegFile, Decoded, alu_ops, alu
+from .sequencer import ErrorReport
+from .sram import ReadPort, WritePort
+from .task import TaskPort, RetirePort, PC_BITS, slot_bits
+from ..sw.isa import MODULE_UNITS
+
+__all__ = ["ControlUnit"]
+
+
+class ControlUnit(wiring.Component):
+    """Members
+    -------
+    start : In(1)          begin booting (from IDLE)
+    prog_len : In(PC_BITS + 1)   instruction words to boot
+    running : Out(1)       booted and not yet halted (counts towards ``cycles``)
+    halted : Out(1)        HALT retired
+    stall : Out(1)         this cycle waits (memory, ring full, WAIT/HALT)
+    imem_w : Out(WritePort), imem_r : Out(ReadPort)
+    cb_w : Out(WritePort)  context writes
+    mem : Out(MemPort)
+    task : Out(TaskPort)   committed tasks, to the dispatcher
+    retire : In(RetirePort).array(len(MODULE_UNITS))   slots given back
+    tasks_idle : In(1)     the dispatcher holds no unfinished task
+    err : Out(ErrorReport)
+    """
+
+    def __init__(self, config):
+        self._config = config
+        imem_bits = (config.imem_words - 1).bit_length()
+        super().__init__({
+            "start": In(1), "prog_len": In(PC_BITS + 1),
+            "running": Out(1), "halted": Out(1), "stall": Out(1),
+            "imem_w": Out(WritePort(imem_bits, WORD_BITS, 1)),
+            "imem_r": Out(ReadPort(imem_bits, WORD_BITS)),
+            "cb_w": Out(WritePort((config.cb_words - 1).bit_length(), WORD_BITS, 1)),
+            "mem": Out(MemPort(config)),
+            "task": Out(TaskPort(config)),
+            "retire": In(RetirePort(config)).array(len(MODULE_UNITS)),
+            "tasks_idle": In(1),
+            "err": Out(ErrorReport()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        bw = cfg.beat_words
+        word_sel_bits = (bw - 1).bit_length()
+        dram_words = cfg.dram_bytes // 4
+
+        pc = Signal(PC_BITS)
+        rf = RegFile("ctrl")
+        d = Decoded(self.imem_r.data)
+        ops = alu_ops(Unit.CTRL)
+        result = alu(m, d, rf, ops)
+
+        # -- the task ring: head slot and which slots are live -------------------------------
+        head = Signal(slot_bits(cfg))
+        live = Signal(cfg.cb_slots)
+        commit = Signal()
+        set_mask = Signal(cfg.cb_slots)
+        clear_mask = Signal(cfg.cb_slots)
+        m.d.comb += set_mask.eq(Mux(commit, 1 << head, 0))
+        m.d.comb += clear_mask.eq(0)
+        for r in self.retire:
+            with m.If(r.valid):
+                m.d.comb += clear_mask.bit_select(r.slot, 1).eq(1)
+        m.d.sync += live.eq((live & ~clear_mask) | set_mask)
+        with m.If(commit):
+            m.d.sync += head.eq(head + 1)
+        ring_full = live.bit_select(head, 1)
+
+        # -- fetch -----------------------------------------------------------------------------
+        fetch = Signal()
+        fetch_pc = Signal(PC_BITS + 1)
+        m.d.comb += [self.imem_r.addr.eq(fetch_pc), self.imem_r.en.eq(fetch)]
+        with m.If(fetch):
+            m.d.sync += pc.eq(fetch_pc)
+
+        def report(code, addr=0, at=pc):
+            m.d.comb += [self.err.valid.eq(1), self.err.code.eq(code), self.err.pc.eq(at),
+                         self.err.addr.eq(addr)]
+            m.next = "ERROR"
+
+        def next_insn(target):
+            with m.If((target < 0) | (target >= cfg.imem_words)):
+                report(Err.PC_RANGE, target, at=target)
+            with m.Else():
+                m.d.comb += [fetch.eq(1), fetch_pc.eq(target)]
+                m.next = "EXEC"
+
+        ra, rs = rf.read(d.b), rf.read(d.a)
+        ea = Signal(WORD_BITS + 1)       # LW/SW word address
+        m.d.comb += ea.eq(ra + d.simm16)
+        ea_word = Signal(word_sel_bits)
+        if word_sel_bits:
+            m.d.sync += ea_word.eq(ea[:word_sel_bits])
+        m.d.comb += [
+            self.mem.addr.eq(ea >> word_sel_bits),
+            self.mem.wdata.eq(rs.replicate(bw)),
+            self.mem.wmask.eq(Const(0xF, 4) << (ea[:word_sel_bits] * 4 if word_sel_bits else 0)),
+            self.cb_w.addr.eq(head * cfg.ctx_slot_words + d.imm16),
+            self.cb_w.data.eq(rs),
+            self.task.payload.unit.eq(d.a),
+            self.task.payload.pc.eq(d.imm16),
+            self.task.payload.slot.eq(head),
+        ]
+        taken = Signal()
+        # Branch operands: a = ra, b = rb (see Fmt.BRANCH).
+        bra, brb = rf.read(d.a), rf.read(d.b)
+        with m.Switch(d.op):
+            for op, value in ((Op.BEQ, bra == brb), (Op.BNE, bra != brb),
+                              (Op.BLT, bra.as_signed() < brb.as_signed()),
+                              (Op.BGE, bra.as_signed() >= brb.as_signed()),
+                              (Op.BLTU, bra < brb), (Op.BGEU, bra >= brb)):
+                with m.Case(op):
+                    m.d.comb += taken.eq(value)
+
+        boot_words = Signal(PC_BITS + 1)   # words written so far
+        boot_beat = Signal(cfg.dram_addr_bits)
+        beat = Signal(cfg.beat_bits)
+        beat_word = Signal(range(bw + 1))
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [boot_words.eq(0), boot_beat.eq(0)]
+                    with m.If(self.prog_len > cfg.imem_words):
+                        report(Err.PC_RANGE, self.prog_len, at=0)
+                    with m.Else():
+                        m.next = "BOOT_REQ"
+            with m.State("BOOT_REQ"):
+                with m.If(boot_words >= self.prog_len):
+                    m.d.comb += [fetch.eq(1), fetch_pc.eq(0)]
+                    m.next = "EXEC"
+                with m.Else():
+                    m.d.comb += [self.mem.valid.eq(1), self.mem.addr.eq(boot_beat)]
+                    with m.If(self.mem.ready):
+                        m.d.sync += boot_beat.eq(boot_beat + 1)
+                        m.next = "BOOT_RESP"
+            with m.State("BOOT_RESP"):
+                with m.If(self.mem.resp_valid):
+                    m.d.sync += [beat.eq(self.mem.resp_data), beat_word.eq(0)]
+                    m.next = "BOOT_WRITE"
+            with m.State("BOOT_WRITE"):
+                m.d.comb += [self.imem_w.addr.eq(boot_words), self.imem_w.data.eq(beat[:32]),
+                             self.imem_w.en.eq(boot_words < self.prog_len)]
+                m.d.sync += [beat.eq(beat >> 32), beat_word.eq(beat_word + 1),
+                             boot_words.eq(boot_words + 1)]
+                with m.If((beat_word == bw - 1) | (boot_words + 1 >= self.prog_len)):
+                    m.next = "BOOT_REQ"
+            with m.State("EXEC"):
+                m.d.comb += self.running.eq(1)
+                with m.Switch(d.op):
+                    with m.Case(*ops):
+                        rf.write(m, d.a, result)
+                        next_insn(pc + 1)
+                    with m.Case(Op.NOP):
+                        next_insn(pc + 1)
+                    with m.Case(Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU):
+                        next_insn(Mux(taken, pc + d.simm16, pc + 1))
+                    with m.Case(Op.JAL):
+                        rf.write(m, d.a, pc + 1)
+                        next_insn(pc + d.simm21)
+                    with m.Case(Op.JALR):
+                        rf.write(m, d.a, pc + 1)
+                        next_insn(ra.as_signed() + d.simm16)
+                    with m.Case(Op.LW, Op.SW):
+                        with m.If(ea >= dram_words):
+                            report(Err.DRAM_RANGE, ea)
+                        with m.Else():
+                            m.d.comb += [self.mem.valid.eq(1),
+                                         self.mem.write.eq(d.op == Op.SW)]
+                            with m.If(~self.mem.ready):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Elif(d.op == Op.SW):
+                                next_insn(pc + 1)
+                            with m.Else():
+                                m.next = "LW"
+                    with m.Case(Op.SAVECTX):
+                        with m.If(d.imm16 >= cfg.ctx_slot_words):
+                            report(Err.CTX_RANGE, d.imm16)
+                        with m.Elif(ring_full):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Else():
+                            m.d.comb += self.cb_w.en.eq(1)
+                            next_insn(pc + 1)
+                    with m.Case(Op.SAVEPC):
+                        with m.If(ring_full):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Else():
+                            m.d.comb += self.task.valid.eq(1)
+                            with m.If(self.task.ready):
+                                m.d.comb += commit.eq(1)
+                                next_insn(pc + 1)
+                            with m.Else():
+                                m.d.comb += self.stall.eq(1)
+                    with m.Case(Op.WAIT, Op.HALT):
+                        with m.If(~self.tasks_idle):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Elif(d.op == Op.WAIT):
+                            next_insn(pc + 1)
+                        with m.Else():
+                            m.next = "HALTED"
+                    with m.Default():
+                        report(Err.ILLEGAL, self.imem_r.data)
+            with m.State("LW"):
+                m.d.comb += [self.running.eq(1), self.stall.eq(1)]
+                with m.If(self.mem.resp_valid):
+                    rf.write(m, d.a, self.mem.resp_data.word_select(ea_word, WORD_BITS)
+                             if word_sel_bits else self.mem.resp_data[:WORD_BITS])
+                    next_insn(pc + 1)
+            with m.State("HALTED"):
+                m.d.comb += self.halted.eq(1)
+            with m.State("ERROR"):
+                pass
+        return m
+

@@ -1,0 +1,100 @@
+"""The accelerator's single memory port and the arbiter that shares it.
+
+One beat (``config.dram_bytes_per_cycle``) moves per cycle, read or write: loads and stores
+share the bandwidth. The DRAM itself is modelled outside the accelerator (the Verilog
+``dypipe_dram`` in simulation); reads return in order after ``config.dram_latency`` cycles,
+tagged with the requester's number.
+"""
+
+from amaranth import Module, Signal, Mux
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["MemPort", "DramPort", "MemArbiter"]
+
+
+def MemPort(config):
+    """A client's port, from the client's side. A request moves when ``valid & ready``; a read's
+    data arrives later on ``resp_valid``/``resp_data``, in request order, always accepted."""
+    return wiring.Signature({
+        "valid": Out(1), "ready": In(1), "write": Out(1),
+        "addr": Out(config.dram_addr_bits), "wdata": Out(config.beat_bits),
+        "wmask": Out(config.dram_bytes_per_cycle),
+        "resp_valid": In(1), "resp_data": In(config.beat_bits),
+    })
+
+
+def DramPort(config, tag_bits):
+    """The port to the DRAM model, from the accelerator's side (no back-pressure)."""
+    return wiring.Signature({
+        "req_valid": Out(1), "req_write": Out(1), "req_addr": Out(config.dram_addr_bits),
+        "req_wdata": Out(config.beat_bits), "req_wmask": Out(config.dram_bytes_per_cycle),
+        "req_tag": Out(tag_bits),
+        "resp_valid": In(1), "resp_data": In(config.beat_bits), "resp_tag": In(tag_bits),
+    })
+
+
+class MemArbiter(wiring.Component):
+    """Round-robin arbiter of ``n_clients`` :func:`MemPort` clients onto one :func:`DramPort`.
+
+    Members
+    -------
+    clients : In(MemPort).array(n_clients)
+    dram : Out(DramPort)
+    stop : In(1)
+        Grants nothing while high (the machine stopped on an error).
+    read_beat, write_beat : Out(1)
+        A read or write beat was issued this cycle (performance counters).
+    """
+
+    def __init__(self, config, n_clients):
+        self._n = n_clients
+        self._tag_bits = max(1, (n_clients - 1).bit_length())
+        super().__init__({
+            "clients": In(MemPort(config)).array(n_clients),
+            "dram": Out(DramPort(config, self._tag_bits)),
+            "stop": In(1),
+            "read_beat": Out(1),
+            "write_beat": Out(1),
+        })
+
+    @property
+    def tag_bits(self):
+        return self._tag_bits
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._n
+        last = Signal(range(n))
+        grant = Signal(range(n))
+        any_valid = Signal()
+        # Priority starts after the last grant: scan clients last+1 .. last+n.
+        for offset in reversed(range(1, n + 1)):
+            for start in range(n):
+                idx = (start + offset) % n
+                with m.If((last == start) & self.clients[idx].valid):
+                    m.d.comb += [grant.eq(idx), any_valid.eq(1)]
+        fire = Signal()
+        m.d.comb += fire.eq(any_valid & ~self.stop)
+        for idx, client in enumerate(self.clients):
+            m.d.comb += [
+                client.ready.eq(fire & (grant == idx)),
+                client.resp_valid.eq(self.dram.resp_valid & (self.dram.resp_tag == idx)),
+                client.resp_data.eq(self.dram.resp_data),
+            ]
+            with m.If(grant == idx):
+                m.d.comb += [
+                    self.dram.req_write.eq(client.write),
+                    self.dram.req_addr.eq(client.addr),
+                    self.dram.req_wdata.eq(client.wdata),
+                    self.dram.req_wmask.eq(client.wmask),
+                ]
+        m.d.comb += [
+            self.dram.req_valid.eq(fire),
+            self.dram.req_tag.eq(grant),
+            self.read_beat.eq(fire & ~self.dram.req_write),
+            self.write_beat.eq(fire & self.dram.req_write),
+        ]
+        with m.If(fire):
+            m.d.sync += last.eq(grant)
+        return m

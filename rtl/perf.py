@@ -1,0 +1,21 @@
+"""Performance counters: one list of names, read by the top, the runner and the reports."""
+
+__all__ = ["COUNTERS", "COUNTER_BITS"]
+
+COUNTER_BITS = 48
+
+#: ``name -> what it counts``. Every counter runs while the machine runs (from the end of the
+#: boot copy to HALT or an error).
+COUNTERS = {
+    "cycles": "cycles from the first instruction to HALT",
+    "busy_io": "cycles the IO (load) module ran a task",
+    "busy_pfu": "cycles the PFU module ran a task",
+    "busy_store": "cycles the Store module ran a task",
+    "ctrl_active": "cycles the control unit executed instructions (not stalled)",
+    "ctrl_stall": "cycles the control unit waited (memory, full task ring, WAIT/HALT)",
+    "ctx_load": "cycles module sequencers spent reading contexts (LDC)",
+    "dram_read_bytes": "bytes read from DRAM",
+    "dram_write_bytes": "bytes written to DRAM",
+    "macs": "multiply-accumulates done by the PFU array",
+    "tasks": "tasks committed by SavePC",
+}

@@ -1,0 +1,71 @@
+"""Scalar pieces shared by the control unit and the module sequencers: the register file and
+the ALU, both decoded from :data:`dypipe.sw.isa.OPS`."""
+
+from amaranth import Module, Signal, Array, Mux, Cat
+from amaranth.lib import data
+
+from ..config import WORD_BITS
+from ..sw.isa import Op, Fmt, OPS, FIELDS, NUM_REGS, InsnLayout
+
+__all__ = ["RegFile", "Decoded", "alu_ops", "alu"]
+
+
+class RegFile:
+    """``NUM_REGS`` 32-bit registers in flip-flops; ``r0`` reads as zero. Every register can be
+    read at once (macro-instructions read a block of consecutive registers)."""
+
+    def __init__(self, name):
+        self.regs = Array(Signal(WORD_BITS, name=f"{name}_r{i}") for i in range(NUM_REGS))
+
+    def read(self, idx):
+        return Mux(idx == 0, 0, self.regs[idx])
+
+    def read_block(self, base, count):
+        """``count`` registers from ``base`` (wrapping past r31 reads r0.. as written)."""
+        return [self.read((base + i)[:len(base)]) for i in range(count)]
+
+    def write(self, m, idx, value):
+        m.d.sync += self.regs[idx].eq(value)
+
+
+class Decoded:
+    """Views of one instruction word."""
+
+    def __init__(self, word):
+        self.insn = data.View(InsnLayout, word)
+        self.op = self.insn.op
+        self.a = self.insn.a
+        self.b = self.insn.b
+        self.c = word[FIELDS["c"][0]:FIELDS["c"][0] + FIELDS["c"][1]]
+        self.imm16 = self.insn.imm16
+        self.simm16 = self.insn.imm16.as_signed()
+        self.simm21 = word[:FIELDS["imm21"][1]].as_signed()
+
+
+def alu_ops(unit):
+    """The register-writing ALU instructions that ``unit`` runs."""
+    formats = (Fmt.R, Fmt.I, Fmt.IU, Fmt.LI, Fmt.LUI)
+    return [op for op, (fmt, units) in OPS.items()
+            if unit in units and fmt in formats and op != Op.JALR]
+
+
+def alu(m, d, rf, ops):
+    """Result of ALU instruction ``d`` (one of ``ops``) over register file ``rf``."""
+    ra, rb = rf.read(d.b), rf.read(d.c)
+    result = Signal(WORD_BITS)
+    shamt = d.imm16[:5]
+    table = {
+        Op.LI: d.simm21, Op.LUI: d.imm16 << 16,
+        Op.ADD: ra + rb, Op.SUB: ra - rb, Op.MUL: ra * rb,
+        Op.AND: ra & rb, Op.OR: ra | rb, Op.XOR: ra ^ rb,
+        Op.SLL: ra << rb[:5], Op.SRL: ra >> rb[:5], Op.SRA: ra.as_signed() >> rb[:5],
+        Op.SLT: ra.as_signed() < rb.as_signed(), Op.SLTU: ra < rb,
+        Op.ADDI: ra + d.simm16, Op.ANDI: ra & d.imm16, Op.ORI: ra | d.imm16,
+        Op.XORI: ra ^ d.imm16, Op.SLLI: ra << shamt, Op.SRLI: ra >> shamt,
+        Op.SRAI: ra.as_signed() >> shamt, Op.SLTI: ra.as_signed() < d.simm16,
+    }
+    with m.Switch(d.op):
+        for op in ops:
+            with m.Case(op):
+                m.d.comb += result.eq(table[op])
+    return result

@@ -1,0 +1,134 @@
+"""A module sequencer: runs module functions (tasks) on one functional unit.
+
+On a task it fetches from the task's PC, reads its parameters from the task's context slot
+(:attr:`Op.LDC`), computes with the scalar subset of the ISA, hands macro-instructions to its
+unit one at a time and finishes at :attr:`Op.END`.
+"""
+
+from amaranth import Module, Signal
+from amaranth.lib import wiring, data
+from amaranth.lib.wiring import In, Out
+
+from ..config import WORD_BITS
+from ..sw.isa import Op, OPS, Err, Unit
+from .scalar import RegFile, Decoded, alu_ops, alu
+from .sram import ReadPort
+from .task import TaskRecord, PC_BITS
+from .unit_port import UnitPort, MAX_PARAMS
+
+__all__ = ["ModuleSequencer", "ErrorReport"]
+
+
+def ErrorReport():
+    """An error, from the reporter's side."""
+    return wiring.Signature({"valid": Out(1), "code": Out(Err), "pc": Out(PC_BITS),
+                             "addr": Out(WORD_BITS)})
+
+
+class ModuleSequencer(wiring.Component):
+    """Members
+    -------
+    task : In(stream of TaskRecord)   a task for this module (``unit`` is ignored)
+    done : Out(1)        the task's END ran (pulse)
+    busy : Out(1)        a task is running
+    ctx_load : Out(1)    this cycle waits on the context buffer
+    imem : Out(ReadPort) instruction fetch
+    cb : Out(ReadPort)   context reads
+    unit : Out(UnitPort) macro-instructions
+    err : Out(ErrorReport)
+    """
+
+    def __init__(self, config, unit):
+        self._config = config
+        self._unit = Unit(unit)
+        record = TaskRecord(config)
+        super().__init__({
+            "task": In(wiring.Signature({"valid": Out(1), "ready": In(1),
+                                         "payload": Out(record)})),
+            "done": Out(1), "busy": Out(1), "ctx_load": Out(1),
+            "imem": Out(ReadPort((config.imem_words - 1).bit_length(), WORD_BITS)),
+            "cb": Out(ReadPort((config.cb_words - 1).bit_length(), WORD_BITS)),
+            "unit": Out(UnitPort()),
+            "err": Out(ErrorReport()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        pc = Signal(PC_BITS)
+        slot = Signal.like(self.task.payload.slot)
+        rf = RegFile(self._unit.name.lower())
+        d = Decoded(self.imem.data)
+        ops = alu_ops(self._unit)
+        result = alu(m, d, rf, ops)
+        macro_ops = [op for op, (_, units) in OPS.items()
+                     if units == {self._unit} and op not in (Op.LDC, Op.END)]
+
+        fetch = Signal()
+        fetch_pc = Signal(PC_BITS + 1)
+        m.d.comb += [self.imem.addr.eq(fetch_pc), self.imem.en.eq(fetch)]
+        with m.If(fetch):
+            m.d.sync += pc.eq(fetch_pc)
+
+        def report(code, addr=0, at=pc):
+            m.d.comb += [self.err.valid.eq(1), self.err.code.eq(code), self.err.pc.eq(at),
+                         self.err.addr.eq(addr)]
+            m.next = "ERROR"
+
+        def next_insn(target):
+            with m.If((target < 0) | (target >= cfg.imem_words)):
+                report(Err.PC_RANGE, target, at=target)
+            with m.Else():
+                m.d.comb += [fetch.eq(1), fetch_pc.eq(target)]
+                m.next = "EXEC"
+
+        m.d.comb += [
+            self.unit.payload.a.eq(d.a),
+            self.unit.payload.imm.eq(d.imm16),
+            self.cb.addr.eq(slot * cfg.ctx_slot_words + d.imm16),
+        ]
+        m.d.comb += [self.unit.payload.params[i].eq(v)
+                     for i, v in enumerate(rf.read_block(d.b, MAX_PARAMS))]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.task.ready.eq(1)
+                with m.If(self.task.valid):
+                    m.d.sync += slot.eq(self.task.payload.slot)
+                    next_insn(self.task.payload.pc)
+            with m.State("EXEC"):
+                m.d.comb += self.busy.eq(1)
+                with m.Switch(d.op):
+                    with m.Case(*ops):
+                        rf.write(m, d.a, result)
+                        next_insn(pc + 1)
+                    with m.Case(Op.NOP):
+                        next_insn(pc + 1)
+                    with m.Case(Op.LDC):
+                        with m.If(d.imm16 >= cfg.ctx_slot_words):
+                            report(Err.CTX_RANGE, d.imm16)
+                        with m.Else():
+                            m.d.comb += self.cb.en.eq(1)
+                            m.next = "LDC"
+                    with m.Case(*macro_ops):
+                        m.d.comb += self.unit.valid.eq(1)
+                        with m.If(self.unit.ready):
+                            m.next = "MACRO"
+                    with m.Case(Op.END):
+                        m.d.comb += self.done.eq(1)
+                        m.next = "IDLE"
+                    with m.Default():
+                        report(Err.ILLEGAL, self.imem.data)
+            with m.State("LDC"):
+                m.d.comb += [self.busy.eq(1), self.ctx_load.eq(1)]
+                rf.write(m, d.a, self.cb.data)
+                next_insn(pc + 1)
+            with m.State("MACRO"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.unit.err):
+                    report(self.unit.err_code, self.unit.err_addr)
+                with m.Elif(self.unit.done):
+                    next_insn(pc + 1)
+            with m.State("ERROR"):
+                pass
+        return m

@@ -1,0 +1,167 @@
+"""The DyPipe accelerator: only wiring of the units.
+
+Control and status are plain ports (see :class:`Top`). The DRAM is either the Verilog model
+``dypipe_dram`` instantiated inside (``dram="verilog"``, for Verilator) or left outside as a
+port (``dram="port"``, for Amaranth's simulator with a Python model)."""
+
+from amaranth import Module, Signal, Const, unsigned
+from amaranth.hdl import Instance, ClockSignal, ResetSignal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..config import WORD_BITS
+from ..sw.isa import Err, Unit, MODULE_UNITS
+from .control_unit import ControlUnit
+from .dispatcher import Dispatcher
+from .dma import LoadDMA, StoreDMA
+from .global_buffer import GlobalBuffer
+from .mem_port import MemArbiter, DramPort
+from .perf import COUNTERS, COUNTER_BITS
+from .pfu import PFU
+from .sequencer import ModuleSequencer
+from .task import PC_BITS
+
+__all__ = ["Top", "MEM_CLIENTS"]
+
+#: Memory port clients, in arbiter (tag) order.
+MEM_CLIENTS = ("ctrl", "load", "store")
+
+
+class Top(wiring.Component):
+    """Members
+    -------
+    start : In(1)            pulse (or hold) to boot and run
+    prog_len : In(PC_BITS+1) instruction words at DRAM beat 0
+    done : Out(1)            HALT retired and every task finished
+    error : Out(1)           stopped on an error; the ``err_*`` ports say which and where
+    err_code : Out(Err), err_unit : Out(Unit), err_pc : Out(PC_BITS), err_addr : Out(32)
+    perf_<name> : Out(COUNTER_BITS)   one port per :data:`dypipe.rtl.perf.COUNTERS` entry
+    dump_valid, dump_lo, dump_hi : In   (``dram="verilog"``) write DRAM beats lo..hi to the
+                                        model's +DRAM_DUMP file
+    dram : Out(DramPort)     (``dram="port"``) the memory port
+    """
+
+    def __init__(self, config, *, dram="verilog", sram="verilog"):
+        if dram not in ("verilog", "port"):
+            raise ValueError(f"dram must be 'verilog' or 'port', not {dram!r}")
+        self._config, self._dram, self._sram = config, dram, sram
+        self._tag_bits = max(1, (len(MEM_CLIENTS) - 1).bit_length())
+        members = {
+            "start": In(1), "prog_len": In(PC_BITS + 1),
+            "done": Out(1), "error": Out(1), "err_code": Out(Err), "err_unit": Out(Unit),
+            "err_pc": Out(PC_BITS), "err_addr": Out(WORD_BITS),
+            **{f"perf_{name}": Out(COUNTER_BITS) for name in COUNTERS},
+        }
+        if dram == "verilog":
+            members.update({"dump_valid": In(1), "dump_lo": In(config.dram_addr_bits),
+                            "dump_hi": In(config.dram_addr_bits)})
+        else:
+            members["dram"] = Out(DramPort(config, self._tag_bits))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+
+        m.submodules.ctrl = ctrl = ControlUnit(cfg)
+        m.submodules.dispatcher = disp = Dispatcher(cfg)
+        m.submodules.gbuf = gbuf = GlobalBuffer(cfg, backend=self._sram)
+        m.submodules.load = load = LoadDMA(cfg)
+        m.submodules.pfu = pfu = PFU(cfg)
+        m.submodules.store = store = StoreDMA(cfg)
+        m.submodules.arbiter = arb = MemArbiter(cfg, len(MEM_CLIENTS))
+        units = {Unit.IO: load, Unit.PFU: pfu, Unit.STORE: store}
+        seqs = {}
+        for unit in MODULE_UNITS:
+            seqs[unit] = m.submodules[f"seq_{unit.name.lower()}"] = ModuleSequencer(cfg, unit)
+
+        m.submodules.imem = imem = Memory(shape=unsigned(WORD_BITS), depth=cfg.imem_words,
+                                          init=[])
+        m.submodules.cb = cb = Memory(shape=unsigned(WORD_BITS), depth=cfg.cb_words, init=[])
+
+        def connect_write(port, mem):
+            p = mem.write_port()
+            m.d.comb += [p.addr.eq(port.addr), p.data.eq(port.data), p.en.eq(port.en)]
+
+        def connect_read(port, mem):
+            p = mem.read_port()
+            m.d.comb += [p.addr.eq(port.addr), p.en.eq(port.en), port.data.eq(p.data)]
+
+        connect_write(ctrl.imem_w, imem)
+        connect_read(ctrl.imem_r, imem)
+        connect_write(ctrl.cb_w, cb)
+        for unit, seq in seqs.items():
+            connect_read(seq.imem, imem)
+            connect_read(seq.cb, cb)
+            wiring.connect(m, seq.unit, units[unit].cmd)
+
+        # Tasks: control unit -> dispatcher -> sequencers; slots back to the control unit.
+        wiring.connect(m, ctrl.task, disp.task)
+        for idx, unit in enumerate(MODULE_UNITS):
+            wiring.connect(m, disp.issue[idx], seqs[unit].task)
+            wiring.connect(m, disp.retire[idx], ctrl.retire[idx])
+            m.d.comb += disp.finished[idx].eq(seqs[unit].done)
+        m.d.comb += ctrl.tasks_idle.eq(disp.idle)
+
+        # Data paths.
+        wiring.connect(m, load.buf, gbuf.dma_w)
+        wiring.connect(m, store.buf, gbuf.dma_r)
+        wiring.connect(m, pfu.nbin_r, gbuf.nbin_r)
+        wiring.connect(m, pfu.sb_r, gbuf.sb_r)
+        wiring.connect(m, pfu.nbout_r, gbuf.nbout_r)
+        wiring.connect(m, pfu.nbout_w, gbuf.nbout_w)
+        for idx, client in enumerate((ctrl.mem, load.mem, store.mem)):
+            wiring.connect(m, client, arb.clients[idx])
+
+        # Start, done, errors: the first error stops the machine.
+        m.d.comb += [ctrl.start.eq(self.start), ctrl.prog_len.eq(self.prog_len)]
+        reporters = [(Unit.CTRL, ctrl.err), (Unit.CTRL, disp.err)]
+        reporters += [(unit, seqs[unit].err) for unit in MODULE_UNITS]
+        with m.If(~self.error):
+            for unit, rep in reversed(reporters):   # the first one listed wins a tie
+                with m.If(rep.valid):
+                    m.d.sync += [self.error.eq(1), self.err_code.eq(rep.code),
+                                 self.err_unit.eq(unit), self.err_pc.eq(rep.pc),
+                                 self.err_addr.eq(rep.addr)]
+        m.d.comb += arb.stop.eq(self.error)
+        m.d.sync += self.done.eq(ctrl.halted & ~self.error)
+
+        # Performance counters.
+        beat_bytes = cfg.dram_bytes_per_cycle
+        increments = {
+            "cycles": ctrl.running,
+            "busy_io": seqs[Unit.IO].busy,
+            "busy_pfu": seqs[Unit.PFU].busy,
+            "busy_store": seqs[Unit.STORE].busy,
+            "ctrl_active": ctrl.running & ~ctrl.stall,
+            "ctrl_stall": ctrl.running & ctrl.stall,
+            "ctx_load": sum(seq.ctx_load for seq in seqs.values()),
+            "dram_read_bytes": arb.read_beat * beat_bytes,
+            "dram_write_bytes": arb.write_beat * beat_bytes,
+            "macs": pfu.mac_cycles * cfg.macs_per_cycle,
+            "tasks": ctrl.task.valid & ctrl.task.ready,
+        }
+        assert increments.keys() == COUNTERS.keys()
+        with m.If(ctrl.running & ~self.error):
+            for name, inc in increments.items():
+                counter = getattr(self, f"perf_{name}")
+                m.d.sync += counter.eq(counter + inc)
+
+        # The DRAM.
+        if self._dram == "verilog":
+            m.submodules.dram = Instance(
+                "dypipe_dram",
+                p_WIDTH=cfg.beat_bits, p_DEPTH=cfg.dram_beats, p_ADDR_BITS=cfg.dram_addr_bits,
+                p_LATENCY=cfg.dram_latency, p_TAG_BITS=self._tag_bits,
+                i_clk=ClockSignal(), i_rst=ResetSignal(),
+                i_req_valid=arb.dram.req_valid, i_req_write=arb.dram.req_write,
+                i_req_addr=arb.dram.req_addr, i_req_wdata=arb.dram.req_wdata,
+                i_req_wmask=arb.dram.req_wmask, i_req_tag=arb.dram.req_tag,
+                o_resp_valid=arb.dram.resp_valid, o_resp_data=arb.dram.resp_data,
+                o_resp_tag=arb.dram.resp_tag,
+                i_dump_valid=self.dump_valid, i_dump_lo=self.dump_lo, i_dump_hi=self.dump_hi,
+            )
+        else:
+            wiring.connect(m, arb.dram, wiring.flipped(self.dram))
+        return m

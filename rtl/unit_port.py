@@ -1,0 +1,30 @@
+"""The port between a module sequencer and the functional unit that runs its macro-instructions
+(the load DMA for IO, the MAC array for PFU, the store DMA for Store)."""
+
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import WORD_BITS
+from ..sw.isa import Err, FIELDS, DMA_PARAMS, MVM_PARAMS
+
+__all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS"]
+
+#: Registers a macro-instruction reads, at most.
+MAX_PARAMS = max(len(DMA_PARAMS), len(MVM_PARAMS))
+
+#: One macro-instruction as the sequencer hands it over: the instruction's ``a`` field and
+#: ``imm16``, and the parameter registers ``r[b] .. r[b + MAX_PARAMS - 1]`` (r0 reads zero).
+MacroCmd = data.StructLayout({
+    "a": FIELDS["a"][1],
+    "imm": FIELDS["imm16"][1],
+    "params": data.ArrayLayout(WORD_BITS, MAX_PARAMS),
+})
+
+
+def UnitPort():
+    """From the sequencer's side: ``payload`` moves on ``valid & ready``; the unit later pulses
+    ``done``, or ``err`` with a code and the offending address instead."""
+    return wiring.Signature({
+        "valid": Out(1), "ready": In(1), "payload": Out(MacroCmd),
+        "done": In(1), "err": In(1), "err_code": In(Err), "err_addr": In(WORD_BITS),
+    })

@@ -1,0 +1,254 @@
+"""DyPipe ISA v1: the one definition of every encoding.
+
+The RTL decodes with these enums and field positions, the assembler encodes with them and the
+disassembler prints with them; nothing else writes an opcode number or a bit position.
+
+An instruction is one 32-bit word::
+
+    31      26 25    21 20    16 15    11 10           0
+    +---------+--------+--------+--------+--------------+
+    |   op    |   a    |   b    |   c    |              |   c = imm16[15:11]
+    +---------+--------+--------+--------+--------------+
+                       |<-------------- imm21 --------->|
+                                |<------- imm16 ------->|
+
+Every instruction belongs to one or more *units*: the control unit (CTRL) runs the control
+program; the IO, PFU and STORE module sequencers run module functions. An instruction executed
+on a unit it does not belong to stops the machine with :attr:`Err.ILLEGAL`. Opcode 0 is
+illegal everywhere, so a jump into zeroed memory traps at once.
+
+Register ``r0`` always reads as zero.
+"""
+
+from amaranth.lib import enum, data
+
+__all__ = [
+    "Op", "Unit", "Buf", "Err", "Act", "Fmt", "FIELDS", "INSN_BITS", "NUM_REGS",
+    "InsnLayout", "MvmFlags", "OPS", "DMA_PARAMS", "MVM_PARAMS", "MODULE_UNITS",
+    "encode", "decode", "sext",
+]
+
+INSN_BITS = 32
+NUM_REGS = 32
+
+#: Bit positions ``(lsb, width)`` of the instruction fields.
+FIELDS = {
+    "imm16": (0, 16),
+    "imm21": (0, 21),
+    "c": (11, 5),
+    "b": (16, 5),
+    "a": (21, 5),
+    "op": (26, 6),
+}
+
+#: The same fields as an Amaranth layout for the RTL's decoders (c and imm21 are slices).
+InsnLayout = data.StructLayout({
+    "imm16": FIELDS["imm16"][1],
+    "b": FIELDS["b"][1],
+    "a": FIELDS["a"][1],
+    "op": FIELDS["op"][1],
+})
+
+
+class Op(enum.Enum, shape=6):
+    ILLEGAL = 0
+    HALT = 1
+    NOP = 2
+    LI = 3        # rd = sext(imm21)
+    LUI = 4       # rd = imm16 << 16
+    ADD = 5
+    SUB = 6
+    MUL = 7       # low 32 bits
+    AND = 8
+    OR = 9
+    XOR = 10
+    SLL = 11
+    SRL = 12
+    SRA = 13
+    SLT = 14
+    SLTU = 15
+    ADDI = 16     # rd = ra + sext(imm16)
+    ANDI = 17     # rd = ra & zext(imm16)
+    ORI = 18
+    XORI = 19
+    SLLI = 20     # shift by imm16[4:0]
+    SRLI = 21
+    SRAI = 22
+    SLTI = 23
+    LW = 24       # rd = dram_word[ra + sext(imm16)]       (32-bit word address)
+    SW = 25       # dram_word[ra + sext(imm16)] = rs
+    BEQ = 26      # if ra == rb: pc += sext(imm16)
+    BNE = 27
+    BLT = 28
+    BGE = 29
+    BLTU = 30
+    BGEU = 31
+    JAL = 32      # rd = pc + 1; pc += sext(imm21)
+    JALR = 33     # rd = pc + 1; pc = ra + sext(imm16)
+    SAVECTX = 34  # context[slot][imm16] = rs
+    SAVEPC = 35   # commit a task: module a, function at pc imm16, footprint from rb..
+    WAIT = 36     # wait until every committed task has finished
+    LDC = 40      # rd = context[task slot][imm16]
+    END = 41      # end of a module function
+    DLOAD = 42    # DMA DRAM -> buffer a; parameters in r[b] .. r[b+5]
+    DSTORE = 43   # DMA buffer a -> DRAM; parameters in r[b] .. r[b+5]
+    MVM = 44      # matrix-vector tile on the MAC array; parameters r[b] .. r[b+4], flags imm16
+
+
+class Unit(enum.Enum, shape=2):
+    """Where an instruction runs, and where an error happened."""
+    IO = 0
+    PFU = 1
+    STORE = 2
+    CTRL = 3
+
+
+#: The units that run module functions (tasks), in the order of their numbers.
+MODULE_UNITS = (Unit.IO, Unit.PFU, Unit.STORE)
+
+
+class Buf(enum.Enum, shape=2):
+    """The banks of the global buffer."""
+    NBIN = 0
+    SB = 1
+    NBOUT = 2
+
+
+class Err(enum.Enum, shape=4):
+    """Error codes in the status registers."""
+    NONE = 0
+    ILLEGAL = 1       # an opcode that does not exist or does not run on this unit
+    DRAM_RANGE = 2    # a DRAM access outside the DRAM
+    BUF_RANGE = 3     # a global-buffer access outside its bank
+    CTX_RANGE = 4     # a context offset outside the slot
+    PC_RANGE = 5      # a PC outside the instruction memory
+    BAD_TASK = 6      # a malformed task record (no such module)
+    BAD_PARAM = 7     # a macro-instruction parameter that makes no sense (zero length ...)
+    WATCHDOG = 8      # no progress for too long
+
+
+class Act(enum.Enum, shape=2):
+    """Activation applied on write-back from the MAC array."""
+    NONE = 0
+    RELU = 1
+
+
+#: Flags of :attr:`Op.MVM` in imm16.
+MvmFlags = data.StructLayout({
+    "bias": 1,   # start each output block from the NBout row it overwrites (a loaded bias)
+    "act": Act,
+})
+
+#: Registers read by the DMA macro-instructions, starting at r[b].
+DMA_PARAMS = ("dram_addr", "buf_addr", "rows", "row_beats", "dram_stride", "buf_stride")
+#: Registers read by :attr:`Op.MVM`, starting at r[b].
+MVM_PARAMS = ("dst", "src", "weights", "k_chunks", "m_blocks")
+
+
+class Fmt(enum.Enum):
+    """Operand syntax of an instruction; says which fields hold which operand."""
+    NONE = "none"          # halt
+    R = "rd, ra, rb"       # a=rd b=ra c=rb
+    I = "rd, ra, simm16"   # a=rd b=ra imm16
+    IU = "rd, ra, uimm16"
+    LI = "rd, simm21"      # a=rd imm21
+    LUI = "rd, uimm16"     # a=rd imm16
+    LOAD = "rd, simm16(ra)"
+    STORE = "rs, simm16(ra)"
+    BRANCH = "ra, rb, target"   # imm16 = target - pc
+    JAL = "rd, target"          # imm21 = target - pc
+    CTX = "rs, offset"          # a=rs imm16 = context offset (unsigned)
+    LDC = "rd, offset"          # a=rd imm16 = context offset (unsigned)
+    TASK = "unit, rb, target"   # a=unit b=footprint base imm16 = absolute pc
+    DMA = "buf, rs"             # a=buf b=first parameter register
+    MVM = "rs, flags"           # b=first parameter register imm16=flags
+
+
+_SCALAR = {Unit.CTRL, Unit.IO, Unit.PFU, Unit.STORE}
+_CTRL = {Unit.CTRL}
+
+#: ``Op -> (Fmt, units that may run it)``
+OPS = {
+    Op.HALT: (Fmt.NONE, _CTRL),
+    Op.NOP: (Fmt.NONE, _SCALAR),
+    Op.LI: (Fmt.LI, _SCALAR),
+    Op.LUI: (Fmt.LUI, _SCALAR),
+    Op.ADD: (Fmt.R, _SCALAR),
+    Op.SUB: (Fmt.R, _SCALAR),
+    Op.MUL: (Fmt.R, _SCALAR),
+    Op.AND: (Fmt.R, _CTRL),
+    Op.OR: (Fmt.R, _CTRL),
+    Op.XOR: (Fmt.R, _CTRL),
+    Op.SLL: (Fmt.R, _CTRL),
+    Op.SRL: (Fmt.R, _CTRL),
+    Op.SRA: (Fmt.R, _CTRL),
+    Op.SLT: (Fmt.R, _CTRL),
+    Op.SLTU: (Fmt.R, _CTRL),
+    Op.ADDI: (Fmt.I, _SCALAR),
+    Op.ANDI: (Fmt.IU, _CTRL),
+    Op.ORI: (Fmt.IU, _SCALAR),
+    Op.XORI: (Fmt.IU, _CTRL),
+    Op.SLLI: (Fmt.IU, _SCALAR),
+    Op.SRLI: (Fmt.IU, _CTRL),
+    Op.SRAI: (Fmt.IU, _CTRL),
+    Op.SLTI: (Fmt.I, _CTRL),
+    Op.LW: (Fmt.LOAD, _CTRL),
+    Op.SW: (Fmt.STORE, _CTRL),
+    Op.BEQ: (Fmt.BRANCH, _CTRL),
+    Op.BNE: (Fmt.BRANCH, _CTRL),
+    Op.BLT: (Fmt.BRANCH, _CTRL),
+    Op.BGE: (Fmt.BRANCH, _CTRL),
+    Op.BLTU: (Fmt.BRANCH, _CTRL),
+    Op.BGEU: (Fmt.BRANCH, _CTRL),
+    Op.JAL: (Fmt.JAL, _CTRL),
+    Op.JALR: (Fmt.I, _CTRL),
+    Op.SAVECTX: (Fmt.CTX, _CTRL),
+    Op.SAVEPC: (Fmt.TASK, _CTRL),
+    Op.WAIT: (Fmt.NONE, _CTRL),
+    Op.LDC: (Fmt.LDC, {Unit.IO, Unit.PFU, Unit.STORE}),
+    Op.END: (Fmt.NONE, {Unit.IO, Unit.PFU, Unit.STORE}),
+    Op.DLOAD: (Fmt.DMA, {Unit.IO}),
+    Op.DSTORE: (Fmt.DMA, {Unit.STORE}),
+    Op.MVM: (Fmt.MVM, {Unit.PFU}),
+}
+
+
+def _mask(width):
+    return (1 << width) - 1
+
+
+def sext(value, width):
+    """Sign-extend the low ``width`` bits of ``value``."""
+    value &= _mask(width)
+    return value - (1 << width) if value >> (width - 1) else value
+
+
+def encode(op, a=0, b=0, c=0, imm16=None, imm21=None):
+    """Pack fields into an instruction word. Immediates may be negative; they are checked to
+    fit their field (signed or unsigned), and :class:`ValueError` names the field that does not."""
+    op = Op(op)
+    word = op.value << FIELDS["op"][0]
+    for name, value in (("a", a), ("b", b), ("c", c)):
+        lsb, width = FIELDS[name]
+        if not 0 <= int(value) <= _mask(width):
+            raise ValueError(f"{op.name}: field {name} = {value!r} does not fit {width} bits")
+        word |= int(value) << lsb
+    for name, value in (("imm16", imm16), ("imm21", imm21)):
+        if value is None:
+            continue
+        lsb, width = FIELDS[name]
+        if not -(1 << (width - 1)) <= value <= _mask(width):
+            raise ValueError(f"{op.name}: {name} = {value!r} does not fit {width} bits")
+        word |= (value & _mask(width)) << lsb
+    return word
+
+
+def decode(word):
+    """Unpack an instruction word into a dict of raw fields, plus ``op`` as :class:`Op` (or the
+    raw number when it is not an opcode)."""
+    fields = {name: (word >> lsb) & _mask(width) for name, (lsb, width) in FIELDS.items()}
+    try:
+        fields["op"] = Op(fields["op"])
+    except ValueError:
+        pass
+    return fields

@@ -1,0 +1,244 @@
+"""The programming interface (paper Figs.4-6): module functions and control programs.
+
+A *module function* is declared with the module it runs on and the names of its parameters::
+
+    @module_function(Unit.IO, "dram_addr", "buf_addr", "rows", "row_beats",
+                     "dram_stride", "buf_stride")
+    def load_nbin(f, p):
+        f.dload(Buf.NBIN, p.dram_addr)
+
+Its parameters come from the task's context slot: the function starts by loading parameter
+``i`` from context word ``i`` into register ``p.<name>`` (``Load.Reg.Onchip`` of Fig.6); the
+parameters sit in consecutive registers, so a macro-instruction can take a block of them.
+
+A *control program* is written with :class:`ProgramBuilder`: ``save_context`` stores a task's
+parameters into the next context slot (Fig.5) and ``save_pc`` commits the task. Static
+programs pass integers (emitted as immediates); dynamic ones pass :class:`Reg` values computed
+at run time.
+"""
+
+import dataclasses
+import re
+
+from .isa import Unit, Buf, Act, MODULE_UNITS, NUM_REGS, MvmFlags
+
+__all__ = ["Reg", "module_function", "ModuleFunction", "FunctionBuilder", "ProgramBuilder",
+           "mvm_flags"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reg:
+    """A scalar register ``r<index>``."""
+    index: int
+
+    def __post_init__(self):
+        if not 0 <= self.index < NUM_REGS:
+            raise ValueError(f"no register r{self.index}; there are r0..r{NUM_REGS - 1}")
+
+    def __str__(self):
+        return f"r{self.index}"
+
+
+ZERO = Reg(0)
+#: Scratch register the builders use to materialize immediates; user code should not keep
+#: values in it across builder calls.
+AT = Reg(1)
+
+
+def mvm_flags(bias=False, act=Act.NONE):
+    """The imm16 flags of :attr:`Op.MVM`, from the :data:`MvmFlags` layout."""
+    value = 0
+    for name, field in MvmFlags:
+        v = int(bias) if name == "bias" else Act(act).value
+        value |= v << field.offset
+    return value
+
+
+class _Params:
+    def __init__(self, names, first):
+        self._regs = {name: Reg(first + i) for i, name in enumerate(names)}
+
+    def __getattr__(self, name):
+        try:
+            return self._regs[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r}; parameters are "
+                                 f"{', '.join(self._regs)}") from None
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+
+class FunctionBuilder:
+    """Emits the body of a module function; only the unit's own instructions are offered."""
+
+    def __init__(self, unit):
+        self.unit = unit
+        self.lines = []
+
+    def emit(self, line):
+        self.lines.append(line)
+
+    def li(self, reg, value):
+        self.emit(_li(reg, value))
+
+    def dload(self, buf, first):
+        self._need(Unit.IO, "dload")
+        self.emit(f"dload {Buf(buf).name.lower()}, {first}")
+
+    def dstore(self, buf, first):
+        self._need(Unit.STORE, "dstore")
+        self.emit(f"dstore {Buf(buf).name.lower()}, {first}")
+
+    def mvm(self, first, *, bias=False, act=Act.NONE):
+        self._need(Unit.PFU, "mvm")
+        self.emit(f"mvm {first}, {mvm_flags(bias, act)}")
+
+    def _need(self, unit, what):
+        if self.unit != unit:
+            raise ValueError(f"{what} runs on the {unit.name} module, not {self.unit.name}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleFunction:
+    unit: Unit
+    name: str
+    params: tuple
+    body: object
+
+    @property
+    def label(self):
+        return f"fn_{self.name}"
+
+    def asm(self):
+        """The function's assembly: parameter loads, body, ``end``."""
+        f = FunctionBuilder(self.unit)
+        first = 2      # r1 is the scratch register
+        if first + len(self.params) > NUM_REGS:
+            raise ValueError(f"{self.name}: {len(self.params)} parameters do not fit the "
+                             f"registers")
+        lines = [f"{self.label}:"]
+        lines += [f"    ldc r{first + i}, {i}    # {name}" for i, name in enumerate(self.params)]
+        self.body(f, _Params(self.params, first))
+        lines += [f"    {line}" for line in f.lines]
+        lines.append("    end")
+        return lines
+
+
+def module_function(unit, *params, name=None):
+    """Decorator: declare a module function running on ``unit`` (IO, PFU or STORE) whose
+    parameters ``params`` come from context words 0, 1, ... of its task."""
+    unit = Unit(unit)
+    if unit not in MODULE_UNITS:
+        raise ValueError(f"module functions run on {', '.join(u.name for u in MODULE_UNITS)}, "
+                         f"not {unit.name}")
+    if len(set(params)) != len(params):
+        raise ValueError(f"duplicate parameter names in {params}")
+
+    def wrap(body):
+        return ModuleFunction(unit, name or body.__name__, tuple(params), body)
+    return wrap
+
+
+def _li(reg, value):
+    if isinstance(value, Reg):
+        return f"addi {reg}, {value}, 0"
+    value = int(value)
+    if -(1 << 20) <= value < (1 << 20):
+        return f"li {reg}, {value}"
+    if not -(1 << 31) <= value < (1 << 32):
+        raise ValueError(f"{value} does not fit 32 bits")
+    return f"li32 {reg}, {value}"
+
+
+class ProgramBuilder:
+    """Builds a control program plus the module functions it uses.
+
+    Members
+    -------
+    config : Config
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.lines = []
+        self.functions = {}
+        self._labels = 0
+
+    # -- plain assembly ----------------------------------------------------------------------
+
+    def emit(self, line):
+        self.lines.append(f"    {line}")
+
+    def label(self, name=None):
+        """Define a label here (a fresh one if ``name`` is None) and return its name."""
+        if name is None:
+            name = self.fresh_label()
+        self.lines.append(f"{name}:")
+        return name
+
+    def fresh_label(self, stem="L"):
+        self._labels += 1
+        return f".{stem}{self._labels}"
+
+    def li(self, reg, value):
+        self.emit(_li(reg, value))
+
+    def value(self, value):
+        """A register holding ``value``: the register itself, or AT loaded with an integer."""
+        if isinstance(value, Reg):
+            return value
+        self.li(AT, value)
+        return AT
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def save_context(self, fn, **params):
+        """SaveContext: store parameters of ``fn`` (integers or registers) into the context
+        slot of the next task. Every parameter must be given."""
+        missing = [p for p in fn.params if p not in params]
+        extra = [p for p in params if p not in fn.params]
+        if missing or extra:
+            raise ValueError(f"{fn.name} takes ({', '.join(fn.params)}); missing {missing}, "
+                             f"unknown {extra}")
+        if len(fn.params) > self.config.ctx_slot_words:
+            raise ValueError(f"{fn.name} has {len(fn.params)} parameters, a context slot "
+                             f"holds {self.config.ctx_slot_words} words")
+        for offset, name in enumerate(fn.params):
+            value = params[name]
+            reg = ZERO if (not isinstance(value, Reg) and int(value) == 0) else self.value(value)
+            self.emit(f"savectx {reg}, {offset}    # {fn.name}.{name}")
+
+    def save_pc(self, fn):
+        """SavePC: commit a task running ``fn`` with the context saved since the last one."""
+        self._register(fn)
+        self.emit(f"savepc {fn.unit.name.lower()}, r0, {fn.label}")
+
+    def task(self, fn, **params):
+        """``save_context`` then ``save_pc``."""
+        self.save_context(fn, **params)
+        self.save_pc(fn)
+
+    def wait(self):
+        self.emit("wait")
+
+    def halt(self):
+        self.emit("halt")
+
+    def _register(self, fn):
+        known = self.functions.get(fn.label)
+        if known is not None and known is not fn:
+            raise ValueError(f"two module functions are called {fn.name!r}")
+        self.functions[fn.label] = fn
+
+    # -- output ------------------------------------------------------------------------------
+
+    def text(self):
+        lines = list(self.lines)
+        for fn in self.functions.values():
+            lines += fn.asm()
+        return "\n".join(lines) + "\n"
+
+    def assemble(self, filename="<program>"):
+        from .asm import assemble
+        return assemble(self.text(), filename)
