@@ -55,6 +55,9 @@ class Config:
         32-bit words in one task's context slot.
     imem_words : int
         Instruction memory, in 32-bit instructions.
+    task_ring : int
+        Task records the dispatcher holds (committed, not yet finished); SavePC stalls when all
+        are taken.
     """
 
     name: str
@@ -71,6 +74,7 @@ class Config:
     cb_bytes: int
     ctx_slot_words: int
     imem_words: int
+    task_ring: int
 
     def __post_init__(self):
         _log2(self.pe_rows, "pe_rows")
@@ -78,6 +82,8 @@ class Config:
         _log2(self.dram_bytes_per_cycle, "dram_bytes_per_cycle")
         _log2(self.ctx_slot_words, "ctx_slot_words")
         _log2(self.imem_words, "imem_words")
+        if not 2 <= self.task_ring <= 64:
+            raise ValueError(f"task_ring must be in 2..64, not {self.task_ring!r}")
         if self.beat_elems < 2:
             raise ValueError(f"dram_bytes_per_cycle must be at least 4, not "
                              f"{self.dram_bytes_per_cycle!r}")
@@ -214,13 +220,13 @@ PRESETS = {
         name="small", pe_rows=4, pe_cols=8, frac_bits=8, acc_bits=48,
         dram_bytes_per_cycle=8, dram_latency=10, dram_bytes=16 * MB,
         nbin_bytes=4 * KB, sb_bytes=16 * KB, nbout_bytes=2 * KB,
-        cb_bytes=1 * KB, ctx_slot_words=16, imem_words=1024),
+        cb_bytes=1 * KB, ctx_slot_words=16, imem_words=2048, task_ring=8),
     # Table 1 of the paper: 32 x 64 PEs, 32 GB/s at 1 GHz, 1008 KB global buffer + 16 KB CB.
     "paper": Config(
         name="paper", pe_rows=32, pe_cols=64, frac_bits=8, acc_bits=48,
         dram_bytes_per_cycle=32, dram_latency=100, dram_bytes=256 * MB,
         nbin_bytes=384 * KB, sb_bytes=512 * KB, nbout_bytes=112 * KB,
-        cb_bytes=16 * KB, ctx_slot_words=16, imem_words=4096),
+        cb_bytes=16 * KB, ctx_slot_words=16, imem_words=16384, task_ring=16),
 }
 
 

@@ -19,7 +19,7 @@ from .scalar import RegFile, Decoded, alu_ops, alu
 from .sequencer import ErrorReport
 from .sram import ReadPort, WritePort
 from .task import TaskPort, RetirePort, PC_BITS, slot_bits
-from ..sw.isa import MODULE_UNITS
+from ..sw.isa import MODULE_UNITS, FOOTPRINT_RANGES
 
 __all__ = ["ControlUnit"]
 
@@ -120,7 +120,11 @@ class ControlUnit(wiring.Component):
             self.task.payload.unit.eq(d.a),
             self.task.payload.pc.eq(d.imm16),
             self.task.payload.slot.eq(head),
+            self.task.payload.barrier.eq(d.b == 0),
         ]
+        footprint = rf.read_block(d.b, 2 * FOOTPRINT_RANGES)
+        for i, rng in enumerate(self.task.payload.ranges):
+            m.d.comb += [rng.desc.eq(footprint[2 * i]), rng.len.eq(footprint[2 * i + 1])]
         taken = Signal()
         # Branch operands: a = ra, b = rb (see Fmt.BRANCH).
         bra, brb = rf.read(d.a), rf.read(d.b)

@@ -14,6 +14,8 @@ COUNTERS = {
     "ctrl_active": "cycles the control unit executed instructions (not stalled)",
     "ctrl_stall": "cycles the control unit waited (memory, full task ring, WAIT/HALT)",
     "ctx_load": "cycles module sequencers spent reading contexts (LDC)",
+    "stall_hazard": "cycles a task next in line for its idle module waited on a data conflict",
+    "stall_busy": "cycles a task free of conflicts waited for its module to finish another",
     "dram_read_bytes": "bytes read from DRAM",
     "dram_write_bytes": "bytes written to DRAM",
     "macs": "multiply-accumulates done by the PFU array",

@@ -13,6 +13,9 @@ __all__ = ["SRAM", "WritePort", "ReadPort", "BACKENDS"]
 #: initial block and so keeps large banks cheap to generate and to build with Verilator.
 BACKENDS = ("amaranth", "verilog")
 
+#: Widest row one Verilog bank instance holds.
+MAX_INSTANCE_WIDTH = 8192
+
 
 def WritePort(addr_bits, width, lanes):
     """A write port, from its user's side: ``en`` has one bit per lane of ``width // lanes``."""
@@ -53,17 +56,27 @@ class SRAM(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         if self._backend == "verilog":
-            m.submodules.bank = Instance(
-                "dypipe_sram",
-                p_WIDTH=self._width, p_DEPTH=self._depth, p_ADDR_BITS=self._addr_bits,
-                p_LANES=self._lanes,
-                i_clk=ClockSignal(),
-                **{f"i_w{i}_{name}": getattr(self.w[i], name)
-                   for i in range(2) for name in ("en", "addr", "data")},
-                **{f"i_r{i}_{name}": getattr(self.r[i], name)
-                   for i in range(2) for name in ("en", "addr")},
-                **{f"o_r{i}_data": self.r[i].data for i in range(2)},
-            )
+            # Amaranth caps the outputs of one instance at 65535 bits, so a wide row is split
+            # into lane groups, each its own dypipe_sram.
+            groups = -(-self._width // MAX_INSTANCE_WIDTH)
+            while self._lanes % groups:
+                groups += 1
+            lanes = self._lanes // groups
+            bits = self._width // groups
+            for g in range(groups):
+                part = slice(g * bits, (g + 1) * bits)
+                m.submodules[f"bank{g}"] = Instance(
+                    "dypipe_sram",
+                    p_WIDTH=bits, p_DEPTH=self._depth, p_ADDR_BITS=self._addr_bits,
+                    p_LANES=lanes,
+                    i_clk=ClockSignal(),
+                    **{f"i_w{i}_addr": self.w[i].addr for i in range(2)},
+                    **{f"i_w{i}_data": self.w[i].data[part] for i in range(2)},
+                    **{f"i_w{i}_en": self.w[i].en[g * lanes:(g + 1) * lanes] for i in range(2)},
+                    **{f"i_r{i}_{name}": getattr(self.r[i], name)
+                       for i in range(2) for name in ("en", "addr")},
+                    **{f"o_r{i}_data": self.r[i].data[part] for i in range(2)},
+                )
             return m
         m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
         for w in self.w:

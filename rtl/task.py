@@ -3,22 +3,42 @@
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..sw.isa import FIELDS
+from ..config import WORD_BITS
+from ..sw.isa import FIELDS, FOOTPRINT_RANGES, RangeDesc, Space, Buf
 
-__all__ = ["TaskRecord", "TaskPort", "RetirePort", "slot_bits", "PC_BITS"]
+__all__ = ["TaskRecord", "TaskPort", "RetirePort", "Range", "slot_bits", "space_beats",
+           "PC_BITS"]
 
 #: A module function's PC is an imm16 of SavePC.
 PC_BITS = FIELDS["imm16"][1]
+
+#: One footprint range as the dispatcher keeps it.
+Range = data.StructLayout({"desc": RangeDesc, "len": WORD_BITS})
 
 
 def slot_bits(config):
     return max(1, (config.cb_slots - 1).bit_length())
 
 
+def space_beats(config, space):
+    """Size in beats of a footprint :class:`Space` (0 for NONE)."""
+    from .global_buffer import bank_beats
+    space = Space(space)
+    if space == Space.DRAM:
+        return config.dram_beats
+    if space == Space.NONE:
+        return 0
+    return bank_beats(config, Buf[space.name])
+
+
 def TaskRecord(config):
-    """``unit``: the module (a raw 5-bit field, checked by the dispatcher), ``pc``: the module
-    function, ``slot``: the task's context slot."""
-    return data.StructLayout({"unit": FIELDS["a"][1], "pc": PC_BITS, "slot": slot_bits(config)})
+    """``unit``: the module (the raw 5-bit field, checked by the dispatcher); ``pc``: the module
+    function; ``slot``: the task's context slot; ``barrier``: no footprint was given, the task
+    conflicts with every other; ``ranges``: the footprint."""
+    return data.StructLayout({
+        "unit": FIELDS["a"][1], "pc": PC_BITS, "slot": slot_bits(config), "barrier": 1,
+        "ranges": data.ArrayLayout(Range, FOOTPRINT_RANGES),
+    })
 
 
 def TaskPort(config):

@@ -137,6 +137,8 @@ class Top(wiring.Component):
             "ctrl_active": ctrl.running & ~ctrl.stall,
             "ctrl_stall": ctrl.running & ctrl.stall,
             "ctx_load": sum(seq.ctx_load for seq in seqs.values()),
+            "stall_hazard": disp.stall_hazard,
+            "stall_busy": disp.stall_busy,
             "dram_read_bytes": arb.read_beat * beat_bytes,
             "dram_write_bytes": arb.write_beat * beat_bytes,
             "macs": pfu.mac_cycles * cfg.macs_per_cycle,

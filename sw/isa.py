@@ -25,6 +25,7 @@ from amaranth.lib import enum, data
 __all__ = [
     "Op", "Unit", "Buf", "Err", "Act", "Fmt", "FIELDS", "INSN_BITS", "NUM_REGS",
     "InsnLayout", "MvmFlags", "OPS", "DMA_PARAMS", "MVM_PARAMS", "MODULE_UNITS",
+    "Space", "RangeDesc", "FOOTPRINT_RANGES",
     "encode", "decode", "sext",
 ]
 
@@ -86,7 +87,7 @@ class Op(enum.Enum, shape=6):
     JAL = 32      # rd = pc + 1; pc += sext(imm21)
     JALR = 33     # rd = pc + 1; pc = ra + sext(imm16)
     SAVECTX = 34  # context[slot][imm16] = rs
-    SAVEPC = 35   # commit a task: module a, function at pc imm16, footprint from rb..
+    SAVEPC = 35   # commit a task: module a, function at pc imm16, footprint in r[b] ..
     WAIT = 36     # wait until every committed task has finished
     LDC = 40      # rd = context[task slot][imm16]
     END = 41      # end of a module function
@@ -137,6 +138,28 @@ class Act(enum.Enum, shape=2):
 MvmFlags = data.StructLayout({
     "bias": 1,   # start each output block from the NBout row it overwrites (a loaded bias)
     "act": Act,
+})
+
+class Space(enum.Enum, shape=3):
+    """Address spaces a task footprint names; addresses in all of them count DRAM beats."""
+    NONE = 0      # unused range
+    NBIN = 1
+    SB = 2
+    NBOUT = 3
+    DRAM = 4
+
+
+#: Ranges in a task's footprint. :attr:`Op.SAVEPC` with ``b != 0`` reads them from registers
+#: ``r[b] .. r[b + 2 * FOOTPRINT_RANGES - 1]``: range ``i`` is a :data:`RangeDesc` in
+#: ``r[b + 2i]`` and its length in beats in ``r[b + 2i + 1]``. With ``b == 0`` the task is a
+#: *barrier*: it conflicts with every other task.
+FOOTPRINT_RANGES = 4
+
+#: First word of a footprint range.
+RangeDesc = data.StructLayout({
+    "lo": 28,        # first beat
+    "write": 1,      # the task writes the range (else it only reads it)
+    "space": Space,
 })
 
 #: Registers read by the DMA macro-instructions, starting at r[b].

@@ -1,0 +1,222 @@
+"""Dispatcher unit tests in Amaranth's simulator, with modelled module sequencers."""
+
+import dataclasses
+
+import pytest
+from amaranth.sim import Simulator
+from hypothesis import given, settings, HealthCheck, strategies as st
+
+from dypipe.config import PRESETS
+from dypipe.rtl.dispatcher import Dispatcher
+from dypipe.rtl.task import space_beats
+from dypipe.sw.isa import Err, Space, Unit, MODULE_UNITS, FOOTPRINT_RANGES
+
+CFG = PRESETS["small"]
+IO, PFU, ST = (u.value for u in MODULE_UNITS)
+
+
+@dataclasses.dataclass
+class T:
+    """A task for the test: unit, duration in cycles, footprint ranges (space, lo, len, write);
+    ``barrier`` when no footprint is given."""
+    unit: int
+    cycles: int = 5
+    ranges: tuple = ()
+    barrier: bool = False
+
+
+def R(space, lo, length, write):
+    return (Space[space], lo, length, write)
+
+
+def conflict(a, b):
+    if a.barrier or b.barrier:
+        return True
+    return any(sa == sb and (wa or wb) and la and lb and lo_a < lo_b + lb and lo_b < lo_a + la
+               for sa, lo_a, la, wa in a.ranges for sb, lo_b, lb, wb in b.ranges)
+
+
+def simulate(tasks, *, max_cycles=3000, commit_gap=0):
+    """Commit ``tasks`` in order (as fast as the dispatcher takes them) and model each module
+    running a task for its duration. Returns (events, error) where events maps task index to
+    (commit, issue, finish) cycles."""
+    dut = Dispatcher(CFG)
+    events = {i: [None, None, None] for i in range(len(tasks))}
+    state = {"error": None, "ready_low_while_full": False}
+
+    async def bench(ctx):
+        running = {u: None for u in range(len(MODULE_UNITS))}   # unit -> (task, end cycle)
+        nxt, cycle, slot = 0, 0, 0
+        gap = 0
+        while cycle < max_cycles:
+            # Present the next task.
+            present = nxt < len(tasks) and gap == 0
+            ctx.set(dut.task.valid, present)
+            if present:
+                t = tasks[nxt]
+                p = dut.task.payload
+                ctx.set(p.unit, t.unit)
+                ctx.set(p.pc, 100 + nxt)
+                ctx.set(p.slot, nxt % CFG.cb_slots)
+                ctx.set(p.barrier, t.barrier)
+                for i in range(FOOTPRINT_RANGES):
+                    sp, lo, ln, wr = t.ranges[i] if i < len(t.ranges) else (Space.NONE, 0, 0, 0)
+                    ctx.set(p.ranges[i].desc.space.as_value(), getattr(sp, "value", sp))  # may be invalid
+                    ctx.set(p.ranges[i].desc.lo, lo)
+                    ctx.set(p.ranges[i].desc.write, wr)
+                    ctx.set(p.ranges[i].len, ln)
+            # Modules: accept an issued task when idle; pulse finished at the end.
+            for u in running:
+                ctx.set(dut.issue[u].ready, running[u] is None)
+                done = running[u] is not None and running[u][1] == cycle
+                ctx.set(dut.finished[u], done)
+            if ctx.get(dut.err.valid):
+                state["error"] = (Err(ctx.get(dut.err.code)), ctx.get(dut.err.pc))
+                return
+            accepted = present and ctx.get(dut.task.ready)
+            issued = {u: ctx.get(dut.issue[u].payload.pc) - 100 for u in running
+                      if running[u] is None and ctx.get(dut.issue[u].valid)}
+            finished = [u for u in running if running[u] is not None and running[u][1] == cycle]
+            await ctx.tick()
+            cycle += 1
+            if accepted:
+                events[nxt][0] = cycle
+                nxt += 1
+                gap = commit_gap
+            elif gap:
+                gap -= 1
+            for u in finished:
+                events[running[u][0]][2] = cycle
+                running[u] = None
+            for u, i in issued.items():
+                assert tasks[i].unit == u, f"task {i} of unit {tasks[i].unit} issued to {u}"
+                events[i][1] = cycle
+                running[u] = (i, cycle + tasks[i].cycles)
+            if nxt == len(tasks) and all(e[2] is not None for e in events.values()):
+                assert ctx.get(dut.idle)
+                return
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return events, state["error"]
+
+
+def check_schedule(tasks, events):
+    """Every task ran; none started before an older conflicting or same-module task ended."""
+    for i, (c, s, f) in events.items():
+        assert None not in (c, s, f), f"task {i} never finished: {events[i]}"
+        for j in range(i):
+            if tasks[j].unit == tasks[i].unit or conflict(tasks[j], tasks[i]):
+                assert s >= events[j][2], (f"task {i} started at {s} before older task {j} "
+                                           f"finished at {events[j][2]}")
+
+
+def test_different_modules_run_in_parallel():
+    tasks = [T(IO, 20, (R("NBIN", 0, 4, 1),)), T(PFU, 20, (R("SB", 0, 4, 0),)),
+             T(ST, 20, (R("NBOUT", 0, 4, 0),))]
+    events, err = simulate(tasks)
+    assert err is None
+    check_schedule(tasks, events)
+    starts = [events[i][1] for i in range(3)]
+    assert max(starts) - min(starts) <= 3, f"independent tasks started at {starts}"
+
+
+def test_same_module_runs_in_order():
+    tasks = [T(IO, 10, (R("NBIN", 0, 4, 1),)), T(IO, 10, (R("SB", 0, 4, 1),))]
+    events, err = simulate(tasks)
+    check_schedule(tasks, events)
+    assert events[1][1] >= events[0][2]
+
+
+@pytest.mark.parametrize("kind,older,newer", [
+    ("RAW", R("NBIN", 0, 4, 1), R("NBIN", 3, 2, 0)),
+    ("WAR", R("SB", 8, 8, 0), R("SB", 0, 9, 1)),
+    ("WAW", R("NBOUT", 2, 2, 1), R("NBOUT", 3, 1, 1)),
+    ("RAW-DRAM", R("DRAM", 500, 10, 1), R("DRAM", 509, 1, 0)),
+])
+def test_hazard_held_then_released(kind, older, newer):
+    tasks = [T(IO, 30, (older,)), T(PFU, 5, (newer,))]
+    events, err = simulate(tasks)
+    assert err is None
+    check_schedule(tasks, events)
+    # Held exactly until the older task finished, then issued at once.
+    assert events[1][1] - events[0][2] <= 1, f"{kind}: {events}"
+
+
+@pytest.mark.parametrize("older,newer", [
+    (R("NBIN", 0, 4, 1), R("NBIN", 4, 2, 0)),     # adjacent, not overlapping
+    (R("SB", 0, 8, 0), R("SB", 0, 8, 0)),         # both read
+    (R("NBIN", 0, 4, 1), R("SB", 0, 4, 1)),       # different spaces
+    (R("DRAM", 0, 0, 1), R("DRAM", 0, 9, 1)),     # empty range
+])
+def test_no_false_hazard(older, newer):
+    tasks = [T(IO, 30, (older,)), T(PFU, 5, (newer,))]
+    events, err = simulate(tasks)
+    assert events[1][1] < events[0][2], f"held without a conflict: {events}"
+
+
+def test_barrier_waits_for_all_and_holds_later():
+    tasks = [T(IO, 15, (R("NBIN", 0, 1, 1),)), T(ST, 25, (R("DRAM", 0, 1, 1),)),
+             T(PFU, 5, barrier=True), T(IO, 5, (R("SB", 0, 1, 1),))]
+    events, err = simulate(tasks)
+    check_schedule(tasks, events)
+    assert events[2][1] >= max(events[0][2], events[1][2])
+    assert events[3][1] >= events[2][2]
+
+
+def test_ring_full_stalls_commit():
+    n = CFG.task_ring + 3
+    tasks = [T(IO, 10, (R("NBIN", i, 1, 1),)) for i in range(n)]
+    events, err = simulate(tasks)
+    check_schedule(tasks, events)
+    # Task task_ring can only be committed once the first one has finished.
+    assert events[CFG.task_ring][0] >= events[0][2], events
+
+
+@pytest.mark.parametrize("task", [
+    T(3, ranges=(R("NBIN", 0, 1, 0),)),
+    T(IO, ranges=((7, 0, 1, 0),)),
+    T(IO, ranges=(R("NBOUT", space_beats(CFG, Space.NBOUT) - 1, 2, 1),)),
+])
+def test_malformed_record_stops(task):
+    events, err = simulate([T(PFU, 3, (R("SB", 0, 1, 0),)), task])
+    assert err == (Err.BAD_TASK, 101), err
+
+
+spaces = st.sampled_from(["NBIN", "SB", "NBOUT", "DRAM"])
+ranges = st.builds(R, spaces, st.integers(0, 12), st.integers(0, 4), st.booleans())
+tasks_st = st.builds(T, st.sampled_from([IO, PFU, ST]), st.integers(1, 12),
+                     st.lists(ranges, max_size=FOOTPRINT_RANGES).map(tuple), st.just(False))
+barrier_st = st.builds(T, st.sampled_from([IO, PFU, ST]), st.integers(1, 12),
+                       st.just(()), st.just(True))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(tasks_st | barrier_st, min_size=1, max_size=20), st.integers(0, 2))
+def test_random_task_graphs_respect_hazards(tasks, gap):
+    events, err = simulate(tasks, commit_gap=gap)
+    assert err is None
+    check_schedule(tasks, events)
+
+
+def test_long_random_sequence():
+    """Many tasks in one simulation: the ring fills, drains and wraps many times."""
+    import random
+    rnd = random.Random(1234)
+    tasks = []
+    for _ in range(300):
+        if rnd.random() < 0.03:
+            tasks.append(T(rnd.choice([IO, PFU, ST]), rnd.randint(1, 9), barrier=True))
+            continue
+        rngs = tuple(R(rnd.choice(["NBIN", "SB", "NBOUT", "DRAM"]), rnd.randint(0, 20),
+                       rnd.randint(0, 5), rnd.random() < 0.4)
+                     for _ in range(rnd.randint(0, FOOTPRINT_RANGES)))
+        tasks.append(T(rnd.choice([IO, PFU, ST]), rnd.randint(1, 9), rngs))
+    events, err = simulate(tasks, max_cycles=20_000)
+    assert err is None
+    check_schedule(tasks, events)
+    # The dispatcher overlapped work: fewer cycles than running every task back to back.
+    span = max(e[2] for e in events.values())
+    assert span < sum(t.cycles for t in tasks), span
