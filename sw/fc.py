@@ -14,7 +14,7 @@ import numpy as np
 
 from .golden import fc as golden_fc
 from .image import DramImage
-from .isa import Act, Buf, Unit, DMA_PARAMS, MVM_PARAMS
+from .isa import Act, Buf, Unit, Space, DMA_PARAMS, MVM_PARAMS
 from .program import ProgramBuilder, Reg, module_function
 from .workload import Workload, CompileError, MODES
 
@@ -101,44 +101,68 @@ def compile_fc(config, x, weights, bias, *, act=Act.RELU, mode="dypipe", name="f
 
     mvm = FC_FUNCTIONS[Act(act)]
     pb = ProgramBuilder(config)
-    pb.task(load_nbin, **_dma(dram_addr=rx.beat, buf_addr=0, row_beats=rx.beats))
-    rem, w_ptr, b_ptr, y_ptr, half, m, tmp = (Reg(i) for i in range(2, 9))
-    sb_row, sb_beat, nbout_row, nbout_beat, w_beats, b_beats = (Reg(i) for i in range(9, 15))
-    pb.li(rem, nb)
-    pb.li(w_ptr, rw.beat)
-    pb.li(b_ptr, rb.beat)
-    pb.li(y_ptr, ry.beat)
-    pb.li(half, 0)
-    loop = pb.label(pb.fresh_label("tile"))
-    # m = min(tm, rem): blocks in this tile.
-    pb.li(m, tm)
-    full = pb.fresh_label("full")
-    pb.emit(f"bge {rem}, {m}, {full}")
-    pb.li(m, rem)
-    pb.label(full)
-    for row, beat, rows, row_beats in ((sb_row, sb_beat, half_sb, sb_row_beats),
-                                       (nbout_row, nbout_beat, half_nbout, nbout_row_beats)):
-        pb.li(tmp, rows)
-        pb.emit(f"mul {row}, {half}, {tmp}")
-        pb.li(tmp, row_beats)
-        pb.emit(f"mul {beat}, {row}, {tmp}")
-    pb.li(tmp, kc * sb_row_beats)
-    pb.emit(f"mul {w_beats}, {m}, {tmp}")
-    pb.li(tmp, nbout_row_beats)
-    pb.emit(f"mul {b_beats}, {m}, {tmp}")
-    pb.task(load_weights_bias,
-            **_dma("w_", dram_addr=w_ptr, buf_addr=sb_beat, row_beats=w_beats),
-            **_dma("b_", dram_addr=b_ptr, buf_addr=nbout_beat, row_beats=b_beats))
-    pb.task(mvm, dst=nbout_row, src=0, weights=sb_row, k_chunks=kc, m_blocks=m)
-    pb.task(store_nbout, **_dma(dram_addr=y_ptr, buf_addr=nbout_beat, row_beats=b_beats))
-    if mode == "nonepipe":
-        pb.wait()
-    pb.emit(f"add {w_ptr}, {w_ptr}, {w_beats}")
-    pb.emit(f"add {b_ptr}, {b_ptr}, {b_beats}")
-    pb.emit(f"add {y_ptr}, {y_ptr}, {b_beats}")
-    pb.emit(f"sub {rem}, {rem}, {m}")
-    pb.emit(f"xori {half}, {half}, 1")
-    pb.emit(f"bne {rem}, r0, {loop}")
+    fp = (lambda **kw: {}) if mode == "nonepipe" else (lambda **kw: kw)   # barriers
+    pb.task(load_nbin, **_dma(dram_addr=rx.beat, buf_addr=0, row_beats=rx.beats),
+            **fp(reads=[(Space.DRAM, rx.beat, rx.beats)], writes=[(Space.NBIN, 0, rx.beats)]))
+
+    def tile(w_ptr, b_ptr, y_ptr, m, sb_row, sb_beat, nbout_row, nbout_beat, w_beats, b_beats):
+        """The three tasks of one tile (integers for a static program, registers otherwise)."""
+        pb.task(load_weights_bias,
+                **_dma("w_", dram_addr=w_ptr, buf_addr=sb_beat, row_beats=w_beats),
+                **_dma("b_", dram_addr=b_ptr, buf_addr=nbout_beat, row_beats=b_beats),
+                **fp(reads=[(Space.DRAM, w_ptr, w_beats), (Space.DRAM, b_ptr, b_beats)],
+                     writes=[(Space.SB, sb_beat, w_beats), (Space.NBOUT, nbout_beat, b_beats)]))
+        pb.task(mvm, dst=nbout_row, src=0, weights=sb_row, k_chunks=kc, m_blocks=m,
+                **fp(reads=[(Space.NBIN, 0, rx.beats), (Space.SB, sb_beat, w_beats)],
+                     writes=[(Space.NBOUT, nbout_beat, b_beats)]))
+        pb.task(store_nbout, **_dma(dram_addr=y_ptr, buf_addr=nbout_beat, row_beats=b_beats),
+                **fp(reads=[(Space.NBOUT, nbout_beat, b_beats)],
+                     writes=[(Space.DRAM, y_ptr, b_beats)]))
+
+    if mode in ("static", "nonepipe"):
+        # Every context is a compile-time immediate: the control program is straight-line.
+        done = 0
+        for t in range(-(-nb // tm)):
+            m, half = min(tm, nb - done), t % 2
+            tile(rw.beat + done * kc * sb_row_beats, rb.beat + done * nbout_row_beats,
+                 ry.beat + done * nbout_row_beats, m,
+                 half * half_sb, half * half_sb * sb_row_beats,
+                 half * half_nbout, half * half_nbout * nbout_row_beats,
+                 m * kc * sb_row_beats, m * nbout_row_beats)
+            done += m
+    else:
+        # The control program walks the tiles at run time.
+        rem, w_ptr, b_ptr, y_ptr, half, m, tmp = (Reg(i) for i in range(2, 9))
+        sb_row, sb_beat, nbout_row, nbout_beat, w_beats, b_beats = (Reg(i) for i in range(9, 15))
+        pb.li(rem, nb)
+        pb.li(w_ptr, rw.beat)
+        pb.li(b_ptr, rb.beat)
+        pb.li(y_ptr, ry.beat)
+        pb.li(half, 0)
+        loop = pb.label(pb.fresh_label("tile"))
+        # m = min(tm, rem): blocks in this tile.
+        pb.li(m, tm)
+        full = pb.fresh_label("full")
+        pb.emit(f"bge {rem}, {m}, {full}")
+        pb.li(m, rem)
+        pb.label(full)
+        for row, beat, rows, row_beats in ((sb_row, sb_beat, half_sb, sb_row_beats),
+                                           (nbout_row, nbout_beat, half_nbout, nbout_row_beats)):
+            pb.li(tmp, rows)
+            pb.emit(f"mul {row}, {half}, {tmp}")
+            pb.li(tmp, row_beats)
+            pb.emit(f"mul {beat}, {row}, {tmp}")
+        pb.li(tmp, kc * sb_row_beats)
+        pb.emit(f"mul {w_beats}, {m}, {tmp}")
+        pb.li(tmp, nbout_row_beats)
+        pb.emit(f"mul {b_beats}, {m}, {tmp}")
+        tile(w_ptr, b_ptr, y_ptr, m, sb_row, sb_beat, nbout_row, nbout_beat, w_beats, b_beats)
+        pb.emit(f"add {w_ptr}, {w_ptr}, {w_beats}")
+        pb.emit(f"add {b_ptr}, {b_ptr}, {b_beats}")
+        pb.emit(f"add {y_ptr}, {y_ptr}, {b_beats}")
+        pb.emit(f"sub {rem}, {rem}, {m}")
+        pb.emit(f"xori {half}, {half}, 1")
+        pb.emit(f"bne {rem}, r0, {loop}")
     pb.halt()
     program = pb.assemble(f"<{name}>")
 

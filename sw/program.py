@@ -20,7 +20,8 @@ at run time.
 import dataclasses
 import re
 
-from .isa import Unit, Buf, Act, MODULE_UNITS, NUM_REGS, MvmFlags
+from .isa import (Unit, Buf, Act, MODULE_UNITS, NUM_REGS, MvmFlags, Space, RangeDesc,
+                  FOOTPRINT_RANGES)
 
 __all__ = ["Reg", "module_function", "ModuleFunction", "FunctionBuilder", "ProgramBuilder",
            "mvm_flags"]
@@ -43,6 +44,18 @@ ZERO = Reg(0)
 #: Scratch register the builders use to materialize immediates; user code should not keep
 #: values in it across builder calls.
 AT = Reg(1)
+#: Registers :meth:`ProgramBuilder.save_pc` fills with the task's footprint.
+FOOTPRINT_REGS = tuple(Reg(NUM_REGS - 2 * FOOTPRINT_RANGES + i)
+                       for i in range(2 * FOOTPRINT_RANGES))
+
+
+def range_desc(space, write):
+    """The constant part (space, write) of a footprint range's first word."""
+    value = 0
+    for name, field in RangeDesc:
+        v = {"lo": 0, "write": int(bool(write)), "space": Space(space).value}[name]
+        value |= v << field.offset
+    return value
 
 
 def mvm_flags(bias=False, act=Act.NONE):
@@ -209,15 +222,43 @@ class ProgramBuilder:
             reg = ZERO if (not isinstance(value, Reg) and int(value) == 0) else self.value(value)
             self.emit(f"savectx {reg}, {offset}    # {fn.name}.{name}")
 
-    def save_pc(self, fn):
-        """SavePC: commit a task running ``fn`` with the context saved since the last one."""
-        self._register(fn)
-        self.emit(f"savepc {fn.unit.name.lower()}, r0, {fn.label}")
+    def save_pc(self, fn, *, reads=None, writes=None):
+        """SavePC: commit a task running ``fn`` with the context saved since the last one.
 
-    def task(self, fn, **params):
+        ``reads`` and ``writes`` are the task's footprint: lists of ``(space, first_beat,
+        beats)`` with :class:`Space` spaces and integer or register addresses, at most
+        :data:`FOOTPRINT_RANGES` in all. With neither, the task is a barrier: it waits for every
+        older task and every younger one waits for it."""
+        self._register(fn)
+        if reads is None and writes is None:
+            self.emit(f"savepc {fn.unit.name.lower()}, r0, {fn.label}")
+            return
+        ranges = [(sp, lo, n, False) for sp, lo, n in reads or ()]
+        ranges += [(sp, lo, n, True) for sp, lo, n in writes or ()]
+        if len(ranges) > FOOTPRINT_RANGES:
+            raise ValueError(f"{fn.name}: {len(ranges)} footprint ranges, a task record holds "
+                             f"{FOOTPRINT_RANGES}")
+        for i in range(FOOTPRINT_RANGES):
+            desc, length = FOOTPRINT_REGS[2 * i], FOOTPRINT_REGS[2 * i + 1]
+            if i >= len(ranges):
+                self.li(desc, 0)
+                continue
+            space, lo, n, write = ranges[i]
+            const = range_desc(space, write)
+            if isinstance(lo, Reg):
+                self.li(AT, const)
+                self.emit(f"or {desc}, {lo}, {AT}")
+            else:
+                if not 0 <= lo < (1 << 28):
+                    raise ValueError(f"{fn.name}: footprint address {lo} out of range")
+                self.li(desc, const | lo)
+            self.li(length, n)
+        self.emit(f"savepc {fn.unit.name.lower()}, {FOOTPRINT_REGS[0]}, {fn.label}")
+
+    def task(self, fn, *, reads=None, writes=None, **params):
         """``save_context`` then ``save_pc``."""
         self.save_context(fn, **params)
-        self.save_pc(fn)
+        self.save_pc(fn, reads=reads, writes=writes)
 
     def wait(self):
         self.emit("wait")

@@ -1,0 +1,46 @@
+"""Named workloads for ``dypipe run``: each builds a :class:`Workload` for a configuration and a
+mode from a seed."""
+
+from .fc import random_fc
+from .isa import Act
+
+__all__ = ["WORKLOADS", "build_workload", "parse_size"]
+
+
+def parse_size(text, parts):
+    """``"99x70"`` -> (99, 70); raises ValueError saying what was expected."""
+    try:
+        values = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        values = ()
+    if len(values) != parts or min(values) < 1:
+        raise ValueError(f"size must be {parts} positive integers joined by 'x', not {text!r}")
+    return values
+
+
+def _fc(config, mode, seed, size=None):
+    """FC with bias and ReLU. Default: several tiles in both dimensions on ``small``, sizes not
+    multiples of the array; FC1 of the paper's Table 2 (1000 x 512) on ``paper``."""
+    if size:
+        n_out, n_in = parse_size(size, 2)
+    elif config.name == "paper":
+        n_out, n_in = 1000, 512
+    else:
+        n_out, n_in = 99, 70
+    return random_fc(config, n_out, n_in, seed=seed, act=Act.RELU, mode=mode,
+                     name="fc")
+
+
+#: name -> (builder, one-line description)
+WORKLOADS = {
+    "fc": (_fc, "fully connected layer with bias and ReLU (--size OUTxIN)"),
+}
+
+
+def build_workload(name, config, mode, *, seed=0, size=None):
+    try:
+        builder, _ = WORKLOADS[name]
+    except KeyError:
+        raise ValueError(f"unknown workload {name!r}; workloads are: "
+                         f"{', '.join(sorted(WORKLOADS))}") from None
+    return builder(config, mode, seed, size)
