@@ -13,12 +13,13 @@ one contiguous transfer. ``x``, ``b`` and ``y`` are padded with zeros to whole r
 import numpy as np
 
 from .golden import fc as golden_fc
-from .image import DramImage
+from .image import DramImage, Region
 from .isa import Act, Buf, Unit, Space, DMA_PARAMS, MVM_PARAMS
 from .program import ProgramBuilder, Reg, module_function
 from .workload import Workload, CompileError, MODES
 
-__all__ = ["compile_fc", "block_weights", "random_fc", "FC_FUNCTIONS"]
+__all__ = ["FCLayer", "compile_fc", "block_weights", "random_fc", "random_layer",
+           "FC_FUNCTIONS", "footprint", "barrier", "dma_params", "load_nbin", "load_sb"]
 
 
 def _prefixed(prefix):
@@ -28,6 +29,11 @@ def _prefixed(prefix):
 @module_function(Unit.IO, *DMA_PARAMS)
 def load_nbin(f, p):
     f.dload(Buf.NBIN, p.dram_addr)
+
+
+@module_function(Unit.IO, *DMA_PARAMS)
+def load_sb(f, p):
+    f.dload(Buf.SB, p.dram_addr)
 
 
 @module_function(Unit.IO, *_prefixed("w"), *_prefixed("b"))
@@ -60,130 +66,207 @@ def block_weights(weights, R, C):
     return padded.reshape(nb, R, kc, C).transpose(0, 2, 1, 3).reshape(-1)
 
 
-def _dma(prefix="", **values):
+def footprint(**ranges):
+    """``save_pc`` keywords declaring a task's footprint."""
+    return ranges
+
+
+def barrier(**ranges):
+    """``save_pc`` keywords for NonePipe: no footprint, so the task is a barrier."""
+    return {}
+
+
+def dma_params(prefix="", **values):
     """Parameters of one DMA: defaults rows=1 and zero strides."""
     values = {"rows": 1, "dram_stride": 0, "buf_stride": 0, **values}
     return {f"{prefix}{name}": values[name] for name in DMA_PARAMS}
 
 
-def compile_fc(config, x, weights, bias, *, act=Act.RELU, mode="dypipe", name="fc"):
-    """Compile one FC layer with its data into a :class:`Workload`.
+class FCLayer:
+    """One FC layer placed in a DRAM image, ready to emit its tasks into a program.
 
-    Raises :class:`CompileError` when the layer does not fit the configuration's buffers."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    weights = np.asarray(weights, dtype=np.int16)
-    n_out, n_in = weights.shape
-    R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
-    kc, nb = -(-n_in // C), -(-n_out // R)
-    if kc > config.nbin_rows:
-        raise CompileError(
-            f"{name}: the input vector ({n_in} values) needs {kc} NBin rows of {C}; the "
-            f"{config.name} configuration's NBin has {config.nbin_rows}")
-    half_sb, half_nbout = config.sb_rows // 2, config.nbout_rows // 2
-    if kc > half_sb:
-        raise CompileError(
-            f"{name}: one block of {R} outputs needs {kc} SB rows of weights; double buffering "
-            f"leaves {half_sb} of the {config.name} configuration's {config.sb_rows}")
-    tm = min(half_sb // kc, half_nbout, nb)
-    sb_row_beats = config.sb_row_elems // V
-    nbout_row_beats = config.nbout_row_elems // V
+    ``x`` is either the input values (a region ``{name}.x`` is allocated) or the
+    :class:`~dypipe.sw.image.Region` of an earlier layer's output."""
 
-    image = DramImage(config)
-    x_pad = np.zeros(kc * C, dtype=np.int16)
-    x_pad[:n_in] = x
-    b_pad = np.zeros(nb * R, dtype=np.int16)
-    b_pad[:n_out] = bias
-    rx = image.alloc("x", x_pad.size, x_pad)
-    rw = image.alloc("w", nb * kc * R * C, block_weights(weights, R, C))
-    rb = image.alloc("b", b_pad.size, b_pad)
-    ry = image.alloc("y", nb * R)
+    def __init__(self, config, image, name, x, weights, bias, act=Act.RELU, y=None):
+        self.config, self.name, self.act = config, name, Act(act)
+        self.weights = np.asarray(weights, dtype=np.int16)
+        self.bias = np.asarray(bias, dtype=np.int16)
+        n_out, n_in = self.weights.shape
+        R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
+        self.n_out, self.n_in = n_out, n_in
+        self.kc, self.nb = -(-n_in // C), -(-n_out // R)
+        if self.kc > config.nbin_rows:
+            raise CompileError(
+                f"{name}: the input vector ({n_in} values) needs {self.kc} NBin rows of {C}; "
+                f"the {config.name} configuration's NBin has {config.nbin_rows}")
+        self.half_sb, self.half_nbout = config.sb_rows // 2, config.nbout_rows // 2
+        if self.kc > self.half_sb:
+            raise CompileError(
+                f"{name}: one block of {R} outputs needs {self.kc} SB rows of weights; double "
+                f"buffering leaves {self.half_sb} of the {config.name} configuration's "
+                f"{config.sb_rows}")
+        self.tm = min(self.half_sb // self.kc, self.half_nbout, self.nb)
+        self.sb_row_beats = config.sb_row_elems // V
+        self.nbout_row_beats = config.nbout_row_elems // V
+        self.x_beats = self.kc * config.nbin_row_elems // V
+        if isinstance(x, Region):
+            if x.beats < self.x_beats:
+                raise CompileError(f"{name}: input region {x.name} has {x.beats} beats, the "
+                                   f"layer reads {self.x_beats}")
+            self.rx = x
+        else:
+            x_pad = np.zeros(self.kc * C, dtype=np.int16)
+            x_pad[:n_in] = x
+            self.rx = image.alloc(f"{name}.x", x_pad.size, x_pad)
+        b_pad = np.zeros(self.nb * R, dtype=np.int16)
+        b_pad[:n_out] = bias
+        self.rw = image.alloc(f"{name}.w", self.nb * self.kc * R * C,
+                              block_weights(self.weights, R, C))
+        self.rb = image.alloc(f"{name}.b", b_pad.size, b_pad)
+        # Room for whole rows of this layer's output and of a following layer's input.
+        y_elems = -(-n_out // max(R, C)) * max(R, C)
+        if y is None:
+            y = image.alloc(f"{name}.y", y_elems)
+        elif y.elems < y_elems:
+            raise CompileError(f"{name}: output region {y.name} holds {y.elems} values, the "
+                               f"layer writes {y_elems}")
+        self.ry = y
 
-    mvm = FC_FUNCTIONS[Act(act)]
-    pb = ProgramBuilder(config)
-    fp = (lambda **kw: {}) if mode == "nonepipe" else (lambda **kw: kw)   # barriers
-    pb.task(load_nbin, **_dma(dram_addr=rx.beat, buf_addr=0, row_beats=rx.beats),
-            **fp(reads=[(Space.DRAM, rx.beat, rx.beats)], writes=[(Space.NBIN, 0, rx.beats)]))
+    @property
+    def tiles(self):
+        return -(-self.nb // self.tm)
 
-    def tile(w_ptr, b_ptr, y_ptr, m, sb_row, sb_beat, nbout_row, nbout_beat, w_beats, b_beats):
-        """The three tasks of one tile (integers for a static program, registers otherwise)."""
+    def golden(self, x):
+        return golden_fc(x, self.weights, self.bias, self.config.frac_bits, self.act,
+                         self.config.acc_bits)
+
+    def meta(self):
+        return {"out": self.n_out, "in": self.n_in, "act": self.act.name.lower(),
+                "macs": self.n_out * self.n_in, "tiles": self.tiles,
+                "blocks_per_tile": self.tm, "weight_bytes": self.n_out * self.n_in * 2}
+
+    def emit(self, pb, mode, first_half=0):
+        """Emit the layer's tasks: a static program unrolled with immediates; DyPipe a loop
+        over the tiles at run time; NonePipe the same loop with every task a barrier. Tile ``t`` uses
+        buffer half ``(first_half + t) % 2``; returns the half the next layer should start in,
+        so that its first weights can load while this layer's last tile computes."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        fp = barrier if mode == "nonepipe" else footprint
+        if mode != "static":
+            self._emit_loop(pb, first_half, fp)
+            return (first_half + self.tiles) % 2
+        done = 0
+        for t in range(self.tiles):
+            m, half = min(self.tm, self.nb - done), (first_half + t) % 2
+            self._tile(pb, fp, self.rw.beat + done * self.kc * self.sb_row_beats,
+                       self.rb.beat + done * self.nbout_row_beats,
+                       self.ry.beat + done * self.nbout_row_beats, m,
+                       half * self.half_sb, half * self.half_sb * self.sb_row_beats,
+                       half * self.half_nbout, half * self.half_nbout * self.nbout_row_beats,
+                       m * self.kc * self.sb_row_beats, m * self.nbout_row_beats,
+                       first=t == 0)
+            done += m
+        return (first_half + self.tiles) % 2
+
+    def _load_input(self, pb, fp):
+        rx = self.rx
+        pb.task(load_nbin, **dma_params(dram_addr=rx.beat, buf_addr=0, row_beats=self.x_beats),
+                **fp(reads=[(Space.DRAM, rx.beat, self.x_beats)],
+                     writes=[(Space.NBIN, 0, self.x_beats)]))
+
+    def _tile(self, pb, fp, w_ptr, b_ptr, y_ptr, m, sb_row, sb_beat, nbout_row, nbout_beat,
+              w_beats, b_beats, first):
+        """The tasks of one tile (integers in a static program, registers otherwise). The
+        input vector is loaded after the first tile's weights, so that those can stream while
+        an earlier layer still produces the input."""
         pb.task(load_weights_bias,
-                **_dma("w_", dram_addr=w_ptr, buf_addr=sb_beat, row_beats=w_beats),
-                **_dma("b_", dram_addr=b_ptr, buf_addr=nbout_beat, row_beats=b_beats),
-                **fp(reads=[(Space.DRAM, w_ptr, w_beats), (Space.DRAM, b_ptr, b_beats)],
-                     writes=[(Space.SB, sb_beat, w_beats), (Space.NBOUT, nbout_beat, b_beats)]))
-        pb.task(mvm, dst=nbout_row, src=0, weights=sb_row, k_chunks=kc, m_blocks=m,
-                **fp(reads=[(Space.NBIN, 0, rx.beats), (Space.SB, sb_beat, w_beats)],
+                **dma_params("w_", dram_addr=w_ptr, buf_addr=sb_beat, row_beats=w_beats),
+                **dma_params("b_", dram_addr=b_ptr, buf_addr=nbout_beat, row_beats=b_beats),
+                **fp(writes=[(Space.SB, sb_beat, w_beats), (Space.NBOUT, nbout_beat, b_beats)]))
+        if first is True:
+            self._load_input(pb, fp)
+        elif first is not False:            # a register: load the input when it is non-zero
+            skip = pb.fresh_label("have_x")
+            pb.emit(f"beq {first}, r0, {skip}")
+            self._load_input(pb, fp)
+            pb.label(skip)
+        pb.task(FC_FUNCTIONS[self.act], dst=nbout_row, src=0, weights=sb_row,
+                k_chunks=self.kc, m_blocks=m,
+                **fp(reads=[(Space.NBIN, 0, self.x_beats), (Space.SB, sb_beat, w_beats)],
                      writes=[(Space.NBOUT, nbout_beat, b_beats)]))
-        pb.task(store_nbout, **_dma(dram_addr=y_ptr, buf_addr=nbout_beat, row_beats=b_beats),
+        pb.task(store_nbout, **dma_params(dram_addr=y_ptr, buf_addr=nbout_beat, row_beats=b_beats),
                 **fp(reads=[(Space.NBOUT, nbout_beat, b_beats)],
                      writes=[(Space.DRAM, y_ptr, b_beats)]))
 
-    if mode in ("static", "nonepipe"):
-        # Every context is a compile-time immediate: the control program is straight-line.
-        done = 0
-        for t in range(-(-nb // tm)):
-            m, half = min(tm, nb - done), t % 2
-            tile(rw.beat + done * kc * sb_row_beats, rb.beat + done * nbout_row_beats,
-                 ry.beat + done * nbout_row_beats, m,
-                 half * half_sb, half * half_sb * sb_row_beats,
-                 half * half_nbout, half * half_nbout * nbout_row_beats,
-                 m * kc * sb_row_beats, m * nbout_row_beats)
-            done += m
-    else:
-        # The control program walks the tiles at run time.
-        rem, w_ptr, b_ptr, y_ptr, half, m, tmp = (Reg(i) for i in range(2, 9))
-        sb_row, sb_beat, nbout_row, nbout_beat, w_beats, b_beats = (Reg(i) for i in range(9, 15))
-        pb.li(rem, nb)
-        pb.li(w_ptr, rw.beat)
-        pb.li(b_ptr, rb.beat)
-        pb.li(y_ptr, ry.beat)
-        pb.li(half, 0)
+    def _emit_loop(self, pb, first_half, fp):
+        rem, w_ptr, b_ptr, y_ptr, half, m, tmp, first = (Reg(i) for i in range(2, 10))
+        sb_row, sb_beat, nbout_row, nbout_beat, w_beats, b_beats = (Reg(i) for i in range(10, 16))
+        pb.li(rem, self.nb)
+        pb.li(w_ptr, self.rw.beat)
+        pb.li(b_ptr, self.rb.beat)
+        pb.li(y_ptr, self.ry.beat)
+        pb.li(half, first_half)
+        pb.li(first, 1)
         loop = pb.label(pb.fresh_label("tile"))
         # m = min(tm, rem): blocks in this tile.
-        pb.li(m, tm)
+        pb.li(m, self.tm)
         full = pb.fresh_label("full")
         pb.emit(f"bge {rem}, {m}, {full}")
         pb.li(m, rem)
         pb.label(full)
-        for row, beat, rows, row_beats in ((sb_row, sb_beat, half_sb, sb_row_beats),
-                                           (nbout_row, nbout_beat, half_nbout, nbout_row_beats)):
+        for row, beat, rows, row_beats in (
+                (sb_row, sb_beat, self.half_sb, self.sb_row_beats),
+                (nbout_row, nbout_beat, self.half_nbout, self.nbout_row_beats)):
             pb.li(tmp, rows)
             pb.emit(f"mul {row}, {half}, {tmp}")
             pb.li(tmp, row_beats)
             pb.emit(f"mul {beat}, {row}, {tmp}")
-        pb.li(tmp, kc * sb_row_beats)
+        pb.li(tmp, self.kc * self.sb_row_beats)
         pb.emit(f"mul {w_beats}, {m}, {tmp}")
-        pb.li(tmp, nbout_row_beats)
+        pb.li(tmp, self.nbout_row_beats)
         pb.emit(f"mul {b_beats}, {m}, {tmp}")
-        tile(w_ptr, b_ptr, y_ptr, m, sb_row, sb_beat, nbout_row, nbout_beat, w_beats, b_beats)
+        self._tile(pb, fp, w_ptr, b_ptr, y_ptr, m, sb_row, sb_beat, nbout_row,
+                   nbout_beat, w_beats, b_beats, first=first)
+        pb.li(first, 0)
         pb.emit(f"add {w_ptr}, {w_ptr}, {w_beats}")
         pb.emit(f"add {b_ptr}, {b_ptr}, {b_beats}")
         pb.emit(f"add {y_ptr}, {y_ptr}, {b_beats}")
         pb.emit(f"sub {rem}, {rem}, {m}")
         pb.emit(f"xori {half}, {half}, 1")
         pb.emit(f"bne {rem}, r0, {loop}")
+
+
+def compile_fc(config, x, weights, bias, *, act=Act.RELU, mode="dypipe", name="fc"):
+    """Compile one FC layer with its data into a :class:`Workload` whose output region is
+    ``y``. Raises :class:`CompileError` when the layer does not fit the buffers."""
+    image = DramImage(config)
+    layer = FCLayer(config, image, name, x, weights, bias, act)
+    pb = ProgramBuilder(config)
+    layer.emit(pb, mode)
     pb.halt()
-    program = pb.assemble(f"<{name}>")
-
-    y = golden_fc(x, weights, bias, config.frac_bits, act, config.acc_bits)
-    y_pad = np.zeros(nb * R, dtype=np.int16)
-    y_pad[:n_out] = y
-    return Workload(
-        name=name, mode=mode, config=config, program=program, image=image,
-        expected={"y": y_pad},
-        meta={"layer": "fc", "out": n_out, "in": n_in, "act": Act(act).name.lower(),
-              "macs": n_out * n_in, "tiles": -(-nb // tm), "blocks_per_tile": tm,
-              "weight_bytes": n_out * n_in * 2})
+    y = np.zeros(layer.ry.elems, dtype=np.int16)
+    y[:layer.n_out] = layer.golden(x)
+    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
+                    image=image, expected={layer.ry.name: y},
+                    meta={"layer": "fc", **layer.meta()})
 
 
-def random_fc(config, n_out, n_in, *, seed=0, act=Act.RELU, mode="dypipe", name="fc"):
-    """An FC layer with random weights and inputs scaled so that outputs mostly stay in range
-    (some saturate, which the test wants too)."""
-    rng = np.random.default_rng(seed)
+def random_layer(config, rng, n_out, n_in):
+    """Random weights and bias scaled so that outputs of inputs in [-1, 1) mostly stay in range
+    (some saturate, which the tests want too)."""
     one = 1 << config.frac_bits
-    x = rng.integers(-one, one, n_in, dtype=np.int16)
     w_scale = max(1, int(one / np.sqrt(n_in)))
     weights = rng.integers(-w_scale, w_scale + 1, (n_out, n_in), dtype=np.int16)
     bias = rng.integers(-one, one, n_out, dtype=np.int16)
+    return weights, bias
+
+
+def random_fc(config, n_out, n_in, *, seed=0, act=Act.RELU, mode="dypipe", name="fc"):
+    """An FC layer with random inputs, weights and bias."""
+    rng = np.random.default_rng(seed)
+    one = 1 << config.frac_bits
+    x = rng.integers(-one, one, n_in, dtype=np.int16)
+    weights, bias = random_layer(config, rng, n_out, n_in)
     return compile_fc(config, x, weights, bias, act=act, mode=mode, name=name)

@@ -154,6 +154,7 @@ def module_function(unit, *params, name=None):
 
 
 def _li(reg, value):
+    """Load an integer (li or li32) or copy a register."""
     if isinstance(value, Reg):
         return f"addi {reg}, {value}, 0"
     value = int(value)

@@ -26,6 +26,8 @@ class Workload:
     program : dypipe.sw.asm.Program
     image : dypipe.sw.image.DramImage
     expected : dict of region name -> int16 array the region must hold after the run
+    compare : dict of region name -> bool mask; only the masked elements are checked (static
+        programs compute padding whose values do not matter)
     meta : dict of JSON-serializable facts (shapes, MACs, lengths ...)
     """
     name: str
@@ -34,6 +36,7 @@ class Workload:
     program: object
     image: object
     expected: dict
+    compare: dict = dataclasses.field(default_factory=dict)
     meta: dict = dataclasses.field(default_factory=dict)
 
     def check(self, outputs):
@@ -47,7 +50,10 @@ class Workload:
             if got.shape != exp.shape:
                 problems.append(f"{name}: {got.size} elements, expected {exp.size}")
                 continue
-            bad = np.flatnonzero(got != exp)
+            differ = got != exp
+            if name in self.compare:
+                differ &= np.asarray(self.compare[name], dtype=bool).reshape(-1)
+            bad = np.flatnonzero(differ)
             if bad.size:
                 shown = ", ".join(f"{name}[{i}] = {got[i]}, expected {exp[i]}" for i in bad[:5])
                 problems.append(f"{name}: {bad.size} of {exp.size} elements differ: {shown}")

@@ -1,0 +1,98 @@
+"""The control-flow micro-benchmark of the paper's Fig.1(b): A, then B or C, then D.
+
+Which of B and C runs is decided at run time by the sign of the first input value, read by the
+control unit from DRAM. B and C write the same region, which D reads.
+
+* DyPipe: the control program reads the condition first and commits exactly the tasks of
+  A, (B or C), D; the dispatcher streams B's weights while A's last tiles still compute.
+* Static: the task lists are fixed at compile time, so the branch is a drain: the program
+  waits until A has finished, then reads the condition and jumps to one of two precompiled
+  task lists (B then D, or C then D).
+* NonePipe: the DyPipe program with every task a barrier (no overlap at all).
+"""
+
+import numpy as np
+
+from .fc import FCLayer, random_layer
+from .image import DramImage
+from .isa import Act
+from .program import ProgramBuilder, Reg
+from .workload import Workload, MODES
+
+__all__ = ["compile_branch", "random_branch"]
+
+COND = Reg(20)
+
+
+def _read_condition(pb, x_region, config):
+    """COND = the sign bit of the first input value (1: negative, take C)."""
+    words_per_beat = config.beat_words
+    pb.li(COND, x_region.beat * words_per_beat)
+    pb.emit(f"lw {COND}, 0({COND})")
+    pb.emit(f"slli {COND}, {COND}, 16")
+    pb.emit(f"srli {COND}, {COND}, 31")
+
+
+def compile_branch(config, x, layers, *, mode="dypipe", name="branch"):
+    """``layers``: dict of ``(weights, bias)`` for A, B, C (same shapes) and D."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    image = DramImage(config)
+    a = FCLayer(config, image, "A", x, *layers["A"])
+    b = FCLayer(config, image, "B", a.ry, *layers["B"])
+    c = FCLayer(config, image, "C", a.ry, *layers["C"], y=b.ry)
+    d = FCLayer(config, image, "D", b.ry, *layers["D"])
+    pb = ProgramBuilder(config)
+    take_c = pb.fresh_label("take_c")
+    if b.tiles != c.tiles:
+        raise ValueError("B and C must tile alike")
+    if mode != "static":
+        _read_condition(pb, a.rx, config)
+        half = a.emit(pb, mode)
+        pb.emit(f"bne {COND}, r0, {take_c}")
+        b.emit(pb, mode, half)
+        join = pb.fresh_label("join")
+        pb.emit(f"j {join}")
+        pb.label(take_c)
+        half = c.emit(pb, mode, half)
+        pb.label(join)
+        d.emit(pb, mode, half)
+        pb.halt()
+    else:
+        half = a.emit(pb, mode)
+        pb.wait()                       # the drain: nothing after the branch is known yet
+        _read_condition(pb, a.rx, config)
+        pb.emit(f"bne {COND}, r0, {take_c}")
+        for path in (b, c):
+            if path is c:
+                pb.label(take_c)
+            d.emit(pb, mode, path.emit(pb, mode, half))
+            pb.halt()
+
+    y_a = a.golden(x)
+    taken = "C" if int(np.asarray(x, dtype=np.int16)[0]) < 0 else "B"
+    y_bc = (c if taken == "C" else b).golden(y_a)
+    y_d = d.golden(y_bc)
+    expected = {}
+    for layer, values in ((a, y_a), (d, y_d)):
+        full = np.zeros(layer.ry.elems, dtype=np.int16)
+        full[:values.size] = values
+        expected[layer.ry.name] = full
+    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
+                    image=image, expected=expected,
+                    meta={"layer": "branch", "taken": taken,
+                          "macs": sum(l.n_out * l.n_in for l in (a, b, d)),
+                          "shapes": {l.name: [l.n_out, l.n_in] for l in (a, b, c, d)}})
+
+
+def random_branch(config, sizes, *, seed=0, mode="dypipe", take="B"):
+    """A branch workload on layers of ``sizes`` = (in, a_out, bc_out, d_out) with random data;
+    ``take`` picks the path by the sign of the first input."""
+    rng = np.random.default_rng(seed)
+    n_in, n_a, n_bc, n_d = sizes
+    one = 1 << config.frac_bits
+    x = rng.integers(0, one, n_in, dtype=np.int16)
+    x[0] = -x[0] - 1 if take == "C" else x[0]
+    layers = {"A": random_layer(config, rng, n_a, n_in), "B": random_layer(config, rng, n_bc, n_a),
+              "C": random_layer(config, rng, n_bc, n_a), "D": random_layer(config, rng, n_d, n_bc)}
+    return compile_branch(config, x, layers, mode=mode)

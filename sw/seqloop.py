@@ -1,0 +1,264 @@
+"""An RNN-style cell over sequences of run-time length (the paper's dynamic networks).
+
+Each of ``B`` sequences ``b`` has a length ``L_b`` (drawn from 1..max_length with a fixed
+seed). Its hidden state follows ``h_t = relu(Wx x_t + Wh h_{t-1} + b)`` with ``h_{-1} = 0``;
+every ``h_t`` is written to DRAM.
+
+The machine works on ``K`` sequences at once, one per *slot*: a slot owns NBin rows holding
+``[x_t ; h_{t-1}]`` and NBout rows for ``h_t``; the weights ``[Wx Wh]`` stay in SB. Every
+step of a slot is three tasks: IO loads ``x_t``, ``h_{t-1}`` (from DRAM) and the bias, PFU
+computes ``h_t``, Store writes it to DRAM. Steps of different slots are independent, so the
+dispatcher overlaps them; steps of one slot are chained through ``h``.
+
+* DyPipe: the control program reads each length from DRAM at run time; a slot whose sequence
+  ends takes the next sequence at once. Exactly ``sum(L_b)`` steps run.
+* Static: the task list is fixed at compile time, so every sequence is padded to
+  ``max_length`` steps (zero inputs past its end): ``B * max_length`` steps.
+* NonePipe: the DyPipe program with every task a barrier.
+
+Footprints name only ranges some task writes (the inputs, weights and bias are read-only and
+cannot conflict).
+"""
+
+import numpy as np
+
+from .fc import block_weights, dma_params, footprint, barrier, load_sb
+from .golden import fc as golden_fc
+from .image import DramImage
+from .isa import Act, Buf, Unit, Space, DMA_PARAMS
+from .program import ProgramBuilder, Reg, module_function
+from .workload import Workload, CompileError, MODES
+
+__all__ = ["compile_seqloop", "random_seqloop"]
+
+
+def _functions(x_beats, h_beats, bias_beat, bias_beats, kc, nbh):
+    """The module functions of one step, with this workload's sizes built in."""
+    dma = [Reg(10 + i) for i in range(len(DMA_PARAMS))]      # one DMA parameter block
+    dram, buf, rows, row_beats = dma[:4]
+
+    def block(f, src, dst, beats):
+        f.li(dram, src)
+        f.emit(f"addi {buf}, {dst[0]}, {dst[1]}")
+        f.li(row_beats, beats)
+
+    @module_function(Unit.IO, "x_dram", "h_dram", "nbin", "nbout", name="rnn_load")
+    def rnn_load(f, p):
+        f.li(rows, 1)
+        for r in dma[4:]:
+            f.li(r, 0)
+        block(f, p.x_dram, (p.nbin, 0), x_beats)
+        f.dload(Buf.NBIN, dram)
+        block(f, p.h_dram, (p.nbin, x_beats), h_beats)
+        f.dload(Buf.NBIN, dram)
+        block(f, bias_beat, (p.nbout, 0), bias_beats)
+        f.dload(Buf.NBOUT, dram)
+
+    mvm = [Reg(10 + i) for i in range(5)]                    # dst, src, weights, k, m
+
+    @module_function(Unit.PFU, "dst", "src", name="rnn_cell")
+    def rnn_cell(f, p):
+        f.emit(f"addi {mvm[0]}, {p.dst}, 0")
+        f.emit(f"addi {mvm[1]}, {p.src}, 0")
+        f.li(mvm[2], 0)
+        f.li(mvm[3], kc)
+        f.li(mvm[4], nbh)
+        f.mvm(mvm[0], bias=True, act=Act.RELU)
+
+    @module_function(Unit.STORE, "h_dram", "nbout", name="rnn_store")
+    def rnn_store(f, p):
+        f.li(rows, 1)
+        for r in dma[4:]:
+            f.li(r, 0)
+        block(f, p.h_dram, (p.nbout, 0), bias_beats)
+        f.dstore(Buf.NBOUT, dram)
+
+    return rnn_load, rnn_cell, rnn_store
+
+
+def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20, mode="dypipe",
+                    name="seqloop"):
+    """``xs``: (B, max_length, X) inputs (only the first ``lengths[b]`` steps matter);
+    ``wx``: (H, X), ``wh``: (H, H), ``bias``: (H,)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    xs = np.asarray(xs, dtype=np.int16)
+    lengths = [int(n) for n in lengths]
+    n_seq, _, n_x = xs.shape
+    n_h = wx.shape[0]
+    if not all(1 <= n <= max_length for n in lengths):
+        raise ValueError(f"lengths must be in 1..{max_length}, got {lengths}")
+    R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
+    kx, kh, nbh = -(-n_x // C), -(-n_h // C), -(-n_h // R)
+    kc = kx + kh
+    slot_nbin, slot_nbout = kc, nbh
+    if slots * slot_nbin > config.nbin_rows or slots * slot_nbout > config.nbout_rows:
+        raise CompileError(f"{name}: {slots} slots need {slots * slot_nbin} NBin and "
+                           f"{slots * slot_nbout} NBout rows; there are {config.nbin_rows} and "
+                           f"{config.nbout_rows}")
+    if nbh * kc > config.sb_rows:
+        raise CompileError(f"{name}: the weights need {nbh * kc} SB rows, there are "
+                           f"{config.sb_rows}")
+    nbin_bpr, nbout_bpr = C // V, R // V
+    x_beats, h_beats = kx * nbin_bpr, kh * nbin_bpr
+    h_step = -(-n_h // max(R, C)) * max(R, C)          # DRAM elements per stored h_t
+
+    # Weights over the padded input [x (kx*C) ; h (kh*C)].
+    w_full = np.zeros((n_h, kc * C), dtype=np.int16)
+    w_full[:, :n_x] = wx
+    w_full[:, kx * C:kx * C + n_h] = wh
+    image = DramImage(config)
+    xs_pad = np.zeros((n_seq, max_length, kx * C), dtype=np.int16)
+    for b, n in enumerate(lengths):
+        xs_pad[b, :n, :n_x] = xs[b, :n]
+    rx = image.alloc("x", xs_pad.size, xs_pad)
+    rw = image.alloc("w", nbh * kc * R * C, block_weights(w_full, R, C))
+    b_pad = np.zeros(nbh * R, dtype=np.int16)
+    b_pad[:n_h] = bias
+    rb = image.alloc("b", b_pad.size, b_pad)
+    rzero = image.alloc("h0", max(h_step, kh * C))
+    rh = image.alloc("h", n_seq * max_length * h_step)
+    rlen = image.alloc("lengths", 2 * n_seq, np.asarray(lengths, dtype="<i4").view(np.int16))
+    x_seq, x_step = max_length * x_beats, x_beats
+    h_step_beats = h_step // V
+    h_seq = max_length * h_step_beats
+    load, cell, store = _functions(x_beats, h_beats, rb.beat, nbh * nbout_bpr, kc, nbh)
+    fp = barrier if mode == "nonepipe" else footprint
+    w_beats = nbh * kc * (R * C // V)
+
+    pb = ProgramBuilder(config)
+    pb.task(load_sb, **dma_params(dram_addr=rw.beat, buf_addr=0, row_beats=w_beats),
+            **fp(writes=[(Space.SB, 0, w_beats)]))
+
+    def step(k, x_dram, h_prev, h_dram):
+        """The three tasks of one step in slot ``k`` (addresses: integers or registers)."""
+        nbin_row, nbout_row = k * slot_nbin, k * slot_nbout
+        nbin, nbout = nbin_row * nbin_bpr, nbout_row * nbout_bpr
+        pb.task(load, x_dram=x_dram, h_dram=h_prev, nbin=nbin, nbout=nbout,
+                **fp(reads=[(Space.DRAM, h_prev, h_beats)],
+                     writes=[(Space.NBIN, nbin, x_beats + h_beats),
+                             (Space.NBOUT, nbout, nbh * nbout_bpr)]))
+        pb.task(cell, dst=nbout_row, src=nbin_row,
+                **fp(reads=[(Space.NBIN, nbin, x_beats + h_beats), (Space.SB, 0, w_beats)],
+                     writes=[(Space.NBOUT, nbout, nbh * nbout_bpr)]))
+        pb.task(store, h_dram=h_dram, nbout=nbout,
+                **fp(reads=[(Space.NBOUT, nbout, nbh * nbout_bpr)],
+                     writes=[(Space.DRAM, h_dram, nbh * nbout_bpr)]))
+
+    if mode == "static":
+        # Fixed at compile time: slot k runs sequences k, k + K, ... each for max_length steps.
+        for t_global in range(-(-n_seq // slots) * max_length):
+            rnd, t = divmod(t_global, max_length)
+            for k in range(slots):
+                b = rnd * slots + k
+                if b >= n_seq:
+                    continue
+                h_dram = rh.beat + b * h_seq + t * h_step_beats
+                h_prev = rzero.beat if t == 0 else h_dram - h_step_beats
+                step(k, rx.beat + b * x_seq + t * x_step, h_prev, h_dram)
+    else:
+        _dynamic_schedule(pb, step, slots, n_seq, rx.beat, x_seq, x_step, rh.beat, h_seq,
+                          h_step_beats, rzero.beat, rlen.beat * config.beat_words)
+    pb.halt()
+
+    # The golden model: the real steps of every sequence.
+    expected_h = np.zeros((n_seq, max_length, h_step), dtype=np.int16)
+    x_pad_in = np.zeros(kc * C, dtype=np.int16)
+    for b, n in enumerate(lengths):
+        h = np.zeros(n_h, dtype=np.int16)
+        for t in range(n):
+            x_pad_in[:] = 0
+            x_pad_in[:n_x] = xs[b, t]
+            x_pad_in[kx * C:kx * C + n_h] = h
+            h = golden_fc(x_pad_in, w_full, bias, config.frac_bits, Act.RELU, config.acc_bits)
+            expected_h[b, t, :n_h] = h
+    masks = np.zeros_like(expected_h, dtype=bool)
+    for b, n in enumerate(lengths):
+        masks[b, :n] = True
+    workload = Workload(
+        name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"), image=image,
+        expected={"h": expected_h.reshape(-1)}, compare={"h": masks.reshape(-1)},
+        meta={"layer": "seqloop", "lengths": lengths, "max_length": max_length,
+              "sequences": n_seq, "slots": slots, "hidden": n_h, "input": n_x,
+              "steps": sum(lengths) if mode != "static" else n_seq * max_length,
+              "padded_work_ratio": round(n_seq * max_length / sum(lengths), 4),
+              "macs": sum(lengths) * n_h * (n_x + n_h)})
+    return workload
+
+
+def _dynamic_schedule(pb, step, slots, n_seq, x_base, x_seq, x_step, h_base, h_seq, h_step,
+                      zero, len_word):
+    """The run-time control program: K slots, each walking its sequence's steps and taking the
+    next sequence (its length read from DRAM) when it ends."""
+    nxt, any_, tmp, x_ptr, h_ptr, h_prev = (Reg(i) for i in range(2, 8))
+    # Per slot: sequence (-1: idle), step, length.
+    seq = [Reg(8 + 3 * k) for k in range(slots)]
+    t = [Reg(9 + 3 * k) for k in range(slots)]
+    length = [Reg(10 + 3 * k) for k in range(slots)]
+    if 8 + 3 * slots > 24:
+        raise CompileError(f"{slots} slots need more registers than the control program has")
+
+    def assign(k):
+        """Slot k takes the next sequence, or goes idle."""
+        idle, done = pb.fresh_label("idle"), pb.fresh_label("assigned")
+        pb.li(tmp, n_seq)
+        pb.emit(f"bge {nxt}, {tmp}, {idle}")
+        pb.emit(f"addi {seq[k]}, {nxt}, 0")
+        pb.emit(f"li {t[k]}, 0")
+        pb.li(tmp, len_word)
+        pb.emit(f"add {tmp}, {tmp}, {nxt}")
+        pb.emit(f"lw {length[k]}, 0({tmp})")
+        pb.emit(f"addi {nxt}, {nxt}, 1")
+        pb.emit(f"j {done}")
+        pb.label(idle)
+        pb.emit(f"li {seq[k]}, -1")
+        pb.label(done)
+
+    pb.li(nxt, 0)
+    for k in range(slots):
+        assign(k)
+    loop = pb.label(pb.fresh_label("round"))
+    pb.li(any_, 0)
+    for k in range(slots):
+        skip = pb.fresh_label("skip")
+        pb.emit(f"blt {seq[k]}, r0, {skip}")
+        # x_ptr = x_base + seq * x_seq + t * x_step; h likewise; h_prev = t ? h_ptr - h_step : 0
+        for ptr, base, per_seq, per_step in ((x_ptr, x_base, x_seq, x_step),
+                                             (h_ptr, h_base, h_seq, h_step)):
+            pb.li(tmp, per_seq)
+            pb.emit(f"mul {ptr}, {seq[k]}, {tmp}")
+            pb.li(tmp, per_step)
+            pb.emit(f"mul {tmp}, {t[k]}, {tmp}")
+            pb.emit(f"add {ptr}, {ptr}, {tmp}")
+            pb.li(tmp, base)
+            pb.emit(f"add {ptr}, {ptr}, {tmp}")
+        first = pb.fresh_label("first")
+        have = pb.fresh_label("have_prev")
+        pb.emit(f"beq {t[k]}, r0, {first}")
+        pb.emit(f"addi {h_prev}, {h_ptr}, {-h_step}")
+        pb.emit(f"j {have}")
+        pb.label(first)
+        pb.li(h_prev, zero)
+        pb.label(have)
+        step(k, x_ptr, h_prev, h_ptr)
+        pb.emit(f"addi {t[k]}, {t[k]}, 1")
+        pb.li(any_, 1)
+        pb.emit(f"blt {t[k]}, {length[k]}, {skip}")
+        assign(k)
+        pb.label(skip)
+    pb.emit(f"bne {any_}, r0, {loop}")
+
+
+def random_seqloop(config, *, sequences=8, hidden=8, inputs=8, slots=4, max_length=20, seed=0,
+                   mode="dypipe"):
+    """Random inputs and weights; lengths uniform in 1..max_length from ``seed``."""
+    rng = np.random.default_rng(seed)
+    one = 1 << config.frac_bits
+    lengths = rng.integers(1, max_length + 1, sequences)
+    xs = rng.integers(-one, one, (sequences, max_length, inputs), dtype=np.int16)
+    scale = max(1, int(one / np.sqrt(inputs + hidden)))
+    wx = rng.integers(-scale, scale + 1, (hidden, inputs), dtype=np.int16)
+    wh = rng.integers(-scale, scale + 1, (hidden, hidden), dtype=np.int16)
+    bias = rng.integers(-one // 4, one // 4, hidden, dtype=np.int16)
+    return compile_seqloop(config, xs, lengths, wx, wh, bias, slots=slots,
+                           max_length=max_length, mode=mode)
