@@ -148,8 +148,8 @@ class FCLayer:
 
     def emit(self, pb, mode, first_half=0):
         """Emit the layer's tasks: a static program unrolled with immediates; DyPipe a loop
-        over the tiles at run time; NonePipe the same loop with every task a barrier. Tile ``t`` uses
-        buffer half ``(first_half + t) % 2``; returns the half the next layer should start in,
+        over the tiles at run time; NonePipe the same loop with every task a barrier. Tile ``t``
+        uses buffer half ``(first_half + t) % 2``; returns the half the next layer should start in,
         so that its first weights can load while this layer's last tile computes."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")

@@ -61,7 +61,8 @@ def simulate(tasks, *, max_cycles=3000, commit_gap=0):
                 ctx.set(p.barrier, t.barrier)
                 for i in range(FOOTPRINT_RANGES):
                     sp, lo, ln, wr = t.ranges[i] if i < len(t.ranges) else (Space.NONE, 0, 0, 0)
-                    ctx.set(p.ranges[i].desc.space.as_value(), getattr(sp, "value", sp))  # may be invalid
+                    # Raw bits: the tests also send spaces that do not exist.
+                    ctx.set(p.ranges[i].desc.space.as_value(), getattr(sp, "value", sp))
                     ctx.set(p.ranges[i].desc.lo, lo)
                     ctx.set(p.ranges[i].desc.write, wr)
                     ctx.set(p.ranges[i].len, ln)

@@ -1,0 +1,109 @@
+"""A new operator written with the programming interface alone: a batched FC layer.
+
+``Y[:, j] = relu(W @ X[:, j] + b)`` for every column ``j`` of ``X``. The weights are loaded
+into SB once and stay there; each column is one Load / Compute / Store triple, alternating
+between two NBin and two NBout areas so that column ``j + 1`` loads while ``j`` computes.
+Nothing in the compiler knows about this operator. See docs/programming.md.
+"""
+
+import numpy as np
+
+from dypipe.sw.fc import block_weights
+from dypipe.sw.golden import fc as golden_fc
+from dypipe.sw.image import DramImage
+from dypipe.sw.isa import Act, Buf, Space, Unit, DMA_PARAMS
+from dypipe.sw.program import ProgramBuilder, Reg, module_function
+from dypipe.sw.workload import Workload
+
+
+# -- module functions: which module runs them, and which parameters come from the CB ---------
+
+@module_function(Unit.IO, *DMA_PARAMS)
+def load_weights(f, p):
+    f.dload(Buf.SB, p.dram_addr)
+
+
+@module_function(Unit.IO, "x_dram", "x_buf", "x_beats", "b_dram", "b_buf", "b_beats")
+def load_column(f, p):
+    # A DMA reads six consecutive registers: build the block in r10..r15.
+    dram, buf, rows, beats, s1, s2 = (Reg(i) for i in range(10, 16))
+    for r, v in ((rows, 1), (s1, 0), (s2, 0)):
+        f.li(r, v)
+    for src, dst, n, bank in ((p.x_dram, p.x_buf, p.x_beats, Buf.NBIN),
+                              (p.b_dram, p.b_buf, p.b_beats, Buf.NBOUT)):
+        f.li(dram, src)
+        f.li(buf, dst)
+        f.li(beats, n)
+        f.dload(bank, dram)
+
+
+@module_function(Unit.PFU, "dst", "src", "weights", "k_chunks", "m_blocks")
+def compute_column(f, p):
+    f.mvm(p.dst, bias=True, act=Act.RELU)
+
+
+@module_function(Unit.STORE, *DMA_PARAMS)
+def store_column(f, p):
+    f.dstore(Buf.NBOUT, p.dram_addr)
+
+
+# -- the control program ----------------------------------------------------------------------
+
+def batched_fc(config, x, w, b):
+    """A :class:`Workload` computing ``relu(w @ x + b[:, None])`` for x of shape (in, batch)."""
+    R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
+    n_out, n_in = w.shape
+    batch = x.shape[1]
+    kc, nb = -(-n_in // C), -(-n_out // R)
+    x_beats, y_beats = kc * C // V, nb * R // V
+    w_beats = nb * kc * R * C // V
+    assert nb * kc <= config.sb_rows and 2 * kc <= config.nbin_rows, "too big for this sketch"
+
+    image = DramImage(config)
+    xs = np.zeros((batch, kc * C), np.int16)
+    xs[:, :n_in] = x.T
+    rx = image.alloc("x", xs.size, xs)
+    rw = image.alloc("w", w_beats * V, block_weights(w, R, C))
+    bias = np.zeros(nb * R, np.int16)
+    bias[:n_out] = b
+    rb = image.alloc("b", bias.size, bias)
+    ry = image.alloc("y", batch * nb * R)
+
+    pb = ProgramBuilder(config)
+    pb.task(load_weights, dram_addr=rw.beat, buf_addr=0, rows=1, row_beats=w_beats,
+            dram_stride=0, buf_stride=0, writes=[(Space.SB, 0, w_beats)])
+    for j in range(batch):
+        half = j % 2                                   # double buffering
+        nbin, nbout = half * x_beats, half * y_beats
+        pb.task(load_column, x_dram=rx.beat + j * x_beats, x_buf=nbin, x_beats=x_beats,
+                b_dram=rb.beat, b_buf=nbout, b_beats=y_beats,
+                writes=[(Space.NBIN, nbin, x_beats), (Space.NBOUT, nbout, y_beats)])
+        pb.task(compute_column, dst=half * nb, src=half * kc, weights=0, k_chunks=kc,
+                m_blocks=nb,
+                reads=[(Space.NBIN, nbin, x_beats), (Space.SB, 0, w_beats)],
+                writes=[(Space.NBOUT, nbout, y_beats)])
+        pb.task(store_column, dram_addr=ry.beat + j * y_beats, buf_addr=nbout, rows=1,
+                row_beats=y_beats, dram_stride=0, buf_stride=0,
+                reads=[(Space.NBOUT, nbout, y_beats)],
+                writes=[(Space.DRAM, ry.beat + j * y_beats, y_beats)])
+    pb.halt()
+
+    expected = np.zeros((batch, nb * R), np.int16)
+    for j in range(batch):
+        expected[j, :n_out] = golden_fc(x[:, j], w, b, config.frac_bits, Act.RELU)
+    return Workload(name="batched_fc", mode="dypipe", config=config,
+                    program=pb.assemble("<batched_fc>"), image=image,
+                    expected={"y": expected.reshape(-1)},
+                    meta={"macs": n_out * n_in * batch})
+
+
+if __name__ == "__main__":
+    from dypipe.config import PRESETS
+    from dypipe.tb.runner import run_workload
+    cfg = PRESETS["small"]
+    rng = np.random.default_rng(0)
+    x = rng.integers(-256, 256, (20, 6), dtype=np.int16)
+    w = rng.integers(-60, 60, (10, 20), dtype=np.int16)
+    b = rng.integers(-256, 256, 10, dtype=np.int16)
+    result = run_workload(batched_fc(cfg, x, w, b))
+    print(f"{result.cycles} cycles, verified: {result.verified}")
