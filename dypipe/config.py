@@ -220,7 +220,7 @@ PRESETS = {
         name="small", pe_rows=4, pe_cols=8, frac_bits=8, acc_bits=48,
         dram_bytes_per_cycle=8, dram_latency=10, dram_bytes=16 * MB,
         nbin_bytes=4 * KB, sb_bytes=16 * KB, nbout_bytes=2 * KB,
-        cb_bytes=1 * KB, ctx_slot_words=16, imem_words=8192, task_ring=8),
+        cb_bytes=1 * KB, ctx_slot_words=16, imem_words=16384, task_ring=8),
     # Table 1 of the paper: 32 x 64 PEs, 32 GB/s at 1 GHz, 1008 KB global buffer + 16 KB CB.
     "paper": Config(
         name="paper", pe_rows=32, pe_cols=64, frac_bits=8, acc_bits=48,

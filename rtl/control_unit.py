@@ -122,9 +122,11 @@ class ControlUnit(wiring.Component):
             self.task.payload.slot.eq(head),
             self.task.payload.barrier.eq(d.b == 0),
         ]
+        # A barrier (rb = r0) carries no ranges.
         footprint = rf.read_block(d.b, 2 * FOOTPRINT_RANGES)
         for i, rng in enumerate(self.task.payload.ranges):
-            m.d.comb += [rng.desc.eq(footprint[2 * i]), rng.len.eq(footprint[2 * i + 1])]
+            with m.If(d.b != 0):
+                m.d.comb += [rng.desc.eq(footprint[2 * i]), rng.len.eq(footprint[2 * i + 1])]
         taken = Signal()
         # Branch operands: a = ra, b = rb (see Fmt.BRANCH).
         bra, brb = rf.read(d.a), rf.read(d.b)

@@ -86,6 +86,11 @@ class _Walker:
 class LoadDMA(wiring.Component):
     """DRAM -> global buffer (:attr:`Op.DLOAD`).
 
+    The engine takes the next command as soon as the last request of the current one is out;
+    the receive side finishes earlier commands in order (their descriptors wait in a small
+    queue), so back-to-back loads keep the memory port busy across DRAM latency. ``done``
+    pulses once per command, when its last beat is in the bank.
+
     Members
     -------
     cmd : In(UnitPort)
@@ -93,6 +98,8 @@ class LoadDMA(wiring.Component):
     buf : Out(DmaWritePort)
     busy : Out(1)
     """
+
+    QUEUE = 2
 
     def __init__(self, config):
         self._config = config
@@ -106,42 +113,62 @@ class LoadDMA(wiring.Component):
         start = Signal()
         issue = _Walker(m, "issue", r["dram_addr"], r["dram_stride"], r["rows"],
                         r["row_beats"], start)
-        recv = _Walker(m, "recv", r["buf_addr"], r["buf_stride"], r["rows"],
-                       r["row_beats"], start)
         issuing = Signal()
         code, addr = x.check(m)
+
+        # Receive descriptors, in command order.
+        fields = ("buf_addr", "rows", "row_beats", "buf_stride")
+        m.submodules.queue = queue = SyncFIFO(width=len(x.buf) + WORD_BITS * len(fields),
+                                              depth=self.QUEUE)
+        m.d.comb += queue.w_data.eq(Cat(x.buf, *(r[name] for name in fields)))
+        head = {name: queue.r_data[len(x.buf) + i * WORD_BITS:len(x.buf) + (i + 1) * WORD_BITS]
+                for i, name in enumerate(fields)}
+        cur = {name: Signal(WORD_BITS, name=f"recv_{name}") for name in fields}
+        cur_buf = Signal.like(x.buf)
+        receiving = Signal()
+        take = Signal()
+        recv = _Walker(m, "recv", head["buf_addr"], cur["buf_stride"], cur["rows"],
+                       cur["row_beats"], take)
+        finished = Signal()
+        m.d.comb += [
+            finished.eq(self.mem.resp_valid & recv.last),
+            take.eq(queue.r_rdy & (~receiving | finished)),
+            queue.r_en.eq(take),
+            self.cmd.done.eq(finished),
+        ]
+        with m.If(take):
+            m.d.sync += [cur_buf.eq(queue.r_data[:len(x.buf)]), receiving.eq(1)]
+            m.d.sync += [cur[name].eq(head[name]) for name in fields]
+        with m.Elif(finished):
+            m.d.sync += receiving.eq(0)
 
         m.d.comb += [
             self.mem.write.eq(0),
             self.mem.addr.eq(issue.addr),
+            self.mem.valid.eq(issuing),
             issue.step.eq(self.mem.valid & self.mem.ready),
             recv.step.eq(self.mem.resp_valid),
-            self.buf.buf.eq(x.buf),
+            self.buf.buf.eq(cur_buf),
             self.buf.addr.eq(recv.addr),
             self.buf.data.eq(self.mem.resp_data),
             self.buf.en.eq(self.mem.resp_valid),
+            self.busy.eq(issuing | receiving | queue.r_rdy),
         ]
+        with m.If(issue.step & issue.last):
+            m.d.sync += issuing.eq(0)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(1), x.accept.eq(self.cmd.valid)]
-                with m.If(self.cmd.valid):
+                m.d.comb += [self.cmd.ready.eq(~issuing), x.accept.eq(self.cmd.valid & ~issuing)]
+                with m.If(self.cmd.valid & ~issuing):
                     m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(code != Err.NONE):
                     m.d.comb += [self.cmd.err.eq(1), self.cmd.err_code.eq(code),
                                  self.cmd.err_addr.eq(addr)]
                     m.next = "IDLE"
-                with m.Else():
-                    m.d.comb += start.eq(1)
+                with m.Elif(queue.w_rdy):
+                    m.d.comb += [start.eq(1), queue.w_en.eq(1)]
                     m.d.sync += issuing.eq(1)
-                    m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), self.mem.valid.eq(issuing)]
-                with m.If(issue.step & issue.last):
-                    m.d.sync += issuing.eq(0)
-                with m.If(recv.step & recv.last):
-                    m.d.comb += self.cmd.done.eq(1)
                     m.next = "IDLE"
         return m
 
@@ -149,8 +176,9 @@ class LoadDMA(wiring.Component):
 class StoreDMA(wiring.Component):
     """Global buffer -> DRAM (:attr:`Op.DSTORE`).
 
-    Bank reads run up to :attr:`DEPTH` beats ahead of the memory port, so the store streams one
-    beat per cycle when the port grants it.
+    Bank reads run up to :attr:`DEPTH` beats ahead of the memory port; the engine takes the
+    next command as soon as the current one's last beat has been read, and ``done`` pulses
+    when a command's last beat has gone to DRAM.
 
     Members
     -------
@@ -178,8 +206,9 @@ class StoreDMA(wiring.Component):
                      start)
         code, addr = x.check(m)
 
-        # Beats read from the bank wait here, with their DRAM address, for the memory port.
-        m.submodules.fifo = fifo = SyncFIFO(width=cfg.beat_bits + cfg.dram_addr_bits,
+        # Beats read from the bank wait here, with their DRAM address and whether they end a
+        # command, for the memory port.
+        m.submodules.fifo = fifo = SyncFIFO(width=cfg.beat_bits + cfg.dram_addr_bits + 1,
                                             depth=self.DEPTH)
         reading = Signal()
         in_flight = Signal()
@@ -193,40 +222,35 @@ class StoreDMA(wiring.Component):
             self.buf.en.eq(read),
         ]
         dram_addr = Signal(cfg.dram_addr_bits)
-        m.d.sync += [in_flight.eq(read), dram_addr.eq(wr.addr)]
+        ends = Signal()
+        m.d.sync += [in_flight.eq(read), dram_addr.eq(wr.addr), ends.eq(read & rd.last)]
+        with m.If(read & rd.last):
+            m.d.sync += reading.eq(0)
+        head_ends = fifo.r_data[-1]
         m.d.comb += [
             fifo.w_en.eq(in_flight),
-            fifo.w_data.eq(Cat(self.buf.data, dram_addr)),
+            fifo.w_data.eq(Cat(self.buf.data, dram_addr, ends)),
             self.mem.valid.eq(fifo.r_rdy),
             self.mem.write.eq(1),
             self.mem.wdata.eq(fifo.r_data[:cfg.beat_bits]),
-            self.mem.addr.eq(fifo.r_data[cfg.beat_bits:]),
+            self.mem.addr.eq(fifo.r_data[cfg.beat_bits:cfg.beat_bits + cfg.dram_addr_bits]),
             self.mem.wmask.eq(Const(-1, len(self.mem.wmask))),
             fifo.r_en.eq(self.mem.ready),
+            self.cmd.done.eq(self.mem.valid & self.mem.ready & head_ends),
+            self.busy.eq(reading | in_flight | fifo.r_rdy),
         ]
-        remaining = Signal(2 * WORD_BITS)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(1), x.accept.eq(self.cmd.valid)]
-                with m.If(self.cmd.valid):
+                m.d.comb += [self.cmd.ready.eq(~reading), x.accept.eq(self.cmd.valid & ~reading)]
+                with m.If(self.cmd.valid & ~reading):
                     m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(code != Err.NONE):
                     m.d.comb += [self.cmd.err.eq(1), self.cmd.err_code.eq(code),
                                  self.cmd.err_addr.eq(addr)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.comb += start.eq(1)
-                    m.d.sync += [reading.eq(1), remaining.eq(r["rows"] * r["row_beats"])]
-                    m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(read & rd.last):
-                    m.d.sync += reading.eq(0)
-                with m.If(self.mem.valid & self.mem.ready):
-                    m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(remaining == 1):
-                        m.d.comb += self.cmd.done.eq(1)
-                        m.next = "IDLE"
+                    m.d.sync += reading.eq(1)
+                    m.next = "IDLE"
         return m

@@ -1,8 +1,11 @@
 """A module sequencer: runs module functions (tasks) on one functional unit.
 
 On a task it fetches from the task's PC, reads its parameters from the task's context slot
-(:attr:`Op.LDC`), computes with the scalar subset of the ISA, hands macro-instructions to its
-unit one at a time and finishes at :attr:`Op.END`.
+(:attr:`Op.LDC`), computes with the scalar subset of the ISA and hands macro-instructions to
+its unit. It moves on as soon as the unit has taken one (a DMA engine takes the next while the
+last one's data is still under way); :attr:`Op.END` waits until every one has finished, and
+only then reports the task done. A unit's error is reported with the PC of the
+macro-instruction the unit last took (units check a command before taking the next).
 """
 
 from amaranth import Module, Signal
@@ -70,6 +73,14 @@ class ModuleSequencer(wiring.Component):
         with m.If(fetch):
             m.d.sync += pc.eq(fetch_pc)
 
+        # Macro-instructions taken by the unit and not yet done.
+        outstanding = Signal(4)
+        macro_pc = Signal(PC_BITS)
+        taken = self.unit.valid & self.unit.ready
+        m.d.sync += outstanding.eq(outstanding + taken - self.unit.done)
+        with m.If(taken):
+            m.d.sync += macro_pc.eq(pc)
+
         def report(code, addr=0, at=pc):
             m.d.comb += [self.err.valid.eq(1), self.err.code.eq(code), self.err.pc.eq(at),
                          self.err.addr.eq(addr)]
@@ -81,6 +92,11 @@ class ModuleSequencer(wiring.Component):
             with m.Else():
                 m.d.comb += [fetch.eq(1), fetch_pc.eq(target)]
                 m.next = "EXEC"
+
+        def unit_error():
+            """A unit's error overrides what the sequencer was doing (last, so it wins)."""
+            with m.If(self.unit.err):
+                report(self.unit.err_code, self.unit.err_addr, at=macro_pc)
 
         m.d.comb += [
             self.unit.payload.a.eq(d.a),
@@ -111,24 +127,21 @@ class ModuleSequencer(wiring.Component):
                             m.d.comb += self.cb.en.eq(1)
                             m.next = "LDC"
                     with m.Case(*macro_ops):
-                        m.d.comb += self.unit.valid.eq(1)
+                        m.d.comb += self.unit.valid.eq(~self.unit.err)
                         with m.If(self.unit.ready):
-                            m.next = "MACRO"
+                            next_insn(pc + 1)
                     with m.Case(Op.END):
-                        m.d.comb += self.done.eq(1)
-                        m.next = "IDLE"
+                        with m.If(outstanding == 0):
+                            m.d.comb += self.done.eq(1)
+                            m.next = "IDLE"
                     with m.Default():
                         report(Err.ILLEGAL, self.imem.data)
+                unit_error()
             with m.State("LDC"):
                 m.d.comb += [self.busy.eq(1), self.ctx_load.eq(1)]
                 rf.write(m, d.a, self.cb.data)
                 next_insn(pc + 1)
-            with m.State("MACRO"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(self.unit.err):
-                    report(self.unit.err_code, self.unit.err_addr)
-                with m.Elif(self.unit.done):
-                    next_insn(pc + 1)
+                unit_error()
             with m.State("ERROR"):
                 pass
         return m

@@ -155,11 +155,12 @@ class Space(enum.Enum, shape=3):
 #: *barrier*: it conflicts with every other task.
 FOOTPRINT_RANGES = 4
 
-#: First word of a footprint range.
+#: First word of a footprint range. Space and kind sit in the low bits so that a small
+#: constant range is one ``li``.
 RangeDesc = data.StructLayout({
-    "lo": 28,        # first beat
-    "write": 1,      # the task writes the range (else it only reads it)
     "space": Space,
+    "write": 1,      # the task writes the range (else it only reads it)
+    "lo": 28,        # first beat
 })
 
 #: Registers read by the DMA macro-instructions, starting at r[b].

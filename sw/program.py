@@ -21,7 +21,7 @@ import dataclasses
 import re
 
 from .isa import (Unit, Buf, Act, MODULE_UNITS, NUM_REGS, MvmFlags, Space, RangeDesc,
-                  FOOTPRINT_RANGES)
+                  FOOTPRINT_RANGES, OPS, Fmt)
 
 __all__ = ["Reg", "module_function", "ModuleFunction", "FunctionBuilder", "ProgramBuilder",
            "mvm_flags"]
@@ -47,6 +47,9 @@ AT = Reg(1)
 #: Registers :meth:`ProgramBuilder.save_pc` fills with the task's footprint.
 FOOTPRINT_REGS = tuple(Reg(NUM_REGS - 2 * FOOTPRINT_RANGES + i)
                        for i in range(2 * FOOTPRINT_RANGES))
+
+
+_LO = dict(RangeDesc)["lo"]
 
 
 def range_desc(space, write):
@@ -153,6 +156,16 @@ def module_function(unit, *params, name=None):
     return wrap
 
 
+#: mnemonic -> whether it writes its first operand (False: writes no register).
+_WRITES_FIRST = {op.name.lower(): fmt in (Fmt.R, Fmt.I, Fmt.IU, Fmt.LI, Fmt.LUI, Fmt.LOAD, Fmt.JAL)
+                 for op, (fmt, _) in OPS.items()}
+_WRITES_FIRST.update({"li32": True, "mv": True, "j": False})
+
+
+def _parse_reg(token):
+    return Reg(int(token[1:])) if token[:1] in "rR" and token[1:].isdigit() else None
+
+
 def _li(reg, value):
     """Load an integer (li or li32) or copy a register."""
     if isinstance(value, Reg):
@@ -178,16 +191,35 @@ class ProgramBuilder:
         self.lines = []
         self.functions = {}
         self._labels = 0
+        # Registers whose value is known here (straight-line code since the last label or
+        # opaque instruction): li of a known value emits nothing.
+        self._known = {}
 
     # -- plain assembly ----------------------------------------------------------------------
 
     def emit(self, line):
+        """Add an instruction. Known register values survive it unless it writes them (the
+        written register is read off the instruction's format in :data:`OPS`)."""
+        mnemonic, _, operands = line.strip().partition(" ")
+        first = operands.split(",")[0].split("#")[0].strip()
+        written = _WRITES_FIRST.get(mnemonic.lower())
+        if written is None:
+            self._known.clear()              # unknown effect
+        elif written:
+            self._known.pop(_parse_reg(first), None)
+        self.lines.append(f"    {line}")
+
+    def _emit_keeping(self, line, writes=None):
+        """Add an instruction that changes no register (savectx, savepc, wait, halt) or only
+        ``writes``."""
+        self._known.pop(writes, None)
         self.lines.append(f"    {line}")
 
     def label(self, name=None):
         """Define a label here (a fresh one if ``name`` is None) and return its name."""
         if name is None:
             name = self.fresh_label()
+        self._known.clear()
         self.lines.append(f"{name}:")
         return name
 
@@ -196,7 +228,17 @@ class ProgramBuilder:
         return f".{stem}{self._labels}"
 
     def li(self, reg, value):
-        self.emit(_li(reg, value))
+        """``reg = value`` (an integer or a register)."""
+        if isinstance(value, Reg):
+            self.emit(_li(reg, value))
+            return
+        value = int(value)
+        if self._known.get(reg) == value or reg == ZERO:
+            return
+        line = _li(reg, value)
+        self._known.pop(reg, None)
+        self.lines.append(f"    {line}")
+        self._known[reg] = value
 
     def value(self, value):
         """A register holding ``value``: the register itself, or AT loaded with an integer."""
@@ -221,7 +263,7 @@ class ProgramBuilder:
         for offset, name in enumerate(fn.params):
             value = params[name]
             reg = ZERO if (not isinstance(value, Reg) and int(value) == 0) else self.value(value)
-            self.emit(f"savectx {reg}, {offset}    # {fn.name}.{name}")
+            self._emit_keeping(f"savectx {reg}, {offset}    # {fn.name}.{name}")
 
     def save_pc(self, fn, *, reads=None, writes=None):
         """SavePC: commit a task running ``fn`` with the context saved since the last one.
@@ -232,7 +274,7 @@ class ProgramBuilder:
         older task and every younger one waits for it."""
         self._register(fn)
         if reads is None and writes is None:
-            self.emit(f"savepc {fn.unit.name.lower()}, r0, {fn.label}")
+            self._emit_keeping(f"savepc {fn.unit.name.lower()}, r0, {fn.label}")
             return
         ranges = [(sp, lo, n, False) for sp, lo, n in reads or ()]
         ranges += [(sp, lo, n, True) for sp, lo, n in writes or ()]
@@ -247,14 +289,14 @@ class ProgramBuilder:
             space, lo, n, write = ranges[i]
             const = range_desc(space, write)
             if isinstance(lo, Reg):
-                self.li(AT, const)
-                self.emit(f"or {desc}, {lo}, {AT}")
+                self.emit(f"slli {desc}, {lo}, {_LO.offset}")
+                self.emit(f"ori {desc}, {desc}, {const}")
             else:
-                if not 0 <= lo < (1 << 28):
+                if not 0 <= lo < (1 << _LO.width):
                     raise ValueError(f"{fn.name}: footprint address {lo} out of range")
-                self.li(desc, const | lo)
+                self.li(desc, const | lo << _LO.offset)
             self.li(length, n)
-        self.emit(f"savepc {fn.unit.name.lower()}, {FOOTPRINT_REGS[0]}, {fn.label}")
+        self._emit_keeping(f"savepc {fn.unit.name.lower()}, {FOOTPRINT_REGS[0]}, {fn.label}")
 
     def task(self, fn, *, reads=None, writes=None, **params):
         """``save_context`` then ``save_pc``."""
@@ -262,10 +304,10 @@ class ProgramBuilder:
         self.save_pc(fn, reads=reads, writes=writes)
 
     def wait(self):
-        self.emit("wait")
+        self._emit_keeping("wait")
 
     def halt(self):
-        self.emit("halt")
+        self._emit_keeping("halt")
 
     def _register(self, fn):
         known = self.functions.get(fn.label)

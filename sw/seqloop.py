@@ -189,29 +189,35 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
 def _dynamic_schedule(pb, step, slots, n_seq, x_base, x_seq, x_step, h_base, h_seq, h_step,
                       zero, len_word):
     """The run-time control program: K slots, each walking its sequence's steps and taking the
-    next sequence (its length read from DRAM) when it ends."""
-    nxt, any_, tmp, x_ptr, h_ptr, h_prev = (Reg(i) for i in range(2, 8))
-    # Per slot: sequence (-1: idle), step, length.
-    seq = [Reg(8 + 3 * k) for k in range(slots)]
-    t = [Reg(9 + 3 * k) for k in range(slots)]
-    length = [Reg(10 + 3 * k) for k in range(slots)]
-    if 8 + 3 * slots > 24:
+    next sequence (its length read from DRAM) when it ends. A slot keeps running pointers:
+    ``x`` (this step's input), ``h`` (this step's output), ``prev`` (the last output, or the
+    zero vector) and ``end`` (where its outputs stop; 0 when the slot is idle)."""
+    nxt, any_, tmp = Reg(2), Reg(3), Reg(4)
+    x, h, prev, end = ([Reg(5 + 4 * k + i) for k in range(slots)] for i in range(4))
+    if 5 + 4 * slots > 24:
         raise CompileError(f"{slots} slots need more registers than the control program has")
 
     def assign(k):
-        """Slot k takes the next sequence, or goes idle."""
+        """Slot k takes sequence ``nxt`` (read its length), or goes idle."""
         idle, done = pb.fresh_label("idle"), pb.fresh_label("assigned")
         pb.li(tmp, n_seq)
         pb.emit(f"bge {nxt}, {tmp}, {idle}")
-        pb.emit(f"addi {seq[k]}, {nxt}, 0")
-        pb.emit(f"li {t[k]}, 0")
+        for ptr, base, per_seq in ((x[k], x_base, x_seq), (h[k], h_base, h_seq)):
+            pb.li(tmp, per_seq)
+            pb.emit(f"mul {ptr}, {nxt}, {tmp}")
+            pb.li(tmp, base)
+            pb.emit(f"add {ptr}, {ptr}, {tmp}")
+        pb.li(prev[k], zero)
         pb.li(tmp, len_word)
         pb.emit(f"add {tmp}, {tmp}, {nxt}")
-        pb.emit(f"lw {length[k]}, 0({tmp})")
+        pb.emit(f"lw {end[k]}, 0({tmp})")                 # the length ...
+        pb.li(tmp, h_step)
+        pb.emit(f"mul {end[k]}, {end[k]}, {tmp}")
+        pb.emit(f"add {end[k]}, {end[k]}, {h[k]}")         # ... as the end of its outputs
         pb.emit(f"addi {nxt}, {nxt}, 1")
         pb.emit(f"j {done}")
         pb.label(idle)
-        pb.emit(f"li {seq[k]}, -1")
+        pb.li(end[k], 0)
         pb.label(done)
 
     pb.li(nxt, 0)
@@ -221,29 +227,13 @@ def _dynamic_schedule(pb, step, slots, n_seq, x_base, x_seq, x_step, h_base, h_s
     pb.li(any_, 0)
     for k in range(slots):
         skip = pb.fresh_label("skip")
-        pb.emit(f"blt {seq[k]}, r0, {skip}")
-        # x_ptr = x_base + seq * x_seq + t * x_step; h likewise; h_prev = t ? h_ptr - h_step : 0
-        for ptr, base, per_seq, per_step in ((x_ptr, x_base, x_seq, x_step),
-                                             (h_ptr, h_base, h_seq, h_step)):
-            pb.li(tmp, per_seq)
-            pb.emit(f"mul {ptr}, {seq[k]}, {tmp}")
-            pb.li(tmp, per_step)
-            pb.emit(f"mul {tmp}, {t[k]}, {tmp}")
-            pb.emit(f"add {ptr}, {ptr}, {tmp}")
-            pb.li(tmp, base)
-            pb.emit(f"add {ptr}, {ptr}, {tmp}")
-        first = pb.fresh_label("first")
-        have = pb.fresh_label("have_prev")
-        pb.emit(f"beq {t[k]}, r0, {first}")
-        pb.emit(f"addi {h_prev}, {h_ptr}, {-h_step}")
-        pb.emit(f"j {have}")
-        pb.label(first)
-        pb.li(h_prev, zero)
-        pb.label(have)
-        step(k, x_ptr, h_prev, h_ptr)
-        pb.emit(f"addi {t[k]}, {t[k]}, 1")
+        pb.emit(f"beq {end[k]}, r0, {skip}")
+        step(k, x[k], prev[k], h[k])
+        pb.emit(f"addi {prev[k]}, {h[k]}, 0")
+        pb.emit(f"addi {x[k]}, {x[k]}, {x_step}")
+        pb.emit(f"addi {h[k]}, {h[k]}, {h_step}")
         pb.li(any_, 1)
-        pb.emit(f"blt {t[k]}, {length[k]}, {skip}")
+        pb.emit(f"blt {h[k]}, {end[k]}, {skip}")
         assign(k)
         pb.label(skip)
     pb.emit(f"bne {any_}, r0, {loop}")

@@ -1,8 +1,10 @@
 """Named workloads for ``dypipe run``: each builds a :class:`Workload` for a configuration and a
 mode from a seed."""
 
+from .branch import random_branch
 from .fc import random_fc
 from .isa import Act
+from .seqloop import random_seqloop
 
 __all__ = ["WORKLOADS", "build_workload", "parse_size"]
 
@@ -31,9 +33,37 @@ def _fc(config, mode, seed, size=None):
                      name="fc")
 
 
+def _branch(config, mode, seed, size=None):
+    """Fig.1(b): FC layers A -> (B | C) -> D; the path is the sign of the first input, which
+    the seed decides."""
+    if size:
+        sizes = parse_size(size, 4)
+    elif config.name == "paper":
+        sizes = (1024, 1024, 1024, 512)
+    else:
+        sizes = (160, 120, 100, 40)
+    return random_branch(config, sizes, seed=seed, mode=mode, take="BC"[seed % 2])
+
+
+def _seqloop(config, mode, seed, size=None):
+    """An RNN cell over ``sequences`` inputs of lengths uniform in 1..20 (``--size
+    SEQUENCESxHIDDEN``; the input width equals the hidden width)."""
+    if size:
+        sequences, hidden = parse_size(size, 2)
+    elif config.name == "paper":
+        sequences, hidden = 16, 256
+    else:
+        sequences, hidden = 16, 8
+    return random_seqloop(config, sequences=sequences, hidden=hidden, inputs=hidden, slots=4,
+                          max_length=20, seed=seed, mode=mode)
+
+
 #: name -> (builder, one-line description)
 WORKLOADS = {
     "fc": (_fc, "fully connected layer with bias and ReLU (--size OUTxIN)"),
+    "branch": (_branch, "A, then B or C by a run-time condition, then D (--size IN x A x BC x D)"),
+    "seqloop": (_seqloop, "RNN cell over run-time lengths 1..20, static pads to 20 "
+                          "(--size SEQUENCESxHIDDEN)"),
 }
 
 
