@@ -8,7 +8,7 @@ Both stall while the head slot still belongs to an unfinished task, so a live co
 overwritten. :attr:`Op.WAIT` and :attr:`Op.HALT` wait until every committed task finished.
 """
 
-from amaranth import Module, Signal, Const, Mux
+from amaranth import Module, Signal, Value, Const, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,7 +17,7 @@ from ..sw.isa import Op, Err, Unit
 from .mem_port import MemPort
 from .scalar import RegFile, Decoded, alu_ops, alu
 from .sequencer import ErrorReport
-from .sram import ReadPort, WritePort
+from .sram import ReadPort, RowWritePort
 from .task import TaskPort, RetirePort, PC_BITS, slot_bits
 from ..sw.isa import MODULE_UNITS, FOOTPRINT_RANGES
 
@@ -30,10 +30,11 @@ class ControlUnit(wiring.Component):
     start : In(1)          begin booting (from IDLE)
     prog_len : In(PC_BITS + 1)   instruction words to boot
     running : Out(1)       booted and not yet halted (counts towards ``cycles``)
+    pc : Out(PC_BITS)      the instruction executing
     halted : Out(1)        HALT retired
     stall : Out(1)         this cycle waits (memory, ring full, WAIT/HALT)
-    imem_w : Out(WritePort), imem_r : Out(ReadPort)
-    cb_w : Out(WritePort)  context writes
+    imem_w : Out(RowWritePort), imem_r : Out(ReadPort)
+    cb_w : Out(RowWritePort)  context writes
     mem : Out(MemPort)
     task : Out(TaskPort)   committed tasks, to the dispatcher
     retire : In(RetirePort).array(len(MODULE_UNITS))   slots given back
@@ -46,10 +47,10 @@ class ControlUnit(wiring.Component):
         imem_bits = (config.imem_words - 1).bit_length()
         super().__init__({
             "start": In(1), "prog_len": In(PC_BITS + 1),
-            "running": Out(1), "halted": Out(1), "stall": Out(1),
-            "imem_w": Out(WritePort(imem_bits, WORD_BITS, 1)),
+            "running": Out(1), "halted": Out(1), "stall": Out(1), "pc": Out(PC_BITS),
+            "imem_w": Out(RowWritePort(imem_bits, WORD_BITS)),
             "imem_r": Out(ReadPort(imem_bits, WORD_BITS)),
-            "cb_w": Out(WritePort((config.cb_words - 1).bit_length(), WORD_BITS, 1)),
+            "cb_w": Out(RowWritePort((config.cb_words - 1).bit_length(), WORD_BITS)),
             "mem": Out(MemPort(config)),
             "task": Out(TaskPort(config)),
             "retire": In(RetirePort(config)).array(len(MODULE_UNITS)),
@@ -64,7 +65,7 @@ class ControlUnit(wiring.Component):
         word_sel_bits = (bw - 1).bit_length()
         dram_words = cfg.dram_bytes // 4
 
-        pc = Signal(PC_BITS)
+        pc = self.pc
         rf = RegFile("ctrl")
         d = Decoded(self.imem_r.data)
         ops = alu_ops(Unit.CTRL)
@@ -99,7 +100,11 @@ class ControlUnit(wiring.Component):
             m.next = "ERROR"
 
         def next_insn(target):
-            with m.If((target < 0) | (target >= cfg.imem_words)):
+            target = Value.cast(target)
+            outside = target >= cfg.imem_words
+            if target.shape().signed:
+                outside = outside | (target < 0)
+            with m.If(outside):
                 report(Err.PC_RANGE, target, at=target)
             with m.Else():
                 m.d.comb += [fetch.eq(1), fetch_pc.eq(target)]

@@ -57,7 +57,7 @@ class Dispatcher(wiring.Component):
     idle : Out(1)                               no unfinished task
     stall_hazard : Out(1)   a task next in line for its idle module waits on a data conflict
     stall_busy : Out(1)     a task free of conflicts waits for its module
-    err : Out(ErrorReport)
+    err : Out(ErrorReport)   ``pc`` is the record's; ``addr`` the bad field (unit or range)
     """
 
     def __init__(self, config):

@@ -6,7 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..sw.isa import Buf
-from .sram import SRAM, ReadPort, WritePort
+from .sram import SRAM, ReadPort, RowWritePort
 
 __all__ = ["GlobalBuffer", "DmaWritePort", "DmaReadPort", "beat_addr_bits", "bank_beats"]
 
@@ -45,7 +45,7 @@ class GlobalBuffer(wiring.Component):
     dma_w : In(DmaWritePort)       the load DMA
     dma_r : In(DmaReadPort)        the store DMA
     nbin_r, sb_r, nbout_r : In(ReadPort)   the PFU's operand reads
-    nbout_w : In(WritePort)        the PFU's write-back (whole rows)
+    nbout_w : In(RowWritePort)     the PFU's write-back (whole rows)
     """
 
     def __init__(self, config, *, backend="amaranth"):
@@ -62,7 +62,7 @@ class GlobalBuffer(wiring.Component):
             "nbin_r": In(ReadPort(nbin.addr_bits, nbin.r[0].data.shape().width)),
             "sb_r": In(ReadPort(sb.addr_bits, sb.r[0].data.shape().width)),
             "nbout_r": In(ReadPort(nbout.addr_bits, nbout.r[0].data.shape().width)),
-            "nbout_w": In(WritePort(nbout.addr_bits, nbout.w[0].data.shape().width, 1)),
+            "nbout_w": In(RowWritePort(nbout.addr_bits, nbout.w_row.data.shape().width)),
         })
 
     def elaborate(self, platform):
@@ -70,17 +70,17 @@ class GlobalBuffer(wiring.Component):
         beat_bits = self._config.beat_bits
         for buf, bank in self._banks.items():
             m.submodules[buf.name.lower()] = bank
-            lanes = len(bank.w[0].en)
+            rows, row_elems = self._config.buffer_geometry(buf)
+            lanes = row_elems // self._config.beat_elems
             lane_bits = (lanes - 1).bit_length()
-            # Load DMA -> write port 0, one lane.
-            lane = self.dma_w.addr[:lane_bits] if lanes > 1 else 0
+            # Load DMA -> the lane write port.
             m.d.comb += [
-                bank.w[0].addr.eq(self.dma_w.addr >> lane_bits),
-                bank.w[0].data.eq(self.dma_w.data.replicate(lanes)),
-                bank.w[0].en.eq(Mux(self.dma_w.en & (self.dma_w.buf == buf), 1 << lane, 0)),
+                bank.w_lane.addr.eq(self.dma_w.addr >> lane_bits),
+                bank.w_lane.lane.eq(self.dma_w.addr[:lane_bits] if lanes > 1 else 0),
+                bank.w_lane.data.eq(self.dma_w.data),
+                bank.w_lane.en.eq(self.dma_w.en & (self.dma_w.buf == buf)),
             ]
             # Store DMA -> read port 1, lane chosen a cycle later.
-            sel = Signal(range(lanes), name=f"{buf.name.lower()}_rd_lane")
             hit = Signal(name=f"{buf.name.lower()}_rd_hit")
             m.d.comb += [
                 bank.r[1].addr.eq(self.dma_r.addr >> lane_bits),
@@ -88,19 +88,17 @@ class GlobalBuffer(wiring.Component):
             ]
             m.d.sync += hit.eq(bank.r[1].en)
             if lanes > 1:
+                sel = Signal(lane_bits, name=f"{buf.name.lower()}_rd_lane")
                 m.d.sync += sel.eq(self.dma_r.addr[:lane_bits])
+                beat = bank.r[1].data.word_select(sel, beat_bits)
+            else:
+                beat = bank.r[1].data
             with m.If(hit):
-                m.d.comb += self.dma_r.data.eq(bank.r[1].data.word_select(sel, beat_bits))
+                m.d.comb += self.dma_r.data.eq(beat)
 
         nbin, sb, nbout = (self._banks[b] for b in Buf)
         wiring.connect(m, wiring.flipped(self.nbin_r), nbin.r[0])
         wiring.connect(m, wiring.flipped(self.sb_r), sb.r[0])
         wiring.connect(m, wiring.flipped(self.nbout_r), nbout.r[0])
-        m.d.comb += [
-            nbout.w[1].addr.eq(self.nbout_w.addr),
-            nbout.w[1].data.eq(self.nbout_w.data),
-            nbout.w[1].en.eq(self.nbout_w.en.replicate(len(nbout.w[1].en))),
-        ]
-        for buf in (Buf.NBIN, Buf.SB):   # no second writer
-            m.d.comb += self._banks[buf].w[1].en.eq(0)
+        wiring.connect(m, wiring.flipped(self.nbout_w), nbout.w_row)
         return m

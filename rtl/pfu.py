@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Act, Err, MVM_PARAMS, MvmFlags
-from .sram import ReadPort, WritePort
+from .sram import ReadPort, RowWritePort
 from .unit_port import UnitPort
 
 __all__ = ["PFU", "tree_sum", "write_back"]
@@ -47,7 +47,7 @@ class PFU(wiring.Component):
     -------
     cmd : In(UnitPort)     :attr:`Op.MVM` from the PFU sequencer
     nbin_r, sb_r, nbout_r : Out(ReadPort)
-    nbout_w : Out(WritePort)
+    nbout_w : Out(RowWritePort)
     busy : Out(1)
     mac_cycles : Out(1)    the array did R x C MACs this cycle
     """
@@ -63,8 +63,8 @@ class PFU(wiring.Component):
                  for name, elems in self._elems.items()}
         super().__init__({
             "cmd": In(UnitPort()), **ports,
-            "nbout_w": Out(WritePort(self._addr_bits["nbout"],
-                                     self._elems["nbout"] * ELEM_BITS, 1)),
+            "nbout_w": Out(RowWritePort(self._addr_bits["nbout"],
+                                        self._elems["nbout"] * ELEM_BITS)),
             "busy": Out(1), "mac_cycles": Out(1),
         })
 
@@ -132,8 +132,10 @@ class PFU(wiring.Component):
                   for r in range(R)]
         s2_bias = Signal(R * ELEM_BITS)
         m.d.sync += [s2[n].eq(s1[n]) for n in s2] + [s2_row.eq(s1_row)]
-        m.d.sync += [s2_sum[r].eq(sums[r]) for r in range(R)]
-        m.d.sync += s2_bias.eq(Mux(flags.bias, self.nbout_r.data, 0))
+        # Enabled registers: a simulator can skip the array's arithmetic while it idles.
+        with m.If(s1["valid"]):
+            m.d.sync += [s2_sum[r].eq(sums[r]) for r in range(R)]
+            m.d.sync += s2_bias.eq(Mux(flags.bias, self.nbout_r.data, 0))
         m.d.comb += self.mac_cycles.eq(s1["valid"])
 
         acc = [Signal(signed(cfg.acc_bits), name=f"acc{r}") for r in range(R)]

@@ -8,7 +8,7 @@ only then reports the task done. A unit's error is reported with the PC of the
 macro-instruction the unit last took (units check a command before taking the next).
 """
 
-from amaranth import Module, Signal
+from amaranth import Module, Signal, Value
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 
@@ -87,7 +87,11 @@ class ModuleSequencer(wiring.Component):
             m.next = "ERROR"
 
         def next_insn(target):
-            with m.If((target < 0) | (target >= cfg.imem_words)):
+            target = Value.cast(target)
+            outside = target >= cfg.imem_words
+            if target.shape().signed:
+                outside = outside | (target < 0)
+            with m.If(outside):
                 report(Err.PC_RANGE, target, at=target)
             with m.Else():
                 m.d.comb += [fetch.eq(1), fetch_pc.eq(target)]

@@ -116,13 +116,14 @@ class Top(wiring.Component):
 
         # Start, done, errors: the first error stops the machine.
         m.d.comb += [ctrl.start.eq(self.start), ctrl.prog_len.eq(self.prog_len)]
-        reporters = [(Unit.CTRL, ctrl.err), (Unit.CTRL, disp.err)]
-        reporters += [(unit, seqs[unit].err) for unit in MODULE_UNITS]
+        # A malformed record is found in the cycle SavePC offers it: blame that SavePC.
+        reporters = [(Unit.CTRL, ctrl.err, ctrl.err.pc), (Unit.CTRL, disp.err, ctrl.pc)]
+        reporters += [(unit, seqs[unit].err, seqs[unit].err.pc) for unit in MODULE_UNITS]
         with m.If(~self.error):
-            for unit, rep in reversed(reporters):   # the first one listed wins a tie
+            for unit, rep, pc in reversed(reporters):   # the first one listed wins a tie
                 with m.If(rep.valid):
                     m.d.sync += [self.error.eq(1), self.err_code.eq(rep.code),
-                                 self.err_unit.eq(unit), self.err_pc.eq(rep.pc),
+                                 self.err_unit.eq(unit), self.err_pc.eq(pc),
                                  self.err_addr.eq(rep.addr)]
         m.d.comb += arb.stop.eq(self.error)
         m.d.sync += self.done.eq(ctrl.halted & ~self.error)

