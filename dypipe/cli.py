@@ -27,8 +27,6 @@ def cmd_verilog(args):
          f" from {library[0].parent})")
     if args.lint:
         toolchain.activate()
-        cmd = ["verilator", "--lint-only", "-Wall", "-Wno-fatal", "--top-module", TOPLEVEL,
-               str(out), *map(str, library)]
         cmd = toolchain.lint_command(out, library, TOPLEVEL)
         _log("$ " + " ".join(cmd))
         proc = subprocess.run(cmd)

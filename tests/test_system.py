@@ -1,0 +1,151 @@
+"""Whole-system tests: compiled workloads on the RTL through Verilator and cocotb, checked bit
+for bit against the golden model, with cycle counts checked against derived bounds."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dypipe.config import PRESETS
+from dypipe.sw.fc import random_fc
+from dypipe.sw.workload import MODES
+from dypipe.sw.workloads import build_workload
+from dypipe.tb.runner import run_workload
+
+pytestmark = pytest.mark.verilator
+SMALL, PAPER = PRESETS["small"], PRESETS["paper"]
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def run_modes(make):
+    results = {mode: run_workload(make(mode)) for mode in MODES}
+    for mode, r in results.items():
+        assert r.verified, f"{mode}: {r.mismatches}"
+    return results
+
+
+def dram_bound(config, counters):
+    """No run can beat the memory port: every byte moved costs 1/bytes_per_cycle."""
+    moved = counters["dram_read_bytes"] + counters["dram_write_bytes"]
+    return moved // config.dram_bytes_per_cycle
+
+
+@pytest.mark.parametrize("n_out,n_in", [(99, 70), (13, 9), (37, 130), (64, 64)])
+def test_fc_small_all_modes(n_out, n_in):
+    results = run_modes(lambda mode: random_fc(SMALL, n_out, n_in, seed=n_out, mode=mode))
+    for r in results.values():
+        assert r.cycles >= dram_bound(SMALL, r.counters)
+        assert r.counters["macs"] == -(-n_out // 4) * 4 * -(-n_in // 8) * 8
+    if results["dypipe"].meta["tiles"] > 1:       # with one tile there is nothing to overlap
+        assert results["static"].cycles < results["nonepipe"].cycles
+        assert results["dypipe"].cycles < results["nonepipe"].cycles
+
+
+def test_fc_pipelines_to_the_busiest_module():
+    """Several tiles: static and DyPipe overlap Load, Compute and Store almost perfectly."""
+    results = run_modes(lambda mode: random_fc(SMALL, 200, 150, seed=3, mode=mode))
+    for mode in ("static", "dypipe"):
+        c = results[mode].counters
+        busiest = max(c["busy_io"], c["busy_pfu"], c["busy_store"])
+        assert results[mode].cycles <= 1.10 * busiest, (mode, results[mode].cycles, busiest)
+    assert results["dypipe"].cycles <= results["static"].cycles / 0.97
+
+
+def test_fc1_on_paper():
+    """Table 2's FC1 (1000 x 512) on the paper configuration, DRAM-bound."""
+    r = run_workload(build_workload("fc", PAPER, "dypipe"))
+    assert r.verified, r.mismatches
+    weights_bound = 1000 * 512 * 2 // PAPER.dram_bytes_per_cycle
+    assert weights_bound <= r.cycles <= 1.10 * weights_bound, r.cycles
+    assert r.counters["macs"] == 1024 * 512
+
+
+@pytest.mark.parametrize("seed", [0, 1])          # seed 0 takes B, seed 1 takes C
+def test_branch_both_paths(seed):
+    results = run_modes(lambda mode: build_workload("branch", SMALL, mode, seed=seed))
+    assert results["dypipe"].meta["taken"] == "BC"[seed]
+    assert results["dypipe"].cycles < results["static"].cycles <= results["nonepipe"].cycles
+
+
+def test_seqloop_runs_exactly_the_needed_steps():
+    results = run_modes(lambda mode: build_workload("seqloop", SMALL, mode))
+    meta = results["dypipe"].meta
+    lengths, n_seq = meta["lengths"], meta["sequences"]
+    # One weight load, then three tasks a step: the real steps, or every step padded.
+    assert results["dypipe"].counters["tasks"] == 1 + 3 * sum(lengths)
+    assert results["nonepipe"].counters["tasks"] == 1 + 3 * sum(lengths)
+    assert results["static"].counters["tasks"] == 1 + 3 * n_seq * meta["max_length"]
+    assert results["dypipe"].cycles < results["static"].cycles
+    assert results["dypipe"].cycles < results["nonepipe"].cycles
+
+
+def test_worked_example_runs():
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from batched_fc import batched_fc
+    finally:
+        sys.path.pop(0)
+    rng = np.random.default_rng(5)
+    x = rng.integers(-256, 256, (20, 6), dtype=np.int16)
+    w = rng.integers(-60, 60, (10, 20), dtype=np.int16)
+    b = rng.integers(-256, 256, 10, dtype=np.int16)
+    r = run_workload(batched_fc(SMALL, x, w, b))
+    assert r.verified, r.mismatches
+    assert r.counters["tasks"] == 1 + 3 * 6
+
+
+def dypipe_cli(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "dypipe.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_cli_run_json(tmp_path):
+    out = tmp_path / "fc.json"
+    proc = dypipe_cli("run", "fc", "--config", "small", "--size", "20x30", "--json", str(out))
+    record = json.loads(out.read_text())
+    for key in ("workload", "config", "mode", "cycles", "verified"):
+        assert key in record, key
+    assert record["verified"] is True and record["workload"] == "fc"
+    assert record["cycles"] == record["counters"]["cycles"] > 0
+    assert set(record["modes"]) == {"dypipe"}
+    assert str(record["cycles"]) in proc.stdout.replace(",", "")
+
+
+def test_cli_run_all_modes_json(tmp_path):
+    out = tmp_path / "seq.json"
+    dypipe_cli("run", "seqloop", "--config", "small", "--mode", "all", "--size", "6x8",
+               "--json", str(out))
+    record = json.loads(out.read_text())
+    assert set(record["modes"]) == set(MODES)
+    for mode in MODES:
+        entry = record["modes"][mode]
+        assert entry["verified"] is True
+        assert set(entry["counters"]) >= {"busy_io", "busy_pfu", "busy_store"}
+    assert len(record["lengths"]) == 6 and record["max_length"] == 20
+
+
+def test_cli_rejects_bad_input():
+    proc = dypipe_cli("run", "fc", "--size", "0x3", check=False)
+    assert proc.returncode == 2 and "size must be" in proc.stderr, proc.stderr
+
+
+def test_cli_verilog_passes_lint(tmp_path):
+    out = tmp_path / "top.v"
+    proc = dypipe_cli("verilog", "--config", "small", "-o", str(out), "--lint")
+    assert out.exists() and "module dypipe_top" in out.read_text()
+    assert "lint-only: clean" in proc.stderr
+
+
+def test_waves(tmp_path):
+    proc = dypipe_cli("run", "fc", "--size", "8x8", "--waves", "--keep", str(tmp_path))
+    waves = list(tmp_path.rglob("dump.vcd")) + list(tmp_path.rglob("dump.fst"))
+    assert waves, proc.stderr
+    assert str(waves[0]) in proc.stderr
+    if waves[0].suffix == ".vcd":
+        assert "$var" in waves[0].read_text(errors="replace")[:200_000]
