@@ -76,8 +76,8 @@ def _functions(x_beats, h_beats, bias_beat, bias_beats, kc, nbh):
     return rnn_load, rnn_cell, rnn_store
 
 
-def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20, mode="dypipe",
-                    name="seqloop"):
+def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20,
+                    mode="dypipe", name="seqloop"):
     """``xs``: (B, max_length, X) inputs (only the first ``lengths[b]`` steps matter);
     ``wx``: (H, X), ``wh``: (H, H), ``bias``: (H,)."""
     if mode not in MODES:
@@ -116,12 +116,15 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
     b_pad = np.zeros(nbh * R, dtype=np.int16)
     b_pad[:n_h] = bias
     rb = image.alloc("b", b_pad.size, b_pad)
-    rzero = image.alloc("h0", max(h_step, kh * C))
-    rh = image.alloc("h", n_seq * max_length * h_step)
+    # Each sequence's outputs are preceded by a zero "step -1", the h_{-1} its first step reads.
+    if h_step < kh * C:
+        raise CompileError(f"{name}: internal layout error ({h_step} < {kh * C})")
+    rh = image.alloc("h", n_seq * (max_length + 1) * h_step)
     rlen = image.alloc("lengths", 2 * n_seq, np.asarray(lengths, dtype="<i4").view(np.int16))
     x_seq, x_step = max_length * x_beats, x_beats
     h_step_beats = h_step // V
-    h_seq = max_length * h_step_beats
+    h_seq = (max_length + 1) * h_step_beats
+    h_first = rh.beat + h_step_beats          # step 0 of sequence 0
     load, cell, store = _functions(x_beats, h_beats, rb.beat, nbh * nbout_bpr, kc, nbh)
     fp = barrier if mode == "nonepipe" else footprint
     w_beats = nbh * kc * (R * C // V)
@@ -153,16 +156,15 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
                 b = rnd * slots + k
                 if b >= n_seq:
                     continue
-                h_dram = rh.beat + b * h_seq + t * h_step_beats
-                h_prev = rzero.beat if t == 0 else h_dram - h_step_beats
-                step(k, rx.beat + b * x_seq + t * x_step, h_prev, h_dram)
+                h_dram = h_first + b * h_seq + t * h_step_beats
+                step(k, rx.beat + b * x_seq + t * x_step, h_dram - h_step_beats, h_dram)
     else:
-        _dynamic_schedule(pb, step, slots, n_seq, rx.beat, x_seq, x_step, rh.beat, h_seq,
-                          h_step_beats, rzero.beat, rlen.beat * config.beat_words)
+        _dynamic_schedule(pb, step, slots, n_seq, rx.beat, x_seq, x_step, h_first, h_seq,
+                          h_step_beats, rlen.beat * config.beat_words)
     pb.halt()
 
     # The golden model: the real steps of every sequence.
-    expected_h = np.zeros((n_seq, max_length, h_step), dtype=np.int16)
+    expected_h = np.zeros((n_seq, max_length + 1, h_step), dtype=np.int16)
     x_pad_in = np.zeros(kc * C, dtype=np.int16)
     for b, n in enumerate(lengths):
         h = np.zeros(n_h, dtype=np.int16)
@@ -171,10 +173,10 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
             x_pad_in[:n_x] = xs[b, t]
             x_pad_in[kx * C:kx * C + n_h] = h
             h = golden_fc(x_pad_in, w_full, bias, config.frac_bits, Act.RELU, config.acc_bits)
-            expected_h[b, t, :n_h] = h
+            expected_h[b, t + 1, :n_h] = h
     masks = np.zeros_like(expected_h, dtype=bool)
     for b, n in enumerate(lengths):
-        masks[b, :n] = True
+        masks[b, :n + 1] = True          # the zero step -1 and the real steps
     workload = Workload(
         name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"), image=image,
         expected={"h": expected_h.reshape(-1)}, compare={"h": masks.reshape(-1)},
@@ -187,14 +189,14 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
 
 
 def _dynamic_schedule(pb, step, slots, n_seq, x_base, x_seq, x_step, h_base, h_seq, h_step,
-                      zero, len_word):
+                      len_word):
     """The run-time control program: K slots, each walking its sequence's steps and taking the
-    next sequence (its length read from DRAM) when it ends. A slot keeps running pointers:
-    ``x`` (this step's input), ``h`` (this step's output), ``prev`` (the last output, or the
-    zero vector) and ``end`` (where its outputs stop; 0 when the slot is idle)."""
+    next sequence (its length read from DRAM) when it ends. A slot keeps three running
+    pointers: ``x`` (this step's input), ``h`` (this step's output; the previous output, or the
+    zero step -1, is just before it) and ``end`` (where its outputs stop; 0 when idle)."""
     nxt, any_, tmp = Reg(2), Reg(3), Reg(4)
-    x, h, prev, end = ([Reg(5 + 4 * k + i) for k in range(slots)] for i in range(4))
-    if 5 + 4 * slots > 24:
+    x, h, end = ([Reg(5 + 3 * k + i) for k in range(slots)] for i in range(3))
+    if 5 + 3 * slots > 24:
         raise CompileError(f"{slots} slots need more registers than the control program has")
 
     def assign(k):
@@ -207,7 +209,6 @@ def _dynamic_schedule(pb, step, slots, n_seq, x_base, x_seq, x_step, h_base, h_s
             pb.emit(f"mul {ptr}, {nxt}, {tmp}")
             pb.li(tmp, base)
             pb.emit(f"add {ptr}, {ptr}, {tmp}")
-        pb.li(prev[k], zero)
         pb.li(tmp, len_word)
         pb.emit(f"add {tmp}, {tmp}, {nxt}")
         pb.emit(f"lw {end[k]}, 0({tmp})")                 # the length ...
@@ -228,8 +229,8 @@ def _dynamic_schedule(pb, step, slots, n_seq, x_base, x_seq, x_step, h_base, h_s
     for k in range(slots):
         skip = pb.fresh_label("skip")
         pb.emit(f"beq {end[k]}, r0, {skip}")
-        step(k, x[k], prev[k], h[k])
-        pb.emit(f"addi {prev[k]}, {h[k]}, 0")
+        pb.emit(f"addi {tmp}, {h[k]}, {-h_step}")
+        step(k, x[k], tmp, h[k])
         pb.emit(f"addi {x[k]}, {x[k]}, {x_step}")
         pb.emit(f"addi {h[k]}, {h[k]}, {h_step}")
         pb.li(any_, 1)
@@ -239,8 +240,8 @@ def _dynamic_schedule(pb, step, slots, n_seq, x_base, x_seq, x_step, h_base, h_s
     pb.emit(f"bne {any_}, r0, {loop}")
 
 
-def random_seqloop(config, *, sequences=8, hidden=8, inputs=8, slots=4, max_length=20, seed=0,
-                   mode="dypipe"):
+def random_seqloop(config, *, sequences=8, hidden=8, inputs=8, slots=4, max_length=20,
+                   seed=0, mode="dypipe"):
     """Random inputs and weights; lengths uniform in 1..max_length from ``seed``."""
     rng = np.random.default_rng(seed)
     one = 1 << config.frac_bits
