@@ -8,14 +8,14 @@ Both stall while the head slot still belongs to an unfinished task, so a live co
 overwritten. :attr:`Op.WAIT` and :attr:`Op.HALT` wait until every committed task finished.
 """
 
-from amaranth import Module, Signal, Value, Const, Mux
+from amaranth import Module, Signal, Const, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
 from ..sw.isa import Op, Err, Unit
 from .mem_port import MemPort
-from .scalar import RegFile, Decoded, alu_ops, alu
+from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu
 from .sequencer import ErrorReport
 from .sram import ReadPort, RowWritePort
 from .task import TaskPort, RetirePort, PC_BITS, slot_bits
@@ -88,27 +88,9 @@ class ControlUnit(wiring.Component):
         ring_full = live.bit_select(head, 1)
 
         # -- fetch -----------------------------------------------------------------------------
-        fetch = Signal()
-        fetch_pc = Signal(PC_BITS + 1)
-        m.d.comb += [self.imem_r.addr.eq(fetch_pc), self.imem_r.en.eq(fetch)]
-        with m.If(fetch):
-            m.d.sync += pc.eq(fetch_pc)
-
-        def report(code, addr=0, at=pc):
-            m.d.comb += [self.err.valid.eq(1), self.err.code.eq(code), self.err.pc.eq(at),
-                         self.err.addr.eq(addr)]
-            m.next = "ERROR"
-
-        def next_insn(target):
-            target = Value.cast(target)
-            outside = target >= cfg.imem_words
-            if target.shape().signed:
-                outside = outside | (target < 0)
-            with m.If(outside):
-                report(Err.PC_RANGE, target, at=target)
-            with m.Else():
-                m.d.comb += [fetch.eq(1), fetch_pc.eq(target)]
-                m.next = "EXEC"
+        flow = InsnFlow(m, cfg.imem_words, pc, self.imem_r, self.err)
+        report, next_insn = flow.report, flow.next
+        fetch, fetch_pc = flow.fetch, flow.fetch_pc
 
         ra, rs = rf.read(d.b), rf.read(d.a)
         ea = Signal(WORD_BITS + 1)       # LW/SW word address

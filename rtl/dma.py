@@ -60,6 +60,26 @@ class _Transfer:
         return code, addr
 
 
+    def command(self, m, port, busy, can_start=1):
+        """Take a command from ``port`` while not ``busy``, check it (an error goes back on
+        ``port``), and return a signal that pulses when it passed and ``can_start``."""
+        go = Signal(name="xfer_go")
+        code, addr = self.check(m)
+        with m.FSM(name="command"):
+            with m.State("IDLE"):
+                m.d.comb += [port.ready.eq(~busy), self.accept.eq(port.valid & ~busy)]
+                with m.If(port.valid & ~busy):
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(code != Err.NONE):
+                    m.d.comb += [port.err.eq(1), port.err_code.eq(code), port.err_addr.eq(addr)]
+                    m.next = "IDLE"
+                with m.Elif(can_start):
+                    m.d.comb += go.eq(1)
+                    m.next = "IDLE"
+        return go
+
+
 class _Walker:
     """Steps through the beats of a 2-D transfer: ``addr`` is the current beat, ``step``
     advances it, ``last`` is high on the final beat."""
@@ -114,7 +134,6 @@ class LoadDMA(wiring.Component):
         issue = _Walker(m, "issue", r["dram_addr"], r["dram_stride"], r["rows"],
                         r["row_beats"], start)
         issuing = Signal()
-        code, addr = x.check(m)
 
         # Receive descriptors, in command order.
         fields = ("buf_addr", "rows", "row_beats", "buf_stride")
@@ -156,20 +175,9 @@ class LoadDMA(wiring.Component):
         ]
         with m.If(issue.step & issue.last):
             m.d.sync += issuing.eq(0)
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(~issuing), x.accept.eq(self.cmd.valid & ~issuing)]
-                with m.If(self.cmd.valid & ~issuing):
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                with m.If(code != Err.NONE):
-                    m.d.comb += [self.cmd.err.eq(1), self.cmd.err_code.eq(code),
-                                 self.cmd.err_addr.eq(addr)]
-                    m.next = "IDLE"
-                with m.Elif(queue.w_rdy):
-                    m.d.comb += [start.eq(1), queue.w_en.eq(1)]
-                    m.d.sync += issuing.eq(1)
-                    m.next = "IDLE"
+        with m.If(x.command(m, self.cmd, busy=issuing, can_start=queue.w_rdy)):
+            m.d.comb += [start.eq(1), queue.w_en.eq(1)]
+            m.d.sync += issuing.eq(1)
         return m
 
 
@@ -204,7 +212,6 @@ class StoreDMA(wiring.Component):
         rd = _Walker(m, "rd", r["buf_addr"], r["buf_stride"], r["rows"], r["row_beats"], start)
         wr = _Walker(m, "wr", r["dram_addr"], r["dram_stride"], r["rows"], r["row_beats"],
                      start)
-        code, addr = x.check(m)
 
         # Beats read from the bank wait here, with their DRAM address and whether they end a
         # command, for the memory port.
@@ -239,18 +246,7 @@ class StoreDMA(wiring.Component):
             self.cmd.done.eq(self.mem.valid & self.mem.ready & head_ends),
             self.busy.eq(reading | in_flight | fifo.r_rdy),
         ]
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(~reading), x.accept.eq(self.cmd.valid & ~reading)]
-                with m.If(self.cmd.valid & ~reading):
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                with m.If(code != Err.NONE):
-                    m.d.comb += [self.cmd.err.eq(1), self.cmd.err_code.eq(code),
-                                 self.cmd.err_addr.eq(addr)]
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.comb += start.eq(1)
-                    m.d.sync += reading.eq(1)
-                    m.next = "IDLE"
+        with m.If(x.command(m, self.cmd, busy=reading)):
+            m.d.comb += start.eq(1)
+            m.d.sync += reading.eq(1)
         return m

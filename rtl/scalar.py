@@ -1,13 +1,13 @@
 """Scalar pieces shared by the control unit and the module sequencers: the register file and
 the ALU, both decoded from :data:`dypipe.sw.isa.OPS`."""
 
-from amaranth import Module, Signal, Array, Mux, Cat
+from amaranth import Module, Signal, Array, Mux, Cat, Value
 from amaranth.lib import data
 
 from ..config import WORD_BITS
-from ..sw.isa import Op, Fmt, OPS, FIELDS, NUM_REGS, InsnLayout
+from ..sw.isa import Op, Err, Fmt, OPS, FIELDS, NUM_REGS, InsnLayout
 
-__all__ = ["RegFile", "Decoded", "alu_ops", "alu"]
+__all__ = ["RegFile", "Decoded", "InsnFlow", "alu_ops", "alu"]
 
 
 class RegFile:
@@ -69,3 +69,36 @@ def alu(m, d, rf, ops):
             with m.Case(op):
                 m.d.comb += result.eq(table[op])
     return result
+
+
+class InsnFlow:
+    """Instruction fetch and error reporting inside an FSM with states ``EXEC`` (the
+    instruction at ``pc`` is on ``imem.data``) and ``ERROR`` (stopped).
+
+    :meth:`next` fetches a new PC (or stops with :attr:`Err.PC_RANGE` if it lies outside the
+    instruction memory); :meth:`report` stops with an error. Both are called from FSM states.
+    """
+
+    def __init__(self, m, imem_words, pc, imem, err):
+        self.m, self.imem_words, self.pc, self.err = m, imem_words, pc, err
+        self.fetch = Signal()
+        self.fetch_pc = Signal(len(pc) + 1)
+        m.d.comb += [imem.addr.eq(self.fetch_pc), imem.en.eq(self.fetch)]
+        with m.If(self.fetch):
+            m.d.sync += pc.eq(self.fetch_pc)
+
+    def report(self, code, addr=0, at=None):
+        self.m.d.comb += [self.err.valid.eq(1), self.err.code.eq(code),
+                          self.err.pc.eq(self.pc if at is None else at), self.err.addr.eq(addr)]
+        self.m.next = "ERROR"
+
+    def next(self, target):
+        target = Value.cast(target)
+        outside = target >= self.imem_words
+        if target.shape().signed:
+            outside = outside | (target < 0)
+        with self.m.If(outside):
+            self.report(Err.PC_RANGE, target, at=target)
+        with self.m.Else():
+            self.m.d.comb += [self.fetch.eq(1), self.fetch_pc.eq(target)]
+            self.m.next = "EXEC"

@@ -8,13 +8,13 @@ only then reports the task done. A unit's error is reported with the PC of the
 macro-instruction the unit last took (units check a command before taking the next).
 """
 
-from amaranth import Module, Signal, Value
+from amaranth import Module, Signal
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
 from ..sw.isa import Op, OPS, Err, Unit
-from .scalar import RegFile, Decoded, alu_ops, alu
+from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu
 from .sram import ReadPort
 from .task import TaskRecord, PC_BITS
 from .unit_port import UnitPort, MAX_PARAMS
@@ -67,11 +67,8 @@ class ModuleSequencer(wiring.Component):
         macro_ops = [op for op, (_, units) in OPS.items()
                      if units == {self._unit} and op not in (Op.LDC, Op.END)]
 
-        fetch = Signal()
-        fetch_pc = Signal(PC_BITS + 1)
-        m.d.comb += [self.imem.addr.eq(fetch_pc), self.imem.en.eq(fetch)]
-        with m.If(fetch):
-            m.d.sync += pc.eq(fetch_pc)
+        flow = InsnFlow(m, cfg.imem_words, pc, self.imem, self.err)
+        report, next_insn = flow.report, flow.next
 
         # Macro-instructions taken by the unit and not yet done.
         outstanding = Signal(4)
@@ -80,22 +77,6 @@ class ModuleSequencer(wiring.Component):
         m.d.sync += outstanding.eq(outstanding + taken - self.unit.done)
         with m.If(taken):
             m.d.sync += macro_pc.eq(pc)
-
-        def report(code, addr=0, at=pc):
-            m.d.comb += [self.err.valid.eq(1), self.err.code.eq(code), self.err.pc.eq(at),
-                         self.err.addr.eq(addr)]
-            m.next = "ERROR"
-
-        def next_insn(target):
-            target = Value.cast(target)
-            outside = target >= cfg.imem_words
-            if target.shape().signed:
-                outside = outside | (target < 0)
-            with m.If(outside):
-                report(Err.PC_RANGE, target, at=target)
-            with m.Else():
-                m.d.comb += [fetch.eq(1), fetch_pc.eq(target)]
-                m.next = "EXEC"
 
         def unit_error():
             """A unit's error overrides what the sequencer was doing (last, so it wins)."""

@@ -12,6 +12,7 @@ from dypipe.rtl.dma import LoadDMA, StoreDMA
 from dypipe.rtl.global_buffer import GlobalBuffer, bank_beats
 from dypipe.rtl.mem_port import MemArbiter, DramPort
 from dypipe.sw.isa import Buf, Err, DMA_PARAMS
+from dypipe.tb.amaranth_sim import dram_model
 
 CFG = PRESETS["small"]
 
@@ -32,29 +33,6 @@ class Bench(wiring.Component):
         wiring.connect(m, self.store.mem, self.arb.clients[1])
         wiring.connect(m, self.arb.dram, wiring.flipped(self.dram))
         return m
-
-
-def dram_model(bench, mem):
-    """Background testbench: one request a cycle, reads answered after dram_latency cycles."""
-    port = bench.dram
-
-    async def model(ctx):
-        pending, cycle = {}, 0
-        while True:
-            if ctx.get(port.req_valid):
-                addr = ctx.get(port.req_addr)
-                if ctx.get(port.req_write):
-                    assert ctx.get(port.req_wmask) == (1 << CFG.dram_bytes_per_cycle) - 1
-                    mem[addr] = ctx.get(port.req_wdata)
-                else:
-                    pending[cycle + CFG.dram_latency] = (mem.get(addr, 0), ctx.get(port.req_tag))
-            await ctx.tick()
-            cycle += 1
-            data, tag = pending.pop(cycle, (None, 0))
-            ctx.set(port.resp_valid, data is not None)
-            ctx.set(port.resp_data, data or 0)
-            ctx.set(port.resp_tag, tag)
-    return model
 
 
 async def run_cmd(ctx, unit, buf, params, limit=5000):
@@ -78,7 +56,7 @@ def run(testbench, mem):
     bench = Bench()
     sim = Simulator(bench)
     sim.add_clock(1e-8)
-    sim.add_testbench(dram_model(bench, mem), background=True)
+    sim.add_testbench(dram_model(bench.dram, CFG, mem), background=True)
 
     async def bound(ctx):
         await testbench(ctx, bench)
