@@ -12,6 +12,7 @@ pipeline is fed across block boundaries and drains once per instruction.
 """
 
 from amaranth import Module, Signal, Cat, Mux, signed, unsigned
+from amaranth.hdl import Instance, ClockSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +21,7 @@ from ..sw.isa import Act, Err, MVM_PARAMS, MvmFlags
 from .sram import ReadPort, RowWritePort
 from .unit_port import UnitPort
 
-__all__ = ["PFU", "tree_sum", "write_back"]
+__all__ = ["PFU", "MacArray", "tree_sum", "write_back"]
 
 
 def tree_sum(values):
@@ -42,6 +43,40 @@ def write_back(m, acc, frac_bits, act):
     return Mux((act == Act.RELU) & (sat < 0), 0, sat)
 
 
+class MacArray(wiring.Component):
+    """R dot products of C signed 16-bit pairs, registered: on a cycle with ``en``, ``sums[r]``
+    becomes ``sum_c w[r*C + c] * x[c]``.
+
+    ``backend="verilog"`` instantiates ``rtl/verilog/dypipe_mac_array.v``, which computes
+    nothing while ``en`` is low (Verilator then skips the array when it idles);
+    ``"amaranth"`` builds the same array from adder trees for Amaranth's simulator.
+    """
+
+    def __init__(self, rows, cols, *, backend="amaranth"):
+        self._rows, self._cols, self._backend = rows, cols, backend
+        self.sum_bits = 2 * ELEM_BITS + cols.bit_length()
+        super().__init__({
+            "en": In(1), "x": In(cols * ELEM_BITS), "w": In(rows * cols * ELEM_BITS),
+            "sums": Out(rows * self.sum_bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C = self._rows, self._cols
+        if self._backend == "verilog":
+            m.submodules.array = Instance(
+                "dypipe_mac_array", p_R=R, p_C=C, p_SUM_BITS=self.sum_bits,
+                i_clk=ClockSignal(), i_en=self.en, i_x=self.x, i_w=self.w, o_sums=self.sums)
+            return m
+        x = [self.x.word_select(c, ELEM_BITS).as_signed() for c in range(C)]
+        with m.If(self.en):
+            for r in range(R):
+                total = tree_sum(self.w.word_select(r * C + c, ELEM_BITS).as_signed() * x[c]
+                                 for c in range(C))
+                m.d.sync += self.sums.word_select(r, self.sum_bits).eq(total)
+        return m
+
+
 class PFU(wiring.Component):
     """Members
     -------
@@ -52,8 +87,8 @@ class PFU(wiring.Component):
     mac_cycles : Out(1)    the array did R x C MACs this cycle
     """
 
-    def __init__(self, config):
-        self._config = config
+    def __init__(self, config, *, backend="amaranth"):
+        self._config, self._backend = config, backend
         rows_bits = lambda rows: max(1, (rows - 1).bit_length())
         self._elems = {"nbin": config.nbin_row_elems, "sb": config.sb_row_elems,
                        "nbout": config.nbout_row_elems}
@@ -120,21 +155,17 @@ class PFU(wiring.Component):
         s1_row = Signal(self._addr_bits["nbout"])
         m.d.sync += [s1["valid"].eq(issuing), s1["first"].eq(first), s1["last"].eq(last),
                      s1["final"].eq(final), s1_row.eq(dst + blk)]
-        x = [self.nbin_r.data.word_select(c, ELEM_BITS).as_signed() for c in range(C)]
-        w = self.sb_r.data
-        sums = [tree_sum(w.word_select(r * C + c, ELEM_BITS).as_signed() * x[c]
-                         for c in range(C)) for r in range(R)]
+        m.submodules.array = array = MacArray(R, C, backend=self._backend)
+        m.d.comb += [array.en.eq(s1["valid"]), array.x.eq(self.nbin_r.data),
+                     array.w.eq(self.sb_r.data)]
 
         # -- stage 2: accumulate -------------------------------------------------------------
         s2 = {n: Signal(name=f"s2_{n}") for n in ("valid", "first", "last", "final")}
         s2_row = Signal.like(s1_row)
-        s2_sum = [Signal(signed(2 * ELEM_BITS + C.bit_length()), name=f"s2_sum{r}")
-                  for r in range(R)]
+        s2_sum = [array.sums.word_select(r, array.sum_bits).as_signed() for r in range(R)]
         s2_bias = Signal(R * ELEM_BITS)
         m.d.sync += [s2[n].eq(s1[n]) for n in s2] + [s2_row.eq(s1_row)]
-        # Enabled registers: a simulator can skip the array's arithmetic while it idles.
         with m.If(s1["valid"]):
-            m.d.sync += [s2_sum[r].eq(sums[r]) for r in range(R)]
             m.d.sync += s2_bias.eq(Mux(flags.bias, self.nbout_r.data, 0))
         m.d.comb += self.mac_cycles.eq(s1["valid"])
 

@@ -2,7 +2,9 @@
 
 Control and status are plain ports (see :class:`Top`). The DRAM is either the Verilog model
 ``dypipe_dram`` instantiated inside (``dram="verilog"``, for Verilator) or left outside as a
-port (``dram="port"``, for Amaranth's simulator with a Python model)."""
+port (``dram="port"``, for Amaranth's simulator with a Python model). ``backend`` picks the
+SRAM banks and the MAC array: plain Verilog primitives (``"verilog"``, for Verilator and
+FPGA tools) or their Amaranth twins (``"amaranth"``, for Amaranth's simulator)."""
 
 from amaranth import Module, Signal, Const, unsigned
 from amaranth.hdl import Instance, ClockSignal, ResetSignal
@@ -42,10 +44,10 @@ class Top(wiring.Component):
     dram : Out(DramPort)     (``dram="port"``) the memory port
     """
 
-    def __init__(self, config, *, dram="verilog", sram="verilog"):
+    def __init__(self, config, *, dram="verilog", backend="verilog"):
         if dram not in ("verilog", "port"):
             raise ValueError(f"dram must be 'verilog' or 'port', not {dram!r}")
-        self._config, self._dram, self._sram = config, dram, sram
+        self._config, self._dram, self._backend = config, dram, backend
         self._tag_bits = max(1, (len(MEM_CLIENTS) - 1).bit_length())
         members = {
             "start": In(1), "prog_len": In(PC_BITS + 1),
@@ -66,9 +68,9 @@ class Top(wiring.Component):
 
         m.submodules.ctrl = ctrl = ControlUnit(cfg)
         m.submodules.dispatcher = disp = Dispatcher(cfg)
-        m.submodules.gbuf = gbuf = GlobalBuffer(cfg, backend=self._sram)
+        m.submodules.gbuf = gbuf = GlobalBuffer(cfg, backend=self._backend)
         m.submodules.load = load = LoadDMA(cfg)
-        m.submodules.pfu = pfu = PFU(cfg)
+        m.submodules.pfu = pfu = PFU(cfg, backend=self._backend)
         m.submodules.store = store = StoreDMA(cfg)
         m.submodules.arbiter = arb = MemArbiter(cfg, len(MEM_CLIENTS))
         units = {Unit.IO: load, Unit.PFU: pfu, Unit.STORE: store}

@@ -56,7 +56,7 @@ def simulate(workload, *, max_cycles=200_000, vcd=None):
     ``status`` is ``"done"``, ``"error"`` or ``"timeout"`` and ``error`` is
     ``(Err, Unit, pc, addr)`` or None."""
     cfg = workload.config
-    dut = Top(cfg, dram="port", sram="amaranth")
+    dut = Top(cfg, dram="port", backend="amaranth")
     beats = workload.image.beats(workload.program.words)
     mem = {i: _beat_int(row) for i, row in enumerate(beats) if row.any()}
     result = {}
