@@ -136,7 +136,6 @@ class Dispatcher(wiring.Component):
             m.d.sync += stopped.eq(1)
 
         # -- issue: per module, the (only possible) waiting task with no dependencies ---------
-        ready_any = Signal(W)
         started = Signal(W)
         for u, port in enumerate(self.issue):
             cand = Signal(W, name=f"cand_{MODULE_UNITS[u].name.lower()}")

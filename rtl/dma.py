@@ -6,7 +6,7 @@ A transfer moves ``rows`` rows of ``row_beats`` beats; row ``i`` starts at DRAM 
 before the first beat moves, so a bad transfer never touches memory.
 """
 
-from amaranth import Module, Signal, Cat, Const, Mux
+from amaranth import Module, Signal, Cat, Const
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out

@@ -1,7 +1,7 @@
 """The global buffer: NBin, SB and NBout banks, with beat-addressed ports for the DMA engines
 and row-addressed ports for the PFU."""
 
-from amaranth import Module, Signal, Mux
+from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

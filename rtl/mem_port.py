@@ -6,7 +6,7 @@ share the bandwidth. The DRAM itself is modelled outside the accelerator (the Ve
 tagged with the requester's number.
 """
 
-from amaranth import Module, Signal, Mux
+from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

@@ -11,7 +11,7 @@ SB row and one NBin row are read every cycle, so the array does R x C MACs a cyc
 pipeline is fed across block boundaries and drains once per instruction.
 """
 
-from amaranth import Module, Signal, Cat, Mux, signed, unsigned
+from amaranth import Module, Signal, Cat, Mux, signed
 from amaranth.hdl import Instance, ClockSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out

@@ -1,7 +1,7 @@
 """Scalar pieces shared by the control unit and the module sequencers: the register file and
 the ALU, both decoded from :data:`dypipe.sw.isa.OPS`."""
 
-from amaranth import Module, Signal, Array, Mux, Cat, Value
+from amaranth import Signal, Array, Mux, Value
 from amaranth.lib import data
 
 from ..config import WORD_BITS

@@ -9,7 +9,7 @@ macro-instruction the unit last took (units check a command before taking the ne
 """
 
 from amaranth import Module, Signal
-from amaranth.lib import wiring, data
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS

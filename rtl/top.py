@@ -6,7 +6,7 @@ port (``dram="port"``, for Amaranth's simulator with a Python model). ``backend`
 SRAM banks and the MAC array: plain Verilog primitives (``"verilog"``, for Verilator and
 FPGA tools) or their Amaranth twins (``"amaranth"``, for Amaranth's simulator)."""
 
-from amaranth import Module, Signal, Const, unsigned
+from amaranth import Module, unsigned
 from amaranth.hdl import Instance, ClockSignal, ResetSignal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory

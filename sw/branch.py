@@ -15,7 +15,6 @@ import numpy as np
 
 from .fc import FCLayer, random_layer
 from .image import DramImage
-from .isa import Act
 from .program import ProgramBuilder, Reg
 from .workload import Workload, MODES
 

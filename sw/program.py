@@ -18,7 +18,6 @@ at run time.
 """
 
 import dataclasses
-import re
 
 from .isa import (Unit, Buf, Act, MODULE_UNITS, NUM_REGS, MvmFlags, Space, RangeDesc,
                   FOOTPRINT_RANGES, OPS, Fmt)

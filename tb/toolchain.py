@@ -10,7 +10,6 @@ an unchanged build only if its sources were not rewritten.
 
 import os
 import pathlib
-import shutil
 import xml.etree.ElementTree as ET
 
 __all__ = ["verilator_env", "activate", "write_if_changed", "build", "run", "lint_command",

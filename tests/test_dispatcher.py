@@ -9,7 +9,7 @@ from hypothesis import given, settings, HealthCheck, strategies as st
 from dypipe.config import PRESETS
 from dypipe.rtl.dispatcher import Dispatcher
 from dypipe.rtl.task import space_beats
-from dypipe.sw.isa import Err, Space, Unit, MODULE_UNITS, FOOTPRINT_RANGES
+from dypipe.sw.isa import Err, Space, MODULE_UNITS, FOOTPRINT_RANGES
 
 CFG = PRESETS["small"]
 IO, PFU, ST = (u.value for u in MODULE_UNITS)
@@ -46,7 +46,7 @@ def simulate(tasks, *, max_cycles=3000, commit_gap=0):
 
     async def bench(ctx):
         running = {u: None for u in range(len(MODULE_UNITS))}   # unit -> (task, end cycle)
-        nxt, cycle, slot = 0, 0, 0
+        nxt, cycle = 0, 0
         gap = 0
         while cycle < max_cycles:
             # Present the next task.

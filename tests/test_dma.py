@@ -1,6 +1,5 @@
 """DMA engines + memory arbiter + global buffer in Amaranth's simulator, with a Python DRAM."""
 
-import numpy as np
 import pytest
 from amaranth import Module
 from amaranth.lib import wiring
