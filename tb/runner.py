@@ -72,10 +72,12 @@ class RunResult:
         return self.counters["cycles"] / self.wall_seconds if self.wall_seconds else 0.0
 
     def summary(self):
-        """The JSON-ready record of the run."""
+        """The JSON-ready record of the run; ``counters`` also groups the modules' busy cycles
+        as ``"busy": {"io", "pfu", "store"}``."""
+        busy = {unit: self.counters[f"busy_{unit}"] for unit in ("io", "pfu", "store")}
         return {"workload": self.workload, "config": self.config, "mode": self.mode,
                 "cycles": self.cycles, "verified": self.verified,
-                "mismatches": self.mismatches, "counters": self.counters,
+                "mismatches": self.mismatches, "counters": {**self.counters, "busy": busy},
                 "wall_seconds": round(self.wall_seconds, 3),
                 "sim_cycles_per_second": round(self.sim_cycles_per_second), **self.meta}
 
