@@ -68,7 +68,7 @@ _MEM = re.compile(r"(.*)\((.*)\)")
 _HERE = re.compile(r"\.\s*(?:([+-])\s*(.+))?")
 
 
-class AsmError(Exception):
+class AsmError(ValueError):
     """An error in assembly source, at ``filename:line`` (1-based)."""
 
     def __init__(self, filename, line, message):
