@@ -70,7 +70,7 @@ class GlobalBuffer(wiring.Component):
         beat_bits = self._config.beat_bits
         for buf, bank in self._banks.items():
             m.submodules[buf.name.lower()] = bank
-            rows, row_elems = self._config.buffer_geometry(buf)
+            _, row_elems = self._config.buffer_geometry(buf)
             lanes = row_elems // self._config.beat_elems
             lane_bits = (lanes - 1).bit_length()
             # Load DMA -> the lane write port.

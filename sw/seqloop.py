@@ -37,6 +37,12 @@ def _functions(x_beats, h_beats, bias_beat, bias_beats, kc, nbh):
     dma = [Reg(10 + i) for i in range(len(DMA_PARAMS))]      # one DMA parameter block
     dram, buf, rows, row_beats = dma[:4]
 
+    def one_row(f):
+        """The parameters every transfer here shares: one row, no strides."""
+        f.li(rows, 1)
+        for r in dma[4:]:
+            f.li(r, 0)
+
     def block(f, src, dst, beats):
         f.li(dram, src)
         f.emit(f"addi {buf}, {dst[0]}, {dst[1]}")
@@ -44,9 +50,7 @@ def _functions(x_beats, h_beats, bias_beat, bias_beats, kc, nbh):
 
     @module_function(Unit.IO, "x_dram", "h_dram", "nbin", "nbout", name="rnn_load")
     def rnn_load(f, p):
-        f.li(rows, 1)
-        for r in dma[4:]:
-            f.li(r, 0)
+        one_row(f)
         block(f, p.x_dram, (p.nbin, 0), x_beats)
         f.dload(Buf.NBIN, dram)
         block(f, p.h_dram, (p.nbin, x_beats), h_beats)
@@ -67,9 +71,7 @@ def _functions(x_beats, h_beats, bias_beat, bias_beats, kc, nbh):
 
     @module_function(Unit.STORE, "h_dram", "nbout", name="rnn_store")
     def rnn_store(f, p):
-        f.li(rows, 1)
-        for r in dma[4:]:
-            f.li(r, 0)
+        one_row(f)
         block(f, p.h_dram, (p.nbout, 0), bias_beats)
         f.dstore(Buf.NBOUT, dram)
 

@@ -146,14 +146,13 @@ def _top_ports(config):
 
 def build(config, *, waves=False, log=None):
     """Generate and Verilate the accelerator for ``config``; returns the toolchain handle."""
-    cfg = config
     build_dir = SIM_BUILD / config.key
     with _locked(build_dir):
         top = generate_verilog(config, log=log)
         sources = [top] + [RTL_DIR / "verilog" / name for name in VERILOG_LIBRARY]
         started = time.monotonic()
         handle = toolchain.build(sources, TOPLEVEL, build_dir / "verilator",
-                                 public=_top_ports(cfg), waves=waves)
+                                 public=_top_ports(config), waves=waves)
         if log and time.monotonic() - started > 1:
             log(f"  Verilator build in {time.monotonic() - started:.1f} s")
     return handle

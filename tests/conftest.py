@@ -1,7 +1,5 @@
 """Shared helpers for the system tests."""
 
-import pytest
-
 from dypipe.config import PRESETS
 from dypipe.sw.asm import assemble
 from dypipe.sw.image import DramImage
@@ -13,8 +11,3 @@ def asm_workload(text, config=PRESETS["small"], expected=None, image=None):
     return Workload(name="asm", mode="dypipe", config=config,
                     program=assemble(text, "<test>"), image=image or DramImage(config),
                     expected=expected or {})
-
-
-@pytest.fixture(scope="session")
-def small():
-    return PRESETS["small"]
