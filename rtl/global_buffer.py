@@ -45,7 +45,8 @@ class GlobalBuffer(wiring.Component):
     dma_w : In(DmaWritePort)       the load DMA
     dma_r : In(DmaReadPort)        the store DMA
     nbin_r, sb_r, nbout_r : In(ReadPort)   the PFU's operand reads
-    nbout_w : In(RowWritePort)     the PFU's write-back (whole rows)
+    nbout_w : In(RowWritePort)     the MAC array's write-back (whole rows)
+    nbin_w : In(RowWritePort)      the vector unit's write-back (whole rows)
     """
 
     def __init__(self, config, *, backend="amaranth"):
@@ -63,6 +64,7 @@ class GlobalBuffer(wiring.Component):
             "sb_r": In(ReadPort(sb.addr_bits, sb.r[0].data.shape().width)),
             "nbout_r": In(ReadPort(nbout.addr_bits, nbout.r[0].data.shape().width)),
             "nbout_w": In(RowWritePort(nbout.addr_bits, nbout.w_row.data.shape().width)),
+            "nbin_w": In(RowWritePort(nbin.addr_bits, nbin.w_row.data.shape().width)),
         })
 
     def elaborate(self, platform):
@@ -101,4 +103,5 @@ class GlobalBuffer(wiring.Component):
         wiring.connect(m, wiring.flipped(self.sb_r), sb.r[0])
         wiring.connect(m, wiring.flipped(self.nbout_r), nbout.r[0])
         wiring.connect(m, wiring.flipped(self.nbout_w), nbout.w_row)
+        wiring.connect(m, wiring.flipped(self.nbin_w), nbin.w_row)
         return m

@@ -1,14 +1,14 @@
-"""The PFU: an R x C multiply-accumulate array with adder trees and an activation stage.
+"""The PFU: an R x C multiply-accumulate array with adder trees and an activation stage
+(:class:`ConvEngine`), beside the vector unit (:mod:`.vector_unit`) for pooling, elementwise
+operations and standalone activations.
 
-:attr:`Op.MVM` computes ``m_blocks`` output blocks of R neurons each. Block ``i`` is::
-
-    acc      = (bias ? NBout[dst + i] << frac_bits : 0)
-               + sum_k  SB[weights + i * k_chunks + k] . NBin[src + k]      (k < k_chunks)
-    NBout[dst + i] = act(saturate16((acc + 2**(frac_bits - 1)) >> frac_bits))
-
-where an SB row holds an R x C weight block (lane ``r * C + c``) and an NBin row C inputs. One
-SB row and one NBin row are read every cycle, so the array does R x C MACs a cycle; the
-pipeline is fed across block boundaries and drains once per instruction.
+:attr:`Op.CONV` runs a loop nest over output pixels (``y_count`` x ``x_count``), output blocks
+of R neurons (``m_blocks``), kernel rows (``kh``) and input chunks of C (``k_chunks``); the
+formula is at :data:`dypipe.sw.isa.CONV_PARAMS`. :attr:`Op.MVM` is its one-pixel case. One SB
+row (an R x C weight block, lane ``r * C + c``) and one NBin row (C inputs) are read every
+cycle, so the array does R x C MACs a cycle; the pipeline is fed across block and pixel
+boundaries and drains once per instruction. Write-back rounds to nearest, saturates to 16 bits
+and applies the activation.
 """
 
 from amaranth import Module, Signal, Cat, Mux, signed
@@ -17,11 +17,13 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
-from ..sw.isa import Act, Err, MVM_PARAMS, MvmFlags
+from ..sw.isa import Act, Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
+from .activation import activate, round_shift, saturate
 from .sram import ReadPort, RowWritePort
 from .unit_port import UnitPort
+from .vector_unit import VectorUnit
 
-__all__ = ["PFU", "MacArray", "tree_sum", "write_back"]
+__all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
 
 
 def tree_sum(values):
@@ -31,16 +33,6 @@ def tree_sum(values):
         values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
                   for i in range(0, len(values), 2)]
     return values[0]
-
-
-def write_back(m, acc, frac_bits, act):
-    """Round to nearest (ties up), saturate to 16 bits and apply ``act``; returns a 16-bit value."""
-    lo, hi = -(1 << (ELEM_BITS - 1)), (1 << (ELEM_BITS - 1)) - 1
-    rounded = Signal(signed(len(acc) + 1))
-    sat = Signal(signed(ELEM_BITS))
-    m.d.comb += rounded.eq((acc + (1 << (frac_bits - 1))) >> frac_bits)
-    m.d.comb += sat.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded)))
-    return Mux((act == Act.RELU) & (sat < 0), 0, sat)
 
 
 class MacArray(wiring.Component):
@@ -77,10 +69,16 @@ class MacArray(wiring.Component):
         return m
 
 
-class PFU(wiring.Component):
-    """Members
+def _rows_bits(rows):
+    return max(1, (rows - 1).bit_length())
+
+
+class ConvEngine(wiring.Component):
+    """:attr:`Op.CONV` and :attr:`Op.MVM` on the MAC array.
+
+    Members
     -------
-    cmd : In(UnitPort)     :attr:`Op.MVM` from the PFU sequencer
+    cmd : In(UnitPort)
     nbin_r, sb_r, nbout_r : Out(ReadPort)
     nbout_w : Out(RowWritePort)
     busy : Out(1)
@@ -89,17 +87,15 @@ class PFU(wiring.Component):
 
     def __init__(self, config, *, backend="amaranth"):
         self._config, self._backend = config, backend
-        rows_bits = lambda rows: max(1, (rows - 1).bit_length())
-        self._elems = {"nbin": config.nbin_row_elems, "sb": config.sb_row_elems,
-                       "nbout": config.nbout_row_elems}
-        self._addr_bits = {"nbin": rows_bits(config.nbin_rows), "sb": rows_bits(config.sb_rows),
-                           "nbout": rows_bits(config.nbout_rows)}
-        ports = {f"{name}_r": Out(ReadPort(self._addr_bits[name], elems * ELEM_BITS))
-                 for name, elems in self._elems.items()}
+        self._bits = {"nbin": _rows_bits(config.nbin_rows), "sb": _rows_bits(config.sb_rows),
+                      "nbout": _rows_bits(config.nbout_rows)}
+        elems = {"nbin": config.nbin_row_elems, "sb": config.sb_row_elems,
+                 "nbout": config.nbout_row_elems}
+        ports = {f"{name}_r": Out(ReadPort(self._bits[name], elems[name] * ELEM_BITS))
+                 for name in elems}
         super().__init__({
             "cmd": In(UnitPort()), **ports,
-            "nbout_w": Out(RowWritePort(self._addr_bits["nbout"],
-                                        self._elems["nbout"] * ELEM_BITS)),
+            "nbout_w": Out(RowWritePort(self._bits["nbout"], elems["nbout"] * ELEM_BITS)),
             "busy": Out(1), "mac_cycles": Out(1),
         })
 
@@ -108,53 +104,85 @@ class PFU(wiring.Component):
         cfg = self._config
         R, C = cfg.pe_rows, cfg.pe_cols
 
-        # -- command, check ------------------------------------------------------------------
-        par = {name: Signal(WORD_BITS, name=name) for name in MVM_PARAMS}
+        # -- command: MVM is CONV with one pixel, one kernel row and bias = dst --------------
+        par = {name: Signal(WORD_BITS, name=name) for name in CONV_PARAMS}
         flags = Signal(MvmFlags)
+        cmd = self.cmd.payload
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [par[name].eq(self.cmd.payload.params[i])
-                         for i, name in enumerate(MVM_PARAMS)]
-            m.d.sync += flags.eq(self.cmd.payload.imm)
-        dst, src, wts, k, nblk = (par[name] for name in MVM_PARAMS)
+            m.d.sync += flags.eq(cmd.imm)
+            with m.If(cmd.op == Op.CONV):
+                m.d.sync += [par[name].eq(cmd.params[i]) for i, name in enumerate(CONV_PARAMS)]
+            with m.Else():
+                mvm = {name: cmd.params[i] for i, name in enumerate(MVM_PARAMS)}
+                mvm.update(bias=mvm["dst"], kh=1, x_count=1, y_count=1)
+                m.d.sync += [par[name].eq(mvm.get(name, 0)) for name in CONV_PARAMS]
+        p = par
         err_code = Signal(Err)
         err_addr = Signal(WORD_BITS)
-        last_w = Signal(2 * WORD_BITS + 1)
-        m.d.comb += last_w.eq(wts + nblk * k - 1)
-        with m.If((k == 0) | (nblk == 0) | (flags.act.as_value() >= len(Act))
-                  | (self.cmd.payload.imm >> len(flags.as_value()) != 0)):
+        wide = 3 * WORD_BITS
+        last_in, last_w, last_out, last_bias = (Signal(wide, name=f"last_{n}")
+                                                 for n in ("in", "w", "out", "bias"))
+        m.d.comb += [
+            last_in.eq(p["src"] + (p["y_count"] - 1) * p["y_stride"]
+                       + (p["x_count"] - 1) * p["x_stride"] + (p["kh"] - 1) * p["kh_stride"]
+                       + p["k_chunks"] - 1),
+            last_w.eq(p["weights"] + p["m_blocks"] * p["kh"] * p["k_chunks"] - 1),
+            last_out.eq(p["dst"] + (p["y_count"] - 1) * p["dst_y_stride"]
+                        + (p["x_count"] - 1) * p["dst_x_stride"] + p["m_blocks"] - 1),
+            last_bias.eq(p["bias"] + p["m_blocks"] - 1),
+        ]
+        zero = [p[n] == 0 for n in ("k_chunks", "m_blocks", "kh", "x_count", "y_count")]
+        with m.If(Cat(*zero).any() | (self.cmd.payload.imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
-        with m.Elif(src + k > cfg.nbin_rows):
-            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(src + k - 1)]
-        with m.Elif(last_w >= cfg.sb_rows):
-            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(last_w)]
-        with m.Elif(dst + nblk > cfg.nbout_rows):
-            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(dst + nblk - 1)]
+        for last, rows in ((last_in, cfg.nbin_rows), (last_w, cfg.sb_rows),
+                           (last_out, cfg.nbout_rows)):
+            with m.Elif(last >= rows):
+                m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(last)]
+        with m.Elif(flags.bias & (last_bias >= cfg.nbout_rows)):
+            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(last_bias)]
 
         # -- stage 0: issue operand reads ----------------------------------------------------
-        blk = Signal(WORD_BITS)
-        kk = Signal(WORD_BITS)
-        w_ptr = Signal(WORD_BITS)
+        kk, h, blk, x, y = (Signal(WORD_BITS, name=n) for n in ("kk", "h", "blk", "x", "y"))
+        line, pix, row, w_ptr = (Signal(WORD_BITS, name=n)
+                                 for n in ("line", "pix", "row", "w_ptr"))
+        out_line, out_pix = Signal(WORD_BITS), Signal(WORD_BITS)
         issuing = Signal()
-        first, last, final = kk == 0, kk == k - 1, (kk == k - 1) & (blk == nblk - 1)
+        last_k, last_h = kk == p["k_chunks"] - 1, h == p["kh"] - 1
+        last_b, last_x, last_y = (blk == p["m_blocks"] - 1, x == p["x_count"] - 1,
+                                  y == p["y_count"] - 1)
+        first = (kk == 0) & (h == 0)
+        last = last_k & last_h
+        final = last & last_b & last_x & last_y
         m.d.comb += [
-            self.nbin_r.addr.eq(src + kk), self.nbin_r.en.eq(issuing),
+            self.nbin_r.addr.eq(row + kk), self.nbin_r.en.eq(issuing),
             self.sb_r.addr.eq(w_ptr), self.sb_r.en.eq(issuing),
-            self.nbout_r.addr.eq(dst + blk), self.nbout_r.en.eq(issuing & first & flags.bias),
+            self.nbout_r.addr.eq(p["bias"] + blk),
+            self.nbout_r.en.eq(issuing & first & flags.bias),
         ]
         with m.If(issuing):
-            m.d.sync += w_ptr.eq(w_ptr + 1)
-            with m.If(last):
-                m.d.sync += [kk.eq(0), blk.eq(blk + 1)]
-                with m.If(final):
-                    m.d.sync += issuing.eq(0)
-            with m.Else():
-                m.d.sync += kk.eq(kk + 1)
+            m.d.sync += [kk.eq(kk + 1), w_ptr.eq(w_ptr + 1)]
+            with m.If(last_k):
+                m.d.sync += [kk.eq(0), h.eq(h + 1), row.eq(row + p["kh_stride"])]
+                with m.If(last_h):
+                    m.d.sync += [h.eq(0), row.eq(pix), blk.eq(blk + 1)]
+                    with m.If(last_b):
+                        m.d.sync += [blk.eq(0), w_ptr.eq(p["weights"]), x.eq(x + 1),
+                                     pix.eq(pix + p["x_stride"]), row.eq(pix + p["x_stride"]),
+                                     out_pix.eq(out_pix + p["dst_x_stride"])]
+                        with m.If(last_x):
+                            m.d.sync += [
+                                x.eq(0), y.eq(y + 1), line.eq(line + p["y_stride"]),
+                                pix.eq(line + p["y_stride"]), row.eq(line + p["y_stride"]),
+                                out_line.eq(out_line + p["dst_y_stride"]),
+                                out_pix.eq(out_line + p["dst_y_stride"])]
+                            with m.If(last_y):
+                                m.d.sync += issuing.eq(0)
 
         # -- stage 1: operands arrive; R dot products of C ----------------------------------
         s1 = {n: Signal(name=f"s1_{n}") for n in ("valid", "first", "last", "final")}
-        s1_row = Signal(self._addr_bits["nbout"])
+        s1_row = Signal(self._bits["nbout"])
         m.d.sync += [s1["valid"].eq(issuing), s1["first"].eq(first), s1["last"].eq(last),
-                     s1["final"].eq(final), s1_row.eq(dst + blk)]
+                     s1["final"].eq(final), s1_row.eq(out_pix + blk)]
         m.submodules.array = array = MacArray(R, C, backend=self._backend)
         m.d.comb += [array.en.eq(s1["valid"]), array.x.eq(self.nbin_r.data),
                      array.w.eq(self.sb_r.data)]
@@ -170,22 +198,29 @@ class PFU(wiring.Component):
         m.d.comb += self.mac_cycles.eq(s1["valid"])
 
         acc = [Signal(signed(cfg.acc_bits), name=f"acc{r}") for r in range(R)]
-        s3_valid = Signal()
-        s3_final = Signal()
+        s3 = {n: Signal(name=f"s3_{n}") for n in ("valid", "final")}
         s3_row = Signal.like(s1_row)
         with m.If(s2["valid"]):
             for r in range(R):
                 init = s2_bias.word_select(r, ELEM_BITS).as_signed() << cfg.frac_bits
                 m.d.sync += acc[r].eq(Mux(s2["first"], init, acc[r]) + s2_sum[r])
-        m.d.sync += [s3_valid.eq(s2["valid"] & s2["last"]), s3_final.eq(s2["valid"] & s2["final"]),
-                     s3_row.eq(s2_row)]
+        m.d.sync += [s3["valid"].eq(s2["valid"] & s2["last"]),
+                     s3["final"].eq(s2["valid"] & s2["final"]), s3_row.eq(s2_row)]
 
-        # -- stage 3: write back -------------------------------------------------------------
-        m.d.comb += [
-            self.nbout_w.addr.eq(s3_row),
-            self.nbout_w.data.eq(Cat(write_back(m, a, cfg.frac_bits, flags.act) for a in acc)),
-            self.nbout_w.en.eq(s3_valid),
-        ]
+        # -- stage 3: round, saturate, activate ----------------------------------------------
+        s4 = {n: Signal(name=f"s4_{n}") for n in ("valid", "final")}
+        s4_row = Signal.like(s1_row)
+        s4_data = Signal(R * ELEM_BITS)
+        m.d.sync += [s4["valid"].eq(s3["valid"]), s4["final"].eq(s3["final"]),
+                     s4_row.eq(s3_row)]
+        with m.If(s3["valid"]):
+            m.d.sync += s4_data.eq(Cat(
+                activate(saturate(round_shift(a, cfg.frac_bits)), flags.act, cfg.frac_bits)
+                for a in acc))
+
+        # -- stage 4: write back -------------------------------------------------------------
+        m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),
+                     self.nbout_w.en.eq(s4["valid"])]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -199,11 +234,71 @@ class PFU(wiring.Component):
                                  self.cmd.err_addr.eq(err_addr)]
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [issuing.eq(1), kk.eq(0), blk.eq(0), w_ptr.eq(wts)]
+                    m.d.sync += [issuing.eq(1), kk.eq(0), h.eq(0), blk.eq(0), x.eq(0), y.eq(0),
+                                 w_ptr.eq(p["weights"]), line.eq(p["src"]), pix.eq(p["src"]),
+                                 row.eq(p["src"]), out_line.eq(p["dst"]),
+                                 out_pix.eq(p["dst"])]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(s3_final):
+                with m.If(s4["final"]):
                     m.d.comb += self.cmd.done.eq(1)
                     m.next = "IDLE"
+        return m
+
+
+class PFU(wiring.Component):
+    """The conv engine and the vector unit behind one command port; one macro-instruction runs
+    at a time.
+
+    Members
+    -------
+    cmd : In(UnitPort)     :attr:`Op.MVM`, :attr:`Op.CONV`, :attr:`Op.VEC` from the sequencer
+    nbin_r, sb_r, nbout_r : Out(ReadPort)
+    nbout_w : Out(RowWritePort)    the MAC array's results
+    nbin_w : Out(RowWritePort)     the vector unit's results
+    busy : Out(1)
+    mac_cycles : Out(1)    the array did R x C MACs this cycle
+    """
+
+    def __init__(self, config, *, backend="amaranth"):
+        self._config, self._backend = config, backend
+        self._conv = ConvEngine(config, backend=backend)
+        self._vec = VectorUnit(config)
+        sig = self._conv.signature.members
+        super().__init__({
+            "cmd": In(UnitPort()),
+            "nbin_r": sig["nbin_r"], "sb_r": sig["sb_r"], "nbout_r": sig["nbout_r"],
+            "nbout_w": sig["nbout_w"], "nbin_w": self._vec.signature.members["nbin_w"],
+            "busy": Out(1), "mac_cycles": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.conv = conv = self._conv
+        m.submodules.vec = vec = self._vec
+        is_vec = self.cmd.payload.op == Op.VEC
+        idle = ~conv.busy & ~vec.busy
+        for engine, mine in ((conv, ~is_vec), (vec, is_vec)):
+            m.d.comb += [engine.cmd.payload.eq(self.cmd.payload),
+                         engine.cmd.valid.eq(self.cmd.valid & mine & idle)]
+        m.d.comb += [
+            self.cmd.ready.eq(idle & Mux(is_vec, vec.cmd.ready, conv.cmd.ready)),
+            self.cmd.done.eq(conv.cmd.done | vec.cmd.done),
+            self.cmd.err.eq(conv.cmd.err | vec.cmd.err),
+            self.cmd.err_code.eq(Mux(vec.cmd.err, vec.cmd.err_code, conv.cmd.err_code)),
+            self.cmd.err_addr.eq(Mux(vec.cmd.err, vec.cmd.err_addr, conv.cmd.err_addr)),
+            self.busy.eq(conv.busy | vec.busy),
+            self.mac_cycles.eq(conv.mac_cycles),
+        ]
+        # NBin reads: whichever engine runs.
+        m.d.comb += [
+            self.nbin_r.addr.eq(Mux(vec.busy, vec.nbin_r.addr, conv.nbin_r.addr)),
+            self.nbin_r.en.eq(conv.nbin_r.en | vec.nbin_r.en),
+            conv.nbin_r.data.eq(self.nbin_r.data), vec.nbin_r.data.eq(self.nbin_r.data),
+        ]
+        wiring.connect(m, conv.sb_r, wiring.flipped(self.sb_r))
+        wiring.connect(m, conv.nbout_r, wiring.flipped(self.nbout_r))
+        wiring.connect(m, conv.nbout_w, wiring.flipped(self.nbout_w))
+        wiring.connect(m, vec.nbin_w, wiring.flipped(self.nbin_w))
         return m

@@ -84,6 +84,7 @@ class ModuleSequencer(wiring.Component):
                 report(self.unit.err_code, self.unit.err_addr, at=macro_pc)
 
         m.d.comb += [
+            self.unit.payload.op.eq(d.op),
             self.unit.payload.a.eq(d.a),
             self.unit.payload.imm.eq(d.imm16),
             self.cb.addr.eq(slot * cfg.ctx_slot_words + d.imm16),

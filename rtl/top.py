@@ -113,6 +113,7 @@ class Top(wiring.Component):
         wiring.connect(m, pfu.sb_r, gbuf.sb_r)
         wiring.connect(m, pfu.nbout_r, gbuf.nbout_r)
         wiring.connect(m, pfu.nbout_w, gbuf.nbout_w)
+        wiring.connect(m, pfu.nbin_w, gbuf.nbin_w)
         for idx, client in enumerate((ctrl.mem, load.mem, store.mem)):
             wiring.connect(m, client, arb.clients[idx])
 

@@ -5,16 +5,18 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
-from ..sw.isa import Err, FIELDS, DMA_PARAMS, MVM_PARAMS
+from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS
 
 __all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS"]
 
 #: Registers a macro-instruction reads, at most.
-MAX_PARAMS = max(len(DMA_PARAMS), len(MVM_PARAMS))
+MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
 
-#: One macro-instruction as the sequencer hands it over: the instruction's ``a`` field and
-#: ``imm16``, and the parameter registers ``r[b] .. r[b + MAX_PARAMS - 1]`` (r0 reads zero).
+#: One macro-instruction as the sequencer hands it over: the opcode, the instruction's ``a``
+#: field and ``imm16``, and the parameter registers ``r[b] .. r[b + MAX_PARAMS - 1]`` (r0 reads
+#: zero).
 MacroCmd = data.StructLayout({
+    "op": Op,
     "a": FIELDS["a"][1],
     "imm": FIELDS["imm16"][1],
     "params": data.ArrayLayout(WORD_BITS, MAX_PARAMS),

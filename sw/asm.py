@@ -36,7 +36,10 @@ Syntax, one statement per line::
     ldc     rd, uimm16          LDC
     savepc  unit, rb, target    TASK   unit io, pfu or store; imm16 = target, absolute
     dload   buf, rs             DMA    buf nbin, sb or nbout (also dstore)
-    mvm     rs, flags           MVM    flags: names joined by '|' (bias, none, relu), integers
+    mvm     rs, flags           MVM    flags: names joined by '|' (bias, none, relu, sigmoid,
+                                       tanh), integers (also conv)
+    vec     rs, vflags          VEC    vflags: a function (max, avg, add, mul, copy) and an
+                                       activation joined by '|', integers
 
 * A target is a label, an integer (an absolute pc), or ``.``, ``.+N``, ``.-N``: the pc of the
   instruction itself plus or minus N.
@@ -53,7 +56,7 @@ import re
 from typing import Callable, NamedTuple
 
 from .isa import (Op, Fmt, OPS, FIELDS, INSN_BITS, NUM_REGS, Buf, MODULE_UNITS, MvmFlags,
-                  encode, decode, sext)
+                  VecFlags, encode, decode, sext)
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "disassemble_word"]
 
@@ -217,14 +220,16 @@ class _Name(_Kind):
 
 
 class _Flags(_Kind):
-    """:data:`MvmFlags`: ``|``-separated items, each a 1-bit field's name, a lowercased member
-    of an enum field, or an integer; the items are or-ed together."""
+    """Flags laid out by ``layout`` (:data:`MvmFlags`, :data:`VecFlags`): ``|``-separated
+    items, each a 1-bit field's name, a lowercased member of an enum field, or an integer; the
+    items are or-ed together."""
 
-    def __init__(self, field):
+    def __init__(self, field, layout):
         super().__init__(field)
         self.range = _uimm(field)
+        self.layout = layout
         self.names = {}     # item -> (layout field, value)
-        for name, layout_field in MvmFlags:
+        for name, layout_field in layout:
             if isinstance(layout_field.shape, enum.EnumMeta):
                 self.names.update({m.name.lower(): (name, m.value) for m in layout_field.shape})
             else:
@@ -232,7 +237,7 @@ class _Flags(_Kind):
         self.what = f"flags ({'|'.join(self.names)} or an integer)"
 
     def _pack(self, items):
-        return sum(v << MvmFlags[name].offset for name, v in (self.names[i] for i in items))
+        return sum(v << self.layout[name].offset for name, v in (self.names[i] for i in items))
 
     def parse(self, asm, text):
         value, given = 0, {}
@@ -250,7 +255,8 @@ class _Flags(_Kind):
     def show(self, values, pc, names):
         value = values[0]
         items = [item for item, (name, v) in self.names.items()
-                 if v and (value >> MvmFlags[name].offset) & _mask(MvmFlags[name].width) == v]
+                 if v and (value >> self.layout[name].offset) & _mask(self.layout[name].width)
+                 == v]
         return "|".join(items) if items and self._pack(items) == value else str(value)
 
 
@@ -271,7 +277,8 @@ _FORMATS = {
     Fmt.LDC: (_Reg("a"), _uimm("imm16")),
     Fmt.TASK: (_Name("a", "a unit", MODULE_UNITS), _Reg("b"), _Target("imm16", relative=False)),
     Fmt.DMA: (_Name("a", "a buffer", Buf), _Reg("b")),
-    Fmt.MVM: (_Reg("b"), _Flags("imm16")),
+    Fmt.MVM: (_Reg("b"), _Flags("imm16", MvmFlags)),
+    Fmt.VEC: (_Reg("b"), _Flags("imm16", VecFlags)),
 }
 _SHIFTS = (Op.SLLI, Op.SRLI, Op.SRAI)
 _SHAMT = _Imm("imm16", 0, _XLEN - 1, "shamt", noun="shift amount")

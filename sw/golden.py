@@ -9,6 +9,7 @@ nearest, ties towards +infinity; ``>>`` is arithmetic) and applies the activatio
 import numpy as np
 
 from .isa import Act
+from .pwl import activate
 
 __all__ = ["write_back", "fc", "to_fixed", "from_fixed"]
 
@@ -36,9 +37,7 @@ def write_back(acc, frac_bits, act=Act.NONE, acc_bits=None):
         if acc.min() < -bound or acc.max() >= bound:
             raise OverflowError(f"accumulator exceeds {acc_bits} bits")
     y = np.clip((acc + (1 << (frac_bits - 1))) >> frac_bits, INT16_MIN, INT16_MAX)
-    if Act(act) == Act.RELU:
-        y = np.maximum(y, 0)
-    return y.astype(np.int16)
+    return activate(act, y.astype(np.int16), frac_bits)
 
 
 def fc(x, weights, bias, frac_bits, act=Act.NONE, acc_bits=None):

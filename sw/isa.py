@@ -24,7 +24,8 @@ from amaranth.lib import enum, data
 
 __all__ = [
     "Op", "Unit", "Buf", "Err", "Act", "Fmt", "FIELDS", "INSN_BITS", "NUM_REGS",
-    "InsnLayout", "MvmFlags", "OPS", "DMA_PARAMS", "MVM_PARAMS", "MODULE_UNITS",
+    "InsnLayout", "MvmFlags", "VecFn", "VecFlags", "OPS", "DMA_PARAMS", "MVM_PARAMS",
+    "CONV_PARAMS", "VEC_PARAMS", "MODULE_UNITS",
     "Space", "RangeDesc", "FOOTPRINT_RANGES",
     "encode", "decode", "sext",
 ]
@@ -94,6 +95,8 @@ class Op(enum.Enum, shape=6):
     DLOAD = 42    # DMA DRAM -> buffer a; parameters in r[b] .. r[b+5]
     DSTORE = 43   # DMA buffer a -> DRAM; parameters in r[b] .. r[b+5]
     MVM = 44      # matrix-vector tile on the MAC array; parameters r[b] .. r[b+4], flags imm16
+    CONV = 45     # convolution tile on the MAC array; parameters r[b] .. r[b+13], flags imm16
+    VEC = 46      # vector unit: pooling, elementwise, activation; r[b] .. r[b+14], flags imm16
 
 
 class Unit(enum.Enum, shape=2):
@@ -129,9 +132,12 @@ class Err(enum.Enum, shape=4):
 
 
 class Act(enum.Enum, shape=2):
-    """Activation applied on write-back from the MAC array."""
+    """Activation applied on write-back (MAC array and vector unit). Sigmoid and tanh are
+    piecewise linear (DianNao's NFU-3); :mod:`dypipe.sw.pwl` holds their one table."""
     NONE = 0
     RELU = 1
+    SIGMOID = 2
+    TANH = 3
 
 
 #: Flags of :attr:`Op.MVM` in imm16.
@@ -139,6 +145,22 @@ MvmFlags = data.StructLayout({
     "bias": 1,   # start each output block from the NBout row it overwrites (a loaded bias)
     "act": Act,
 })
+
+class VecFn(enum.Enum, shape=3):
+    """What :attr:`Op.VEC` computes for each output row (see :data:`VEC_PARAMS`)."""
+    MAX = 0       # max over the window
+    AVG = 1       # sum over the window, times scale / 2**16, rounded
+    ADD = 2       # a + b, saturated
+    MUL = 3       # a * b >> frac_bits, rounded and saturated
+    COPY = 4      # a (with the activation: a standalone activation layer)
+
+
+#: Flags of :attr:`Op.VEC` in imm16.
+VecFlags = data.StructLayout({
+    "fn": VecFn,
+    "act": Act,
+})
+
 
 class Space(enum.Enum, shape=3):
     """Address spaces a task footprint names; addresses in all of them count DRAM beats."""
@@ -167,6 +189,29 @@ RangeDesc = data.StructLayout({
 DMA_PARAMS = ("dram_addr", "buf_addr", "rows", "row_beats", "dram_stride", "buf_stride")
 #: Registers read by :attr:`Op.MVM`, starting at r[b].
 MVM_PARAMS = ("dst", "src", "weights", "k_chunks", "m_blocks")
+#: Registers read by :attr:`Op.CONV`, starting at r[b]. All addresses and strides count rows of
+#: their bank. For output pixel (y, x) < (y_count, x_count) and block ``i`` < ``m_blocks``::
+#:
+#:     acc = (bias flag ? NBout[bias + i] << frac_bits : 0)
+#:           + sum_{h < kh, k < k_chunks} SB[weights + (i * kh + h) * k_chunks + k]
+#:                                        . NBin[src + y*y_stride + x*x_stride + h*kh_stride + k]
+#:     NBout[dst + y*dst_y_stride + x*dst_x_stride + i] = act(round_saturate(acc))
+#:
+#: :attr:`Op.MVM` is the case of one pixel, one kernel row and ``bias = dst``.
+CONV_PARAMS = ("dst", "src", "weights", "k_chunks", "m_blocks", "bias", "kh", "kh_stride",
+               "x_count", "x_stride", "y_count", "y_stride", "dst_x_stride", "dst_y_stride")
+#: Registers read by :attr:`Op.VEC`, starting at r[b]. Rows are NBin rows (``pe_cols``
+#: elements), for inputs and outputs alike. For output pixel (y, x) and chunk ``c``::
+#:
+#:     base = src + y*y_stride + x*x_stride + c
+#:     window = NBin[base + i*kh_stride + j*kw_stride]  for i < kh, j < kw   (MAX, AVG, COPY)
+#:     a, b = NBin[base], NBin[src_b - src + base]                           (ADD, MUL)
+#:     NBin[dst + y*dst_y_stride + x*dst_x_stride + c] = act(fn(...))
+#:
+#: lane by lane; ``scale`` is AVG's multiplier (2**16 / window size, rounded).
+VEC_PARAMS = ("dst", "src", "src_b", "chunks", "kh", "kw", "kh_stride", "kw_stride",
+              "x_count", "x_stride", "y_count", "y_stride", "dst_x_stride", "dst_y_stride",
+              "scale")
 
 
 class Fmt(enum.Enum):
@@ -186,6 +231,7 @@ class Fmt(enum.Enum):
     TASK = "unit, rb, target"   # a=unit b=footprint base imm16 = absolute pc
     DMA = "buf, rs"             # a=buf b=first parameter register
     MVM = "rs, flags"           # b=first parameter register imm16=flags
+    VEC = "rs, vflags"          # b=first parameter register imm16=vector flags
 
 
 _SCALAR = {Unit.CTRL, Unit.IO, Unit.PFU, Unit.STORE}
@@ -234,6 +280,8 @@ OPS = {
     Op.DLOAD: (Fmt.DMA, {Unit.IO}),
     Op.DSTORE: (Fmt.DMA, {Unit.STORE}),
     Op.MVM: (Fmt.MVM, {Unit.PFU}),
+    Op.CONV: (Fmt.MVM, {Unit.PFU}),
+    Op.VEC: (Fmt.VEC, {Unit.PFU}),
 }
 
 

@@ -19,11 +19,11 @@ at run time.
 
 import dataclasses
 
-from .isa import (Unit, Buf, Act, MODULE_UNITS, NUM_REGS, MvmFlags, Space, RangeDesc,
-                  FOOTPRINT_RANGES, OPS, Fmt)
+from .isa import (Unit, Buf, Act, VecFn, MODULE_UNITS, NUM_REGS, MvmFlags, VecFlags, Space,
+                  RangeDesc, FOOTPRINT_RANGES, OPS, Fmt)
 
 __all__ = ["Reg", "module_function", "ModuleFunction", "FunctionBuilder", "ProgramBuilder",
-           "mvm_flags"]
+           "mvm_flags", "vec_flags"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,13 +60,20 @@ def range_desc(space, write):
     return value
 
 
+def _pack(layout, **fields):
+    return sum(int(getattr(fields[name], "value", fields[name])) << field.offset
+               for name, field in layout)
+
+
 def mvm_flags(bias=False, act=Act.NONE):
-    """The imm16 flags of :attr:`Op.MVM`, from the :data:`MvmFlags` layout."""
-    value = 0
-    for name, field in MvmFlags:
-        v = int(bias) if name == "bias" else Act(act).value
-        value |= v << field.offset
-    return value
+    """The imm16 flags of :attr:`Op.MVM` and :attr:`Op.CONV`, from the :data:`MvmFlags`
+    layout."""
+    return _pack(MvmFlags, bias=bool(bias), act=Act(act))
+
+
+def vec_flags(fn, act=Act.NONE):
+    """The imm16 flags of :attr:`Op.VEC`, from the :data:`VecFlags` layout."""
+    return _pack(VecFlags, fn=VecFn(fn), act=Act(act))
 
 
 class _Params:
@@ -108,6 +115,14 @@ class FunctionBuilder:
     def mvm(self, first, *, bias=False, act=Act.NONE):
         self._need(Unit.PFU, "mvm")
         self.emit(f"mvm {first}, {mvm_flags(bias, act)}")
+
+    def conv(self, first, *, bias=False, act=Act.NONE):
+        self._need(Unit.PFU, "conv")
+        self.emit(f"conv {first}, {mvm_flags(bias, act)}")
+
+    def vec(self, first, fn, act=Act.NONE):
+        self._need(Unit.PFU, "vec")
+        self.emit(f"vec {first}, {vec_flags(fn, act)}")
 
     def _need(self, unit, what):
         if self.unit != unit:

@@ -1,0 +1,196 @@
+"""The PFU's vector unit: pooling (max, average), elementwise add and multiply, and standalone
+activations, C lanes wide, on NBin rows.
+
+:attr:`Op.VEC` runs a loop nest over output pixels (``y_count`` x ``x_count``), chunks of C
+channels and a window of ``kh`` x ``kw`` rows (the formula is at
+:data:`dypipe.sw.isa.VEC_PARAMS`). One NBin row is read per cycle; a result row is written
+back into NBin (the store DMA takes it from there) once its window has been read, so a k x k
+pool costs k*k cycles per row and an elementwise op two (a, then b).
+"""
+
+from amaranth import Module, Signal, Cat, Mux, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ELEM_BITS, WORD_BITS
+from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
+from .activation import activate, round_shift, saturate
+from .sram import ReadPort, RowWritePort
+from .unit_port import UnitPort
+
+__all__ = ["VectorUnit", "AVG_SHIFT"]
+
+#: AVG multiplies the window sum by ``scale / 2**AVG_SHIFT``.
+AVG_SHIFT = 16
+
+
+class VectorUnit(wiring.Component):
+    """Members
+    -------
+    cmd : In(UnitPort)     :attr:`Op.VEC`
+    nbin_r : Out(ReadPort)
+    nbin_w : Out(RowWritePort)
+    busy : Out(1)
+    """
+
+    def __init__(self, config):
+        self._config = config
+        bits = max(1, (config.nbin_rows - 1).bit_length())
+        width = config.nbin_row_elems * ELEM_BITS
+        super().__init__({
+            "cmd": In(UnitPort()),
+            "nbin_r": Out(ReadPort(bits, width)),
+            "nbin_w": Out(RowWritePort(bits, width)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        lanes = cfg.nbin_row_elems
+        frac = cfg.frac_bits
+
+        # -- command, check: ADD and MUL are a window of two rows, a then b ------------------
+        p = {name: Signal(WORD_BITS, name=name) for name in VEC_PARAMS}
+        flags = Signal(VecFlags)
+        cmd = self.cmd.payload
+        binary = (flags.fn == VecFn.ADD) | (flags.fn == VecFn.MUL)
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [p[name].eq(cmd.params[i]) for i, name in enumerate(VEC_PARAMS)]
+            m.d.sync += flags.eq(cmd.imm)
+        kh = Mux(binary, 1, p["kh"])
+        kw = Mux(binary, 2, p["kw"])
+        kw_stride = Mux(binary, p["src_b"] - p["src"], p["kw_stride"])[:WORD_BITS]
+
+        err_code = Signal(Err)
+        err_addr = Signal(WORD_BITS)
+        wide = 3 * WORD_BITS
+        base_last, win_last, b_last, out_last = (Signal(wide, name=f"vec_last_{n}")
+                                                 for n in ("base", "win", "b", "out"))
+        m.d.comb += [
+            base_last.eq((p["y_count"] - 1) * p["y_stride"] + (p["x_count"] - 1) * p["x_stride"]
+                         + p["chunks"] - 1),
+            win_last.eq(p["src"] + base_last + (p["kh"] - 1) * p["kh_stride"]
+                        + (p["kw"] - 1) * p["kw_stride"]),
+            b_last.eq(p["src_b"] + base_last),
+            out_last.eq(p["dst"] + (p["y_count"] - 1) * p["dst_y_stride"]
+                        + (p["x_count"] - 1) * p["dst_x_stride"] + p["chunks"] - 1),
+        ]
+        rows = cfg.nbin_rows
+        zero = [p[n] == 0 for n in ("chunks", "x_count", "y_count")]
+        with m.If(Cat(*zero).any() | (flags.fn.as_value() >= len(VecFn))
+                  | (~binary & ((p["kh"] == 0) | (p["kw"] == 0)))
+                  | (cmd.imm >> len(flags.as_value()) != 0)):
+            m.d.comb += err_code.eq(Err.BAD_PARAM)
+        with m.Elif(binary & (p["src"] + base_last >= rows)):
+            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(p["src"] + base_last)]
+        with m.Elif(binary & (b_last >= rows)):
+            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(b_last)]
+        with m.Elif(~binary & (win_last >= rows)):
+            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(win_last)]
+        with m.Elif(out_last >= rows):
+            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(out_last)]
+
+        # -- stage 0: issue reads ------------------------------------------------------------
+        c, i, j, x, y = (Signal(WORD_BITS, name=f"vec_{n}") for n in "cijxy")
+        line, pix, chunk, row, addr = (Signal(WORD_BITS, name=f"vec_{n}")
+                                       for n in ("line", "pix", "chunk", "row", "addr"))
+        out_line, out_pix = Signal(WORD_BITS), Signal(WORD_BITS)
+        issuing = Signal()
+        last_j, last_i = j == kw - 1, i == kh - 1
+        last_c, last_x, last_y = (c == p["chunks"] - 1, x == p["x_count"] - 1,
+                                  y == p["y_count"] - 1)
+        first = (i == 0) & (j == 0)
+        last = last_i & last_j
+        final = last & last_c & last_x & last_y
+        m.d.comb += [self.nbin_r.addr.eq(addr), self.nbin_r.en.eq(issuing)]
+        with m.If(issuing):
+            m.d.sync += [j.eq(j + 1), addr.eq(addr + kw_stride)]
+            with m.If(last_j):
+                m.d.sync += [j.eq(0), i.eq(i + 1), row.eq(row + p["kh_stride"]),
+                             addr.eq(row + p["kh_stride"])]
+                with m.If(last_i):
+                    m.d.sync += [i.eq(0), c.eq(c + 1), chunk.eq(chunk + 1),
+                                 row.eq(chunk + 1), addr.eq(chunk + 1)]
+                    with m.If(last_c):
+                        nxt = pix + p["x_stride"]
+                        m.d.sync += [c.eq(0), x.eq(x + 1), pix.eq(nxt), chunk.eq(nxt),
+                                     row.eq(nxt), addr.eq(nxt),
+                                     out_pix.eq(out_pix + p["dst_x_stride"])]
+                        with m.If(last_x):
+                            nxt = line + p["y_stride"]
+                            m.d.sync += [x.eq(0), y.eq(y + 1), line.eq(nxt), pix.eq(nxt),
+                                         chunk.eq(nxt), row.eq(nxt), addr.eq(nxt),
+                                         out_line.eq(out_line + p["dst_y_stride"]),
+                                         out_pix.eq(out_line + p["dst_y_stride"])]
+                            with m.If(last_y):
+                                m.d.sync += issuing.eq(0)
+
+        # -- stage 1: the row arrives --------------------------------------------------------
+        s1 = {n: Signal(name=f"vec_s1_{n}") for n in ("valid", "first", "last", "final")}
+        s1_row = Signal(len(self.nbin_w.addr))
+        m.d.sync += [s1["valid"].eq(issuing), s1["first"].eq(first), s1["last"].eq(last),
+                     s1["final"].eq(final), s1_row.eq(out_pix + c)]
+
+        # -- stage 2: fold the row into the lane accumulators --------------------------------
+        acc_bits = 2 * ELEM_BITS + 1 + WORD_BITS // 2
+        acc = [Signal(signed(acc_bits), name=f"vec_acc{k}") for k in range(lanes)]
+        data = [self.nbin_r.data.word_select(k, ELEM_BITS).as_signed() for k in range(lanes)]
+        s2 = {n: Signal(name=f"vec_s2_{n}") for n in ("valid", "final")}
+        s2_row = Signal.like(s1_row)
+        m.d.sync += [s2["valid"].eq(s1["valid"] & s1["last"]),
+                     s2["final"].eq(s1["valid"] & s1["final"]), s2_row.eq(s1_row)]
+        with m.If(s1["valid"]):
+            for a, d in zip(acc, data):
+                with m.If(s1["first"]):
+                    m.d.sync += a.eq(d)
+                with m.Elif(flags.fn == VecFn.MAX):
+                    m.d.sync += a.eq(Mux(d > a, d, a))
+                with m.Elif(flags.fn == VecFn.MUL):
+                    m.d.sync += a.eq(a * d)
+                with m.Elif(flags.fn != VecFn.COPY):       # COPY keeps the window's first row
+                    m.d.sync += a.eq(a + d)
+
+        # -- stage 3: finish, saturate, activate ---------------------------------------------
+        s3 = {n: Signal(name=f"vec_s3_{n}") for n in ("valid", "final")}
+        s3_row = Signal.like(s1_row)
+        s3_data = Signal(lanes * ELEM_BITS)
+        m.d.sync += [s3["valid"].eq(s2["valid"]), s3["final"].eq(s2["final"]),
+                     s3_row.eq(s2_row)]
+
+        def finish(a):
+            avg = round_shift(a * p["scale"][:WORD_BITS // 2 + 1], AVG_SHIFT)
+            value = Mux(flags.fn == VecFn.AVG, avg,
+                        Mux(flags.fn == VecFn.MUL, round_shift(a, frac), a))
+            return activate(saturate(value), flags.act, frac)
+
+        with m.If(s2["valid"]):
+            m.d.sync += s3_data.eq(Cat(finish(a) for a in acc))
+
+        # -- stage 4: write back -------------------------------------------------------------
+        m.d.comb += [self.nbin_w.addr.eq(s3_row), self.nbin_w.data.eq(s3_data),
+                     self.nbin_w.en.eq(s3["valid"])]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(err_code != Err.NONE):
+                    m.d.comb += [self.cmd.err.eq(1), self.cmd.err_code.eq(err_code),
+                                 self.cmd.err_addr.eq(err_addr)]
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [issuing.eq(1), c.eq(0), i.eq(0), j.eq(0), x.eq(0), y.eq(0),
+                                 line.eq(p["src"]), pix.eq(p["src"]), chunk.eq(p["src"]),
+                                 row.eq(p["src"]), addr.eq(p["src"]), out_line.eq(p["dst"]),
+                                 out_pix.eq(p["dst"])]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(s3["final"]):
+                    m.d.comb += self.cmd.done.eq(1)
+                    m.next = "IDLE"
+        return m
