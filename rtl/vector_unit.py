@@ -13,15 +13,12 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
-from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
+from ..sw.isa import AVG_SHIFT, Err, VecFn, VecFlags, VEC_PARAMS
 from .activation import activate, round_shift, saturate
 from .sram import ReadPort, RowWritePort
 from .unit_port import UnitPort
 
-__all__ = ["VectorUnit", "AVG_SHIFT"]
-
-#: AVG multiplies the window sum by ``scale / 2**AVG_SHIFT``.
-AVG_SHIFT = 16
+__all__ = ["VectorUnit"]
 
 
 class VectorUnit(wiring.Component):

@@ -15,6 +15,7 @@ import numpy as np
 from .golden import fc as golden_fc
 from .image import DramImage, Region
 from .isa import Act, Buf, Unit, Space, DMA_PARAMS, MVM_PARAMS
+from .functions import LOAD, STORE, dma_params
 from .program import ProgramBuilder, Reg, module_function
 from .workload import Workload, CompileError, MODES
 
@@ -26,25 +27,14 @@ def _prefixed(prefix):
     return tuple(f"{prefix}_{name}" for name in DMA_PARAMS)
 
 
-@module_function(Unit.IO, *DMA_PARAMS)
-def load_nbin(f, p):
-    f.dload(Buf.NBIN, p.dram_addr)
-
-
-@module_function(Unit.IO, *DMA_PARAMS)
-def load_sb(f, p):
-    f.dload(Buf.SB, p.dram_addr)
+load_nbin, load_sb = LOAD[Buf.NBIN], LOAD[Buf.SB]
+store_nbout = STORE[Buf.NBOUT]
 
 
 @module_function(Unit.IO, *_prefixed("w"), *_prefixed("b"))
 def load_weights_bias(f, p):
     f.dload(Buf.SB, p.w_dram_addr)
     f.dload(Buf.NBOUT, p.b_dram_addr)
-
-
-@module_function(Unit.STORE, *DMA_PARAMS)
-def store_nbout(f, p):
-    f.dstore(Buf.NBOUT, p.dram_addr)
 
 
 def _mvm_function(act):
@@ -74,12 +64,6 @@ def footprint(**ranges):
 def barrier(**ranges):
     """``save_pc`` keywords for NonePipe: no footprint, so the task is a barrier."""
     return {}
-
-
-def dma_params(prefix="", **values):
-    """Parameters of one DMA: defaults rows=1 and zero strides."""
-    values = {"rows": 1, "dram_stride": 0, "buf_stride": 0, **values}
-    return {f"{prefix}{name}": values[name] for name in DMA_PARAMS}
 
 
 class FCLayer:

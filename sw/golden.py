@@ -8,10 +8,11 @@ nearest, ties towards +infinity; ``>>`` is arithmetic) and applies the activatio
 
 import numpy as np
 
-from .isa import Act
+from .isa import Act, AVG_SHIFT
 from .pwl import activate
 
-__all__ = ["write_back", "fc", "to_fixed", "from_fixed"]
+__all__ = ["write_back", "fc", "conv2d", "pool2d", "avg_scale", "eltwise", "to_fixed",
+           "from_fixed"]
 
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
@@ -46,3 +47,54 @@ def fc(x, weights, bias, frac_bits, act=Act.NONE, acc_bits=None):
     w = np.asarray(weights, dtype=np.int64)
     acc = (np.asarray(bias, dtype=np.int64) << frac_bits) + w @ x
     return write_back(acc, frac_bits, act, acc_bits)
+
+
+def conv2d(x, weights, bias, stride, pad, frac_bits, act=Act.NONE, acc_bits=None):
+    """Convolution of ``x`` (H, W, Cin) with ``weights`` (Cout, Cin, KH, KW): zero padding
+    ``pad``, then (OH, OW, Cout) outputs written back like :func:`fc`."""
+    x = np.pad(np.asarray(x, dtype=np.int64), ((pad, pad), (pad, pad), (0, 0)))
+    w = np.asarray(weights, dtype=np.int64)
+    n_out, _, kh, kw = w.shape
+    oh = (x.shape[0] - kh) // stride + 1
+    ow = (x.shape[1] - kw) // stride + 1
+    acc = np.broadcast_to(np.asarray(bias, dtype=np.int64) << frac_bits, (oh, ow, n_out)).copy()
+    for i in range(kh):
+        for j in range(kw):
+            window = x[i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+            acc += window @ w[:, :, i, j].T
+    return write_back(acc, frac_bits, act, acc_bits)
+
+
+def pool2d(x, kernel, stride, pad, kind, pad_value=0, scale=None, act=Act.NONE, frac_bits=8):
+    """Max (``kind="max"``) or average pooling of ``x`` (H, W, C); padding with ``pad_value``.
+    The average is ``round(sum * scale / 2**AVG_SHIFT)``, ``scale`` defaulting to
+    :func:`avg_scale`, as the vector unit computes it."""
+    x = np.pad(np.asarray(x, dtype=np.int64), ((pad, pad), (pad, pad), (0, 0)),
+               constant_values=pad_value)
+    oh = (x.shape[0] - kernel) // stride + 1
+    ow = (x.shape[1] - kernel) // stride + 1
+    windows = [x[i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+               for i in range(kernel) for j in range(kernel)]
+    if kind == "max":
+        y = np.max(windows, axis=0)
+    else:
+        scale = avg_scale(kernel * kernel) if scale is None else scale
+        y = np.clip((np.sum(windows, axis=0) * scale + (1 << (AVG_SHIFT - 1))) >> AVG_SHIFT,
+                    INT16_MIN, INT16_MAX)
+    return activate(act, y.astype(np.int16), frac_bits)
+
+
+def avg_scale(window):
+    """The vector unit's multiplier for an average over ``window`` values."""
+    return round((1 << AVG_SHIFT) / window)
+
+
+def eltwise(a, b, op, frac_bits, act=Act.NONE):
+    """``a + b`` (saturated) or ``a * b`` (fixed point, rounded, saturated), then ``act``."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if op == "add":
+        y = a + b
+    else:
+        y = (a * b + (1 << (frac_bits - 1))) >> frac_bits
+    return activate(act, np.clip(y, INT16_MIN, INT16_MAX).astype(np.int16), frac_bits)

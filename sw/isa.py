@@ -24,7 +24,7 @@ from amaranth.lib import enum, data
 
 __all__ = [
     "Op", "Unit", "Buf", "Err", "Act", "Fmt", "FIELDS", "INSN_BITS", "NUM_REGS",
-    "InsnLayout", "MvmFlags", "VecFn", "VecFlags", "OPS", "DMA_PARAMS", "MVM_PARAMS",
+    "InsnLayout", "MvmFlags", "VecFn", "VecFlags", "AVG_SHIFT", "OPS", "DMA_PARAMS", "MVM_PARAMS",
     "CONV_PARAMS", "VEC_PARAMS", "MODULE_UNITS",
     "Space", "RangeDesc", "FOOTPRINT_RANGES",
     "encode", "decode", "sext",
@@ -154,6 +154,9 @@ class VecFn(enum.Enum, shape=3):
     MUL = 3       # a * b >> frac_bits, rounded and saturated
     COPY = 4      # a (with the activation: a standalone activation layer)
 
+
+#: AVG multiplies the window sum by ``scale / 2**AVG_SHIFT``.
+AVG_SHIFT = 16
 
 #: Flags of :attr:`Op.VEC` in imm16.
 VecFlags = data.StructLayout({

@@ -279,6 +279,10 @@ class ProgramBuilder:
             reg = ZERO if (not isinstance(value, Reg) and int(value) == 0) else self.value(value)
             self._emit_keeping(f"savectx {reg}, {offset}    # {fn.name}.{name}")
 
+    def savectx(self, reg, offset, note=""):
+        """One SaveContext word: context word ``offset`` of the next task = ``reg``."""
+        self._emit_keeping(f"savectx {reg}, {offset}" + (f"    # {note}" if note else ""))
+
     def save_pc(self, fn, *, reads=None, writes=None):
         """SavePC: commit a task running ``fn`` with the context saved since the last one.
 

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck, Phase
 
-from dypipe.rtl.vector_unit import AVG_SHIFT
 from dypipe.sw import golden
-from dypipe.sw.isa import Act, Buf, Err, Op, VecFn, CONV_PARAMS, VEC_PARAMS
+from dypipe.sw.isa import AVG_SHIFT, Act, Buf, Err, Op, VecFn, CONV_PARAMS, VEC_PARAMS
 from dypipe.sw.program import mvm_flags, vec_flags
 from dypipe.sw.pwl import activate
 from test_pfu import CFG as SMALL, _run, _write, _read, _mvm

@@ -1,0 +1,192 @@
+"""Convolution layer: ``y = act(conv(x, W) + b)``, compiled to Load / Compute / Store tasks.
+
+The tiler (:mod:`.tiler`) picks the pixel pitch in NBin, the output rows per tile and the
+output blocks per group. The tasks, in order::
+
+    load bias (once)
+    for each tile t of output rows:       load the input rows it needs     (NBin ring of 2)
+        for each group g of output blocks:
+            for each phase q:             load weight set (g, q)           (SB ring, or once)
+                                          CONV: the tile's pixels of phase q, blocks of g
+            store the group's outputs of the tile                          (NBout ring of 2)
+
+Weights in DRAM are laid out by the plan: set (g, q) is one contiguous transfer of SB rows;
+row (i, h, k) of a set holds the R x C block for output block i, kernel row h, chunk k, whose
+lane (r, c) is ``W[o, ci, h, j]`` for the element ``e = k*C + c - offset_q = j*P + ci`` of the
+kernel row's span (zero where ``ci >= cin``, ``o >= cout`` or ``e`` is outside the span).
+"""
+
+import numpy as np
+
+from . import golden
+from .functions import CONV, LOAD, STORE, dma_params
+from .isa import Act, Buf, Space
+from .schedule import Task
+from .tensor import Tensor
+from .tiler import plan_conv
+from .workload import CompileError
+
+__all__ = ["ConvLayer", "phase_weights"]
+
+
+def phase_weights(weights, plan, R, C):
+    """``{q: array (blocks, kh, chunks_q, R, C)}``: the weights as phase ``q`` reads them."""
+    cout, cin, kh, kw = weights.shape
+    out = {}
+    for ph in plan.phases:
+        w = np.zeros((plan.blocks * R, kh, ph.chunks * C), dtype=np.int16)
+        for j in range(kw):
+            lo = ph.offset + j * plan.pitch
+            w[:cout, :, lo:lo + cin] = weights[:, :, :, j].transpose(0, 2, 1)
+        out[ph.q] = w.reshape(plan.blocks, R, kh, ph.chunks, C).transpose(0, 2, 3, 1, 4)
+    return out
+
+
+class ConvLayer:
+    """One convolution placed in a DRAM image. ``x`` is a :class:`Tensor` whose halo is the
+    padding; the output goes to channels ``channel`` .. ``channel + cout`` of ``out`` (a
+    tensor without halo; a channel slice of a wider one is concat by layout)."""
+
+    def __init__(self, config, image, name, x, weights, bias, *, stride=1, act=Act.RELU,
+                 out, channel=0):
+        self.config, self.name, self.x, self.out = config, name, x, out
+        self.weights = np.asarray(weights, dtype=np.int16)
+        self.bias = np.asarray(bias, dtype=np.int16)
+        self.stride, self.act, self.channel = stride, Act(act), channel
+        cout, cin, kh, kw = self.weights.shape
+        R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
+        if cin != x.c:
+            raise CompileError(f"{name}: weights take {cin} channels, the input has {x.c}")
+        self.oh = (x.hp - kh) // stride + 1
+        self.ow = (x.wp - kw) // stride + 1
+        if self.oh < 1 or self.ow < 1:
+            raise CompileError(f"{name}: a {kh}x{kw} kernel does not fit a {x.hp}x{x.wp} input")
+        if (out.h, out.w) != (self.oh, self.ow) or out.pad:
+            raise CompileError(f"{name}: output tensor is {out.h}x{out.w} with halo {out.pad}, "
+                               f"the layer writes {self.oh}x{self.ow} without halo")
+        if channel % V or channel + -(-cout // V) * V > out.cpitch:
+            raise CompileError(f"{name}: channels {channel}..{channel + cout} do not start on a "
+                               f"beat ({V} channels) inside the output's {out.cpitch}")
+        self.cout, self.cin, self.kh, self.kw = cout, cin, kh, kw
+        self.plan = plan_conv(config, name, wp=x.wp, cin=cin, cpitch=x.cpitch, cout=cout,
+                              kh=kh, kw=kw, stride=stride, oh=self.oh, ow=self.ow,
+                              out_cpitch=-(-cout // V) * V)
+        plan = self.plan
+        by_phase = phase_weights(self.weights, plan, R, C)
+        # Sets in (group, phase) order, each contiguous; remember where each starts.
+        parts, self.sets, beat = [], {}, 0
+        for g in range(self.groups):
+            blocks = slice(g * plan.nb, min((g + 1) * plan.nb, plan.blocks))
+            for ph in plan.phases:
+                part = by_phase[ph.q][blocks].reshape(-1)
+                self.sets[g, ph.q] = (beat, part.size // (R * C))
+                beat += part.size // V
+                parts.append(part)
+        self.rw = image.alloc(f"{name}.w", beat * V, np.concatenate(parts))
+        b = np.zeros(plan.blocks * R, np.int16)
+        b[:cout] = self.bias
+        self.rb = image.alloc(f"{name}.b", b.size, b)
+
+    @property
+    def groups(self):
+        return -(-self.plan.blocks // self.plan.nb)
+
+    @property
+    def tiles(self):
+        return -(-self.oh // self.plan.ty)
+
+    @property
+    def macs(self):
+        return self.oh * self.ow * self.cout * self.cin * self.kh * self.kw
+
+    def golden(self, x):
+        c = self.config
+        return golden.conv2d(x, self.weights, self.bias, self.stride, 0, c.frac_bits, self.act,
+                             c.acc_bits)
+
+    def meta(self):
+        p = self.plan
+        return {"layer": "conv", "in": [self.x.h, self.x.w, self.cin], "pad": self.x.pad,
+                "out": [self.oh, self.ow, self.cout], "kernel": [self.kh, self.kw],
+                "stride": self.stride, "act": self.act.name.lower(), "macs": self.macs,
+                "weight_bytes": self.weights.size * 2,
+                "tiling": {"pitch": p.pitch, "phases": len(p.phases), "rows_per_tile": p.ty,
+                           "blocks_per_group": p.nb, "tiles": self.tiles,
+                           "groups": self.groups, "weights_resident": p.resident,
+                           "estimate": p.estimate}}
+
+    def steps(self):
+        """The layer's tasks, one step per (tile, group)."""
+        cfg, p, x, out = self.config, self.plan, self.x, self.out
+        R, C, V = cfg.pe_rows, cfg.pe_cols, cfg.beat_elems
+        sb_beats, out_beats, in_beats = cfg.sb_row_elems // V, cfg.nbout_row_elems // V, C // V
+        s = self.stride
+        steps = [[Task(LOAD[Buf.NBOUT], dma_params(dram_addr=self.rb.beat, buf_addr=0,
+                                                   row_beats=self.rb.beats),
+                       reads=((Space.DRAM, self.rb.beat, self.rb.beats),),
+                       writes=((Space.NBOUT, 0, self.rb.beats),))]]
+        bias_rows = p.blocks
+        w_count = out_count = 0
+        resident_at, acc = {}, 0
+        for key in self.sets:
+            resident_at[key] = acc
+            acc += self.sets[key][1]
+        for t in range(self.tiles):
+            y0 = t * p.ty
+            ty = min(p.ty, self.oh - y0)
+            in_rows = (ty - 1) * s + self.kh
+            islot = (t % p.in_slots) * p.in_slot_rows
+            in_fp = (Space.NBIN, islot * in_beats, p.in_slot_rows * in_beats)
+            src_beat = x.beat(y0 * s, 0)
+            if p.pitch == x.cpitch:      # whole image rows, rows of NBin apart
+                load = dma_params(dram_addr=src_beat, buf_addr=islot * in_beats, rows=in_rows,
+                                  row_beats=x.wp * x.pixel_beats,
+                                  dram_stride=x.wp * x.pixel_beats,
+                                  buf_stride=p.row_rows * in_beats)
+            else:                        # pixel by pixel, each starting an NBin row
+                load = dma_params(dram_addr=src_beat, buf_addr=islot * in_beats,
+                                  rows=in_rows * x.wp, row_beats=x.pixel_beats,
+                                  dram_stride=x.pixel_beats, buf_stride=p.pitch // V)
+            load_task = Task(LOAD[Buf.NBIN], load,
+                             reads=((Space.DRAM, src_beat, x.beats(in_rows)),), writes=(in_fp,))
+            for g in range(self.groups):
+                nb = min(p.nb, p.blocks - g * p.nb)
+                step = [load_task] if g == 0 else []
+                oslot = bias_rows + (out_count % p.out_slots) * p.out_slot_rows
+                out_count += 1
+                out_fp = (Space.NBOUT, oslot * out_beats, ty * self.ow * nb * out_beats)
+                for ph in p.phases:
+                    w_beat, w_rows = self.sets[g, ph.q]
+                    if p.resident:
+                        sb_row = resident_at[g, ph.q]
+                    else:
+                        sb_row = (w_count % p.w_slots) * p.w_slot_rows
+                        w_count += 1
+                    w_fp = (Space.SB, sb_row * sb_beats, w_rows * sb_beats)
+                    if not p.resident or t == 0:
+                        step.append(Task(
+                            LOAD[Buf.SB], dma_params(dram_addr=self.rw.beat + w_beat,
+                                                     buf_addr=sb_row * sb_beats,
+                                                     row_beats=w_rows * sb_beats),
+                            reads=((Space.DRAM, self.rw.beat + w_beat, w_rows * sb_beats),),
+                            writes=(w_fp,)))
+                    step.append(Task(CONV[self.act], dict(
+                        dst=oslot + ph.q * nb, src=islot + ph.row, weights=sb_row,
+                        k_chunks=ph.chunks, m_blocks=nb, bias=g * p.nb, kh=self.kh,
+                        kh_stride=p.row_rows, x_count=ph.columns, x_stride=p.x_step,
+                        y_count=ty, y_stride=s * p.row_rows, dst_x_stride=len(p.phases) * nb,
+                        dst_y_stride=self.ow * nb),
+                        reads=(in_fp, w_fp, (Space.NBOUT, g * p.nb * out_beats, nb * out_beats)),
+                        writes=(out_fp,)))
+                first_ch = self.channel + g * p.nb * R
+                lanes = min(nb * R, -(-self.cout // V) * V - g * p.nb * R)
+                dram = out.beat(y0, 0, first_ch)
+                span = (ty * self.ow - 1) * out.pixel_beats + lanes // V
+                step.append(Task(
+                    STORE[Buf.NBOUT], dma_params(dram_addr=dram, buf_addr=oslot * out_beats,
+                                                 rows=ty * self.ow, row_beats=lanes // V,
+                                                 dram_stride=out.pixel_beats,
+                                                 buf_stride=nb * out_beats),
+                    reads=(out_fp,), writes=((Space.DRAM, dram, span),)))
+                steps.append(step)
+        return steps

@@ -1,0 +1,99 @@
+"""Pooling layer (max or average, k x k, stride s) on the vector unit.
+
+Input and output both sit in NBin: a tile is ``ty`` output rows of one group of channel chunks
+(the tiler, :func:`.tiler.plan_pool`, picks both), and the NBin ring holds two tiles, each an
+input slot (``(ty - 1) * s + k`` rows of pixels, ``chunks`` NBin rows a pixel) and an output
+slot. Per tile: load the input rows, one :attr:`Op.VEC`, store the output rows. Padding is the
+input tensor's halo (for max pooling, filled with the most negative value).
+"""
+
+from . import golden
+from .functions import LOAD, STORE, VEC, dma_params
+from .isa import Act, Buf, Space, VecFn
+from .schedule import Task
+from .tiler import plan_pool
+from .workload import CompileError
+
+__all__ = ["PoolLayer"]
+
+_KINDS = {"max": VecFn.MAX, "avg": VecFn.AVG}
+
+
+class PoolLayer:
+    def __init__(self, config, name, x, *, kernel, stride, kind="max", act=Act.NONE, out,
+                 channel=0):
+        if kind not in _KINDS:
+            raise CompileError(f"{name}: pooling is max or avg, not {kind!r}")
+        self.config, self.name, self.x, self.out = config, name, x, out
+        self.kernel, self.stride, self.kind, self.act = kernel, stride, kind, Act(act)
+        self.channel = channel
+        self.oh = (x.hp - kernel) // stride + 1
+        self.ow = (x.wp - kernel) // stride + 1
+        V = config.beat_elems
+        if self.oh < 1 or self.ow < 1:
+            raise CompileError(f"{name}: a {kernel}x{kernel} window does not fit a "
+                               f"{x.hp}x{x.wp} input")
+        if (out.h, out.w) != (self.oh, self.ow) or out.pad:
+            raise CompileError(f"{name}: output tensor is {out.h}x{out.w} with halo {out.pad}, "
+                               f"the layer writes {self.oh}x{self.ow} without halo")
+        if channel % V or channel + x.cpitch > out.cpitch:
+            raise CompileError(f"{name}: channels {channel}..{channel + x.c} do not start on a "
+                               f"beat ({V} channels) inside the output's {out.cpitch}")
+        self.plan = plan_pool(config, name, hp=x.hp, wp=x.wp, cpitch=x.cpitch, kernel=kernel,
+                              stride=stride, oh=self.oh, ow=self.ow)
+
+    def golden(self, x, pad_value):
+        return golden.pool2d(x, self.kernel, self.stride, 0, self.kind, act=self.act,
+                             frac_bits=self.config.frac_bits)
+
+    def meta(self):
+        p = self.plan
+        return {"layer": "pool", "kind": self.kind, "in": [self.x.h, self.x.w, self.x.c],
+                "pad": self.x.pad, "out": [self.oh, self.ow, self.x.c],
+                "kernel": self.kernel, "stride": self.stride, "macs": 0,
+                "tiling": {"chunks_per_tile": p.chunks, "channel_groups": p.groups,
+                           "rows_per_tile": p.ty, "estimate": p.estimate}}
+
+    def steps(self):
+        cfg, p, x, out = self.config, self.plan, self.x, self.out
+        C, V = cfg.pe_cols, cfg.beat_elems
+        row_beats = C // V
+        s, k = self.stride, self.kernel
+        fn = VEC[_KINDS[self.kind], self.act]
+        steps, count = [], 0
+        for gi in range(p.groups):
+            ch0 = gi * p.chunks * C
+            lanes = min(p.chunks * C, x.cpitch - ch0)
+            chunks = -(-lanes // C)
+            for y0 in range(0, self.oh, p.ty):
+                ty = min(p.ty, self.oh - y0)
+                in_rows = (ty - 1) * s + k
+                islot = (count % p.slots) * (p.in_slot_rows + p.out_slot_rows)
+                oslot = islot + p.in_slot_rows
+                count += 1
+                in_fp = (Space.NBIN, islot * row_beats, p.in_slot_rows * row_beats)
+                out_fp = (Space.NBIN, oslot * row_beats, p.out_slot_rows * row_beats)
+                src = x.beat(y0 * s, 0, ch0)
+                src_span = (in_rows * x.wp - 1) * x.pixel_beats + lanes // V
+                dst = out.beat(y0, 0, self.channel + ch0)
+                dst_span = (ty * self.ow - 1) * out.pixel_beats + lanes // V
+                steps.append([
+                    Task(LOAD[Buf.NBIN], dma_params(
+                        dram_addr=src, buf_addr=islot * row_beats, rows=in_rows * x.wp,
+                        row_beats=lanes // V, dram_stride=x.pixel_beats,
+                        buf_stride=p.chunks * row_beats),
+                        reads=((Space.DRAM, src, src_span),), writes=(in_fp,)),
+                    Task(fn, dict(
+                        dst=oslot, src=islot, src_b=0, chunks=chunks, kh=k, kw=k,
+                        kh_stride=x.wp * p.chunks, kw_stride=p.chunks, x_count=self.ow,
+                        x_stride=s * p.chunks, y_count=ty, y_stride=s * x.wp * p.chunks,
+                        dst_x_stride=p.chunks, dst_y_stride=self.ow * p.chunks,
+                        scale=golden.avg_scale(k * k) if self.kind == "avg" else 0),
+                        reads=(in_fp,), writes=(out_fp,)),
+                    Task(STORE[Buf.NBIN], dma_params(
+                        dram_addr=dst, buf_addr=oslot * row_beats, rows=ty * self.ow,
+                        row_beats=lanes // V, dram_stride=out.pixel_beats,
+                        buf_stride=p.chunks * row_beats),
+                        reads=(out_fp,), writes=((Space.DRAM, dst, dst_span),)),
+                ])
+        return steps

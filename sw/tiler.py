@@ -1,0 +1,199 @@
+"""The tiler: how a layer is cut to the global buffer of a configuration.
+
+For a convolution it chooses
+
+* the *pixel pitch* ``P`` of the input in NBin: ``cpitch`` (pixels packed back to back, so the
+  kernel's columns and the channels form one reduction of ``kw * cin`` values split into
+  C-wide chunks; when ``s * P`` is not a multiple of C the chunks start at one of a few
+  *phases*, each with its own zero-shifted copy of the weights), or the channels rounded up to
+  C (every pixel starts a row, one phase);
+* the output rows per tile ``ty`` (the input tile holds ``(ty - 1) * s + kh`` rows);
+* the output blocks (of R channels) per group ``nb``;
+
+so that every buffer is double buffered where the layer has more than one tile or group and
+the estimated cycles, max(compute, DRAM) plus the pipeline's fill and drain, are least. A layer
+no choice fits gets a :class:`CompileError` that says what the smallest tiling needs.
+"""
+
+import dataclasses
+import math
+
+from .workload import CompileError
+
+__all__ = ["Phase", "ConvPlan", "plan_conv", "PoolPlan", "plan_pool"]
+
+#: Cycles an instruction costs besides its rows (check, pipeline drain).
+_INSN_OVERHEAD = 8
+#: Most phases the tiler accepts (each is one CONV instruction and one copy of the weights).
+_MAX_PHASES = 4
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    q: int          # first output column; the phase runs columns q, q + phases, ...
+    offset: int     # lane of its first input element in its first NBin row
+    row: int        # NBin row of that element, from the image row's start
+    chunks: int     # C-wide chunks per kernel row
+    columns: int    # output columns it computes
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvPlan:
+    pitch: int            # P: elements per pixel in NBin
+    row_rows: int         # NBin rows per input image row
+    phases: tuple         # of Phase
+    x_step: int           # NBin rows between two output columns of one phase
+    ty: int               # output rows per tile
+    nb: int               # output blocks per group
+    blocks: int           # output blocks in all
+    resident: bool        # all weights stay in SB (loaded once)
+    w_slots: int          # SB ring slots (when not resident)
+    w_slot_rows: int
+    in_slots: int
+    in_slot_rows: int
+    out_slots: int
+    out_slot_rows: int
+    estimate: int         # cycles, the tiler's own estimate
+
+    @property
+    def set_rows(self):
+        """SB rows of one (group, phase) weight set of a full group, by phase."""
+        return tuple(self.nb * p.chunks for p in self.phases)
+
+
+def _extent(ph, ty, s, row_rows, x_step, kh):
+    """NBin rows a phase reads for a tile of ``ty`` output rows, from the slot's start."""
+    return (ph.row + (ty - 1) * s * row_rows + (ph.columns - 1) * x_step
+            + (kh - 1) * row_rows + ph.chunks)
+
+
+def plan_conv(config, name, *, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, out_cpitch):
+    """The fastest :class:`ConvPlan` for a convolution over an input ``wp`` columns wide (halo
+    included) with ``cin`` channels stored ``cpitch`` apart."""
+    R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
+    bpc = config.dram_bytes_per_cycle
+    s = stride
+    blocks = _ceil(cout, R)
+    best, smallest = None, None
+    for pitch in sorted({cpitch, _ceil(cin, C) * C}):
+        nph = C // math.gcd(s * pitch, C)
+        if nph > _MAX_PHASES:
+            continue
+        row_rows = _ceil(wp * pitch, C)
+        x_step = nph * s * pitch // C
+        phases = []
+        for q in range(min(nph, ow)):
+            first = q * s * pitch
+            phases.append(Phase(q, first % C, first // C,
+                                _ceil(first % C + kw * pitch, C), len(range(q, ow, nph))))
+        chunks = sum(p.chunks for p in phases)
+        rows_per_pixel_block = sum(p.chunks * p.columns for p in phases) * kh
+        for nb in range(1, blocks + 1):
+            groups = _ceil(blocks, nb)
+            total_w_rows = blocks * kh * chunks
+            resident = total_w_rows <= config.sb_rows
+            w_slot_rows = nb * kh * max(p.chunks for p in phases)
+            w_slots = min(3, config.sb_rows // w_slot_rows)
+            need = {"SB": (w_slot_rows, config.sb_rows)}
+            if not resident and w_slots < 1:
+                smallest = smallest or need
+                continue
+            for ty in range(1, oh + 1):
+                tiles = _ceil(oh, ty)
+                in_slots = 1 if tiles == 1 else 2
+                in_rows = (ty - 1) * s + kh
+                in_slot_rows = max(in_rows * row_rows,
+                                   max(_extent(p, ty, s, row_rows, x_step, kh) for p in phases))
+                out_slot_rows = ty * ow * nb
+                out_slots = 1 if tiles * groups == 1 else 2
+                if out_slots * out_slot_rows + blocks > config.nbout_rows and out_slots == 2:
+                    out_slots = 1
+                need = {"NBin": (in_slots * in_slot_rows, config.nbin_rows),
+                        "NBout": (out_slots * out_slot_rows + blocks, config.nbout_rows)}
+                if any(n > have for n, have in need.values()):
+                    if ty == 1:
+                        smallest = smallest or need
+                    break
+                # -- estimate --------------------------------------------------------------
+                compute = oh * blocks * rows_per_pixel_block + tiles * groups * len(phases) * (
+                    _INSN_OVERHEAD + 4)
+                in_beats = sum(((min(ty, oh - t * ty) - 1) * s + kh) * wp * cpitch
+                               for t in range(tiles)) // V
+                w_beats = total_w_rows * R * C // V * (1 if resident else tiles)
+                dram = in_beats + w_beats + (blocks * R + oh * ow * out_cpitch) // V
+                fill = (in_rows * wp * cpitch + w_slot_rows * R * C) * 2 // bpc
+                fill += config.dram_latency
+                drain = ty * ow * nb * R * 2 // bpc
+                serial = 0
+                if not resident and w_slots == 1:
+                    serial += total_w_rows * R * C * 2 // bpc * tiles
+                if out_slots == 1 and tiles * groups > 1:
+                    serial += oh * ow * out_cpitch * 2 // bpc
+                estimate = max(compute, dram) + fill + drain + serial
+                key = (estimate, tiles * groups)
+                if best is None or key < best[0]:
+                    best = (key, ConvPlan(
+                        pitch, row_rows, tuple(phases), x_step, ty, nb, blocks, resident,
+                        w_slots, w_slot_rows, in_slots, in_slot_rows, out_slots,
+                        out_slot_rows, estimate))
+    if best is None:
+        what = ", ".join(f"{buf} needs {n} rows, has {have}"
+                         for buf, (n, have) in (smallest or {}).items() if n > have)
+        raise CompileError(f"{name}: no tiling fits the {config.name} configuration even at "
+                           f"one output row and one block of {R} outputs: {what}")
+    return best[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolPlan:
+    chunks: int           # NBin rows per pixel (channel chunks in a tile)
+    groups: int           # channel groups (tiles across channels)
+    ty: int               # output rows per tile
+    in_slot_rows: int
+    out_slot_rows: int
+    slots: int
+    estimate: int
+
+
+def plan_pool(config, name, *, hp, wp, cpitch, kernel, stride, oh, ow):
+    """Tiles of a pooling layer: ``ty`` output rows by a group of channel chunks, input and
+    output both in NBin, double buffered; the least estimated cycles win (channel groups avoid
+    re-reading the rows two row tiles share)."""
+    C, V, bpc = config.pe_cols, config.beat_elems, config.dram_bytes_per_cycle
+    total_chunks = _ceil(cpitch, C)
+    best, smallest = None, None
+    for groups in range(1, total_chunks + 1):
+        chunks = _ceil(total_chunks, groups)
+        if _ceil(total_chunks, chunks) != groups:
+            continue
+        for ty in range(1, oh + 1):
+            tiles = _ceil(oh, ty) * groups
+            in_rows = (ty - 1) * stride + kernel
+            in_slot = in_rows * wp * chunks
+            out_slot = ty * ow * chunks
+            slots = 1 if tiles == 1 else 2
+            need = slots * (in_slot + out_slot)
+            if need > config.nbin_rows:
+                if ty == 1:
+                    smallest = smallest or need
+                break
+            lanes = min(chunks * C, cpitch)
+            in_beats = sum(((min(ty, oh - t * ty) - 1) * stride + kernel) * wp
+                           for t in range(_ceil(oh, ty))) * cpitch // V
+            dram = in_beats + oh * ow * cpitch // V
+            compute = oh * ow * total_chunks * kernel * kernel + tiles * (_INSN_OVERHEAD + 4)
+            fill = in_rows * wp * lanes * 2 // bpc + config.dram_latency
+            drain = ty * ow * lanes * 2 // bpc
+            estimate = max(dram, compute) + fill + drain
+            key = (estimate, tiles)
+            if best is None or key < best[0]:
+                best = (key, PoolPlan(chunks, groups, ty, in_slot, out_slot, slots, estimate))
+    if best is None:
+        raise CompileError(f"{name}: one output row of one channel chunk needs {smallest} NBin "
+                           f"rows; the {config.name} configuration's NBin has "
+                           f"{config.nbin_rows}")
+    return best[1]
