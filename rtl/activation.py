@@ -1,7 +1,10 @@
 """Write-back arithmetic shared by the MAC array and the vector unit: rounding, saturation and
-the activations (ReLU; sigmoid and tanh piecewise linear from :mod:`dypipe.sw.pwl`)."""
+the activations (ReLU; sigmoid and tanh piecewise linear from :mod:`dypipe.sw.pwl`).
 
-from amaranth import Mux, Const, Array, signed
+Each helper names its result with a combinational signal: Amaranth does not share a
+sub-expression used twice, so without them every use would rebuild the logic below it."""
+
+from amaranth import Mux, Signal, signed
 
 from ..config import ELEM_BITS
 from ..sw.isa import Act
@@ -12,9 +15,16 @@ __all__ = ["saturate", "round_shift", "activate"]
 _LO, _HI = -(1 << (ELEM_BITS - 1)), (1 << (ELEM_BITS - 1)) - 1
 
 
-def saturate(value):
+def _named(m, value, shape, name):
+    sig = Signal(shape, name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+def saturate(m, value, name="sat"):
     """``value`` clamped to a signed 16-bit value."""
-    return Mux(value > _HI, _HI, Mux(value < _LO, _LO, value))[:ELEM_BITS].as_signed()
+    v = _named(m, value, value.shape(), f"{name}_in")
+    return _named(m, Mux(v > _HI, _HI, Mux(v < _LO, _LO, v)), signed(ELEM_BITS), name)
 
 
 def round_shift(value, shift):
@@ -22,18 +32,26 @@ def round_shift(value, shift):
     return (value + (1 << (shift - 1))) >> shift
 
 
-def _pwl(x, act, frac_bits):
+def _pwl(m, x, act, frac_bits, name):
     shift, slopes, intercepts = table(act, frac_bits)
     lo, hi = -8 << shift, (8 << shift) - 1
-    xc = Mux(x < lo, lo, Mux(x > hi, hi, x))
+    xc = _named(m, Mux(x < lo, lo, Mux(x > hi, hi, x)), signed(ELEM_BITS), f"{name}_xc")
     seg = ((xc >> shift) + SEGMENTS // 2)[:SEGMENTS.bit_length() - 1]
-    slope = Array(Const(v, signed(ELEM_BITS + 2)) for v in slopes)[seg]
-    inter = Array(Const(v, signed(ELEM_BITS + 2)) for v in intercepts)[seg]
-    return saturate(round_shift(slope * xc + (inter << frac_bits), frac_bits))
+    # A case statement per table: cheap to simulate (an indexed part-select of a constant
+    # vector is a wide variable shift in Verilator).
+    slope = Signal(signed(ELEM_BITS + 2), name=f"{name}_slope")
+    inter = Signal(signed(ELEM_BITS + 2), name=f"{name}_inter")
+    with m.Switch(seg):
+        for k, (a, b) in enumerate(zip(slopes, intercepts)):
+            with m.Case(k):
+                m.d.comb += [slope.eq(a), inter.eq(b)]
+    return saturate(m, round_shift(slope * xc + (inter << frac_bits), frac_bits), f"{name}_y")
 
 
-def activate(x, act, frac_bits):
-    """``act`` (a run-time :class:`Act` value) of a signed 16-bit value."""
-    return Mux(act == Act.RELU, Mux(x < 0, 0, x),
-               Mux(act == Act.SIGMOID, _pwl(x, Act.SIGMOID, frac_bits),
-                   Mux(act == Act.TANH, _pwl(x, Act.TANH, frac_bits), x)))[:ELEM_BITS].as_signed()
+def activate(m, x, act, frac_bits, name="act"):
+    """``act`` (a run-time :class:`Act` value) of a signed 16-bit value ``x`` (a signal)."""
+    sig = _pwl(m, x, Act.SIGMOID, frac_bits, f"{name}_sig")
+    tanh = _pwl(m, x, Act.TANH, frac_bits, f"{name}_tanh")
+    return _named(m, Mux(act == Act.RELU, Mux(x < 0, 0, x),
+                         Mux(act == Act.SIGMOID, sig, Mux(act == Act.TANH, tanh, x))),
+                  signed(ELEM_BITS), name)

@@ -20,7 +20,7 @@ from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Act, Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
 from .activation import activate, round_shift, saturate
 from .sram import ReadPort, RowWritePort
-from .unit_port import UnitPort
+from .unit_port import UnitPort, CHECK_BITS, params_too_big
 from .vector_unit import VectorUnit
 
 __all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
@@ -119,8 +119,7 @@ class ConvEngine(wiring.Component):
         p = par
         err_code = Signal(Err)
         err_addr = Signal(WORD_BITS)
-        wide = 3 * WORD_BITS
-        last_in, last_w, last_out, last_bias = (Signal(wide, name=f"last_{n}")
+        last_in, last_w, last_out, last_bias = (Signal(CHECK_BITS, name=f"last_{n}")
                                                  for n in ("in", "w", "out", "bias"))
         m.d.comb += [
             last_in.eq(p["src"] + (p["y_count"] - 1) * p["y_stride"]
@@ -132,7 +131,8 @@ class ConvEngine(wiring.Component):
             last_bias.eq(p["bias"] + p["m_blocks"] - 1),
         ]
         zero = [p[n] == 0 for n in ("k_chunks", "m_blocks", "kh", "x_count", "y_count")]
-        with m.If(Cat(*zero).any() | (self.cmd.payload.imm >> len(flags.as_value()) != 0)):
+        with m.If(Cat(*zero).any() | params_too_big(par.values())
+                  | (self.cmd.payload.imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
         for last, rows in ((last_in, cfg.nbin_rows), (last_w, cfg.sb_rows),
                            (last_out, cfg.nbout_rows)):
@@ -213,10 +213,10 @@ class ConvEngine(wiring.Component):
         s4_data = Signal(R * ELEM_BITS)
         m.d.sync += [s4["valid"].eq(s3["valid"]), s4["final"].eq(s3["final"]),
                      s4_row.eq(s3_row)]
+        results = [activate(m, saturate(m, round_shift(a, cfg.frac_bits), f"wb{r}_sat"),
+                            flags.act, cfg.frac_bits, f"wb{r}") for r, a in enumerate(acc)]
         with m.If(s3["valid"]):
-            m.d.sync += s4_data.eq(Cat(
-                activate(saturate(round_shift(a, cfg.frac_bits)), flags.act, cfg.frac_bits)
-                for a in acc))
+            m.d.sync += s4_data.eq(Cat(results))
 
         # -- stage 4: write back -------------------------------------------------------------
         m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),

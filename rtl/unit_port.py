@@ -5,9 +5,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
-from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS
+from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
 
-__all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS"]
+__all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "CHECK_BITS", "params_too_big"]
 
 #: Registers a macro-instruction reads, at most.
 MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
@@ -30,3 +30,14 @@ def UnitPort():
         "valid": Out(1), "ready": In(1), "payload": Out(MacroCmd),
         "done": In(1), "err": In(1), "err_code": In(Err), "err_addr": In(WORD_BITS),
     })
+
+
+#: Width of the range-check arithmetic of CONV and VEC: sums of a few products of parameters
+#: below 2**PARAM_BITS.
+CHECK_BITS = 64
+
+
+def params_too_big(params):
+    """High when any of the latched parameter registers is not below 2**PARAM_BITS."""
+    from amaranth import Cat
+    return Cat(*(p[PARAM_BITS:].any() for p in params)).any()

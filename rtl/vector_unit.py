@@ -16,9 +16,12 @@ from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import AVG_SHIFT, Err, VecFn, VecFlags, VEC_PARAMS
 from .activation import activate, round_shift, saturate
 from .sram import ReadPort, RowWritePort
-from .unit_port import UnitPort
+from .unit_port import UnitPort, CHECK_BITS, params_too_big
 
-__all__ = ["VectorUnit"]
+__all__ = ["VectorUnit", "MAX_WINDOW"]
+
+#: Most rows one window may have (its sum fits the 32-bit lane accumulators).
+MAX_WINDOW = 1 << 16
 
 
 class VectorUnit(wiring.Component):
@@ -61,8 +64,7 @@ class VectorUnit(wiring.Component):
 
         err_code = Signal(Err)
         err_addr = Signal(WORD_BITS)
-        wide = 3 * WORD_BITS
-        base_last, win_last, b_last, out_last = (Signal(wide, name=f"vec_last_{n}")
+        base_last, win_last, b_last, out_last = (Signal(CHECK_BITS, name=f"vec_last_{n}")
                                                  for n in ("base", "win", "b", "out"))
         m.d.comb += [
             base_last.eq((p["y_count"] - 1) * p["y_stride"] + (p["x_count"] - 1) * p["x_stride"]
@@ -75,8 +77,9 @@ class VectorUnit(wiring.Component):
         ]
         rows = cfg.nbin_rows
         zero = [p[n] == 0 for n in ("chunks", "x_count", "y_count")]
-        with m.If(Cat(*zero).any() | (flags.fn.as_value() >= len(VecFn))
-                  | (~binary & ((p["kh"] == 0) | (p["kw"] == 0)))
+        with m.If(Cat(*zero).any() | params_too_big(p.values()) | (flags.fn.as_value() >= len(VecFn))
+                  | (~binary & ((p["kh"] == 0) | (p["kw"] == 0)
+                                | (p["kh"] * p["kw"] > MAX_WINDOW)))
                   | (cmd.imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
         with m.Elif(binary & (p["src"] + base_last >= rows)):
@@ -130,8 +133,8 @@ class VectorUnit(wiring.Component):
                      s1["final"].eq(final), s1_row.eq(out_pix + c)]
 
         # -- stage 2: fold the row into the lane accumulators --------------------------------
-        acc_bits = 2 * ELEM_BITS + 1 + WORD_BITS // 2
-        acc = [Signal(signed(acc_bits), name=f"vec_acc{k}") for k in range(lanes)]
+        # 32 bits: a product of two values, or a window sum of up to MAX_WINDOW of them.
+        acc = [Signal(signed(2 * ELEM_BITS), name=f"vec_acc{k}") for k in range(lanes)]
         data = [self.nbin_r.data.word_select(k, ELEM_BITS).as_signed() for k in range(lanes)]
         s2 = {n: Signal(name=f"vec_s2_{n}") for n in ("valid", "final")}
         s2_row = Signal.like(s1_row)
@@ -155,14 +158,15 @@ class VectorUnit(wiring.Component):
         m.d.sync += [s3["valid"].eq(s2["valid"]), s3["final"].eq(s2["final"]),
                      s3_row.eq(s2_row)]
 
-        def finish(a):
+        def finish(k, a):
             avg = round_shift(a * p["scale"][:WORD_BITS // 2 + 1], AVG_SHIFT)
             value = Mux(flags.fn == VecFn.AVG, avg,
                         Mux(flags.fn == VecFn.MUL, round_shift(a, frac), a))
-            return activate(saturate(value), flags.act, frac)
+            return activate(m, saturate(m, value, f"vec{k}_sat"), flags.act, frac, f"vec{k}")
 
+        results = [finish(k, a) for k, a in enumerate(acc)]
         with m.If(s2["valid"]):
-            m.d.sync += s3_data.eq(Cat(finish(a) for a in acc))
+            m.d.sync += s3_data.eq(Cat(results))
 
         # -- stage 4: write back -------------------------------------------------------------
         m.d.comb += [self.nbin_w.addr.eq(s3_row), self.nbin_w.data.eq(s3_data),

@@ -25,7 +25,7 @@ from amaranth.lib import enum, data
 __all__ = [
     "Op", "Unit", "Buf", "Err", "Act", "Fmt", "FIELDS", "INSN_BITS", "NUM_REGS",
     "InsnLayout", "MvmFlags", "VecFn", "VecFlags", "AVG_SHIFT", "OPS", "DMA_PARAMS", "MVM_PARAMS",
-    "CONV_PARAMS", "VEC_PARAMS", "MODULE_UNITS",
+    "CONV_PARAMS", "VEC_PARAMS", "PARAM_BITS", "MODULE_UNITS",
     "Space", "RangeDesc", "FOOTPRINT_RANGES",
     "encode", "decode", "sext",
 ]
@@ -192,6 +192,11 @@ RangeDesc = data.StructLayout({
 DMA_PARAMS = ("dram_addr", "buf_addr", "rows", "row_beats", "dram_stride", "buf_stride")
 #: Registers read by :attr:`Op.MVM`, starting at r[b].
 MVM_PARAMS = ("dst", "src", "weights", "k_chunks", "m_blocks")
+#: :attr:`Op.CONV` and :attr:`Op.VEC` stop with :attr:`Err.BAD_PARAM` when a parameter is not
+#: below ``2**PARAM_BITS`` (no buffer has that many rows), so that their range checks fit
+#: 64-bit arithmetic.
+PARAM_BITS = 20
+
 #: Registers read by :attr:`Op.CONV`, starting at r[b]. All addresses and strides count rows of
 #: their bank. For output pixel (y, x) < (y_count, x_count) and block ``i`` < ``m_blocks``::
 #:

@@ -5,7 +5,8 @@ from hypothesis import given, settings, strategies as st
 
 from dypipe.sw.asm import AsmError, Program, assemble, disassemble, disassemble_word
 from dypipe.sw.isa import (Op, Fmt, OPS, FIELDS, NUM_REGS, MODULE_UNITS, Unit, Buf, Act,
-                           MvmFlags, encode, decode)
+                           MvmFlags, VecFn, encode, decode)
+from dypipe.sw.program import vec_flags
 
 SHIFTS = {Op.SLLI, Op.SRLI, Op.SRAI}
 
@@ -44,6 +45,7 @@ SAMPLES = {
     Fmt.TASK: ("Store, r24, back", dict(a=Unit.STORE.value, b=24, imm16=0)),
     Fmt.DMA: ("nbout, r18", dict(a=Buf.NBOUT.value, b=18)),
     Fmt.MVM: ("r19, bias|relu", dict(b=19, imm16=flags(True, Act.RELU))),
+    Fmt.VEC: ("r20, avg|tanh", dict(b=20, imm16=vec_flags(VecFn.AVG, Act.TANH))),
 }
 
 
@@ -86,8 +88,8 @@ def test_mvm_flags():
     assert words_of("mvm r1, 0\nmvm r1, none\nmvm r1, relu\nmvm r1, BIAS\nmvm r1, 3") == [
         encode(Op.MVM, b=1, imm16=flags(b, a)) for b, a in
         [(0, Act.NONE), (0, Act.NONE), (0, Act.RELU), (1, Act.NONE), (1, Act.RELU)]]
-    # An activation that does not exist prints as an integer.
-    bad = 3 << MvmFlags["act"].offset
+    # Bits outside the flags print as an integer.
+    bad = 1 << MvmFlags.size | flags(1, Act.TANH)
     assert canon(disassemble_word(encode(Op.MVM, b=1, imm16=bad))) == f"mvm r1, {bad}"
 
 
@@ -208,6 +210,7 @@ def _fields(op):
         Fmt.TASK: dict(a=st.sampled_from([u.value for u in MODULE_UNITS]), b=reg, imm16=u16),
         Fmt.DMA: dict(a=st.sampled_from([b.value for b in Buf]), b=reg),
         Fmt.MVM: dict(b=reg, imm16=u16),
+        Fmt.VEC: dict(b=reg, imm16=u16),
     }[OPS[op][0]])
 
 
@@ -284,8 +287,8 @@ def test_targets_outside_the_program():
     ("savepc ctrl, r0, 0", 1, ["expected a unit io/pfu/store", "got 'ctrl'"]),
     ("savepc io, r0, 70000", 1, ["target pc 70000 does not fit uimm16 (0..65535)"]),
     ("dload foo, r1", 1, ["expected a buffer nbin/sb/nbout as operand 1 of 'dload'"]),
-    ("mvm r1, bias|sigmoid", 1, ["expected flags (bias|none|relu or an integer)",
-                                 "got 'sigmoid'"]),
+    ("mvm r1, bias|softmax", 1, ["expected flags (bias|none|relu|sigmoid|tanh or an integer)",
+                                 "got 'softmax'"]),
     ("mvm r1, relu|none", 1, ["flags give act twice"]),
     ("beq r1, r2, 40000", 1, ["offset 40000 does not fit simm16"]),
     ("lw r1, 4[r2]", 1, ["expected an address simm16(ra) as operand 2 of 'lw', got '4[r2]'"]),
