@@ -3,30 +3,40 @@
 It holds up to ``config.task_ring`` task records, committed by SavePC in program order. When a
 record arrives it is compared once with every record still held, giving two dependency vectors:
 
-* ``order``: older unfinished tasks of the same module (a module runs its tasks one at a time,
-  in order);
+* ``order``: older unreleased tasks of the same module (a module runs its tasks' code one at a
+  time, in order; a task is *released* when its code has ended, while its last transfers may
+  still be under way);
 * ``data``: older unfinished tasks it conflicts with. Two tasks conflict when either is a
   barrier (committed without a footprint), or when a range of one and a range of the other lie
   in the same space, overlap, and at least one of the two writes it: read-after-write,
   write-after-read and write-after-write hazards alike.
 
-A task issues to its module as soon as both vectors are empty; a finishing task clears its bit
-in every vector and gives its context slot back. Tasks of different modules therefore run in
+A task issues to its module as soon as both vectors are empty; a released task clears its bit
+in the order vectors, so the module can start its next task while the last one's data is still
+in flight; a finishing task (its last transfer has landed) clears its bit in every vector and
+gives its context slot back. Tasks of different modules therefore run in
 parallel whenever their footprints allow, whatever order the control program found them in.
 
 A record naming no module, or with a range in no space or past the end of its space, is
 malformed: the machine stops with :attr:`Err.BAD_TASK`.
 """
 
-from amaranth import Module, Signal, Const
+from amaranth import Module, Signal, Const, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..sw.isa import Err, Space, MODULE_UNITS
 from .sequencer import ErrorReport
-from .task import TaskPort, RetirePort, TaskRecord, space_beats
+from .task import TaskPort, RetirePort, TaskRecord, space_beats, PENDING
 
 __all__ = ["Dispatcher", "ranges_conflict"]
+
+
+def _or(terms):
+    out = terms[0]
+    for t in terms[1:]:
+        out = out | t
+    return out
 
 
 def ranges_conflict(a, b):
@@ -52,7 +62,8 @@ class Dispatcher(wiring.Component):
     -------
     task : In(TaskPort)                         committed tasks from the control unit
     issue : Out(TaskPort).array(n_modules)      to the module sequencers
-    finished : In(n_modules)                    a module's task ended (pulses)
+    released : In(n_modules)                    a module's task ran END (pulses)
+    finished : In(n_modules)                    a module's oldest released task finished
     retire : Out(RetirePort).array(n_modules)   slots given back to the ring
     idle : Out(1)                               no unfinished task
     stall_hazard : Out(1)   a task next in line for its idle module waits on a data conflict
@@ -66,7 +77,7 @@ class Dispatcher(wiring.Component):
         super().__init__({
             "task": In(TaskPort(config)),
             "issue": Out(TaskPort(config)).array(n),
-            "finished": In(n),
+            "released": In(n), "finished": In(n),
             "retire": Out(RetirePort(config)).array(n),
             "idle": Out(1), "stall_hazard": Out(1), "stall_busy": Out(1),
             "err": Out(ErrorReport()),
@@ -84,21 +95,41 @@ class Dispatcher(wiring.Component):
         order_deps = [Signal(W, name=f"order_deps{j}") for j in range(W)]
         stopped = Signal()
 
-        # -- tasks finishing this cycle --------------------------------------------------------
+        # -- tasks released and finishing this cycle ------------------------------------------
+        # Per module: the task running its code, and the released tasks still finishing (a
+        # queue, oldest first; they finish in order).
         running = [Signal(range(W), name=f"running_{u.name.lower()}") for u in MODULE_UNITS]
-        finishing = Signal(W)
-        fin_terms = []
+        pend = [[Signal(range(W), name=f"pend_{u.name.lower()}{k}") for k in range(PENDING)]
+                for u in MODULE_UNITS]
+        npend = [Signal(range(PENDING + 1), name=f"npend_{u.name.lower()}")
+                 for u in MODULE_UNITS]
+        releasing, finishing = Signal(W), Signal(W)
+        rel_terms, fin_terms = [], []
         for u, idx in enumerate(running):
-            fin_terms.append(Const(0, W) | (self.finished[u] << idx))
+            # A task released and finished in the same cycle finishes from ``running``.
+            fin_idx = Signal(range(W), name=f"fin_idx_{u}")
+            m.d.comb += fin_idx.eq(Mux(npend[u] == 0, idx, pend[u][0]))
+            rel_terms.append(Const(0, W) | (self.released[u] << idx))
+            fin_terms.append(Const(0, W) | (self.finished[u] << fin_idx))
             m.d.comb += self.retire[u].valid.eq(self.finished[u])
             for j in range(W):
-                with m.If(idx == j):
+                with m.If(fin_idx == j):
                     m.d.comb += self.retire[u].slot.eq(recs[j].slot)
-        fin = fin_terms[0]
-        for term in fin_terms[1:]:
-            fin = fin | term
-        m.d.comb += finishing.eq(fin)
+            # The queue: push on release, pop on finish.
+            push = self.released[u] & ~(self.finished[u] & (npend[u] == 0))
+            pop = self.finished[u] & (npend[u] != 0)
+            count = npend[u] + push - pop
+            m.d.sync += npend[u].eq(count)
+            with m.If(pop):
+                for k in range(PENDING - 1):
+                    m.d.sync += pend[u][k].eq(pend[u][k + 1])
+            with m.If(push):
+                for k in range(PENDING):
+                    with m.If(npend[u] - pop == k):
+                        m.d.sync += pend[u][k].eq(idx)
+        m.d.comb += [releasing.eq(_or(rel_terms)), finishing.eq(_or(fin_terms))]
         live = ~finishing & valid
+        released = Signal(W)
 
         # -- a new record: check it, find it a place, compute its dependencies -----------------
         new = self.task.payload
@@ -125,7 +156,8 @@ class Dispatcher(wiring.Component):
             for p in pairs:
                 hit = hit | p
             m.d.comb += [conflicts[j].eq(live[j] & hit),
-                         same_unit[j].eq(live[j] & (rec.unit == new.unit))]
+                         same_unit[j].eq(live[j] & ~released[j] & ~releasing[j]
+                                         & (rec.unit == new.unit))]
 
         insert = Signal()
         m.d.comb += [self.task.ready.eq(has_free & ~stopped),
@@ -156,14 +188,15 @@ class Dispatcher(wiring.Component):
         with m.If(insert):
             m.d.comb += inserted.bit_select(free_idx, 1).eq(1)
         m.d.sync += [valid.eq((valid & ~finishing) | inserted),
-                     issued.eq((issued | started) & ~inserted)]
+                     issued.eq((issued | started) & ~inserted),
+                     released.eq((released | releasing) & ~inserted)]
         for j in range(W):
             with m.If(inserted[j]):
                 m.d.sync += [recs[j].eq(new), data_deps[j].eq(conflicts),
                              order_deps[j].eq(same_unit)]
             with m.Else():
                 m.d.sync += [data_deps[j].eq(data_deps[j] & ~finishing),
-                             order_deps[j].eq(order_deps[j] & ~finishing)]
+                             order_deps[j].eq(order_deps[j] & ~finishing & ~releasing)]
 
         # -- status -------------------------------------------------------------------------
         hazard = Signal(W)

@@ -3,8 +3,10 @@
 On a task it fetches from the task's PC, reads its parameters from the task's context slot
 (:attr:`Op.LDC`), computes with the scalar subset of the ISA and hands macro-instructions to
 its unit. It moves on as soon as the unit has taken one (a DMA engine takes the next while the
-last one's data is still under way); :attr:`Op.END` waits until every one has finished, and
-only then reports the task done. A unit's error is reported with the PC of the
+last one's data is still under way). :attr:`Op.END` *releases* the task: the sequencer takes
+the next task at once, while up to :data:`~.task.PENDING` released tasks wait for their
+last macro-instructions; a task is *done* when every macro-instruction it issued has finished
+(units finish theirs in order). A unit's error is reported with the PC of the
 macro-instruction the unit last took (units check a command before taking the next).
 """
 
@@ -16,7 +18,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Op, OPS, Err, Unit
 from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu
 from .sram import ReadPort
-from .task import TaskRecord, PC_BITS
+from .task import TaskRecord, PC_BITS, PENDING
 from .unit_port import UnitPort, MAX_PARAMS
 
 __all__ = ["ModuleSequencer", "ErrorReport"]
@@ -32,8 +34,9 @@ class ModuleSequencer(wiring.Component):
     """Members
     -------
     task : In(stream of TaskRecord)   a task for this module (``unit`` is ignored)
-    done : Out(1)        the task's END ran (pulse)
-    busy : Out(1)        a task is running
+    released : Out(1)    a task's END ran (pulse)
+    done : Out(1)        the oldest released task's last macro-instruction finished (pulse)
+    busy : Out(1)        a task is running or finishing
     ctx_load : Out(1)    this cycle waits on the context buffer
     imem : Out(ReadPort) instruction fetch
     cb : Out(ReadPort)   context reads
@@ -48,7 +51,7 @@ class ModuleSequencer(wiring.Component):
         super().__init__({
             "task": In(wiring.Signature({"valid": Out(1), "ready": In(1),
                                          "payload": Out(record)})),
-            "done": Out(1), "busy": Out(1), "ctx_load": Out(1),
+            "released": Out(1), "done": Out(1), "busy": Out(1), "ctx_load": Out(1),
             "imem": Out(ReadPort((config.imem_words - 1).bit_length(), WORD_BITS)),
             "cb": Out(ReadPort((config.cb_words - 1).bit_length(), WORD_BITS)),
             "unit": Out(UnitPort()),
@@ -70,13 +73,27 @@ class ModuleSequencer(wiring.Component):
         flow = InsnFlow(m, cfg.imem_words, pc, self.imem, self.err)
         report, next_insn = flow.report, flow.next
 
-        # Macro-instructions taken by the unit and not yet done.
-        outstanding = Signal(4)
+        # Macro-instructions taken and finished, counted modulo 256; a released task is done
+        # when the finished count reaches the taken count at its END (its *mark*).
+        taken_n, done_n = Signal(8), Signal(8)
+        marks = [Signal(8, name=f"mark{k}") for k in range(PENDING)]
+        nmarks = Signal(range(PENDING + 1))
         macro_pc = Signal(PC_BITS)
         taken = self.unit.valid & self.unit.ready
-        m.d.sync += outstanding.eq(outstanding + taken - self.unit.done)
+        m.d.sync += [taken_n.eq(taken_n + taken), done_n.eq(done_n + self.unit.done)]
         with m.If(taken):
             m.d.sync += macro_pc.eq(pc)
+        finish = (nmarks != 0) & (marks[0] == done_n)
+        release = Signal()
+        m.d.comb += [self.done.eq(finish), self.released.eq(release)]
+        m.d.sync += nmarks.eq(nmarks + release - finish)
+        with m.If(finish):
+            for k in range(PENDING - 1):
+                m.d.sync += marks[k].eq(marks[k + 1])
+        with m.If(release):
+            for k in range(PENDING):
+                with m.If(nmarks - finish == k):
+                    m.d.sync += marks[k].eq(taken_n)
 
         def unit_error():
             """A unit's error overrides what the sequencer was doing (last, so it wins)."""
@@ -94,7 +111,7 @@ class ModuleSequencer(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.task.ready.eq(1)
+                m.d.comb += [self.task.ready.eq(1), self.busy.eq(nmarks != 0)]
                 with m.If(self.task.valid):
                     m.d.sync += slot.eq(self.task.payload.slot)
                     next_insn(self.task.payload.pc)
@@ -117,8 +134,8 @@ class ModuleSequencer(wiring.Component):
                         with m.If(self.unit.ready):
                             next_insn(pc + 1)
                     with m.Case(Op.END):
-                        with m.If(outstanding == 0):
-                            m.d.comb += self.done.eq(1)
+                        with m.If(nmarks != PENDING):
+                            m.d.comb += release.eq(1)
                             m.next = "IDLE"
                     with m.Default():
                         report(Err.ILLEGAL, self.imem.data)

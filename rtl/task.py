@@ -7,7 +7,11 @@ from ..config import WORD_BITS
 from ..sw.isa import FIELDS, FOOTPRINT_RANGES, RangeDesc, Space, Buf
 
 __all__ = ["TaskRecord", "TaskPort", "RetirePort", "Range", "slot_bits", "space_beats",
-           "PC_BITS"]
+           "PC_BITS", "PENDING"]
+
+#: Released tasks (their code ended, their last macro-instructions still running) a module
+#: may have; its sequencer and the dispatcher both keep this many.
+PENDING = 2
 
 #: A module function's PC is an imm16 of SavePC.
 PC_BITS = FIELDS["imm16"][1]

@@ -103,7 +103,8 @@ class Top(wiring.Component):
         for idx, unit in enumerate(MODULE_UNITS):
             wiring.connect(m, disp.issue[idx], seqs[unit].task)
             wiring.connect(m, disp.retire[idx], ctrl.retire[idx])
-            m.d.comb += disp.finished[idx].eq(seqs[unit].done)
+            m.d.comb += [disp.finished[idx].eq(seqs[unit].done),
+                         disp.released[idx].eq(seqs[unit].released)]
         m.d.comb += ctrl.tasks_idle.eq(disp.idle)
 
         # Data paths.

@@ -71,6 +71,7 @@ def simulate(tasks, *, max_cycles=3000, commit_gap=0):
                 ctx.set(dut.issue[u].ready, running[u] is None)
                 done = running[u] is not None and running[u][1] == cycle
                 ctx.set(dut.finished[u], done)
+                ctx.set(dut.released[u], done)    # this model releases a task as it ends
             if ctx.get(dut.err.valid):
                 state["error"] = (Err(ctx.get(dut.err.code)), ctx.get(dut.err.pc))
                 return
@@ -221,3 +222,59 @@ def test_long_random_sequence():
     # The dispatcher overlapped work: fewer cycles than running every task back to back.
     span = max(e[2] for e in events.values())
     assert span < sum(t.cycles for t in tasks), span
+
+
+def test_released_task_frees_its_module_but_not_its_data():
+    """IO task 0 writes NBin[0, 4); once it is released (its code ended) IO task 1, which
+    touches other rows, issues at once; PFU task 2, which reads task 0's rows, waits until task
+    0 has finished (its data landed)."""
+    dut = Dispatcher(CFG)
+    tasks = [(IO, [(Space.NBIN, 0, 4, 1)]), (IO, [(Space.NBIN, 8, 4, 1)]),
+             (PFU, [(Space.NBIN, 0, 4, 0)])]
+    seen = {}
+
+    async def bench(ctx):
+        for i, (unit, ranges) in enumerate(tasks):
+            p = dut.task.payload
+            ctx.set(dut.task.valid, 1)
+            ctx.set(p.unit, unit)
+            ctx.set(p.pc, 100 + i)
+            ctx.set(p.slot, i)
+            for k in range(FOOTPRINT_RANGES):
+                sp, lo, ln, wr = ranges[k] if k < len(ranges) else (Space.NONE, 0, 0, 0)
+                ctx.set(p.ranges[k].desc.space, sp)
+                ctx.set(p.ranges[k].desc.lo, lo)
+                ctx.set(p.ranges[k].desc.write, wr)
+                ctx.set(p.ranges[k].len, ln)
+            await ctx.tick()
+        ctx.set(dut.task.valid, 0)
+        ctx.set(dut.issue[IO].ready, 1)
+        assert ctx.get(dut.issue[IO].valid) and ctx.get(dut.issue[IO].payload.pc) == 100
+        await ctx.tick()                                   # task 0 runs on IO
+        ctx.set(dut.issue[IO].ready, 0)
+        seen["io_before_release"] = ctx.get(dut.issue[IO].valid)
+        ctx.set(dut.released[IO], 1)                       # task 0's END
+        await ctx.tick()
+        ctx.set(dut.released[IO], 0)
+        seen["io_next"] = (ctx.get(dut.issue[IO].valid), ctx.get(dut.issue[IO].payload.pc))
+        ctx.set(dut.issue[PFU].ready, 1)
+        seen["pfu_before_finish"] = ctx.get(dut.issue[PFU].valid)
+        ctx.set(dut.issue[IO].ready, 1)
+        await ctx.tick()                                   # task 1 issues to IO
+        ctx.set(dut.issue[IO].ready, 0)
+        ctx.set(dut.finished[IO], 1)                       # task 0 finishes (oldest first)
+        seen["retired_slot"] = ctx.get(dut.retire[IO].slot)
+        await ctx.tick()
+        ctx.set(dut.finished[IO], 0)
+        seen["pfu_after_finish"] = (ctx.get(dut.issue[PFU].valid),
+                                    ctx.get(dut.issue[PFU].payload.pc))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not seen["io_before_release"]
+    assert seen["io_next"] == (1, 101)
+    assert not seen["pfu_before_finish"]
+    assert seen["retired_slot"] == 0
+    assert seen["pfu_after_finish"] == (1, 102)
