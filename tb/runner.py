@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -112,9 +113,6 @@ def generate_verilog(config, path=None, *, log=None):
     """Write the accelerator's Verilog for ``config`` to ``path`` (default: the configuration's
     build directory), regenerating only when the hardware sources or the configuration changed.
     Returns the path."""
-    from amaranth.back import verilog
-    from ..rtl.top import Top
-
     build_dir = SIM_BUILD / config.key
     target = pathlib.Path(path) if path else build_dir / f"{TOPLEVEL}.v"
     stamp = target.with_suffix(".sha256")
@@ -124,13 +122,29 @@ def generate_verilog(config, path=None, *, log=None):
     if log:
         log(f"generating Verilog for the {config.name} configuration ...")
     started = time.monotonic()
-    text = verilog.convert(Top(config), name=TOPLEVEL, emit_src=False)
+    # In a fresh interpreter: this one may hold RTL modules imported before their files
+    # changed, and the stamp must describe the Verilog actually written.
+    proc = subprocess.run([sys.executable, "-c", "import sys; from dypipe.tb.runner import "
+                           "_convert; sys.stdout.write(_convert(sys.argv[1]))",
+                           json.dumps(config.as_dict())], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"Verilog generation failed:\n{proc.stderr}")
+    text = proc.stdout
     target.parent.mkdir(parents=True, exist_ok=True)
     toolchain.write_if_changed(target, text)
     stamp.write_text(digest)
     if log:
         log(f"  {len(text) / 1e6:.1f} MB of Verilog in {time.monotonic() - started:.1f} s")
     return target
+
+
+def _convert(config_json):
+    """The Verilog text of the top for a configuration given as JSON."""
+    from amaranth.back import verilog
+    from ..config import Config
+    from ..rtl.top import Top
+    return verilog.convert(Top(Config(**json.loads(config_json))), name=TOPLEVEL,
+                           emit_src=False)
 
 
 def _top_ports(config):
