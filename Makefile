@@ -34,5 +34,11 @@ verilog: $(STAMP)
 sim: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -m verilator
 
+# Table 2's nine operators in all three modes on the paper configuration: CSV, JSON and a
+# bar chart like the paper's Fig.8 in bench-out/ops-paper/ (about ten minutes).
+BENCH_CONFIG ?= paper
+bench-ops: $(STAMP)
+	$(DYPIPE) bench ops --config $(BENCH_CONFIG) --out bench-out/ops-$(BENCH_CONFIG)
+
 clean:
-	rm -rf sim_build build results .pytest_cache
+	rm -rf sim_build build results bench-out .pytest_cache

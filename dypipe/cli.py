@@ -78,6 +78,17 @@ def cmd_run(args):
     return 0 if all(r.verified for r in results.values()) else 1
 
 
+def cmd_bench(args):
+    from . import bench
+    from .sw.workload import MODES
+    config = get_config(args.config)
+    only = {name.strip().lower() for name in args.ops.split(",")} if args.ops else None
+    modes = MODES if args.mode == "all" else (args.mode,)
+    out = args.out or f"bench-out/ops-{config.name}"
+    _, figures = bench.main(config, out, only=only, modes=modes, seed=args.seed, log=_log)
+    return 0 if figures["all_verified"] else 1
+
+
 def cmd_asm(args):
     from .sw.asm import assemble
     path = pathlib.Path(args.source)
@@ -122,6 +133,16 @@ def build_parser():
     p.add_argument("--keep", metavar="DIR", help="keep the run directory (image, dumps, waves)"
                    " under DIR")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bench", help="run a benchmark suite on the RTL and write CSV, JSON, PNG")
+    p.add_argument("suite", choices=("ops",), help="ops: the nine operators of Table 2")
+    p.add_argument("--config", default="paper", choices=sorted(PRESETS),
+                   help="paper runs Table 2 as printed; other presets a scaled-down twin")
+    p.add_argument("--mode", default="all", choices=(*MODES, "all"))
+    p.add_argument("--ops", help="comma-separated operator names (default: all nine)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="DIR", help="output directory (default bench-out/ops-CONFIG)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("asm", help="assemble a file and print the words")
     p.add_argument("source")

@@ -4,19 +4,23 @@ mode from a seed."""
 from .branch import random_branch
 from .fc import random_fc
 from .isa import Act
+from .ops import TABLE2, conv_workload, eltwise_workload, op_workload, pool_workload
 from .seqloop import random_seqloop
 
 __all__ = ["WORKLOADS", "build_workload", "parse_size"]
 
 
-def parse_size(text, parts):
-    """``"99x70"`` -> (99, 70); raises ValueError saying what was expected."""
+def parse_size(text, parts, zero_last=False):
+    """``"99x70"`` -> (99, 70); raises ValueError saying what was expected. ``zero_last``: the
+    last part may be 0."""
     try:
         values = tuple(int(v) for v in text.lower().split("x"))
     except ValueError:
         values = ()
-    if len(values) != parts or min(values) < 1:
-        raise ValueError(f"size must be {parts} positive integers joined by 'x', not {text!r}")
+    if (len(values) != parts or min(values[:-1] if zero_last else values, default=1) < 1
+            or values[-1] < 0):
+        raise ValueError(f"size must be {parts} positive integers joined by 'x'"
+                         f"{' (the last may be 0)' if zero_last else ''}, not {text!r}")
     return values
 
 
@@ -63,12 +67,44 @@ def _seqloop(config, mode, seed, size=None):
                           max_length=20, seed=seed, mode=mode)
 
 
+def _conv(config, mode, seed, size=None):
+    """Convolution with bias and ReLU: ``--size HxWxCINxCOUTxKxSTRIDExPAD``."""
+    h, w, cin, cout, k, stride, pad = parse_size(size or "9x9x12x9x3x1x1", 7, zero_last=True)
+    return conv_workload(config, h=h, w=w, cin=cin, cout=cout, kernel=k, stride=stride,
+                         pad=pad, mode=mode, seed=seed)
+
+
+def _pool(config, mode, seed, size=None):
+    """Max pooling: ``--size HxWxCxKxSTRIDE``."""
+    h, w, c, k, stride = parse_size(size or "12x12x20x3x2", 5)
+    return pool_workload(config, h=h, w=w, c=c, kernel=k, stride=stride, mode=mode, seed=seed)
+
+
+def _eltwise(config, mode, seed, size=None):
+    """Elementwise add of two vectors: ``--size N``."""
+    (n,) = parse_size(size or "1000", 1)
+    return eltwise_workload(config, n=n, op="add", mode=mode, seed=seed)
+
+
+def _table2(op):
+    def build(config, mode, seed, size=None):
+        if size:
+            raise ValueError(f"{op.name} has the fixed size of Table 2; it takes no --size")
+        return op_workload(config, op.name, mode, seed)
+    return build
+
+
 #: name -> (builder, one-line description)
 WORKLOADS = {
     "fc": (_fc, "fully connected layer with bias and ReLU (--size OUTxIN)"),
     "branch": (_branch, "A, then B or C by a run-time condition, then D (--size IN x A x BC x D)"),
     "seqloop": (_seqloop, "RNN cell over run-time lengths 1..20, static pads to 20 "
                           "(--size SEQUENCESxHIDDEN)"),
+    "conv": (_conv, "convolution with bias and ReLU (--size HxWxCINxCOUTxKxSTRIDExPAD)"),
+    "pool": (_pool, "max pooling (--size HxWxCxKxSTRIDE)"),
+    "eltwise": (_eltwise, "elementwise add (--size N)"),
+    **{op.name.lower(): (_table2(op), f"Table 2's {op.name} (scaled down off paper)")
+       for op in TABLE2},
 }
 
 
