@@ -23,7 +23,7 @@ from .functions import CONV, LOAD, STORE, dma_params
 from .isa import Act, Buf, Space
 from .schedule import Task
 from .tensor import Tensor
-from .tiler import plan_conv
+from .tiler import plan_conv, _extent
 from .workload import CompileError
 
 __all__ = ["ConvLayer", "phase_weights"]
@@ -115,6 +115,24 @@ class ConvLayer:
                            "groups": self.groups, "weights_resident": p.resident,
                            "estimate": p.estimate}}
 
+    def _load_input(self, islot, image_row, first, rows, slot_rows):
+        """Load ``rows`` image rows from ``image_row + first`` into the tile slot at NBin row
+        ``islot``, declaring ``slot_rows`` NBin rows from there written."""
+        cfg, p, x = self.config, self.plan, self.x
+        V, in_beats = cfg.beat_elems, cfg.pe_cols // cfg.beat_elems
+        buf = (islot + first * p.row_rows) * in_beats
+        src = x.beat(image_row + first, 0)
+        if p.pitch == x.cpitch:      # whole image rows, rows of NBin apart
+            load = dma_params(dram_addr=src, buf_addr=buf, rows=rows,
+                              row_beats=x.wp * x.pixel_beats, dram_stride=x.wp * x.pixel_beats,
+                              buf_stride=p.row_rows * in_beats)
+        else:                        # pixel by pixel, each starting an NBin row
+            load = dma_params(dram_addr=src, buf_addr=buf, rows=rows * x.wp,
+                              row_beats=x.pixel_beats, dram_stride=x.pixel_beats,
+                              buf_stride=p.pitch // V)
+        return Task(LOAD[Buf.NBIN], load, reads=((Space.DRAM, src, x.beats(rows)),),
+                    writes=((Space.NBIN, buf, slot_rows * in_beats),))
+
     def steps(self):
         """The layer's tasks, one step per (tile, group)."""
         cfg, p, x, out = self.config, self.plan, self.x, self.out
@@ -137,21 +155,23 @@ class ConvLayer:
             in_rows = (ty - 1) * s + self.kh
             islot = (t % p.in_slots) * p.in_slot_rows
             in_fp = (Space.NBIN, islot * in_beats, p.in_slot_rows * in_beats)
-            src_beat = x.beat(y0 * s, 0)
-            if p.pitch == x.cpitch:      # whole image rows, rows of NBin apart
-                load = dma_params(dram_addr=src_beat, buf_addr=islot * in_beats, rows=in_rows,
-                                  row_beats=x.wp * x.pixel_beats,
-                                  dram_stride=x.wp * x.pixel_beats,
-                                  buf_stride=p.row_rows * in_beats)
-            else:                        # pixel by pixel, each starting an NBin row
-                load = dma_params(dram_addr=src_beat, buf_addr=islot * in_beats,
-                                  rows=in_rows * x.wp, row_beats=x.pixel_beats,
-                                  dram_stride=x.pixel_beats, buf_stride=p.pitch // V)
-            load_task = Task(LOAD[Buf.NBIN], load,
-                             reads=((Space.DRAM, src_beat, x.beats(in_rows)),), writes=(in_fp,))
+            # The very first tile loads in two parts, and its first CONV covers only the output
+            # rows the first part feeds, so the array starts before the whole tile has landed.
+            first = t == 0 and ty > 1
+            head = max(1, ty // 4) if first else ty
+            head_rows = in_rows
+            if first:
+                ph = p.phases[0]
+                head_rows = min(in_rows, -(-_extent(ph, head, s, p.row_rows, p.x_step, self.kh)
+                                           // p.row_rows))
+            loads = [self._load_input(islot, y0 * s, 0, head_rows, p.in_slot_rows)]
+            if head_rows < in_rows:
+                loads[0] = self._load_input(islot, y0 * s, 0, head_rows, head_rows * p.row_rows)
+                loads.append(self._load_input(islot, y0 * s, head_rows, in_rows - head_rows,
+                                              p.in_slot_rows - head_rows * p.row_rows))
             for g in range(self.groups):
                 nb = min(p.nb, p.blocks - g * p.nb)
-                step = [load_task] if g == 0 else []
+                step = [loads[0]] if g == 0 else []
                 oslot = bias_rows + (out_count % p.out_slots) * p.out_slot_rows
                 out_count += 1
                 out_fp = (Space.NBOUT, oslot * out_beats, ty * self.ow * nb * out_beats)
@@ -170,14 +190,22 @@ class ConvLayer:
                                                      row_beats=w_rows * sb_beats),
                             reads=((Space.DRAM, self.rw.beat + w_beat, w_rows * sb_beats),),
                             writes=(w_fp,)))
-                    step.append(Task(CONV[self.act], dict(
-                        dst=oslot + ph.q * nb, src=islot + ph.row, weights=sb_row,
-                        k_chunks=ph.chunks, m_blocks=nb, bias=g * p.nb, kh=self.kh,
-                        kh_stride=p.row_rows, x_count=ph.columns, x_stride=p.x_step,
-                        y_count=ty, y_stride=s * p.row_rows, dst_x_stride=len(p.phases) * nb,
-                        dst_y_stride=self.ow * nb),
-                        reads=(in_fp, w_fp, (Space.NBOUT, g * p.nb * out_beats, nb * out_beats)),
-                        writes=(out_fp,)))
+                    bias_fp = (Space.NBOUT, g * p.nb * out_beats, nb * out_beats)
+                    pieces = [(0, ty, in_fp)]
+                    if g == 0 and ph is p.phases[0] and len(loads) > 1:
+                        part = (Space.NBIN, islot * in_beats, head_rows * p.row_rows * in_beats)
+                        pieces = [(0, head, part), (head, ty - head, in_fp)]
+                    for y, rows, fp in pieces:
+                        step.append(Task(CONV[self.act], dict(
+                            dst=oslot + ph.q * nb + y * self.ow * nb,
+                            src=islot + ph.row + y * s * p.row_rows, weights=sb_row,
+                            k_chunks=ph.chunks, m_blocks=nb, bias=g * p.nb, kh=self.kh,
+                            kh_stride=p.row_rows, x_count=ph.columns, x_stride=p.x_step,
+                            y_count=rows, y_stride=s * p.row_rows,
+                            dst_x_stride=len(p.phases) * nb, dst_y_stride=self.ow * nb),
+                            reads=(fp, w_fp, bias_fp), writes=(out_fp,)))
+                        if y == 0 and len(pieces) > 1:
+                            step.append(loads[1])
                 first_ch = self.channel + g * p.nb * R
                 lanes = min(nb * R, -(-self.cout // V) * V - g * p.nb * R)
                 dram = out.beat(y0, 0, first_ch)
