@@ -125,6 +125,7 @@ def plot(records, path, config_name):
     ax.set_xticks(range(len(ops)), ops)
     ax.set_ylabel("execution time\n(normalized to NonePipe)")
     ax.set_title(f"Table 2 operators on the RTL ({config_name} configuration)")
+    ax.set_ylim(0, 1.2)
     ax.legend(ncol=len(modes), loc="upper right", fontsize="small")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

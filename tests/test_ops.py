@@ -189,3 +189,33 @@ def test_layer_too_big_says_what_it_needs():
 def test_roofline_is_the_larger_bound():
     assert roofline(SMALL, macs=32 * 100, compulsory_bytes=8 * 10) == 100
     assert roofline(SMALL, macs=32, compulsory_bytes=8 * 10 + 1) == 11
+
+
+@pytest.mark.verilator
+def test_bench_ops_writes_csv_json_png(tmp_path, capsys):
+    """`dypipe bench ops` on two scaled-down operators: progress on stderr, a summary, and the
+    three files with one record per operator and mode."""
+    import csv
+    import json
+    from dypipe.cli import main
+    out = tmp_path / "bench"
+    assert main(["bench", "ops", "--config", "small", "--ops", "pool2,conv3",
+                 "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "[1/6] Conv3 nonepipe" in captured.err and "geomean DyPipe / static" in captured.out
+    records = json.loads((out / "ops.json").read_text())["records"]
+    assert [(r["op"], r["mode"]) for r in records] == [
+        (op, mode) for op in ("Conv3", "Pool2") for mode in MODES]
+    for r in records:
+        assert r["verified"] and r["cycles"] >= r["roofline_cycles"] > 0
+        assert r["dram_bytes"] == r["counters"]["dram_read_bytes"] + r["counters"][
+            "dram_write_bytes"]
+        assert r["normalized_to_nonepipe"] <= 1.0 or r["mode"] == "nonepipe"
+    rows = list(csv.DictReader((out / "ops.csv").open()))
+    assert len(rows) == 6 and rows[0]["op"] == "Conv3"
+    assert (out / "ops.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_ops_rejects_unknown_operator():
+    from dypipe.cli import main
+    assert main(["bench", "ops", "--config", "small", "--ops", "conv9"]) == 2
