@@ -17,8 +17,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
-from ..sw.isa import Act, Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
-from .activation import activate, round_shift, saturate
+from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
+from .lanes import LaneFinish
 from .sram import ReadPort, RowWritePort
 from .unit_port import UnitPort, CHECK_BITS, params_too_big
 from .vector_unit import VectorUnit
@@ -213,10 +213,10 @@ class ConvEngine(wiring.Component):
         s4_data = Signal(R * ELEM_BITS)
         m.d.sync += [s4["valid"].eq(s3["valid"]), s4["final"].eq(s3["final"]),
                      s4_row.eq(s3_row)]
-        results = [activate(m, saturate(m, round_shift(a, cfg.frac_bits), f"wb{r}_sat"),
-                            flags.act, cfg.frac_bits, f"wb{r}") for r, a in enumerate(acc)]
-        with m.If(s3["valid"]):
-            m.d.sync += s4_data.eq(Cat(results))
+        m.submodules.finish = finish = LaneFinish(R, cfg.acc_bits, cfg.frac_bits, vector=False,
+                                                  backend=self._backend)
+        m.d.comb += [finish.en.eq(s3["valid"]), finish.act.eq(flags.act),
+                     finish.inp.eq(Cat(acc)), s4_data.eq(finish.out)]
 
         # -- stage 4: write back -------------------------------------------------------------
         m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),
@@ -264,7 +264,7 @@ class PFU(wiring.Component):
     def __init__(self, config, *, backend="amaranth"):
         self._config, self._backend = config, backend
         self._conv = ConvEngine(config, backend=backend)
-        self._vec = VectorUnit(config)
+        self._vec = VectorUnit(config, backend=backend)
         sig = self._conv.signature.members
         super().__init__({
             "cmd": In(UnitPort()),

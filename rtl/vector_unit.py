@@ -8,19 +8,19 @@ back into NBin (the store DMA takes it from there) once its window has been read
 pool costs k*k cycles per row and an elementwise op two (a, then b).
 """
 
-from amaranth import Module, Signal, Cat, Mux, signed
+from amaranth import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
-from ..sw.isa import AVG_SHIFT, Err, VecFn, VecFlags, VEC_PARAMS
-from .activation import activate, round_shift, saturate
+from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
+from .lanes import LaneFold, LaneFinish, FOLD_BITS
 from .sram import ReadPort, RowWritePort
 from .unit_port import UnitPort, CHECK_BITS, params_too_big
 
 __all__ = ["VectorUnit", "MAX_WINDOW"]
 
-#: Most rows one window may have (its sum fits the 32-bit lane accumulators).
+#: Most rows one window may have (its sum fits the FOLD_BITS lane accumulators).
 MAX_WINDOW = 1 << 16
 
 
@@ -33,8 +33,8 @@ class VectorUnit(wiring.Component):
     busy : Out(1)
     """
 
-    def __init__(self, config):
-        self._config = config
+    def __init__(self, config, *, backend="amaranth"):
+        self._config, self._backend = config, backend
         bits = max(1, (config.nbin_rows - 1).bit_length())
         width = config.nbin_row_elems * ELEM_BITS
         super().__init__({
@@ -133,40 +133,24 @@ class VectorUnit(wiring.Component):
                      s1["final"].eq(final), s1_row.eq(out_pix + c)]
 
         # -- stage 2: fold the row into the lane accumulators --------------------------------
-        # 32 bits: a product of two values, or a window sum of up to MAX_WINDOW of them.
-        acc = [Signal(signed(2 * ELEM_BITS), name=f"vec_acc{k}") for k in range(lanes)]
-        data = [self.nbin_r.data.word_select(k, ELEM_BITS).as_signed() for k in range(lanes)]
         s2 = {n: Signal(name=f"vec_s2_{n}") for n in ("valid", "final")}
         s2_row = Signal.like(s1_row)
         m.d.sync += [s2["valid"].eq(s1["valid"] & s1["last"]),
                      s2["final"].eq(s1["valid"] & s1["final"]), s2_row.eq(s1_row)]
-        with m.If(s1["valid"]):
-            for a, d in zip(acc, data):
-                with m.If(s1["first"]):
-                    m.d.sync += a.eq(d)
-                with m.Elif(flags.fn == VecFn.MAX):
-                    m.d.sync += a.eq(Mux(d > a, d, a))
-                with m.Elif(flags.fn == VecFn.MUL):
-                    m.d.sync += a.eq(a * d)
-                with m.Elif(flags.fn != VecFn.COPY):       # COPY keeps the window's first row
-                    m.d.sync += a.eq(a + d)
+        m.submodules.fold = fold = LaneFold(lanes, backend=self._backend)
+        m.d.comb += [fold.en.eq(s1["valid"]), fold.first.eq(s1["first"]), fold.fn.eq(flags.fn),
+                     fold.d.eq(self.nbin_r.data)]
 
         # -- stage 3: finish, saturate, activate ---------------------------------------------
         s3 = {n: Signal(name=f"vec_s3_{n}") for n in ("valid", "final")}
         s3_row = Signal.like(s1_row)
-        s3_data = Signal(lanes * ELEM_BITS)
         m.d.sync += [s3["valid"].eq(s2["valid"]), s3["final"].eq(s2["final"]),
                      s3_row.eq(s2_row)]
-
-        def finish(k, a):
-            avg = round_shift(a * p["scale"][:WORD_BITS // 2 + 1], AVG_SHIFT)
-            value = Mux(flags.fn == VecFn.AVG, avg,
-                        Mux(flags.fn == VecFn.MUL, round_shift(a, frac), a))
-            return activate(m, saturate(m, value, f"vec{k}_sat"), flags.act, frac, f"vec{k}")
-
-        results = [finish(k, a) for k, a in enumerate(acc)]
-        with m.If(s2["valid"]):
-            m.d.sync += s3_data.eq(Cat(results))
+        m.submodules.finish = finish = LaneFinish(lanes, FOLD_BITS, frac, vector=True,
+                                                  backend=self._backend)
+        m.d.comb += [finish.en.eq(s2["valid"]), finish.fn.eq(flags.fn), finish.act.eq(flags.act),
+                     finish.scale.eq(p["scale"]), finish.inp.eq(fold.acc)]
+        s3_data = finish.out
 
         # -- stage 4: write back -------------------------------------------------------------
         m.d.comb += [self.nbin_w.addr.eq(s3_row), self.nbin_w.data.eq(s3_data),

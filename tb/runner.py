@@ -31,7 +31,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RTL_DIR = ROOT / "rtl"
 SIM_BUILD = pathlib.Path(os.environ.get("DYPIPE_SIM_BUILD", ROOT / "sim_build"))
 TOPLEVEL = "dypipe_top"
-VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v", "dypipe_mac_array.v")
+VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v", "dypipe_mac_array.v", "dypipe_lanes.v")
 
 
 class MachineError(RuntimeError):

@@ -8,6 +8,8 @@ from dypipe.sw.fc import random_fc
 from dypipe.sw.seqloop import random_seqloop
 from dypipe.sw.workload import MODES
 from dypipe.tb.amaranth_sim import simulate
+from dypipe.sw.isa import Act
+from dypipe.sw.ops import conv_workload, eltwise_workload, pool_workload
 from dypipe.tb.runner import run_workload
 
 pytestmark = pytest.mark.verilator
@@ -26,3 +28,15 @@ def test_simulators_agree(make, mode):
     assert slow["status"] == "done"
     assert fast.verified and not workload.check(slow["outputs"])
     assert slow["counters"] == fast.counters
+
+
+@pytest.mark.parametrize("make", [
+    lambda: conv_workload(CFG, h=4, w=5, cin=6, cout=5, kernel=3, stride=1, pad=1,
+                          act=Act.TANH, seed=1),
+    lambda: pool_workload(CFG, h=5, w=5, c=6, kernel=2, stride=1, kind="avg",
+                          act=Act.SIGMOID, seed=2),
+    lambda: eltwise_workload(CFG, n=40, op="mul", act=Act.RELU, seed=3),
+], ids=["conv-tanh", "avgpool-sigmoid", "mul-relu"])
+def test_simulators_agree_on_operators(make):
+    """The PFU's Verilog primitives (MAC array, lanes) and their Amaranth twins."""
+    test_simulators_agree(lambda mode: make(), "dypipe")

@@ -1,0 +1,104 @@
+"""The PFU's lane arithmetic, registered and enabled: the vector unit's window fold and the
+write-back (rounding, saturation, activation) of the MAC array and the vector unit.
+
+``backend="verilog"`` instantiates ``rtl/verilog/dypipe_lanes.v``, which computes only on
+enabled clock edges, so Verilator skips the lanes while the PFU idles; ``"amaranth"`` builds
+the same logic here for Amaranth's simulator."""
+
+from amaranth import Module, Const, Cat, Mux
+from amaranth.hdl import Instance, ClockSignal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ELEM_BITS
+from ..sw.isa import AVG_SHIFT, Act, VecFn
+from ..sw.pwl import SEGMENTS, table
+from .activation import activate, round_shift, saturate
+
+__all__ = ["LaneFold", "LaneFinish", "FOLD_BITS"]
+
+#: Width of a vector-unit lane accumulator: a product of two values, or a window sum.
+FOLD_BITS = 2 * ELEM_BITS
+_TABLE_BITS = ELEM_BITS + 2
+
+
+def _packed(values):
+    """A table as one constant, entry ``i`` in bits ``[i*18, i*18 + 18)``."""
+    mask = (1 << _TABLE_BITS) - 1
+    return Const(sum((v & mask) << (i * _TABLE_BITS) for i, v in enumerate(values)),
+                 SEGMENTS * _TABLE_BITS)
+
+
+def _lanes(value, n, width):
+    return [value.word_select(i, width).as_signed() for i in range(n)]
+
+
+class LaneFold(wiring.Component):
+    """On ``en``: each lane of ``acc`` becomes ``d`` (``first``) or folds ``d`` in by ``fn``."""
+
+    def __init__(self, lanes, *, backend="amaranth"):
+        self._n, self._backend = lanes, backend
+        super().__init__({"en": In(1), "first": In(1), "fn": In(VecFn), "d": In(ELEM_BITS * lanes),
+                          "acc": Out(FOLD_BITS * lanes)})
+
+    def elaborate(self, platform):
+        m = Module()
+        if self._backend == "verilog":
+            m.submodules.lanes = Instance(
+                "dypipe_lane_fold", p_N=self._n, i_clk=ClockSignal(), i_en=self.en,
+                i_first=self.first, i_fn=self.fn, i_d=self.d, o_acc=self.acc)
+            return m
+        with m.If(self.en):
+            for a, d in zip(_lanes(self.acc, self._n, FOLD_BITS),
+                            _lanes(self.d, self._n, ELEM_BITS)):
+                with m.If(self.first):
+                    m.d.sync += a.eq(d)
+                with m.Elif(self.fn == VecFn.MAX):
+                    m.d.sync += a.eq(Mux(d > a, d, a))
+                with m.Elif(self.fn == VecFn.MUL):
+                    m.d.sync += a.eq(a * d)
+                with m.Elif(self.fn != VecFn.COPY):       # COPY keeps the window's first row
+                    m.d.sync += a.eq(a + d)
+        return m
+
+
+class LaneFinish(wiring.Component):
+    """On ``en``: each lane of ``out`` becomes ``act(saturate16(v))``; ``v`` rounds ``in`` by
+    ``frac_bits`` for the MAC array, and for the vector unit (``vector=True``) is AVG's
+    ``in * scale`` rounded by AVG_SHIFT, MUL's ``in`` rounded by ``frac_bits``, else ``in``."""
+
+    def __init__(self, lanes, in_bits, frac_bits, *, vector, backend="amaranth"):
+        self._n, self._in_bits, self._frac = lanes, in_bits, frac_bits
+        self._vector, self._backend = vector, backend
+        super().__init__({"en": In(1), "fn": In(VecFn), "act": In(Act), "scale": In(17),
+                          "inp": In(in_bits * lanes), "out": Out(ELEM_BITS * lanes)})
+
+    def elaborate(self, platform):
+        m = Module()
+        n, f = self._n, self._frac
+        if self._backend == "verilog":
+            params = {}
+            for act, key in ((Act.SIGMOID, "SIG"), (Act.TANH, "TANH")):
+                shift, slopes, inters = table(act, f)
+                params[f"p_{key}_SHIFT"] = shift
+                params[f"p_{key}_SLOPE"] = _packed(slopes)
+                params[f"p_{key}_INTER"] = _packed(inters)
+            m.submodules.lanes = Instance(
+                "dypipe_lane_finish", p_N=n, p_IN_BITS=self._in_bits, p_F=f,
+                p_VEC=int(self._vector), p_AVG_SHIFT=AVG_SHIFT, **params,
+                i_clk=ClockSignal(), i_en=self.en, i_fn=self.fn, i_act=self.act,
+                i_scale=self.scale, i_in=self.inp, o_out=self.out)
+            return m
+        results = []
+        for k, a in enumerate(_lanes(self.inp, n, self._in_bits)):
+            if self._vector:
+                avg = round_shift(a * self.scale, AVG_SHIFT)
+                value = Mux(self.fn == VecFn.AVG, avg,
+                            Mux(self.fn == VecFn.MUL, round_shift(a, f), a))
+            else:
+                value = round_shift(a, f)
+            results.append(activate(m, saturate(m, value, f"lane{k}_sat"), self.act, f,
+                                    f"lane{k}"))
+        with m.If(self.en):
+            m.d.sync += self.out.eq(Cat(results))
+        return m

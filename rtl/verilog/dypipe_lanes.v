@@ -1,0 +1,109 @@
+// Lane arithmetic of the PFU, computed only on clock edges that need it (a simulator then
+// skips it while the PFU idles; rtl/lanes.py has the same logic in Amaranth for Amaranth's own
+// simulator, and tests/test_two_simulators.py checks that the two agree).
+//
+// dypipe_lane_fold: the vector unit's window fold. On en, lane i of acc becomes d[i] on the
+// window's first row, else max(acc, d) (MAX), acc * d (MUL), acc (COPY) or acc + d.
+//
+// dypipe_lane_finish: write-back. On en, lane i of out becomes act(saturate16(v)), where v is
+// (in + 2^(F-1)) >>> F for the MAC array (VEC = 0) and, for the vector unit (VEC = 1),
+// (in * scale + 2^(AVG_SHIFT-1)) >>> AVG_SHIFT for AVG, (in + 2^(F-1)) >>> F for MUL, in otherwise. The
+// activation is none, ReLU, or sigmoid / tanh by the piecewise-linear tables of sw/pwl.py,
+// passed in as parameters (16 segments of 18-bit slope and intercept each).
+
+module dypipe_lane_fold #(
+    parameter N = 8
+) (
+    input clk,
+    input en,
+    input first,
+    input [2:0] fn,
+    input [16*N-1:0] d,
+    output reg [32*N-1:0] acc
+);
+    localparam MAX = 0, MUL = 3, COPY = 4;
+    integer i;
+    reg signed [31:0] a, x;
+    always @(posedge clk) begin
+        if (en) begin
+            for (i = 0; i < N; i = i + 1) begin
+                a = acc[32*i +: 32];
+                x = {{16{d[16*i + 15]}}, d[16*i +: 16]};
+                if (first) a = x;
+                else if (fn == MAX) a = (x > a) ? x : a;
+                else if (fn == MUL) a = a * x;
+                else if (fn != COPY) a = a + x;
+                acc[32*i +: 32] <= a;
+            end
+        end
+    end
+endmodule
+
+module dypipe_lane_finish #(
+    parameter N = 8,
+    parameter IN_BITS = 32,
+    parameter F = 8,
+    parameter VEC = 0,
+    parameter AVG_SHIFT = 16,
+    parameter SIG_SHIFT = 8,
+    parameter TANH_SHIFT = 7,
+    parameter [16*18-1:0] SIG_SLOPE = 0,
+    parameter [16*18-1:0] SIG_INTER = 0,
+    parameter [16*18-1:0] TANH_SLOPE = 0,
+    parameter [16*18-1:0] TANH_INTER = 0
+) (
+    input clk,
+    input en,
+    input [2:0] fn,
+    input [1:0] act,
+    input [16:0] scale,
+    input [N*IN_BITS-1:0] in,
+    output reg [16*N-1:0] out
+);
+    localparam AVG = 1, MUL = 3;
+    localparam RELU = 1, SIGMOID = 2, TANH = 3;
+
+    function signed [15:0] sat16(input signed [63:0] v);
+        sat16 = (v > 32767) ? 16'sd32767 : (v < -32768) ? -16'sd32768 : v[15:0];
+    endfunction
+
+    function signed [15:0] pwl(input signed [15:0] x, input integer shift,
+                               input [16*18-1:0] slopes, input [16*18-1:0] inters);
+        reg signed [15:0] xc;
+        reg signed [17:0] slope, inter;
+        reg [3:0] seg;
+        reg signed [63:0] lo, hi, y;
+        begin
+            lo = -(64'sd8 <<< shift);
+            hi = (64'sd8 <<< shift) - 1;
+            xc = (x < lo) ? lo[15:0] : (x > hi) ? hi[15:0] : x;
+            seg = (xc >>> shift) + 8;
+            slope = slopes[18*seg +: 18];
+            inter = inters[18*seg +: 18];
+            y = (slope * xc + (inter <<< F) + (64'sd1 <<< (F - 1))) >>> F;
+            pwl = sat16(y);
+        end
+    endfunction
+
+    integer i;
+    reg signed [63:0] v;
+    reg signed [15:0] s;
+    always @(posedge clk) begin
+        if (en) begin
+            for (i = 0; i < N; i = i + 1) begin
+                v = $signed(in[IN_BITS*i +: IN_BITS]);
+                if (VEC == 0 || fn == MUL) v = (v + (64'sd1 <<< (F - 1))) >>> F;
+                else if (fn == AVG)
+                    v = (v * $signed({1'b0, scale}) + (64'sd1 <<< (AVG_SHIFT - 1))) >>> AVG_SHIFT;
+                s = sat16(v);
+                case (act)
+                    RELU: s = (s < 0) ? 16'sd0 : s;
+                    SIGMOID: s = pwl(s, SIG_SHIFT, SIG_SLOPE, SIG_INTER);
+                    TANH: s = pwl(s, TANH_SHIFT, TANH_SLOPE, TANH_INTER);
+                    default: ;
+                endcase
+                out[16*i +: 16] <= s;
+            end
+        end
+    end
+endmodule
