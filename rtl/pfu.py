@@ -20,7 +20,7 @@ from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
 from .lanes import LaneFinish
 from .sram import ReadPort, RowWritePort
-from .unit_port import UnitPort, CHECK_BITS, params_too_big
+from .unit_port import UnitPort, CHECK_BITS, command_fsm, params_too_big
 from .vector_unit import VectorUnit
 
 __all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
@@ -222,28 +222,10 @@ class ConvEngine(wiring.Component):
         m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),
                      self.nbout_w.en.eq(s4["valid"])]
 
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(err_code != Err.NONE):
-                    m.d.comb += [self.cmd.err.eq(1), self.cmd.err_code.eq(err_code),
-                                 self.cmd.err_addr.eq(err_addr)]
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += [issuing.eq(1), kk.eq(0), h.eq(0), blk.eq(0), x.eq(0), y.eq(0),
-                                 w_ptr.eq(p["weights"]), line.eq(p["src"]), pix.eq(p["src"]),
-                                 row.eq(p["src"]), out_line.eq(p["dst"]),
-                                 out_pix.eq(p["dst"])]
-                    m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(s4["final"]):
-                    m.d.comb += self.cmd.done.eq(1)
-                    m.next = "IDLE"
+        command_fsm(m, self.cmd, self.busy, err_code, err_addr, finished=s4["final"], start=[
+            issuing.eq(1), kk.eq(0), h.eq(0), blk.eq(0), x.eq(0), y.eq(0),
+            w_ptr.eq(p["weights"]), line.eq(p["src"]), pix.eq(p["src"]), row.eq(p["src"]),
+            out_line.eq(p["dst"]), out_pix.eq(p["dst"])])
         return m
 
 

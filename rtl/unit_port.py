@@ -7,7 +7,8 @@ from amaranth.lib.wiring import In, Out
 from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
 
-__all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "CHECK_BITS", "params_too_big"]
+__all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "CHECK_BITS", "params_too_big",
+           "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
 MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
@@ -41,3 +42,29 @@ def params_too_big(params):
     """High when any of the latched parameter registers is not below 2**PARAM_BITS."""
     from amaranth import Cat
     return Cat(*(p[PARAM_BITS:].any() for p in params)).any()
+
+
+def command_fsm(m, port, busy, err_code, err_addr, start, finished):
+    """A unit's command cycle: IDLE takes a command from ``port``; CHECK reports ``err_code``
+    (with ``err_addr``) unless it is NONE, else runs the ``start`` statements (sync); RUN lasts
+    until ``finished``, then pulses ``done``. ``busy`` is high in CHECK and RUN."""
+    from ..sw.isa import Err
+    with m.FSM():
+        with m.State("IDLE"):
+            m.d.comb += port.ready.eq(1)
+            with m.If(port.valid):
+                m.next = "CHECK"
+        with m.State("CHECK"):
+            m.d.comb += busy.eq(1)
+            with m.If(err_code != Err.NONE):
+                m.d.comb += [port.err.eq(1), port.err_code.eq(err_code),
+                             port.err_addr.eq(err_addr)]
+                m.next = "IDLE"
+            with m.Else():
+                m.d.sync += start
+                m.next = "RUN"
+        with m.State("RUN"):
+            m.d.comb += busy.eq(1)
+            with m.If(finished):
+                m.d.comb += port.done.eq(1)
+                m.next = "IDLE"

@@ -16,7 +16,7 @@ from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
 from .lanes import LaneFold, LaneFinish, FOLD_BITS
 from .sram import ReadPort, RowWritePort
-from .unit_port import UnitPort, CHECK_BITS, params_too_big
+from .unit_port import UnitPort, CHECK_BITS, command_fsm, params_too_big
 
 __all__ = ["VectorUnit", "MAX_WINDOW"]
 
@@ -156,26 +156,8 @@ class VectorUnit(wiring.Component):
         m.d.comb += [self.nbin_w.addr.eq(s3_row), self.nbin_w.data.eq(s3_data),
                      self.nbin_w.en.eq(s3["valid"])]
 
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(err_code != Err.NONE):
-                    m.d.comb += [self.cmd.err.eq(1), self.cmd.err_code.eq(err_code),
-                                 self.cmd.err_addr.eq(err_addr)]
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += [issuing.eq(1), c.eq(0), i.eq(0), j.eq(0), x.eq(0), y.eq(0),
-                                 line.eq(p["src"]), pix.eq(p["src"]), chunk.eq(p["src"]),
-                                 row.eq(p["src"]), addr.eq(p["src"]), out_line.eq(p["dst"]),
-                                 out_pix.eq(p["dst"])]
-                    m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(s3["final"]):
-                    m.d.comb += self.cmd.done.eq(1)
-                    m.next = "IDLE"
+        command_fsm(m, self.cmd, self.busy, err_code, err_addr, finished=s3["final"], start=[
+            issuing.eq(1), c.eq(0), i.eq(0), j.eq(0), x.eq(0), y.eq(0), line.eq(p["src"]),
+            pix.eq(p["src"]), chunk.eq(p["src"]), row.eq(p["src"]), addr.eq(p["src"]),
+            out_line.eq(p["dst"]), out_pix.eq(p["dst"])])
         return m
