@@ -40,7 +40,10 @@ def cmd_verilog(args):
 def _mode_row(r, base):
     c = r.counters
     speedup = base.cycles / r.cycles if r.cycles else 0.0
-    return (f"{r.mode:<9} {r.cycles:>12,} {speedup:>8.2f}x {c['busy_io']:>11,} "
+    roof = r.meta.get("roofline_cycles")
+    moved = c["dram_read_bytes"] + c["dram_write_bytes"]
+    return (f"{r.mode:<9} {r.cycles:>12,} {speedup:>8.2f}x "
+            f"{(f'{roof / r.cycles:.1%}' if roof else '-'):>8} {moved:>13,} {c['busy_io']:>11,} "
             f"{c['busy_pfu']:>11,} {c['busy_store']:>11,}  {'yes' if r.verified else 'NO'}")
 
 
@@ -62,8 +65,13 @@ def cmd_run(args):
         results[mode] = r
     base = results.get("nonepipe", next(iter(results.values())))
     print(f"{args.workload} on {config.name}: {json.dumps(next(iter(results.values())).meta)}")
-    print(f"{'mode':<9} {'cycles':>12} {'speedup':>9} {'busy io':>11} {'busy pfu':>11} "
-          f"{'busy store':>11}  verified")
+    meta = next(iter(results.values())).meta
+    if "roofline_cycles" in meta:
+        print(f"roofline {meta['roofline_cycles']:,} cycles = max(MACs / {config.macs_per_cycle}, "
+              f"{meta['compulsory_bytes']:,} compulsory DRAM bytes / "
+              f"{config.dram_bytes_per_cycle} per cycle)")
+    print(f"{'mode':<9} {'cycles':>12} {'speedup':>9} {'of roof':>8} {'DRAM bytes':>13} "
+          f"{'busy io':>11} {'busy pfu':>11} {'busy store':>11}  verified")
     for r in results.values():
         print(_mode_row(r, base))
     for r in results.values():

@@ -77,10 +77,15 @@ def compile_branch(config, x, layers, *, mode="dypipe", name="branch"):
         full = np.zeros(layer.ry.elems, dtype=np.int16)
         full[:values.size] = values
         expected[layer.ry.name] = full
+    from .ops import roofline
+    path = (a, c if taken == "C" else b, d)
+    macs = sum(l.n_out * l.n_in for l in path)
+    compulsory = 2 * (a.n_in + sum(l.n_out * l.n_in + 2 * l.n_out for l in path))
     return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
                     image=image, expected=expected,
-                    meta={"layer": "branch", "taken": taken,
-                          "macs": sum(l.n_out * l.n_in for l in (a, b, d)),
+                    meta={"layer": "branch", "taken": taken, "macs": macs,
+                          "compulsory_bytes": compulsory,
+                          "roofline_cycles": roofline(config, macs, compulsory),
                           "shapes": {l.name: [l.n_out, l.n_in] for l in (a, b, c, d)}})
 
 

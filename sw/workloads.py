@@ -2,9 +2,8 @@
 mode from a seed."""
 
 from .branch import random_branch
-from .fc import random_fc
-from .isa import Act
-from .ops import TABLE2, conv_workload, eltwise_workload, op_workload, pool_workload
+from .ops import (TABLE2, conv_workload, eltwise_workload, fc_workload, op_workload,
+                  pool_workload)
 from .seqloop import random_seqloop
 
 __all__ = ["WORKLOADS", "build_workload", "parse_size"]
@@ -33,8 +32,7 @@ def _fc(config, mode, seed, size=None):
         n_out, n_in = 1000, 512
     else:
         n_out, n_in = 99, 70
-    return random_fc(config, n_out, n_in, seed=seed, act=Act.RELU, mode=mode,
-                     name="fc")
+    return fc_workload(config, n_out=n_out, n_in=n_in, seed=seed, mode=mode, name="fc")
 
 
 def _branch(config, mode, seed, size=None):
