@@ -1,5 +1,5 @@
 """Operators on the RTL (small configuration): convolution, pooling, elementwise, concat by
-layout and an LSTM cell composed from them, each bit-exact with the golden model in every mode,
+layout and LSTM and GRU cells composed from them, each bit-exact with the golden model in every mode,
 with random and awkward shapes; cycle counts checked against derived bounds."""
 
 import numpy as np
@@ -168,6 +168,62 @@ def lstm_workload(mode, seed=2, hidden=12, inputs=9):
 @pytest.mark.verilator
 def test_lstm_cell_from_operators():
     _run_all_modes(lstm_workload)
+
+
+def gru_workload(mode, seed=4, hidden=10, inputs=7):
+    """One GRU step from FC layers with sigmoid / tanh and elementwise multiply and add::
+
+        r, z = sigmoid(W_{r,z} [x, h] + b);  n = tanh(W_n x + b_n + r * (U_n h + c_n))
+        h' = n + z * (h - n)      (h - n = h + n * -1.0)
+    """
+    cfg, rng = SMALL, np.random.default_rng(seed)
+    one, f = 1 << cfg.frac_bits, cfg.frac_bits
+    image = DramImage(cfg)
+    x = rng.integers(-one, one, inputs, dtype=np.int16)
+    h = rng.integers(-one, one, hidden, dtype=np.int16)
+    xh = np.concatenate([x, h])
+
+    def weights(n_in):
+        return (rng.integers(-60, 60, (hidden, n_in), dtype=np.int16),
+                rng.integers(-one // 2, one // 2, hidden, dtype=np.int16))
+
+    specs = [("r", xh, Act.SIGMOID), ("z", xh, Act.SIGMOID), ("hn", h, Act.NONE),
+             ("xn", x, Act.NONE)]
+    layers, gates = [], {}
+    for name, inp, act in specs:
+        w, b = weights(inp.size)
+        shared = next((l.rx for l in layers if l.n_in == inp.size and inp is xh), None)
+        layers.append(FCLayer(cfg, image, name, shared if shared is not None else inp, w, b,
+                              act))
+        gates[name] = golden.fc(inp, w, b, f, act)
+    rh = image.alloc("h_in", hidden, h)
+    minus_one = image.alloc("minus_one", hidden, np.full(hidden, -one, np.int16))
+    out = {n: image.alloc(n, hidden) for n in ("rhn", "n", "neg_n", "d", "zd", "h2")}
+    g = {l.name: l.ry for l in layers}
+    ew = [EltwiseLayer(cfg, "rhn", "mul", g["r"], g["hn"], out["rhn"], hidden),
+          EltwiseLayer(cfg, "n", "add", g["xn"], out["rhn"], out["n"], hidden, Act.TANH),
+          EltwiseLayer(cfg, "neg_n", "mul", out["n"], minus_one, out["neg_n"], hidden),
+          EltwiseLayer(cfg, "d", "add", rh, out["neg_n"], out["d"], hidden),
+          EltwiseLayer(cfg, "zd", "mul", g["z"], out["d"], out["zd"], hidden),
+          EltwiseLayer(cfg, "h2", "add", out["n"], out["zd"], out["h2"], hidden)]
+    n = golden.eltwise(gates["xn"], golden.eltwise(gates["r"], gates["hn"], "mul", f), "add", f,
+                       Act.TANH)
+    d = golden.eltwise(h, golden.eltwise(n, np.full(hidden, -one), "mul", f), "add", f)
+    h2 = golden.eltwise(n, golden.eltwise(gates["z"], d, "mul", f), "add", f)
+    first_half = 0
+    parts = []
+    for layer in layers:
+        def emit_fc(pb, layer=layer):
+            nonlocal first_half
+            first_half = layer.emit(pb, mode, first_half)
+        parts.append(emit_fc)
+    parts += [e.steps() for e in ew]
+    return _program(cfg, "gru", mode, parts, image, {"h2": h2}, {})
+
+
+@pytest.mark.verilator
+def test_gru_cell_from_operators():
+    _run_all_modes(gru_workload)
 
 
 def test_dypipe_programs_loop():
