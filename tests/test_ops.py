@@ -275,3 +275,11 @@ def test_bench_ops_writes_csv_json_png(tmp_path, capsys):
 def test_bench_ops_rejects_unknown_operator():
     from dypipe.cli import main
     assert main(["bench", "ops", "--config", "small", "--ops", "conv9"]) == 2
+
+
+def test_schedule_models_linear_and_ring_values():
+    from dypipe.sw.schedule import _model
+    assert _model([5, 9, 13, 17]) == (5, 4, None)            # an address that advances
+    assert _model([0, 40, 80, 0, 40, 80, 0]) == (0, 40, 3)   # a slot of a 3-slot ring
+    assert _model([7, 7, 7]) == (7, 0, None)
+    assert _model([0, 40, 0, 41]) is None                    # neither: no loop
