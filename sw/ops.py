@@ -40,6 +40,13 @@ def roofline(config, macs, compulsory_bytes):
                -(-compulsory_bytes // config.dram_bytes_per_cycle))
 
 
+def _covered(n, pad, kernel, stride, out):
+    """How many of ``n`` input rows (or columns) some window reads (a stride larger than the
+    kernel skips some; they are not compulsory)."""
+    return len({o * stride + k - pad for o in range(out) for k in range(kernel)}
+               & set(range(n)))
+
+
 def _finish(config, name, mode, steps, image, out, expected, meta, compulsory):
     pb = ProgramBuilder(config)
     emit(pb, steps, mode)
@@ -72,7 +79,8 @@ def conv_workload(config, *, h, w, cin, cout, kernel, stride=1, pad=0, act=Act.R
     out = alloc_tensor(image, f"{name}.y", oh, ow, cout)
     layer = ConvLayer(config, image, name, tx, weights, bias, stride=stride, act=act, out=out)
     expected = layer.golden(np.pad(x, ((pad, pad), (pad, pad), (0, 0))))
-    compulsory = 2 * (x.size + weights.size + bias.size + expected.size)
+    read = _covered(h, pad, kernel, stride, oh) * _covered(w, pad, kernel, stride, ow) * cin
+    compulsory = 2 * (read + weights.size + bias.size + expected.size)
     return _finish(config, name, mode, layer.steps(), image, out, expected, layer.meta(),
                    compulsory)
 
@@ -92,7 +100,8 @@ def pool_workload(config, *, h, w, c, kernel, stride, pad=0, kind="max", act=Act
                       out=out)
     padded = np.pad(x, ((pad, pad), (pad, pad), (0, 0)), constant_values=pad_value)
     expected = layer.golden(padded, pad_value)
-    compulsory = 2 * (x.size + expected.size)
+    read = _covered(h, pad, kernel, stride, oh) * _covered(w, pad, kernel, stride, ow) * c
+    compulsory = 2 * (read + expected.size)
     return _finish(config, name, mode, layer.steps(), image, out, expected, layer.meta(),
                    compulsory)
 

@@ -10,8 +10,8 @@ For a convolution it chooses
 * the output rows per tile ``ty`` (the input tile holds ``(ty - 1) * s + kh`` rows);
 * the output blocks (of R channels) per group ``nb``;
 
-so that every buffer is double buffered where the layer has more than one tile or group and
-the estimated cycles, max(compute, DRAM) plus the pipeline's fill and drain, are least. A layer
+so that every buffer is double buffered where the layer has more than one tile or group (single
+buffered where two tiles do not fit) and the estimated cycles, max(compute, DRAM) plus the pipeline's fill and drain, are least. A layer
 no choice fits gets a :class:`CompileError` that says what the smallest tiling needs.
 """
 
@@ -104,10 +104,11 @@ def plan_conv(config, name, *, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, ou
                 continue
             for ty in range(1, oh + 1):
                 tiles = _ceil(oh, ty)
-                in_slots = 1 if tiles == 1 else 2
                 in_rows = (ty - 1) * s + kh
                 in_slot_rows = max(in_rows * row_rows,
                                    max(_extent(p, ty, s, row_rows, x_step, kh) for p in phases))
+                # Double buffered where two input tiles fit, else one (loads then wait).
+                in_slots = 1 if tiles == 1 or 2 * in_slot_rows > config.nbin_rows else 2
                 out_slot_rows = ty * ow * nb
                 out_slots = 1 if tiles * groups == 1 else 2
                 if out_slots * out_slot_rows + blocks > config.nbout_rows and out_slots == 2:
@@ -133,6 +134,8 @@ def plan_conv(config, name, *, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, ou
                     serial += total_w_rows * R * C * 2 // bpc * tiles
                 if out_slots == 1 and tiles * groups > 1:
                     serial += oh * ow * out_cpitch * 2 // bpc
+                if in_slots == 1 and tiles > 1:
+                    serial += in_beats
                 estimate = max(compute, dram) + fill + drain + serial
                 key = (estimate, tiles * groups)
                 if best is None or key < best[0]:
@@ -175,7 +178,8 @@ def plan_pool(config, name, *, hp, wp, cpitch, kernel, stride, oh, ow):
             in_rows = (ty - 1) * stride + kernel
             in_slot = in_rows * wp * chunks
             out_slot = ty * ow * chunks
-            slots = 1 if tiles == 1 else 2
+            # Double buffered where two tiles fit, else one (loads then wait).
+            slots = 1 if tiles == 1 or 2 * (in_slot + out_slot) > config.nbin_rows else 2
             need = slots * (in_slot + out_slot)
             if need > config.nbin_rows:
                 if ty == 1:
@@ -189,6 +193,8 @@ def plan_pool(config, name, *, hp, wp, cpitch, kernel, stride, oh, ow):
             fill = in_rows * wp * lanes * 2 // bpc + config.dram_latency
             drain = ty * ow * lanes * 2 // bpc
             estimate = max(dram, compute) + fill + drain
+            if slots == 1 and tiles > 1:
+                estimate += dram
             key = (estimate, tiles)
             if best is None or key < best[0]:
                 best = (key, PoolPlan(chunks, groups, ty, in_slot, out_slot, slots, estimate))

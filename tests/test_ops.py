@@ -40,6 +40,7 @@ CONV_SHAPES = [
     dict(h=5, w=5, cin=3, cout=5, kernel=1, stride=1, pad=0, act=Act.NONE),   # 1x1, cin 3
     dict(h=9, w=8, cin=12, cout=9, kernel=3, stride=2, pad=1, act=Act.RELU),  # stride 2, phases
     dict(h=7, w=7, cin=6, cout=13, kernel=5, stride=1, pad=2, act=Act.TANH),
+    dict(h=6, w=19, cin=18, cout=6, kernel=3, stride=1, pad=1, act=Act.RELU),  # one input slot
     *_random_conv_shapes(4, seed=7),
 ]
 
@@ -74,6 +75,7 @@ def test_conv(shape):
     dict(h=6, w=7, c=13, kernel=2, stride=2, pad=0, kind="avg"),
     dict(h=8, w=5, c=20, kernel=3, stride=1, pad=1, kind="avg", act=Act.RELU),
     dict(h=5, w=5, c=4, kernel=5, stride=1, pad=0, kind="max"),
+    dict(h=7, w=11, c=38, kernel=2, stride=3, pad=0, kind="max"),   # skips input rows
 ], ids=lambda s: f"{s['kind']}{s['kernel']}s{s['stride']}c{s['c']}")
 def test_pool(shape):
     _run_all_modes(lambda mode: pool_workload(SMALL, mode=mode, seed=5, **shape))
@@ -240,6 +242,18 @@ def test_dypipe_programs_loop():
 def test_layer_too_big_says_what_it_needs():
     with pytest.raises(CompileError, match=r"NBin needs \d+ rows, has 256"):
         conv_workload(SMALL, h=4, w=600, cin=64, cout=4, kernel=3)
+
+
+def test_conv_that_fits_only_single_buffered():
+    wl = conv_workload(SMALL, h=6, w=19, cin=18, cout=6, kernel=3, stride=1, pad=1)
+    assert wl.meta["tiling"]["tiles"] > 1
+
+
+def test_roofline_counts_only_the_inputs_a_window_reads():
+    """A 2x2 pool with stride 3 never reads every third row and column."""
+    wl = pool_workload(SMALL, h=7, w=11, c=4, kernel=2, stride=3)
+    read = 4 * 8 * 4                # rows 0,1,3,4 x columns 0,1,3,4,6,7,9,10 x 4 channels
+    assert wl.meta["compulsory_bytes"] == 2 * (read + 2 * 4 * 4)      # + the 2x4x4 output
 
 
 def test_roofline_is_the_larger_bound():
