@@ -8,7 +8,7 @@ from amaranth import Mux, Signal, signed
 
 from ..config import ELEM_BITS
 from ..sw.isa import Act
-from ..sw.pwl import SEGMENTS, table
+from ..sw.pwl import COEFF_BITS, SEGMENTS, table
 
 __all__ = ["saturate", "round_shift", "activate"]
 
@@ -34,13 +34,14 @@ def round_shift(value, shift):
 
 def _pwl(m, x, act, frac_bits, name):
     shift, slopes, intercepts = table(act, frac_bits)
-    lo, hi = -8 << shift, (8 << shift) - 1
+    half = SEGMENTS // 2
+    lo, hi = -half << shift, (half << shift) - 1
     xc = _named(m, Mux(x < lo, lo, Mux(x > hi, hi, x)), signed(ELEM_BITS), f"{name}_xc")
     seg = ((xc >> shift) + SEGMENTS // 2)[:SEGMENTS.bit_length() - 1]
     # A case statement per table: cheap to simulate (an indexed part-select of a constant
     # vector is a wide variable shift in Verilator).
-    slope = Signal(signed(ELEM_BITS + 2), name=f"{name}_slope")
-    inter = Signal(signed(ELEM_BITS + 2), name=f"{name}_inter")
+    slope = Signal(signed(COEFF_BITS), name=f"{name}_slope")
+    inter = Signal(signed(COEFF_BITS), name=f"{name}_inter")
     with m.Switch(seg):
         for k, (a, b) in enumerate(zip(slopes, intercepts)):
             with m.Case(k):

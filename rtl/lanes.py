@@ -12,21 +12,20 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS
 from ..sw.isa import AVG_SHIFT, Act, VecFn
-from ..sw.pwl import SEGMENTS, table
+from ..sw.pwl import COEFF_BITS, SEGMENTS, table
 from .activation import activate, round_shift, saturate
 
 __all__ = ["LaneFold", "LaneFinish", "FOLD_BITS"]
 
 #: Width of a vector-unit lane accumulator: a product of two values, or a window sum.
 FOLD_BITS = 2 * ELEM_BITS
-_TABLE_BITS = ELEM_BITS + 2
 
 
 def _packed(values):
-    """A table as one constant, entry ``i`` in bits ``[i*18, i*18 + 18)``."""
-    mask = (1 << _TABLE_BITS) - 1
-    return Const(sum((v & mask) << (i * _TABLE_BITS) for i, v in enumerate(values)),
-                 SEGMENTS * _TABLE_BITS)
+    """A table as one constant, entry ``i`` in bits ``[i*COEFF_BITS, (i+1)*COEFF_BITS)``."""
+    mask = (1 << COEFF_BITS) - 1
+    return Const(sum((v & mask) << (i * COEFF_BITS) for i, v in enumerate(values)),
+                 SEGMENTS * COEFF_BITS)
 
 
 def _lanes(value, n, width):
@@ -38,8 +37,8 @@ class LaneFold(wiring.Component):
 
     def __init__(self, lanes, *, backend="amaranth"):
         self._n, self._backend = lanes, backend
-        super().__init__({"en": In(1), "first": In(1), "fn": In(VecFn), "d": In(ELEM_BITS * lanes),
-                          "acc": Out(FOLD_BITS * lanes)})
+        super().__init__({"en": In(1), "first": In(1), "fn": In(VecFn),
+                          "d": In(ELEM_BITS * lanes), "acc": Out(FOLD_BITS * lanes)})
 
     def elaborate(self, platform):
         m = Module()
@@ -85,6 +84,7 @@ class LaneFinish(wiring.Component):
                 params[f"p_{key}_INTER"] = _packed(inters)
             m.submodules.lanes = Instance(
                 "dypipe_lane_finish", p_N=n, p_IN_BITS=self._in_bits, p_F=f,
+                p_SEGMENTS=SEGMENTS, p_CB=COEFF_BITS,
                 p_VEC=int(self._vector), p_AVG_SHIFT=AVG_SHIFT, **params,
                 i_clk=ClockSignal(), i_en=self.en, i_fn=self.fn, i_act=self.act,
                 i_scale=self.scale, i_in=self.inp, o_out=self.out)

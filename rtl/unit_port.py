@@ -1,6 +1,7 @@
 """The port between a module sequencer and the functional unit that runs its macro-instructions
 (the load DMA for IO, the MAC array for PFU, the store DMA for Store)."""
 
+from amaranth import Cat
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,7 +41,6 @@ CHECK_BITS = 64
 
 def params_too_big(params):
     """High when any of the latched parameter registers is not below 2**PARAM_BITS."""
-    from amaranth import Cat
     return Cat(*(p[PARAM_BITS:].any() for p in params)).any()
 
 

@@ -77,7 +77,8 @@ class VectorUnit(wiring.Component):
         ]
         rows = cfg.nbin_rows
         zero = [p[n] == 0 for n in ("chunks", "x_count", "y_count")]
-        with m.If(Cat(*zero).any() | params_too_big(p.values()) | (flags.fn.as_value() >= len(VecFn))
+        with m.If(Cat(*zero).any() | params_too_big(p.values())
+                  | (flags.fn.as_value() >= len(VecFn))
                   | (~binary & ((p["kh"] == 0) | (p["kw"] == 0)
                                 | (p["kh"] * p["kw"] > MAX_WINDOW)))
                   | (cmd.imm >> len(flags.as_value()) != 0)):

@@ -16,6 +16,7 @@ import numpy as np
 from .fc import FCLayer, random_layer
 from .image import DramImage
 from .program import ProgramBuilder, Reg
+from .roofline import roofline
 from .workload import Workload, MODES
 
 __all__ = ["compile_branch", "random_branch"]
@@ -77,7 +78,6 @@ def compile_branch(config, x, layers, *, mode="dypipe", name="branch"):
         full = np.zeros(layer.ry.elems, dtype=np.int16)
         full[:values.size] = values
         expected[layer.ry.name] = full
-    from .ops import roofline
     path = (a, c if taken == "C" else b, d)
     macs = sum(l.n_out * l.n_in for l in path)
     compulsory = 2 * (a.n_in + sum(l.n_out * l.n_in + 2 * l.n_out for l in path))

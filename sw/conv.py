@@ -22,8 +22,8 @@ from . import golden
 from .functions import CONV, LOAD, STORE, dma_params
 from .isa import Act, Buf, Space
 from .schedule import Task
-from .tensor import Tensor
-from .tiler import plan_conv, _extent
+from .tensor import out_size
+from .tiler import plan_conv, input_extent
 from .workload import CompileError
 
 __all__ = ["ConvLayer", "phase_weights"]
@@ -57,8 +57,7 @@ class ConvLayer:
         R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
         if cin != x.c:
             raise CompileError(f"{name}: weights take {cin} channels, the input has {x.c}")
-        self.oh = (x.hp - kh) // stride + 1
-        self.ow = (x.wp - kw) // stride + 1
+        self.oh, self.ow = out_size(x.hp, kh, stride), out_size(x.wp, kw, stride)
         if self.oh < 1 or self.ow < 1:
             raise CompileError(f"{name}: a {kh}x{kw} kernel does not fit a {x.hp}x{x.wp} input")
         if (out.h, out.w) != (self.oh, self.ow) or out.pad:
@@ -162,7 +161,7 @@ class ConvLayer:
             head_rows = in_rows
             if first:
                 ph = p.phases[0]
-                head_rows = min(in_rows, -(-_extent(ph, head, s, p.row_rows, p.x_step, self.kh)
+                head_rows = min(in_rows, -(-input_extent(ph, head, s, p.row_rows, p.x_step, self.kh)
                                            // p.row_rows))
             loads = [self._load_input(islot, y0 * s, 0, head_rows, p.in_slot_rows)]
             if head_rows < in_rows:

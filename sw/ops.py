@@ -18,27 +18,20 @@ import dataclasses
 import numpy as np
 
 from .conv import ConvLayer
+from .golden import INT16_MIN
 from .eltwise import EltwiseLayer
 from .fc import random_fc
 from .image import DramImage
 from .isa import Act
 from .pool import PoolLayer
 from .program import ProgramBuilder
+from .roofline import roofline
 from .schedule import emit
-from .tensor import alloc_tensor
+from .tensor import alloc_tensor, out_size
 from .workload import Workload
 
-__all__ = ["roofline", "conv_workload", "pool_workload", "eltwise_workload", "fc_workload",
+__all__ = ["conv_workload", "pool_workload", "eltwise_workload", "fc_workload",
            "Op2", "TABLE2", "table2_ops", "op_workload"]
-
-INT16_MIN = -(1 << 15)
-
-
-def roofline(config, macs, compulsory_bytes):
-    """The physical bound in cycles: max(MACs / (R*C), compulsory bytes / bytes per cycle)."""
-    return max(-(-macs // config.macs_per_cycle),
-               -(-compulsory_bytes // config.dram_bytes_per_cycle))
-
 
 def _covered(n, pad, kernel, stride, out):
     """How many of ``n`` input rows (or columns) some window reads (a stride larger than the
@@ -75,7 +68,7 @@ def conv_workload(config, *, h, w, cin, cout, kernel, stride=1, pad=0, act=Act.R
     weights = rng.integers(-scale, scale + 1, (cout, cin, kernel, kernel), dtype=np.int16)
     bias = rng.integers(-one // 2, one // 2, cout, dtype=np.int16)
     tx = alloc_tensor(image, f"{name}.x", h, w, cin, pad=pad, data=x)
-    oh, ow = (h + 2 * pad - kernel) // stride + 1, (w + 2 * pad - kernel) // stride + 1
+    oh, ow = out_size(tx.hp, kernel, stride), out_size(tx.wp, kernel, stride)
     out = alloc_tensor(image, f"{name}.y", oh, ow, cout)
     layer = ConvLayer(config, image, name, tx, weights, bias, stride=stride, act=act, out=out)
     expected = layer.golden(np.pad(x, ((pad, pad), (pad, pad), (0, 0))))
@@ -94,7 +87,7 @@ def pool_workload(config, *, h, w, c, kernel, stride, pad=0, kind="max", act=Act
     x = _data(config, rng, (h, w, c))
     pad_value = INT16_MIN if kind == "max" else 0
     tx = alloc_tensor(image, f"{name}.x", h, w, c, pad=pad, pad_value=pad_value, data=x)
-    oh, ow = (h + 2 * pad - kernel) // stride + 1, (w + 2 * pad - kernel) // stride + 1
+    oh, ow = out_size(tx.hp, kernel, stride), out_size(tx.wp, kernel, stride)
     out = alloc_tensor(image, f"{name}.y", oh, ow, c)
     layer = PoolLayer(config, name, tx, kernel=kernel, stride=stride, kind=kind, act=act,
                       out=out)

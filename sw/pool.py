@@ -11,6 +11,7 @@ from . import golden
 from .functions import LOAD, STORE, VEC, dma_params
 from .isa import Act, Buf, Space, VecFn
 from .schedule import Task
+from .tensor import out_size
 from .tiler import plan_pool
 from .workload import CompileError
 
@@ -27,8 +28,7 @@ class PoolLayer:
         self.config, self.name, self.x, self.out = config, name, x, out
         self.kernel, self.stride, self.kind, self.act = kernel, stride, kind, Act(act)
         self.channel = channel
-        self.oh = (x.hp - kernel) // stride + 1
-        self.ow = (x.wp - kernel) // stride + 1
+        self.oh, self.ow = out_size(x.hp, kernel, stride), out_size(x.wp, kernel, stride)
         V = config.beat_elems
         if self.oh < 1 or self.ow < 1:
             raise CompileError(f"{name}: a {kernel}x{kernel} window does not fit a "

@@ -2,9 +2,10 @@
 
 The input ``x`` (16-bit fixed point, ``frac_bits`` fraction bits) is clamped to 16 segments
 of width ``2**shift`` ulps centred on zero; segment ``s`` is the line through the function's
-values at its two ends. With ``xc = clamp(x, -8 << shift, (8 << shift) - 1)``::
+values at its two ends. With ``h = SEGMENTS / 2`` and ``xc = clamp(x, -h << shift,
+(h << shift) - 1)``::
 
-    s = (xc >> shift) + 8
+    s = (xc >> shift) + h
     y = saturate16((slope[s] * xc + (intercept[s] << frac_bits) + 2**(frac_bits-1)) >> frac_bits)
 
 ``slope`` and ``intercept`` are fixed point with ``frac_bits`` fraction bits. Sigmoid's
@@ -18,11 +19,14 @@ import math
 
 import numpy as np
 
+from ..config import ELEM_BITS
 from .isa import Act
 
-__all__ = ["SEGMENTS", "table", "apply", "activate"]
+__all__ = ["SEGMENTS", "COEFF_BITS", "table", "apply", "activate"]
 
 SEGMENTS = 16
+#: Width of a slope or an intercept (signed) in the hardware's tables.
+COEFF_BITS = ELEM_BITS + 2
 
 _FUNCTIONS = {Act.SIGMOID: (lambda v: 1 / (1 + math.exp(-v)), 0),
               Act.TANH: (math.tanh, -1)}
@@ -41,6 +45,8 @@ def table(act, frac_bits):
         slope = (fn(x1) - fn(x0)) / (x1 - x0)
         slopes.append(round(slope * one))
         intercepts.append(round((fn(x0) - slope * x0) * one))
+    limit = 1 << (COEFF_BITS - 1)
+    assert all(-limit <= v < limit for v in slopes + intercepts), "coefficient too wide"
     return shift, tuple(slopes), tuple(intercepts)
 
 
@@ -51,7 +57,8 @@ def _saturate16(v):
 def apply(act, x, frac_bits):
     """The piecewise-linear activation of int16 values ``x`` (an int16 array)."""
     shift, slopes, intercepts = table(act, frac_bits)
-    xc = np.clip(np.asarray(x, dtype=np.int64), -8 << shift, (8 << shift) - 1)
+    half = SEGMENTS // 2
+    xc = np.clip(np.asarray(x, dtype=np.int64), -half << shift, (half << shift) - 1)
     seg = (xc >> shift) + SEGMENTS // 2
     y = (np.asarray(slopes)[seg] * xc + (np.asarray(intercepts)[seg] << frac_bits)
          + (1 << (frac_bits - 1))) >> frac_bits

@@ -64,9 +64,8 @@ def emit(pb, steps, mode):
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     steps = [list(s) for s in steps if s]
     if mode == "static":
-        for step in steps:
-            for task in step:
-                pb.task(task.fn, reads=list(task.reads), writes=list(task.writes), **task.params)
+        for task in (t for step in steps for t in step):
+            _straight(pb, task, barrier=False)
         return
     barrier = mode == "nonepipe"
     i = 0

@@ -27,6 +27,7 @@ from .golden import fc as golden_fc
 from .image import DramImage
 from .isa import Act, Buf, Unit, Space, DMA_PARAMS
 from .program import ProgramBuilder, Reg, module_function
+from .roofline import roofline
 from .workload import Workload, CompileError, MODES
 
 __all__ = ["compile_seqloop", "random_seqloop"]
@@ -187,7 +188,6 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
               "steps": sum(lengths) if mode != "static" else n_seq * max_length,
               "padded_work_ratio": round(n_seq * max_length / sum(lengths), 4),
               "macs": sum(lengths) * n_h * (n_x + n_h)})
-    from .ops import roofline
     real = int(sum(lengths))
     compulsory = 2 * (n_h * (n_x + n_h) + n_h + real * (n_x + n_h))
     workload.meta.update(compulsory_bytes=compulsory,

@@ -12,7 +12,13 @@ import numpy as np
 
 from .image import Region
 
-__all__ = ["Tensor", "alloc_tensor"]
+__all__ = ["Tensor", "alloc_tensor", "out_size"]
+
+
+def out_size(n, kernel, stride):
+    """Outputs along a dimension of ``n`` inputs (padding included) for a window of
+    ``kernel`` moving by ``stride``."""
+    return (n - kernel) // stride + 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,8 +11,9 @@ For a convolution it chooses
 * the output blocks (of R channels) per group ``nb``;
 
 so that every buffer is double buffered where the layer has more than one tile or group (single
-buffered where two tiles do not fit) and the estimated cycles, max(compute, DRAM) plus the pipeline's fill and drain, are least. A layer
-no choice fits gets a :class:`CompileError` that says what the smallest tiling needs.
+buffered where two tiles do not fit) and the estimated cycles, max(compute, DRAM) plus the
+pipeline's fill and drain, are least. A layer no choice fits gets a :class:`CompileError`
+that says what the smallest tiling needs.
 """
 
 import dataclasses
@@ -20,7 +21,7 @@ import math
 
 from .workload import CompileError
 
-__all__ = ["Phase", "ConvPlan", "plan_conv", "PoolPlan", "plan_pool"]
+__all__ = ["Phase", "ConvPlan", "plan_conv", "input_extent", "PoolPlan", "plan_pool"]
 
 #: Cycles an instruction costs besides its rows (check, pipeline drain).
 _INSN_OVERHEAD = 8
@@ -65,7 +66,7 @@ class ConvPlan:
         return tuple(self.nb * p.chunks for p in self.phases)
 
 
-def _extent(ph, ty, s, row_rows, x_step, kh):
+def input_extent(ph, ty, s, row_rows, x_step, kh):
     """NBin rows a phase reads for a tile of ``ty`` output rows, from the slot's start."""
     return (ph.row + (ty - 1) * s * row_rows + (ph.columns - 1) * x_step
             + (kh - 1) * row_rows + ph.chunks)
@@ -105,8 +106,8 @@ def plan_conv(config, name, *, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, ou
             for ty in range(1, oh + 1):
                 tiles = _ceil(oh, ty)
                 in_rows = (ty - 1) * s + kh
-                in_slot_rows = max(in_rows * row_rows,
-                                   max(_extent(p, ty, s, row_rows, x_step, kh) for p in phases))
+                in_slot_rows = max([in_rows * row_rows] + [
+                    input_extent(p, ty, s, row_rows, x_step, kh) for p in phases])
                 # Double buffered where two input tiles fit, else one (loads then wait).
                 in_slots = 1 if tiles == 1 or 2 * in_slot_rows > config.nbin_rows else 2
                 out_slot_rows = ty * ow * nb

@@ -12,7 +12,8 @@ from dypipe.sw.eltwise import EltwiseLayer
 from dypipe.sw.fc import FCLayer
 from dypipe.sw.image import DramImage
 from dypipe.sw.isa import Act, Op, decode
-from dypipe.sw.ops import conv_workload, pool_workload, eltwise_workload, roofline
+from dypipe.sw.ops import conv_workload, pool_workload, eltwise_workload
+from dypipe.sw.roofline import roofline
 from dypipe.sw.pool import PoolLayer
 from dypipe.sw.program import ProgramBuilder
 from dypipe.sw.schedule import emit
@@ -88,10 +89,16 @@ def test_eltwise(op, n, act):
     _run_all_modes(lambda mode: eltwise_workload(SMALL, n=n, op=op, act=act, mode=mode, seed=n))
 
 
-def _program(config, name, mode, steps, image, expected, compare):
+def _program(config, name, mode, layers, image, expected, compare):
+    """A program running ``layers`` in order: FC layers (which emit themselves, each starting
+    in the buffer half the last one left) and task lists (``steps()`` of the other layers)."""
     pb = ProgramBuilder(config)
-    for layer_steps in steps:
-        emit(pb, layer_steps, mode) if isinstance(layer_steps, list) else layer_steps(pb)
+    half = 0
+    for layer in layers:
+        if isinstance(layer, FCLayer):
+            half = layer.emit(pb, mode, half)
+        else:
+            emit(pb, layer, mode)
     pb.halt()
     return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
                     image=image, expected=expected, compare=compare)
@@ -137,7 +144,6 @@ def lstm_workload(mode, seed=2, hidden=12, inputs=9):
     c = rng.integers(-one, one, hidden, dtype=np.int16)
     rc = image.alloc("c", hidden, c)
     gates, layers = {}, []
-    first_half = 0
     for name, act in (("i", Act.SIGMOID), ("f", Act.SIGMOID), ("o", Act.SIGMOID),
                       ("g", Act.TANH)):
         w = rng.integers(-60, 60, (hidden, inputs + hidden), dtype=np.int16)
@@ -156,14 +162,7 @@ def lstm_workload(mode, seed=2, hidden=12, inputs=9):
     fc_ = golden.eltwise(gates["f"], c, "mul", f)
     c2 = golden.eltwise(fc_, golden.eltwise(gates["i"], gates["g"], "mul", f), "add", f)
     h2 = golden.eltwise(gates["o"], golden.eltwise(c2, 0 * c2, "add", f, Act.TANH), "mul", f)
-    parts = []
-    for layer in layers:
-        def emit_fc(pb, layer=layer):
-            nonlocal first_half
-            first_half = layer.emit(pb, mode, first_half)
-        parts.append(emit_fc)
-    parts += [e.steps() for e in ew]
-    return _program(cfg, "lstm", mode, parts, image,
+    return _program(cfg, "lstm", mode, layers + [e.steps() for e in ew], image,
                     {"c2": c2, "h2": h2}, {})
 
 
@@ -212,15 +211,7 @@ def gru_workload(mode, seed=4, hidden=10, inputs=7):
                        Act.TANH)
     d = golden.eltwise(h, golden.eltwise(n, np.full(hidden, -one), "mul", f), "add", f)
     h2 = golden.eltwise(n, golden.eltwise(gates["z"], d, "mul", f), "add", f)
-    first_half = 0
-    parts = []
-    for layer in layers:
-        def emit_fc(pb, layer=layer):
-            nonlocal first_half
-            first_half = layer.emit(pb, mode, first_half)
-        parts.append(emit_fc)
-    parts += [e.steps() for e in ew]
-    return _program(cfg, "gru", mode, parts, image, {"h2": h2}, {})
+    return _program(cfg, "gru", mode, layers + [e.steps() for e in ew], image, {"h2": h2}, {})
 
 
 @pytest.mark.verilator

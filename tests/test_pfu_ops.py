@@ -37,7 +37,9 @@ def conv_model(banks, p, bias, act):
     for y in range(p["y_count"]):
         for x in range(p["x_count"]):
             for i in range(p["m_blocks"]):
-                acc = (nbout[p["bias"] + i].astype(np.int64) << f) if bias else np.zeros(R, np.int64)
+                acc = np.zeros(R, np.int64)
+                if bias:
+                    acc += nbout[p["bias"] + i].astype(np.int64) << f
                 for h in range(p["kh"]):
                     for k in range(p["k_chunks"]):
                         w = sb[p["weights"] + (i * p["kh"] + h) * p["k_chunks"] + k]

@@ -9,7 +9,7 @@
 // (in + 2^(F-1)) >>> F for the MAC array (VEC = 0) and, for the vector unit (VEC = 1),
 // (in * scale + 2^(AVG_SHIFT-1)) >>> AVG_SHIFT for AVG, (in + 2^(F-1)) >>> F for MUL, in otherwise. The
 // activation is none, ReLU, or sigmoid / tanh by the piecewise-linear tables of sw/pwl.py,
-// passed in as parameters (16 segments of 18-bit slope and intercept each).
+// passed in as parameters (SEGMENTS entries of CB-bit slope and intercept each).
 
 module dypipe_lane_fold #(
     parameter N = 8
@@ -45,12 +45,14 @@ module dypipe_lane_finish #(
     parameter F = 8,
     parameter VEC = 0,
     parameter AVG_SHIFT = 16,
+    parameter SEGMENTS = 16,
+    parameter CB = 18,
     parameter SIG_SHIFT = 8,
     parameter TANH_SHIFT = 7,
-    parameter [16*18-1:0] SIG_SLOPE = 0,
-    parameter [16*18-1:0] SIG_INTER = 0,
-    parameter [16*18-1:0] TANH_SLOPE = 0,
-    parameter [16*18-1:0] TANH_INTER = 0
+    parameter [SEGMENTS*CB-1:0] SIG_SLOPE = 0,
+    parameter [SEGMENTS*CB-1:0] SIG_INTER = 0,
+    parameter [SEGMENTS*CB-1:0] TANH_SLOPE = 0,
+    parameter [SEGMENTS*CB-1:0] TANH_INTER = 0
 ) (
     input clk,
     input en,
@@ -68,18 +70,18 @@ module dypipe_lane_finish #(
     endfunction
 
     function signed [15:0] pwl(input signed [15:0] x, input integer shift,
-                               input [16*18-1:0] slopes, input [16*18-1:0] inters);
+                               input [SEGMENTS*CB-1:0] slopes, input [SEGMENTS*CB-1:0] inters);
         reg signed [15:0] xc;
-        reg signed [17:0] slope, inter;
-        reg [3:0] seg;
+        reg signed [CB-1:0] slope, inter;
+        integer seg;
         reg signed [63:0] lo, hi, y;
         begin
-            lo = -(64'sd8 <<< shift);
-            hi = (64'sd8 <<< shift) - 1;
+            lo = -((SEGMENTS / 2) <<< shift);
+            hi = ((SEGMENTS / 2) <<< shift) - 1;
             xc = (x < lo) ? lo[15:0] : (x > hi) ? hi[15:0] : x;
-            seg = (xc >>> shift) + 8;
-            slope = slopes[18*seg +: 18];
-            inter = inters[18*seg +: 18];
+            seg = (xc >>> shift) + SEGMENTS / 2;
+            slope = slopes[CB*seg +: CB];
+            inter = inters[CB*seg +: CB];
             y = (slope * xc + (inter <<< F) + (64'sd1 <<< (F - 1))) >>> F;
             pwl = sat16(y);
         end
