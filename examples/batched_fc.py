@@ -11,30 +11,24 @@ import numpy as np
 from dypipe.sw.fc import block_weights
 from dypipe.sw.golden import fc as golden_fc
 from dypipe.sw.image import DramImage
-from dypipe.sw.isa import Act, Buf, Space, Unit, DMA_PARAMS
+from dypipe.sw.isa import Act, Buf, Space, Unit
 from dypipe.sw.program import ProgramBuilder, Reg, module_function
 from dypipe.sw.workload import Workload
 
 
 # -- module functions: which module runs them, and which parameters come from the CB ---------
 
-@module_function(Unit.IO, *DMA_PARAMS)
+@module_function(Unit.IO, "dram", "beats")
 def load_weights(f, p):
-    f.dload(Buf.SB, p.dram_addr)
+    f.dload_span(Buf.SB, p.dram, 0, p.beats)
 
 
 @module_function(Unit.IO, "x_dram", "x_buf", "x_beats", "b_dram", "b_buf", "b_beats")
 def load_column(f, p):
-    # A DMA reads six consecutive registers: build the block in r10..r15.
-    dram, buf, rows, beats, s1, s2 = (Reg(i) for i in range(10, 16))
-    for r, v in ((rows, 1), (s1, 0), (s2, 0)):
-        f.li(r, v)
-    for src, dst, n, bank in ((p.x_dram, p.x_buf, p.x_beats, Buf.NBIN),
-                              (p.b_dram, p.b_buf, p.b_beats, Buf.NBOUT)):
-        f.li(dram, src)
-        f.li(buf, dst)
-        f.li(beats, n)
-        f.dload(bank, dram)
+    # Two contiguous transfers; dload_span builds each DMA's parameter block in scratch
+    # registers above the parameters.
+    f.dload_span(Buf.NBIN, p.x_dram, p.x_buf, p.x_beats)
+    f.dload_span(Buf.NBOUT, p.b_dram, p.b_buf, p.b_beats)
 
 
 @module_function(Unit.PFU, "dst", "src", "weights", "k_chunks", "m_blocks")
@@ -42,9 +36,9 @@ def compute_column(f, p):
     f.mvm(p.dst, bias=True, act=Act.RELU)
 
 
-@module_function(Unit.STORE, *DMA_PARAMS)
+@module_function(Unit.STORE, "dram", "buf", "beats")
 def store_column(f, p):
-    f.dstore(Buf.NBOUT, p.dram_addr)
+    f.dstore_span(Buf.NBOUT, p.dram, p.buf, p.beats)
 
 
 # -- the control program ----------------------------------------------------------------------
@@ -70,8 +64,7 @@ def batched_fc(config, x, w, b):
     ry = image.alloc("y", batch * nb * R)
 
     pb = ProgramBuilder(config)
-    pb.task(load_weights, dram_addr=rw.beat, buf_addr=0, rows=1, row_beats=w_beats,
-            dram_stride=0, buf_stride=0, writes=[(Space.SB, 0, w_beats)])
+    pb.task(load_weights, dram=rw.beat, beats=w_beats, writes=[(Space.SB, 0, w_beats)])
     for j in range(batch):
         half = j % 2                                   # double buffering
         nbin, nbout = half * x_beats, half * y_beats
@@ -82,8 +75,7 @@ def batched_fc(config, x, w, b):
                 m_blocks=nb,
                 reads=[(Space.NBIN, nbin, x_beats), (Space.SB, 0, w_beats)],
                 writes=[(Space.NBOUT, nbout, y_beats)])
-        pb.task(store_column, dram_addr=ry.beat + j * y_beats, buf_addr=nbout, rows=1,
-                row_beats=y_beats, dram_stride=0, buf_stride=0,
+        pb.task(store_column, dram=ry.beat + j * y_beats, buf=nbout, beats=y_beats,
                 reads=[(Space.NBOUT, nbout, y_beats)],
                 writes=[(Space.DRAM, ry.beat + j * y_beats, y_beats)])
     pb.halt()

@@ -1,9 +1,10 @@
-"""The DMA engines: 2-D strided transfers between DRAM and the global buffer.
+"""The DMA engines: 3-D strided transfers between DRAM and the global buffer.
 
-A transfer moves ``rows`` rows of ``row_beats`` beats; row ``i`` starts at DRAM beat
-``dram_addr + i * dram_stride`` and at bank beat ``buf_addr + i * buf_stride``
-(parameters in :data:`dypipe.sw.isa.DMA_PARAMS` order). Both address ranges are checked
-before the first beat moves, so a bad transfer never touches memory.
+A transfer moves ``planes`` planes of ``rows`` rows of ``row_beats`` beats; row ``i`` of plane
+``p`` starts at DRAM beat ``dram_addr + p * dram_plane_stride + i * dram_stride`` and at bank
+beat ``buf_addr + p * buf_plane_stride + i * buf_stride`` (parameters in
+:data:`dypipe.sw.isa.DMA_PARAMS` order). Both address ranges are checked before the first beat
+moves, so a bad transfer never touches memory.
 """
 
 from amaranth import Module, Signal, Cat, Const
@@ -39,19 +40,21 @@ class _Transfer:
         r = self.regs
         code = Signal(Err, name="xfer_err_code")
         addr = Signal(WORD_BITS, name="xfer_err_addr")
-        last_dram = Signal(2 * WORD_BITS + 1, name="xfer_last_dram")
-        last_buf = Signal(2 * WORD_BITS + 1, name="xfer_last_buf")
+        last_dram = Signal(2 * WORD_BITS + 2, name="xfer_last_dram")
+        last_buf = Signal(2 * WORD_BITS + 2, name="xfer_last_buf")
         m.d.comb += [
-            last_dram.eq(r["dram_addr"] + (r["rows"] - 1) * r["dram_stride"]
-                         + r["row_beats"] - 1),
-            last_buf.eq(r["buf_addr"] + (r["rows"] - 1) * r["buf_stride"] + r["row_beats"] - 1),
+            last_dram.eq(r["dram_addr"] + (r["planes"] - 1) * r["dram_plane_stride"]
+                         + (r["rows"] - 1) * r["dram_stride"] + r["row_beats"] - 1),
+            last_buf.eq(r["buf_addr"] + (r["planes"] - 1) * r["buf_plane_stride"]
+                        + (r["rows"] - 1) * r["buf_stride"] + r["row_beats"] - 1),
         ]
         limit = Signal(WORD_BITS, name="xfer_buf_beats")
         with m.Switch(self.buf):
             for buf in Buf:
                 with m.Case(buf):
                     m.d.comb += limit.eq(bank_beats(self.config, buf))
-        with m.If((r["rows"] == 0) | (r["row_beats"] == 0) | (self.buf >= len(Buf))):
+        with m.If((r["rows"] == 0) | (r["row_beats"] == 0) | (r["planes"] == 0)
+                  | (self.buf >= len(Buf))):
             m.d.comb += code.eq(Err.BAD_PARAM)
         with m.Elif(last_dram >= self.config.dram_beats):
             m.d.comb += [code.eq(Err.DRAM_RANGE), addr.eq(last_dram)]
@@ -81,26 +84,42 @@ class _Transfer:
 
 
 class _Walker:
-    """Steps through the beats of a 2-D transfer: ``addr`` is the current beat, ``step``
-    advances it, ``last`` is high on the final beat."""
+    """Steps through the beats of a 3-D transfer: ``addr`` is the current beat, ``step``
+    advances it, ``last`` is high on the final beat. ``geometry`` is ``(base, stride, rows,
+    row_beats, plane_stride, planes)``."""
 
-    def __init__(self, m, name, base, stride, rows, row_beats, start):
+    def __init__(self, m, name, geometry, start):
+        base, stride, rows, row_beats, plane_stride, planes = geometry
         self.addr = Signal(WORD_BITS, name=f"{name}_addr")
+        plane_base = Signal(WORD_BITS, name=f"{name}_plane_base")
         row_base = Signal(WORD_BITS, name=f"{name}_row_base")
         beat = Signal(WORD_BITS, name=f"{name}_beat")
         row = Signal(WORD_BITS, name=f"{name}_row")
+        plane = Signal(WORD_BITS, name=f"{name}_plane")
         self.step = Signal(name=f"{name}_step")
         self.last = Signal(name=f"{name}_last")
         end_of_row = beat == row_beats - 1
+        end_of_plane = end_of_row & (row == rows - 1)
         m.d.comb += [self.addr.eq(row_base + beat),
-                     self.last.eq(end_of_row & (row == rows - 1))]
+                     self.last.eq(end_of_plane & (plane == planes - 1))]
         with m.If(start):
-            m.d.sync += [row_base.eq(base), beat.eq(0), row.eq(0)]
+            m.d.sync += [plane_base.eq(base), row_base.eq(base), beat.eq(0), row.eq(0),
+                         plane.eq(0)]
         with m.Elif(self.step):
-            with m.If(end_of_row):
+            with m.If(end_of_plane):
+                m.d.sync += [beat.eq(0), row.eq(0), plane.eq(plane + 1),
+                             plane_base.eq(plane_base + plane_stride),
+                             row_base.eq(plane_base + plane_stride)]
+            with m.Elif(end_of_row):
                 m.d.sync += [beat.eq(0), row.eq(row + 1), row_base.eq(row_base + stride)]
             with m.Else():
                 m.d.sync += beat.eq(beat + 1)
+
+
+def _geometry(regs, side):
+    """The walker geometry of one side (``"dram"`` or ``"buf"``) of latched parameters."""
+    return (regs[f"{side}_addr"], regs[f"{side}_stride"], regs["rows"], regs["row_beats"],
+            regs[f"{side}_plane_stride"], regs["planes"])
 
 
 class LoadDMA(wiring.Component):
@@ -131,12 +150,11 @@ class LoadDMA(wiring.Component):
         x = _Transfer(m, self._config, self.cmd)
         r = x.regs
         start = Signal()
-        issue = _Walker(m, "issue", r["dram_addr"], r["dram_stride"], r["rows"],
-                        r["row_beats"], start)
+        issue = _Walker(m, "issue", _geometry(r, "dram"), start)
         issuing = Signal()
 
         # Receive descriptors, in command order.
-        fields = ("buf_addr", "rows", "row_beats", "buf_stride")
+        fields = ("buf_addr", "buf_stride", "rows", "row_beats", "buf_plane_stride", "planes")
         m.submodules.queue = queue = SyncFIFO(width=len(x.buf) + WORD_BITS * len(fields),
                                               depth=self.QUEUE)
         m.d.comb += queue.w_data.eq(Cat(x.buf, *(r[name] for name in fields)))
@@ -146,8 +164,9 @@ class LoadDMA(wiring.Component):
         cur_buf = Signal.like(x.buf)
         receiving = Signal()
         take = Signal()
-        recv = _Walker(m, "recv", head["buf_addr"], cur["buf_stride"], cur["rows"],
-                       cur["row_beats"], take)
+        recv = _Walker(m, "recv", (head["buf_addr"], cur["buf_stride"], cur["rows"],
+                                   cur["row_beats"], cur["buf_plane_stride"], cur["planes"]),
+                       take)
         finished = Signal()
         m.d.comb += [
             finished.eq(self.mem.resp_valid & recv.last),
@@ -209,9 +228,8 @@ class StoreDMA(wiring.Component):
         x = _Transfer(m, cfg, self.cmd)
         r = x.regs
         start = Signal()
-        rd = _Walker(m, "rd", r["buf_addr"], r["buf_stride"], r["rows"], r["row_beats"], start)
-        wr = _Walker(m, "wr", r["dram_addr"], r["dram_stride"], r["rows"], r["row_beats"],
-                     start)
+        rd = _Walker(m, "rd", _geometry(r, "buf"), start)
+        wr = _Walker(m, "wr", _geometry(r, "dram"), start)
 
         # Beats read from the bank wait here, with their DRAM address and whether they end a
         # command, for the memory port.

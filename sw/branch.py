@@ -13,9 +13,10 @@ control unit from DRAM. B and C write the same region, which D reads.
 
 import numpy as np
 
-from .fc import FCLayer, random_layer
+from .fc import FCLayer, alloc_vector, random_layer
 from .image import DramImage
 from .program import ProgramBuilder, Reg
+from .schedule import emit
 from .roofline import roofline
 from .workload import Workload, MODES
 
@@ -38,51 +39,53 @@ def compile_branch(config, x, layers, *, mode="dypipe", name="branch"):
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     image = DramImage(config)
-    a = FCLayer(config, image, "A", x, *layers["A"])
-    b = FCLayer(config, image, "B", a.ry, *layers["B"])
-    c = FCLayer(config, image, "C", a.ry, *layers["C"], y=b.ry)
-    d = FCLayer(config, image, "D", b.ry, *layers["D"])
+    shapes = {key: np.shape(w) for key, (w, _) in layers.items()}
+    if shapes["B"] != shapes["C"]:
+        raise ValueError(f"B and C must have the same shape, not {shapes['B']} and "
+                         f"{shapes['C']}")
+    tx = alloc_vector(image, "x", shapes["A"][1], x)
+    ya, ybc, yd = (alloc_vector(image, f"{key}.y", shapes[key][0]) for key in "ABD")
+    a = FCLayer(config, image, "A", tx, *layers["A"], out=ya)
+    b = FCLayer(config, image, "B", ya, *layers["B"], out=ybc, first_half=a.next_half)
+    c = FCLayer(config, image, "C", ya, *layers["C"], out=ybc, first_half=a.next_half)
+    d = FCLayer(config, image, "D", ybc, *layers["D"], out=yd, first_half=b.next_half)
     pb = ProgramBuilder(config)
     take_c = pb.fresh_label("take_c")
-    if b.tiles != c.tiles:
-        raise ValueError("B and C must tile alike")
     if mode != "static":
-        _read_condition(pb, a.rx, config)
-        half = a.emit(pb, mode)
+        _read_condition(pb, tx.region, config)
+        emit(pb, a.steps(), mode)
         pb.emit(f"bne {COND}, r0, {take_c}")
-        b.emit(pb, mode, half)
+        emit(pb, b.steps(), mode)
         join = pb.fresh_label("join")
         pb.emit(f"j {join}")
         pb.label(take_c)
-        half = c.emit(pb, mode, half)
+        emit(pb, c.steps(), mode)
         pb.label(join)
-        d.emit(pb, mode, half)
+        emit(pb, d.steps(), mode)
         pb.halt()
     else:
-        half = a.emit(pb, mode)
+        emit(pb, a.steps(), mode)
         pb.wait()                       # the drain: nothing after the branch is known yet
-        _read_condition(pb, a.rx, config)
+        _read_condition(pb, tx.region, config)
         pb.emit(f"bne {COND}, r0, {take_c}")
         for path in (b, c):
             if path is c:
                 pb.label(take_c)
-            d.emit(pb, mode, path.emit(pb, mode, half))
+            emit(pb, path.steps(), mode)
+            emit(pb, d.steps(), mode)
             pb.halt()
 
-    y_a = a.golden(x)
     taken = "C" if int(np.asarray(x, dtype=np.int16)[0]) < 0 else "B"
-    y_bc = (c if taken == "C" else b).golden(y_a)
-    y_d = d.golden(y_bc)
-    expected = {}
-    for layer, values in ((a, y_a), (d, y_d)):
-        full = np.zeros(layer.ry.elems, dtype=np.int16)
-        full[:values.size] = values
-        expected[layer.ry.name] = full
     path = (a, c if taken == "C" else b, d)
-    macs = sum(l.n_out * l.n_in for l in path)
-    compulsory = 2 * (a.n_in + sum(l.n_out * l.n_in + 2 * l.n_out for l in path))
+    storage = {t.region.name: image.data(t.region.name) for t in (tx, ya, ybc, yd)}
+    for layer in path:
+        layer.expected_into(storage)
+    macs = sum(l.macs for l in path)
+    compulsory = 2 * (a.n_in + sum(l.weight_elems + l.n_out for l in path))
     return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
-                    image=image, expected=expected,
+                    image=image, expected={t.region.name: storage[t.region.name]
+                                           for t in (ya, yd)},
+                    compare={t.region.name: t.mask() for t in (ya, yd)},
                     meta={"layer": "branch", "taken": taken, "macs": macs,
                           "compulsory_bytes": compulsory,
                           "roofline_cycles": roofline(config, macs, compulsory),

@@ -21,6 +21,7 @@ import numpy as np
 from . import golden
 from .functions import CONV, LOAD, STORE, dma_params
 from .isa import Act, Buf, Space
+from .layer import Layer, covered
 from .schedule import Task
 from .tensor import out_size
 from .tiler import plan_conv, input_extent
@@ -42,17 +43,20 @@ def phase_weights(weights, plan, R, C):
     return out
 
 
-class ConvLayer:
-    """One convolution placed in a DRAM image. ``x`` is a :class:`Tensor` whose halo is the
-    padding; the output goes to channels ``channel`` .. ``channel + cout`` of ``out`` (a
-    tensor without halo; a channel slice of a wider one is concat by layout)."""
+class ConvLayer(Layer):
+    """One convolution placed in a DRAM image. ``x`` is a :class:`Tensor` view whose padding is
+    the convolution's; the output goes to channels ``channel`` .. ``channel + cout`` of the
+    interior of ``out`` (a channel slice of a wider tensor is concat by layout)."""
+
+    kind = "conv"
 
     def __init__(self, config, image, name, x, weights, bias, *, stride=1, act=Act.RELU,
                  out, channel=0):
-        self.config, self.name, self.x, self.out = config, name, x, out
+        super().__init__(config, name, (x,), out, channel)
+        self.x = x
         self.weights = np.asarray(weights, dtype=np.int16)
         self.bias = np.asarray(bias, dtype=np.int16)
-        self.stride, self.act, self.channel = stride, Act(act), channel
+        self.stride, self.act = stride, Act(act)
         cout, cin, kh, kw = self.weights.shape
         R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
         if cin != x.c:
@@ -60,9 +64,9 @@ class ConvLayer:
         self.oh, self.ow = out_size(x.hp, kh, stride), out_size(x.wp, kw, stride)
         if self.oh < 1 or self.ow < 1:
             raise CompileError(f"{name}: a {kh}x{kw} kernel does not fit a {x.hp}x{x.wp} input")
-        if (out.h, out.w) != (self.oh, self.ow) or out.pad:
-            raise CompileError(f"{name}: output tensor is {out.h}x{out.w} with halo {out.pad}, "
-                               f"the layer writes {self.oh}x{self.ow} without halo")
+        if (out.h, out.w) != (self.oh, self.ow):
+            raise CompileError(f"{name}: output tensor is {out.h}x{out.w}, the layer writes "
+                               f"{self.oh}x{self.ow}")
         if channel % V or channel + -(-cout // V) * V > out.cpitch:
             raise CompileError(f"{name}: channels {channel}..{channel + cout} do not start on a "
                                f"beat ({V} channels) inside the output's {out.cpitch}")
@@ -98,17 +102,30 @@ class ConvLayer:
     def macs(self):
         return self.oh * self.ow * self.cout * self.cin * self.kh * self.kw
 
+    @property
+    def out_shape(self):
+        return (self.oh, self.ow, self.cout)
+
+    @property
+    def weight_elems(self):
+        return self.weights.size + self.bias.size
+
+    def input_elems(self):
+        x, s = self.x, self.stride
+        top, left = x.pads[:2]
+        return (covered(x.h, top, self.kh, s, self.oh) * covered(x.w, left, self.kw, s, self.ow)
+                * x.c)
+
     def golden(self, x):
         c = self.config
         return golden.conv2d(x, self.weights, self.bias, self.stride, 0, c.frac_bits, self.act,
                              c.acc_bits)
 
-    def meta(self):
+    def details(self):
         p = self.plan
-        return {"layer": "conv", "in": [self.x.h, self.x.w, self.cin], "pad": self.x.pad,
+        return {"in": [self.x.h, self.x.w, self.cin], "pads": list(self.x.pads),
                 "out": [self.oh, self.ow, self.cout], "kernel": [self.kh, self.kw],
-                "stride": self.stride, "act": self.act.name.lower(), "macs": self.macs,
-                "weight_bytes": self.weights.size * 2,
+                "stride": self.stride, "act": self.act.name.lower(),
                 "tiling": {"pitch": p.pitch, "phases": len(p.phases), "rows_per_tile": p.ty,
                            "blocks_per_group": p.nb, "tiles": self.tiles,
                            "groups": self.groups, "weights_resident": p.resident,
@@ -123,12 +140,13 @@ class ConvLayer:
         src = x.beat(image_row + first, 0)
         if p.pitch == x.cpitch:      # whole image rows, rows of NBin apart
             load = dma_params(dram_addr=src, buf_addr=buf, rows=rows,
-                              row_beats=x.wp * x.pixel_beats, dram_stride=x.wp * x.pixel_beats,
+                              row_beats=x.wp * x.pixel_beats, dram_stride=x.row_pitch_beats,
                               buf_stride=p.row_rows * in_beats)
         else:                        # pixel by pixel, each starting an NBin row
-            load = dma_params(dram_addr=src, buf_addr=buf, rows=rows * x.wp,
+            load = dma_params(dram_addr=src, buf_addr=buf, planes=rows, rows=x.wp,
                               row_beats=x.pixel_beats, dram_stride=x.pixel_beats,
-                              buf_stride=p.pitch // V)
+                              buf_stride=p.pitch // V, dram_plane_stride=x.row_pitch_beats,
+                              buf_plane_stride=p.row_rows * in_beats)
         return Task(LOAD[Buf.NBIN], load, reads=((Space.DRAM, src, x.beats(rows)),),
                     writes=((Space.NBIN, buf, slot_rows * in_beats),))
 
@@ -208,12 +226,15 @@ class ConvLayer:
                 first_ch = self.channel + g * p.nb * R
                 lanes = min(nb * R, -(-self.cout // V) * V - g * p.nb * R)
                 dram = out.beat(y0, 0, first_ch)
-                span = (ty * self.ow - 1) * out.pixel_beats + lanes // V
+                span = ((ty - 1) * out.row_pitch_beats + (self.ow - 1) * out.pixel_beats
+                        + lanes // V)
                 step.append(Task(
                     STORE[Buf.NBOUT], dma_params(dram_addr=dram, buf_addr=oslot * out_beats,
-                                                 rows=ty * self.ow, row_beats=lanes // V,
+                                                 planes=ty, rows=self.ow, row_beats=lanes // V,
                                                  dram_stride=out.pixel_beats,
-                                                 buf_stride=nb * out_beats),
+                                                 buf_stride=nb * out_beats,
+                                                 dram_plane_stride=out.row_pitch_beats,
+                                                 buf_plane_stride=self.ow * nb * out_beats),
                     reads=(out_fp,), writes=((Space.DRAM, dram, span),)))
                 steps.append(step)
         return steps

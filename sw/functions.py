@@ -9,8 +9,9 @@ __all__ = ["LOAD", "STORE", "CONV", "VEC", "dma_params"]
 
 
 def dma_params(prefix="", **values):
-    """Parameters of one DMA: defaults rows=1 and zero strides."""
-    values = {"rows": 1, "dram_stride": 0, "buf_stride": 0, **values}
+    """Parameters of one DMA: defaults one plane of one row and zero strides."""
+    values = {"rows": 1, "dram_stride": 0, "buf_stride": 0, "planes": 1,
+              "dram_plane_stride": 0, "buf_plane_stride": 0, **values}
     return {f"{prefix}{name}": values[name] for name in DMA_PARAMS}
 
 

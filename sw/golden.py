@@ -66,19 +66,21 @@ def conv2d(x, weights, bias, stride, pad, frac_bits, act=Act.NONE, acc_bits=None
 
 
 def pool2d(x, kernel, stride, pad, kind, pad_value=0, scale=None, act=Act.NONE, frac_bits=8):
-    """Max (``kind="max"``) or average pooling of ``x`` (H, W, C); padding with ``pad_value``.
-    The average is ``round(sum * scale / 2**AVG_SHIFT)``, ``scale`` defaulting to
-    :func:`avg_scale`, as the vector unit computes it."""
+    """Max (``kind="max"``) or average pooling of ``x`` (H, W, C) with a ``kernel`` window (an
+    int or (kh, kw)); padding with ``pad_value``. The average is ``round(sum * scale /
+    2**AVG_SHIFT)``, ``scale`` defaulting to :func:`avg_scale`, as the vector unit computes
+    it."""
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     x = np.pad(np.asarray(x, dtype=np.int64), ((pad, pad), (pad, pad), (0, 0)),
                constant_values=pad_value)
-    oh = (x.shape[0] - kernel) // stride + 1
-    ow = (x.shape[1] - kernel) // stride + 1
+    oh = (x.shape[0] - kh) // stride + 1
+    ow = (x.shape[1] - kw) // stride + 1
     windows = [x[i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
-               for i in range(kernel) for j in range(kernel)]
+               for i in range(kh) for j in range(kw)]
     if kind == "max":
         y = np.max(windows, axis=0)
     else:
-        scale = avg_scale(kernel * kernel) if scale is None else scale
+        scale = avg_scale(kh * kw) if scale is None else scale
         y = np.clip((np.sum(windows, axis=0) * scale + (1 << (AVG_SHIFT - 1))) >> AVG_SHIFT,
                     INT16_MIN, INT16_MAX)
     return activate(act, y.astype(np.int16), frac_bits)

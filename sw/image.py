@@ -56,6 +56,13 @@ class DramImage:
             raise ValueError(f"{name!r} holds {region.elems} elements, got {flat.size}")
         self._data[name] = flat
 
+    def data(self, name):
+        """A copy of region ``name``'s initial contents (zeros if none were set)."""
+        region = self.regions[name]
+        if name in self._data:
+            return self._data[name].copy()
+        return np.zeros(region.elems, dtype=np.int16)
+
     @property
     def used_beats(self):
         return self._next

@@ -92,8 +92,8 @@ class Op(enum.Enum, shape=6):
     WAIT = 36     # wait until every committed task has finished
     LDC = 40      # rd = context[task slot][imm16]
     END = 41      # end of a module function
-    DLOAD = 42    # DMA DRAM -> buffer a; parameters in r[b] .. r[b+5]
-    DSTORE = 43   # DMA buffer a -> DRAM; parameters in r[b] .. r[b+5]
+    DLOAD = 42    # DMA DRAM -> buffer a; parameters in r[b] .. r[b+8]
+    DSTORE = 43   # DMA buffer a -> DRAM; parameters in r[b] .. r[b+8]
     MVM = 44      # matrix-vector tile on the MAC array; parameters r[b] .. r[b+4], flags imm16
     CONV = 45     # convolution tile on the MAC array; parameters r[b] .. r[b+13], flags imm16
     VEC = 46      # vector unit: pooling, elementwise, activation; r[b] .. r[b+14], flags imm16
@@ -188,8 +188,12 @@ RangeDesc = data.StructLayout({
     "lo": 28,        # first beat
 })
 
-#: Registers read by the DMA macro-instructions, starting at r[b].
-DMA_PARAMS = ("dram_addr", "buf_addr", "rows", "row_beats", "dram_stride", "buf_stride")
+#: Registers read by the DMA macro-instructions, starting at r[b]: ``planes`` planes of ``rows``
+#: rows of ``row_beats`` consecutive beats; row ``i`` of plane ``p`` starts at DRAM beat
+#: ``dram_addr + p * dram_plane_stride + i * dram_stride`` and at bank beat
+#: ``buf_addr + p * buf_plane_stride + i * buf_stride``.
+DMA_PARAMS = ("dram_addr", "buf_addr", "rows", "row_beats", "dram_stride", "buf_stride",
+              "planes", "dram_plane_stride", "buf_plane_stride")
 #: Registers read by :attr:`Op.MVM`, starting at r[b].
 MVM_PARAMS = ("dst", "src", "weights", "k_chunks", "m_blocks")
 #: :attr:`Op.CONV` and :attr:`Op.VEC` stop with :attr:`Err.BAD_PARAM` when a parameter is not

@@ -25,31 +25,24 @@ from .image import DramImage
 from .isa import Act
 from .pool import PoolLayer
 from .program import ProgramBuilder
-from .roofline import roofline
 from .schedule import emit
 from .tensor import alloc_tensor, out_size
-from .workload import Workload
+from .workload import CompileError, Workload
 
 __all__ = ["conv_workload", "pool_workload", "eltwise_workload", "fc_workload",
            "Op2", "TABLE2", "table2_ops", "op_workload"]
 
-def _covered(n, pad, kernel, stride, out):
-    """How many of ``n`` input rows (or columns) some window reads (a stride larger than the
-    kernel skips some; they are not compulsory)."""
-    return len({o * stride + k - pad for o in range(out) for k in range(kernel)}
-               & set(range(n)))
-
-
-def _finish(config, name, mode, steps, image, out, expected, meta, compulsory):
+def _finish(config, name, mode, layer, image, inputs):
+    """The workload running ``layer`` alone on ``inputs`` (tensors holding their data)."""
     pb = ProgramBuilder(config)
-    emit(pb, steps, mode)
+    emit(pb, layer.steps(), mode)
     pb.halt()
-    flat = out.pack(expected)
-    meta = {**meta, "compulsory_bytes": compulsory,
-            "roofline_cycles": roofline(config, meta.get("macs", 0), compulsory)}
+    storage = {t.region.name: image.data(t.region.name) for t in (*inputs, layer.out)}
+    layer.expected_into(storage)
+    out = layer.out
     return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
-                    image=image, expected={out.region.name: flat},
-                    compare={out.region.name: out.mask()}, meta=meta)
+                    image=image, expected={out.region.name: storage[out.region.name]},
+                    compare={out.region.name: out.mask()}, meta=layer.meta())
 
 
 def _data(config, rng, shape, lo=-1.0, hi=1.0):
@@ -68,14 +61,13 @@ def conv_workload(config, *, h, w, cin, cout, kernel, stride=1, pad=0, act=Act.R
     weights = rng.integers(-scale, scale + 1, (cout, cin, kernel, kernel), dtype=np.int16)
     bias = rng.integers(-one // 2, one // 2, cout, dtype=np.int16)
     tx = alloc_tensor(image, f"{name}.x", h, w, cin, pad=pad, data=x)
+    if tx.hp < kernel or tx.wp < kernel:
+        raise CompileError(f"{name}: a {kernel}x{kernel} kernel does not fit a {h}x{w} input "
+                           f"padded by {pad}")
     oh, ow = out_size(tx.hp, kernel, stride), out_size(tx.wp, kernel, stride)
     out = alloc_tensor(image, f"{name}.y", oh, ow, cout)
     layer = ConvLayer(config, image, name, tx, weights, bias, stride=stride, act=act, out=out)
-    expected = layer.golden(np.pad(x, ((pad, pad), (pad, pad), (0, 0))))
-    read = _covered(h, pad, kernel, stride, oh) * _covered(w, pad, kernel, stride, ow) * cin
-    compulsory = 2 * (read + weights.size + bias.size + expected.size)
-    return _finish(config, name, mode, layer.steps(), image, out, expected, layer.meta(),
-                   compulsory)
+    return _finish(config, name, mode, layer, image, [tx])
 
 
 def pool_workload(config, *, h, w, c, kernel, stride, pad=0, kind="max", act=Act.NONE,
@@ -87,16 +79,14 @@ def pool_workload(config, *, h, w, c, kernel, stride, pad=0, kind="max", act=Act
     x = _data(config, rng, (h, w, c))
     pad_value = INT16_MIN if kind == "max" else 0
     tx = alloc_tensor(image, f"{name}.x", h, w, c, pad=pad, pad_value=pad_value, data=x)
+    if tx.hp < kernel or tx.wp < kernel:
+        raise CompileError(f"{name}: a {kernel}x{kernel} window does not fit a {h}x{w} input "
+                           f"padded by {pad}")
     oh, ow = out_size(tx.hp, kernel, stride), out_size(tx.wp, kernel, stride)
     out = alloc_tensor(image, f"{name}.y", oh, ow, c)
     layer = PoolLayer(config, name, tx, kernel=kernel, stride=stride, kind=kind, act=act,
                       out=out)
-    padded = np.pad(x, ((pad, pad), (pad, pad), (0, 0)), constant_values=pad_value)
-    expected = layer.golden(padded, pad_value)
-    read = _covered(h, pad, kernel, stride, oh) * _covered(w, pad, kernel, stride, ow) * c
-    compulsory = 2 * (read + expected.size)
-    return _finish(config, name, mode, layer.steps(), image, out, expected, layer.meta(),
-                   compulsory)
+    return _finish(config, name, mode, layer, image, [tx])
 
 
 def eltwise_workload(config, *, n, op="add", act=Act.NONE, mode="dypipe", seed=0,
@@ -109,20 +99,13 @@ def eltwise_workload(config, *, n, op="add", act=Act.NONE, mode="dypipe", seed=0
     ta = alloc_tensor(image, f"{name}.a", 1, 1, n, data=a)
     tb = alloc_tensor(image, f"{name}.b", 1, 1, n, data=b)
     out = alloc_tensor(image, f"{name}.y", 1, 1, n)
-    layer = EltwiseLayer(config, name, op, ta.region, tb.region, out.region, n, act)
-    expected = layer.golden(a, b)
-    compulsory = 2 * n * (3 if op != "act" else 2)
-    return _finish(config, name, mode, layer.steps(), image, out, expected, layer.meta(),
-                   compulsory)
+    layer = EltwiseLayer(config, name, op, ta, tb, out, act)
+    return _finish(config, name, mode, layer, image, [ta, tb])
 
 
 def fc_workload(config, *, n_out, n_in, mode="dypipe", seed=0, name="fc"):
     """An FC layer with bias and ReLU (:mod:`.fc`), with its roofline."""
-    wl = random_fc(config, n_out, n_in, seed=seed, act=Act.RELU, mode=mode, name=name)
-    compulsory = 2 * (n_in + n_out * n_in + 2 * n_out)
-    wl.meta.update(compulsory_bytes=compulsory,
-                   roofline_cycles=roofline(config, n_out * n_in, compulsory))
-    return wl
+    return random_fc(config, n_out, n_in, seed=seed, act=Act.RELU, mode=mode, name=name)
 
 
 @dataclasses.dataclass(frozen=True)

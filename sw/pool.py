@@ -10,6 +10,7 @@ input tensor's halo (for max pooling, filled with the most negative value).
 from . import golden
 from .functions import LOAD, STORE, VEC, dma_params
 from .isa import Act, Buf, Space, VecFn
+from .layer import Layer, covered
 from .schedule import Task
 from .tensor import out_size
 from .tiler import plan_pool
@@ -20,37 +21,55 @@ __all__ = ["PoolLayer"]
 _KINDS = {"max": VecFn.MAX, "avg": VecFn.AVG}
 
 
-class PoolLayer:
+class PoolLayer(Layer):
+    """Max or average pooling of the view ``x`` (its padding is the pool's) with a ``kernel``
+    window (an int, or (kh, kw)) moving by ``stride``, written to channels ``channel`` ..
+    of the interior of ``out``."""
+
+    kind = "pool"
+
     def __init__(self, config, name, x, *, kernel, stride, kind="max", act=Act.NONE, out,
                  channel=0):
         if kind not in _KINDS:
             raise CompileError(f"{name}: pooling is max or avg, not {kind!r}")
-        self.config, self.name, self.x, self.out = config, name, x, out
-        self.kernel, self.stride, self.kind, self.act = kernel, stride, kind, Act(act)
-        self.channel = channel
-        self.oh, self.ow = out_size(x.hp, kernel, stride), out_size(x.wp, kernel, stride)
+        super().__init__(config, name, (x,), out, channel)
+        self.x = x
+        self.kh, self.kw = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+        self.stride, self.pool, self.act = stride, kind, Act(act)
+        self.oh, self.ow = out_size(x.hp, self.kh, stride), out_size(x.wp, self.kw, stride)
         V = config.beat_elems
         if self.oh < 1 or self.ow < 1:
-            raise CompileError(f"{name}: a {kernel}x{kernel} window does not fit a "
+            raise CompileError(f"{name}: a {self.kh}x{self.kw} window does not fit a "
                                f"{x.hp}x{x.wp} input")
-        if (out.h, out.w) != (self.oh, self.ow) or out.pad:
-            raise CompileError(f"{name}: output tensor is {out.h}x{out.w} with halo {out.pad}, "
-                               f"the layer writes {self.oh}x{self.ow} without halo")
+        if (out.h, out.w) != (self.oh, self.ow):
+            raise CompileError(f"{name}: output tensor is {out.h}x{out.w}, the layer writes "
+                               f"{self.oh}x{self.ow}")
         if channel % V or channel + x.cpitch > out.cpitch:
             raise CompileError(f"{name}: channels {channel}..{channel + x.c} do not start on a "
                                f"beat ({V} channels) inside the output's {out.cpitch}")
-        self.plan = plan_pool(config, name, hp=x.hp, wp=x.wp, cpitch=x.cpitch, kernel=kernel,
-                              stride=stride, oh=self.oh, ow=self.ow)
+        self.plan = plan_pool(config, name, hp=x.hp, wp=x.wp, cpitch=x.cpitch, kh=self.kh,
+                              kw=self.kw, stride=stride, oh=self.oh, ow=self.ow)
 
-    def golden(self, x, pad_value):
-        return golden.pool2d(x, self.kernel, self.stride, 0, self.kind, act=self.act,
+    @property
+    def out_shape(self):
+        return (self.oh, self.ow, self.x.c)
+
+    def input_elems(self):
+        x, s = self.x, self.stride
+        top, left = x.pads[:2]
+        return (covered(x.h, top, self.kh, s, self.oh) * covered(x.w, left, self.kw, s, self.ow)
+                * x.c)
+
+    def golden(self, x):
+        return golden.pool2d(x, (self.kh, self.kw), self.stride, 0, self.pool, act=self.act,
                              frac_bits=self.config.frac_bits)
 
-    def meta(self):
+    def details(self):
         p = self.plan
-        return {"layer": "pool", "kind": self.kind, "in": [self.x.h, self.x.w, self.x.c],
-                "pad": self.x.pad, "out": [self.oh, self.ow, self.x.c],
-                "kernel": self.kernel, "stride": self.stride, "macs": 0,
+        return {"kind": self.pool, "in": [self.x.h, self.x.w, self.x.c],
+                "pads": list(self.x.pads), "out": [self.oh, self.ow, self.x.c],
+                "kernel": [self.kh, self.kw], "stride": self.stride,
+                "act": self.act.name.lower(),
                 "tiling": {"chunks_per_tile": p.chunks, "channel_groups": p.groups,
                            "rows_per_tile": p.ty, "estimate": p.estimate}}
 
@@ -58,8 +77,8 @@ class PoolLayer:
         cfg, p, x, out = self.config, self.plan, self.x, self.out
         C, V = cfg.pe_cols, cfg.beat_elems
         row_beats = C // V
-        s, k = self.stride, self.kernel
-        fn = VEC[_KINDS[self.kind], self.act]
+        s, kh, kw = self.stride, self.kh, self.kw
+        fn = VEC[_KINDS[self.pool], self.act]
         steps, count = [], 0
         for gi in range(p.groups):
             ch0 = gi * p.chunks * C
@@ -67,33 +86,37 @@ class PoolLayer:
             chunks = -(-lanes // C)
             for y0 in range(0, self.oh, p.ty):
                 ty = min(p.ty, self.oh - y0)
-                in_rows = (ty - 1) * s + k
+                in_rows = (ty - 1) * s + kh
                 islot = (count % p.slots) * (p.in_slot_rows + p.out_slot_rows)
                 oslot = islot + p.in_slot_rows
                 count += 1
                 in_fp = (Space.NBIN, islot * row_beats, p.in_slot_rows * row_beats)
                 out_fp = (Space.NBIN, oslot * row_beats, p.out_slot_rows * row_beats)
                 src = x.beat(y0 * s, 0, ch0)
-                src_span = (in_rows * x.wp - 1) * x.pixel_beats + lanes // V
+                src_span = ((in_rows - 1) * x.row_pitch_beats + (x.wp - 1) * x.pixel_beats
+                            + lanes // V)
                 dst = out.beat(y0, 0, self.channel + ch0)
-                dst_span = (ty * self.ow - 1) * out.pixel_beats + lanes // V
+                dst_span = ((ty - 1) * out.row_pitch_beats + (self.ow - 1) * out.pixel_beats
+                            + lanes // V)
                 steps.append([
                     Task(LOAD[Buf.NBIN], dma_params(
-                        dram_addr=src, buf_addr=islot * row_beats, rows=in_rows * x.wp,
+                        dram_addr=src, buf_addr=islot * row_beats, planes=in_rows, rows=x.wp,
                         row_beats=lanes // V, dram_stride=x.pixel_beats,
-                        buf_stride=p.chunks * row_beats),
+                        buf_stride=p.chunks * row_beats, dram_plane_stride=x.row_pitch_beats,
+                        buf_plane_stride=x.wp * p.chunks * row_beats),
                         reads=((Space.DRAM, src, src_span),), writes=(in_fp,)),
                     Task(fn, dict(
-                        dst=oslot, src=islot, src_b=0, chunks=chunks, kh=k, kw=k,
+                        dst=oslot, src=islot, src_b=0, chunks=chunks, kh=kh, kw=kw,
                         kh_stride=x.wp * p.chunks, kw_stride=p.chunks, x_count=self.ow,
                         x_stride=s * p.chunks, y_count=ty, y_stride=s * x.wp * p.chunks,
                         dst_x_stride=p.chunks, dst_y_stride=self.ow * p.chunks,
-                        scale=golden.avg_scale(k * k) if self.kind == "avg" else 0),
+                        scale=golden.avg_scale(kh * kw) if self.pool == "avg" else 0),
                         reads=(in_fp,), writes=(out_fp,)),
                     Task(STORE[Buf.NBIN], dma_params(
-                        dram_addr=dst, buf_addr=oslot * row_beats, rows=ty * self.ow,
+                        dram_addr=dst, buf_addr=oslot * row_beats, planes=ty, rows=self.ow,
                         row_beats=lanes // V, dram_stride=out.pixel_beats,
-                        buf_stride=p.chunks * row_beats),
+                        buf_stride=p.chunks * row_beats, dram_plane_stride=out.row_pitch_beats,
+                        buf_plane_stride=self.ow * p.chunks * row_beats),
                         reads=(out_fp,), writes=((Space.DRAM, dst, dst_span),)),
                 ])
         return steps

@@ -20,7 +20,7 @@ at run time.
 import dataclasses
 
 from .isa import (Unit, Buf, Act, VecFn, MODULE_UNITS, NUM_REGS, MvmFlags, VecFlags, Space,
-                  RangeDesc, FOOTPRINT_RANGES, OPS, Fmt)
+                  RangeDesc, FOOTPRINT_RANGES, OPS, Fmt, DMA_PARAMS)
 
 __all__ = ["Reg", "module_function", "ModuleFunction", "FunctionBuilder", "ProgramBuilder",
            "mvm_flags", "vec_flags"]
@@ -92,25 +92,61 @@ class _Params:
 
 
 class FunctionBuilder:
-    """Emits the body of a module function; only the unit's own instructions are offered."""
+    """Emits the body of a module function; only the unit's own instructions are offered.
+    ``first_free`` is the first register above the function's parameters."""
 
-    def __init__(self, unit):
+    def __init__(self, unit, first_free=2):
         self.unit = unit
+        self.first_free = first_free
         self.lines = []
+        self._block = {}        # scratch DMA block register -> constant it holds
 
     def emit(self, line):
+        self._block.clear()
         self.lines.append(line)
 
     def li(self, reg, value):
         self.emit(_li(reg, value))
 
     def dload(self, buf, first):
+        """DMA load into ``buf`` with the :data:`DMA_PARAMS` in registers ``first`` ..."""
         self._need(Unit.IO, "dload")
         self.emit(f"dload {Buf(buf).name.lower()}, {first}")
 
     def dstore(self, buf, first):
         self._need(Unit.STORE, "dstore")
         self.emit(f"dstore {Buf(buf).name.lower()}, {first}")
+
+    def dload_span(self, buf, dram, buf_addr, beats):
+        """Load ``beats`` consecutive beats from DRAM beat ``dram`` to bank beat ``buf_addr``
+        (registers or integers), through a block of scratch registers above the parameters."""
+        self._need(Unit.IO, "dload")
+        first = self._span_block(dram, buf_addr, beats)
+        self.lines.append(f"dload {Buf(buf).name.lower()}, {first}")
+
+    def dstore_span(self, buf, dram, buf_addr, beats):
+        """Store ``beats`` consecutive beats from bank beat ``buf_addr`` to DRAM beat
+        ``dram``."""
+        self._need(Unit.STORE, "dstore")
+        first = self._span_block(dram, buf_addr, beats)
+        self.lines.append(f"dstore {Buf(buf).name.lower()}, {first}")
+
+    def _span_block(self, dram, buf_addr, beats):
+        first = self.first_free
+        if first + len(DMA_PARAMS) > NUM_REGS:
+            raise ValueError(f"no room for a DMA parameter block above r{first - 1}")
+        values = {"dram_addr": dram, "buf_addr": buf_addr, "row_beats": beats, "rows": 1,
+                  "dram_stride": 0, "buf_stride": 0, "planes": 1, "dram_plane_stride": 0,
+                  "buf_plane_stride": 0}
+        for i, name in enumerate(DMA_PARAMS):
+            reg, value = Reg(first + i), values[name]
+            if isinstance(value, Reg):
+                self.lines.append(f"addi {reg}, {value}, 0")
+                self._block.pop(reg, None)
+            elif self._block.get(reg) != int(value):
+                self.lines.append(_li(reg, value))
+                self._block[reg] = int(value)
+        return Reg(first)
 
     def mvm(self, first, *, bias=False, act=Act.NONE):
         self._need(Unit.PFU, "mvm")
@@ -142,8 +178,8 @@ class ModuleFunction:
 
     def asm(self):
         """The function's assembly: parameter loads, body, ``end``."""
-        f = FunctionBuilder(self.unit)
         first = 2      # r1 is the scratch register
+        f = FunctionBuilder(self.unit, first + len(self.params))
         if first + len(self.params) > NUM_REGS:
             raise ValueError(f"{self.name}: {len(self.params)} parameters do not fit the "
                              f"registers")

@@ -35,29 +35,13 @@ __all__ = ["compile_seqloop", "random_seqloop"]
 
 def _functions(x_beats, h_beats, bias_beat, bias_beats, kc, nbh):
     """The module functions of one step, with this workload's sizes built in."""
-    dma = [Reg(10 + i) for i in range(len(DMA_PARAMS))]      # one DMA parameter block
-    dram, buf, rows, row_beats = dma[:4]
-
-    def one_row(f):
-        """The parameters every transfer here shares: one row, no strides."""
-        f.li(rows, 1)
-        for r in dma[4:]:
-            f.li(r, 0)
-
-    def block(f, src, dst, beats):
-        f.li(dram, src)
-        f.emit(f"addi {buf}, {dst[0]}, {dst[1]}")
-        f.li(row_beats, beats)
 
     @module_function(Unit.IO, "x_dram", "h_dram", "nbin", "nbout", name="rnn_load")
     def rnn_load(f, p):
-        one_row(f)
-        block(f, p.x_dram, (p.nbin, 0), x_beats)
-        f.dload(Buf.NBIN, dram)
-        block(f, p.h_dram, (p.nbin, x_beats), h_beats)
-        f.dload(Buf.NBIN, dram)
-        block(f, bias_beat, (p.nbout, 0), bias_beats)
-        f.dload(Buf.NBOUT, dram)
+        f.emit(f"addi r1, {p.nbin}, {x_beats}")     # r1: where h_{t-1} goes
+        f.dload_span(Buf.NBIN, p.x_dram, p.nbin, x_beats)
+        f.dload_span(Buf.NBIN, p.h_dram, Reg(1), h_beats)
+        f.dload_span(Buf.NBOUT, bias_beat, p.nbout, bias_beats)
 
     mvm = [Reg(10 + i) for i in range(5)]                    # dst, src, weights, k, m
 
@@ -72,9 +56,7 @@ def _functions(x_beats, h_beats, bias_beat, bias_beats, kc, nbh):
 
     @module_function(Unit.STORE, "h_dram", "nbout", name="rnn_store")
     def rnn_store(f, p):
-        one_row(f)
-        block(f, p.h_dram, (p.nbout, 0), bias_beats)
-        f.dstore(Buf.NBOUT, dram)
+        f.dstore_span(Buf.NBOUT, p.h_dram, p.nbout, bias_beats)
 
     return rnn_load, rnn_cell, rnn_store
 

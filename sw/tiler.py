@@ -163,7 +163,7 @@ class PoolPlan:
     estimate: int
 
 
-def plan_pool(config, name, *, hp, wp, cpitch, kernel, stride, oh, ow):
+def plan_pool(config, name, *, hp, wp, cpitch, kh, kw, stride, oh, ow):
     """Tiles of a pooling layer: ``ty`` output rows by a group of channel chunks, input and
     output both in NBin, double buffered; the least estimated cycles win (channel groups avoid
     re-reading the rows two row tiles share)."""
@@ -176,7 +176,7 @@ def plan_pool(config, name, *, hp, wp, cpitch, kernel, stride, oh, ow):
             continue
         for ty in range(1, oh + 1):
             tiles = _ceil(oh, ty) * groups
-            in_rows = (ty - 1) * stride + kernel
+            in_rows = (ty - 1) * stride + kh
             in_slot = in_rows * wp * chunks
             out_slot = ty * ow * chunks
             # Double buffered where two tiles fit, else one (loads then wait).
@@ -187,10 +187,10 @@ def plan_pool(config, name, *, hp, wp, cpitch, kernel, stride, oh, ow):
                     smallest = smallest or need
                 break
             lanes = min(chunks * C, cpitch)
-            in_beats = sum(((min(ty, oh - t * ty) - 1) * stride + kernel) * wp
+            in_beats = sum(((min(ty, oh - t * ty) - 1) * stride + kh) * wp
                            for t in range(_ceil(oh, ty))) * cpitch // V
             dram = in_beats + oh * ow * cpitch // V
-            compute = oh * ow * total_chunks * kernel * kernel + tiles * (_INSN_OVERHEAD + 4)
+            compute = oh * ow * total_chunks * kh * kw + tiles * (_INSN_OVERHEAD + 4)
             fill = in_rows * wp * lanes * 2 // bpc + config.dram_latency
             drain = ty * ow * lanes * 2 // bpc
             estimate = max(dram, compute) + fill + drain

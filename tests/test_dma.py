@@ -35,6 +35,7 @@ class Bench(wiring.Component):
 
 
 async def run_cmd(ctx, unit, buf, params, limit=5000):
+    params = {"planes": 1, **params}
     for i, name in enumerate(DMA_PARAMS):
         ctx.set(unit.cmd.payload.params[i], params.get(name, 0))
     ctx.set(unit.cmd.payload.a, buf)
@@ -90,6 +91,36 @@ def test_strided_load_then_store(buf):
             assert got == exp, f"row {i} beat {j}: {got:#x}, expected {exp:#x}"
 
 
+@pytest.mark.parametrize("buf", [Buf.NBIN, Buf.NBOUT])
+def test_three_dimensional_load_then_store(buf):
+    """Planes of strided rows on both sides: a tile of 2 image rows x 3 pixels x 2 beats from a
+    tensor with a halo (DRAM rows 11 beats apart, pixels 3 apart) packed in the bank, then
+    stored into another layout."""
+    planes, rows, row_beats = 2, 3, 2
+    src = {100 + p * 11 + i * 3 + j: (p * 1000 + i * 100 + j + 1) * 0x0001_0001_0001
+           for p in range(planes) for i in range(rows) for j in range(row_beats)}
+    mem = dict(src)
+    seen = {}
+    geometry = dict(planes=planes, rows=rows, row_beats=row_beats, buf_addr=4, buf_stride=2,
+                    buf_plane_stride=6)
+
+    async def testbench(ctx, bench):
+        seen["load"] = await run_cmd(ctx, bench.load, buf, dict(
+            dram_addr=100, dram_stride=3, dram_plane_stride=11, **geometry))
+        seen["store"] = await run_cmd(ctx, bench.store, buf, dict(
+            dram_addr=3000, dram_stride=5, dram_plane_stride=20, **geometry))
+
+    run(testbench, mem)
+    assert seen["load"][0] == "done" and seen["store"][0] == "done", seen
+    n = planes * rows * row_beats
+    assert seen["load"][1] <= n + CFG.dram_latency + 4, seen["load"]
+    for p in range(planes):
+        for i in range(rows):
+            for j in range(row_beats):
+                got, exp = mem.get(3000 + 20 * p + 5 * i + j), src[100 + 11 * p + 3 * i + j]
+                assert got == exp, f"plane {p} row {i} beat {j}: {got:#x}, expected {exp:#x}"
+
+
 def test_long_load_streams_one_beat_per_cycle():
     n = 200
     mem = {i: i + 1 for i in range(n)}
@@ -107,9 +138,15 @@ def test_long_load_streams_one_beat_per_cycle():
 @pytest.mark.parametrize("unit", ["load", "store"])
 @pytest.mark.parametrize("params,code,addr", [
     (dict(rows=0, row_beats=1), Err.BAD_PARAM, 0),
+    (dict(rows=1, row_beats=1, planes=0), Err.BAD_PARAM, 0),
+    (dict(dram_addr=CFG.dram_beats - 30, rows=1, row_beats=2, planes=3, dram_plane_stride=15),
+     Err.DRAM_RANGE, CFG.dram_beats + 1),
     (dict(dram_addr=CFG.dram_beats - 2, rows=2, row_beats=2, dram_stride=2), Err.DRAM_RANGE,
      CFG.dram_beats + 1),
     (dict(buf_addr=bank_beats(CFG, Buf.NBOUT) - 1, rows=1, row_beats=2), Err.BUF_RANGE,
+     bank_beats(CFG, Buf.NBOUT)),
+    (dict(buf_addr=0, rows=2, row_beats=1, buf_stride=1, planes=2,
+          buf_plane_stride=bank_beats(CFG, Buf.NBOUT) - 1), Err.BUF_RANGE,
      bank_beats(CFG, Buf.NBOUT)),
 ])
 def test_range_errors(unit, params, code, addr):

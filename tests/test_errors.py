@@ -12,9 +12,9 @@ from conftest import asm_workload
 pytestmark = pytest.mark.verilator
 CFG = PRESETS["small"]
 
-# A module function that loads r2..r7 as DMA parameters, then runs `body`.
+# A module function body that loads r2.. with DMA parameters (one plane, no plane strides).
 DMA_SETUP = "\n".join(f"    li32 r{2 + i}, {{{name}}}" for i, name in enumerate(
-    ("dram", "buf", "rows", "beats", "dstride", "bstride")))
+    ("dram", "buf", "rows", "beats", "dstride", "bstride"))) + "\n    li r8, 1"
 
 
 def run_expecting(text, code, unit, pc):

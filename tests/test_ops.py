@@ -9,16 +9,15 @@ from dypipe.config import PRESETS
 from dypipe.sw import golden
 from dypipe.sw.conv import ConvLayer
 from dypipe.sw.eltwise import EltwiseLayer
-from dypipe.sw.fc import FCLayer
+from dypipe.sw.fc import FCLayer, alloc_vector
 from dypipe.sw.image import DramImage
 from dypipe.sw.isa import Act, Op, decode
+from dypipe.sw.network import compose
 from dypipe.sw.ops import conv_workload, pool_workload, eltwise_workload
 from dypipe.sw.roofline import roofline
 from dypipe.sw.pool import PoolLayer
-from dypipe.sw.program import ProgramBuilder
-from dypipe.sw.schedule import emit
 from dypipe.sw.tensor import alloc_tensor
-from dypipe.sw.workload import MODES, CompileError, Workload
+from dypipe.sw.workload import MODES, CompileError
 from dypipe.tb.runner import run_workload
 
 SMALL = PRESETS["small"]
@@ -89,21 +88,6 @@ def test_eltwise(op, n, act):
     _run_all_modes(lambda mode: eltwise_workload(SMALL, n=n, op=op, act=act, mode=mode, seed=n))
 
 
-def _program(config, name, mode, layers, image, expected, compare):
-    """A program running ``layers`` in order: FC layers (which emit themselves, each starting
-    in the buffer half the last one left) and task lists (``steps()`` of the other layers)."""
-    pb = ProgramBuilder(config)
-    half = 0
-    for layer in layers:
-        if isinstance(layer, FCLayer):
-            half = layer.emit(pb, mode, half)
-        else:
-            emit(pb, layer, mode)
-    pb.halt()
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
-                    image=image, expected=expected, compare=compare)
-
-
 def concat_workload(mode, seed=1):
     """Two convolutions write channels 0..11 and 12..19 of one tensor (concat by layout); a max
     pool reads all 20."""
@@ -119,16 +103,48 @@ def concat_workload(mode, seed=1):
     c2 = ConvLayer(cfg, image, "c2", tx, w2, b2, out=cat, channel=12)
     y = alloc_tensor(image, "y", 3, 3, 20)
     pool = PoolLayer(cfg, "p", cat, kernel=2, stride=2, out=y)
-    xp = np.pad(x, ((1, 1), (1, 1), (0, 0)))
-    both = np.concatenate([c1.golden(xp), c2.golden(xp)], axis=2)
-    expected = pool.golden(both, 0)
-    return _program(cfg, "concat", mode, [c1.steps(), c2.steps(), pool.steps()], image,
-                    {"y": y.pack(expected)}, {"y": y.mask()})
+    return compose(cfg, "concat", mode, image, [c1, c2, pool])
 
 
 @pytest.mark.verilator
 def test_concat_by_layout():
     _run_all_modes(concat_workload)
+
+
+def halo_workload(mode, seed=6):
+    """Layers writing into the interior of tensors with a halo and reading them through views
+    with less padding: a conv writes a halo'd tensor that a padded max pool and an unpadded
+    1x1 conv both read; the pool writes into a halo'd tensor; an add reads it with the 1x1
+    conv's output and writes a third halo'd tensor."""
+    cfg, rng = SMALL, np.random.default_rng(seed)
+    image = DramImage(cfg)
+    x = rng.integers(-256, 256, (7, 6, 5), dtype=np.int16)
+    tx = alloc_tensor(image, "x", 7, 6, 5, pad=1, data=x)
+    mid = alloc_tensor(image, "mid", 7, 6, 12, pad=1)          # ReLU output: zero halo is max-safe
+    pooled = alloc_tensor(image, "pooled", 7, 6, 12, pad=2)
+    proj = alloc_tensor(image, "proj", 7, 6, 12)
+    summed = alloc_tensor(image, "sum", 7, 6, 12, pad=1)
+    w1 = rng.integers(-40, 40, (12, 5, 3, 3), dtype=np.int16)
+    w2 = rng.integers(-60, 60, (12, 12, 1, 1), dtype=np.int16)
+    b = rng.integers(-100, 100, 12, dtype=np.int16)
+    layers = [
+        ConvLayer(cfg, image, "c1", tx, w1, b, out=mid),
+        PoolLayer(cfg, "p", mid.view((1, 1, 1, 1)), kernel=3, stride=1, out=pooled.view()),
+        ConvLayer(cfg, image, "c2", mid.view(), w2, b, act=Act.NONE, out=proj),
+        EltwiseLayer(cfg, "add", "add", pooled.view(), proj, summed.view(), Act.RELU),
+    ]
+    return compose(cfg, "halo", mode, image, layers)
+
+
+@pytest.mark.verilator
+def test_views_and_halos():
+    _run_all_modes(halo_workload)
+
+
+def _vectors(image, rng, one, **sizes):
+    """Random vectors (1 x 1 x n tensors) ``name=n``."""
+    return {name: alloc_vector(image, name, n, rng.integers(-one, one, n, dtype=np.int16))
+            for name, n in sizes.items()}
 
 
 def lstm_workload(mode, seed=2, hidden=12, inputs=9):
@@ -140,30 +156,23 @@ def lstm_workload(mode, seed=2, hidden=12, inputs=9):
     cfg, rng = SMALL, np.random.default_rng(seed)
     one = 1 << cfg.frac_bits
     image = DramImage(cfg)
-    xh = rng.integers(-one, one, inputs + hidden, dtype=np.int16)
-    c = rng.integers(-one, one, hidden, dtype=np.int16)
-    rc = image.alloc("c", hidden, c)
-    gates, layers = {}, []
+    v = _vectors(image, rng, one, xh=inputs + hidden, c=hidden)
+    t = {n: alloc_vector(image, n, hidden) for n in ("i", "f", "o", "g", "fc", "ig", "c2", "tc",
+                                                     "h2")}
+    layers, half = [], 0
     for name, act in (("i", Act.SIGMOID), ("f", Act.SIGMOID), ("o", Act.SIGMOID),
                       ("g", Act.TANH)):
         w = rng.integers(-60, 60, (hidden, inputs + hidden), dtype=np.int16)
         b = rng.integers(-one // 2, one // 2, hidden, dtype=np.int16)
-        layer = FCLayer(cfg, image, name, xh if not layers else layers[0].rx, w, b, act)
-        gates[name] = golden.fc(xh, w, b, cfg.frac_bits, act)
-        layers.append(layer)
-    regions = {n: image.alloc(n, hidden) for n in ("fc", "ig", "c2", "tc", "h2")}
-    g = {n: layer.ry for n, layer in zip("ifog", layers)}
-    ew = [EltwiseLayer(cfg, "fc", "mul", g["f"], rc, regions["fc"], hidden),
-          EltwiseLayer(cfg, "ig", "mul", g["i"], g["g"], regions["ig"], hidden),
-          EltwiseLayer(cfg, "c2", "add", regions["fc"], regions["ig"], regions["c2"], hidden),
-          EltwiseLayer(cfg, "tc", "act", regions["c2"], None, regions["tc"], hidden, Act.TANH),
-          EltwiseLayer(cfg, "h2", "mul", g["o"], regions["tc"], regions["h2"], hidden)]
-    f = cfg.frac_bits
-    fc_ = golden.eltwise(gates["f"], c, "mul", f)
-    c2 = golden.eltwise(fc_, golden.eltwise(gates["i"], gates["g"], "mul", f), "add", f)
-    h2 = golden.eltwise(gates["o"], golden.eltwise(c2, 0 * c2, "add", f, Act.TANH), "mul", f)
-    return _program(cfg, "lstm", mode, layers + [e.steps() for e in ew], image,
-                    {"c2": c2, "h2": h2}, {})
+        layers.append(FCLayer(cfg, image, name, v["xh"], w, b, act, out=t[name],
+                              first_half=half))
+        half = layers[-1].next_half
+    layers += [EltwiseLayer(cfg, "fc", "mul", t["f"], v["c"], t["fc"]),
+               EltwiseLayer(cfg, "ig", "mul", t["i"], t["g"], t["ig"]),
+               EltwiseLayer(cfg, "c2", "add", t["fc"], t["ig"], t["c2"]),
+               EltwiseLayer(cfg, "tc", "act", t["c2"], None, t["tc"], Act.TANH),
+               EltwiseLayer(cfg, "h2", "mul", t["o"], t["tc"], t["h2"])]
+    return compose(cfg, "lstm", mode, image, layers)
 
 
 @pytest.mark.verilator
@@ -178,40 +187,27 @@ def gru_workload(mode, seed=4, hidden=10, inputs=7):
         h' = n + z * (h - n)      (h - n = h + n * -1.0)
     """
     cfg, rng = SMALL, np.random.default_rng(seed)
-    one, f = 1 << cfg.frac_bits, cfg.frac_bits
+    one = 1 << cfg.frac_bits
     image = DramImage(cfg)
-    x = rng.integers(-one, one, inputs, dtype=np.int16)
-    h = rng.integers(-one, one, hidden, dtype=np.int16)
-    xh = np.concatenate([x, h])
-
-    def weights(n_in):
-        return (rng.integers(-60, 60, (hidden, n_in), dtype=np.int16),
-                rng.integers(-one // 2, one // 2, hidden, dtype=np.int16))
-
-    specs = [("r", xh, Act.SIGMOID), ("z", xh, Act.SIGMOID), ("hn", h, Act.NONE),
-             ("xn", x, Act.NONE)]
-    layers, gates = [], {}
-    for name, inp, act in specs:
-        w, b = weights(inp.size)
-        shared = next((l.rx for l in layers if l.n_in == inp.size and inp is xh), None)
-        layers.append(FCLayer(cfg, image, name, shared if shared is not None else inp, w, b,
-                              act))
-        gates[name] = golden.fc(inp, w, b, f, act)
-    rh = image.alloc("h_in", hidden, h)
-    minus_one = image.alloc("minus_one", hidden, np.full(hidden, -one, np.int16))
-    out = {n: image.alloc(n, hidden) for n in ("rhn", "n", "neg_n", "d", "zd", "h2")}
-    g = {l.name: l.ry for l in layers}
-    ew = [EltwiseLayer(cfg, "rhn", "mul", g["r"], g["hn"], out["rhn"], hidden),
-          EltwiseLayer(cfg, "n", "add", g["xn"], out["rhn"], out["n"], hidden, Act.TANH),
-          EltwiseLayer(cfg, "neg_n", "mul", out["n"], minus_one, out["neg_n"], hidden),
-          EltwiseLayer(cfg, "d", "add", rh, out["neg_n"], out["d"], hidden),
-          EltwiseLayer(cfg, "zd", "mul", g["z"], out["d"], out["zd"], hidden),
-          EltwiseLayer(cfg, "h2", "add", out["n"], out["zd"], out["h2"], hidden)]
-    n = golden.eltwise(gates["xn"], golden.eltwise(gates["r"], gates["hn"], "mul", f), "add", f,
-                       Act.TANH)
-    d = golden.eltwise(h, golden.eltwise(n, np.full(hidden, -one), "mul", f), "add", f)
-    h2 = golden.eltwise(n, golden.eltwise(gates["z"], d, "mul", f), "add", f)
-    return _program(cfg, "gru", mode, layers + [e.steps() for e in ew], image, {"h2": h2}, {})
+    v = _vectors(image, rng, one, x=inputs, h=hidden, xh=inputs + hidden)
+    minus_one = alloc_vector(image, "minus_one", hidden, np.full(hidden, -one, np.int16))
+    t = {n: alloc_vector(image, n, hidden)
+         for n in ("r", "z", "hn", "xn", "rhn", "n", "neg_n", "d", "zd", "h2")}
+    layers, half = [], 0
+    for name, src, act in (("r", "xh", Act.SIGMOID), ("z", "xh", Act.SIGMOID),
+                           ("hn", "h", Act.NONE), ("xn", "x", Act.NONE)):
+        w = rng.integers(-60, 60, (hidden, v[src].c), dtype=np.int16)
+        b = rng.integers(-one // 2, one // 2, hidden, dtype=np.int16)
+        layers.append(FCLayer(cfg, image, name, v[src], w, b, act, out=t[name],
+                              first_half=half))
+        half = layers[-1].next_half
+    layers += [EltwiseLayer(cfg, "rhn", "mul", t["r"], t["hn"], t["rhn"]),
+               EltwiseLayer(cfg, "n", "add", t["xn"], t["rhn"], t["n"], Act.TANH),
+               EltwiseLayer(cfg, "neg_n", "mul", t["n"], minus_one, t["neg_n"]),
+               EltwiseLayer(cfg, "d", "add", v["h"], t["neg_n"], t["d"]),
+               EltwiseLayer(cfg, "zd", "mul", t["z"], t["d"], t["zd"]),
+               EltwiseLayer(cfg, "h2", "add", t["n"], t["zd"], t["h2"])]
+    return compose(cfg, "gru", mode, image, layers)
 
 
 @pytest.mark.verilator
