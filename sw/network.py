@@ -1,4 +1,15 @@
-"""Networks: layers composed into one program per mode.
+"""Networks: a graph compiled into one program per mode.
+
+:func:`compile_graph` places a :class:`~.graph.Graph` in DRAM and turns each node into a layer:
+
+* every tensor is stored once, with the halo its readers' padding needs (the largest); its
+  halo holds zeros, or -32768 when only max pools pad it (zeros too when every writer ends in
+  ReLU, so a convolution and a max pool can share it);
+* a concatenation is no layer: each of its inputs is written straight into its channel slice
+  of the concatenated tensor (the slices must start on a DRAM beat), so its writers must be
+  layers that can write a slice (convolution, pooling, FC) and nothing else may read them;
+* consecutive FC layers alternate the halves of SB and NBout they start in, so the next one's
+  weights load while the last one computes.
 
 :func:`compose` takes layers already placed in a DRAM image, in an order where every layer
 comes after the layers that write its inputs, and gives the :class:`Workload` running them:
@@ -9,12 +20,23 @@ DRAM contents the machine starts from (halos included).
 
 import numpy as np
 
+from .conv import ConvLayer
+from .eltwise import EltwiseLayer
+from .fc import FCLayer
+from .golden import INT16_MIN
+from .image import DramImage
+from .isa import Act
+from .pool import PoolLayer
 from .program import ProgramBuilder
 from .roofline import roofline
 from .schedule import emit
-from .workload import Workload, MODES
+from .tensor import alloc_tensor
+from .workload import CompileError, Workload, MODES
 
-__all__ = ["compose", "network_meta"]
+__all__ = ["compose", "network_meta", "compile_graph", "output_of", "Storage"]
+
+#: Node kinds that can write a channel slice of a wider tensor (concat by layout).
+_SLICE_WRITERS = ("conv", "pool", "fc")
 
 
 def network_meta(config, layers):
@@ -59,3 +81,141 @@ def compose(config, name, mode, image, layers, *, meta=None, program=None):
     return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
                     image=image, expected={n: storage[n] for n in written},
                     compare=written, meta=info)
+
+
+class Storage:
+    """Where every tensor of a graph lives: concatenated tensors resolved to the tensor they are
+    a channel slice of (:meth:`root`), and each stored tensor's halo and halo value."""
+
+    def __init__(self, graph, config):
+        self.graph, self.config = graph, config
+        V = config.beat_elems
+        self.parent = {}                 # tensor -> (concatenated tensor, first channel)
+        for node in graph.nodes:
+            if node.kind != "concat":
+                continue
+            first = 0
+            for t in node.inputs:
+                prod = graph.producer(t)
+                readers = graph.consumers(t)
+                if prod is None or prod.kind not in _SLICE_WRITERS or readers != [node]:
+                    raise CompileError(
+                        f"{node.name}: concatenation is done by layout, so each input must be "
+                        f"written by a convolution, pooling or FC layer and read by nothing "
+                        f"else; {t} is {'the network input' if prod is None else prod.kind}"
+                        f"{' and read by ' + ', '.join(r.name for r in readers if r is not node) if len(readers) > 1 else ''}")
+                if first % V:
+                    raise CompileError(f"{node.name}: input {t} would start at channel {first}, "
+                                       f"not on a DRAM beat of {V} channels")
+                self.parent[t] = (node.output, first)
+                first += graph.shapes[t][2]
+        self.halo, self.pad_value = {}, {}
+        for t in graph.shapes:
+            if t not in self.parent:
+                self.halo[t], self.pad_value[t] = self._halo(t)
+
+    def root(self, tensor):
+        """``(stored tensor, first channel)`` that ``tensor`` is."""
+        first = 0
+        while tensor in self.parent:
+            tensor, offset = self.parent[tensor]
+            first += offset
+        return tensor, first
+
+    def _padded_readers(self, tensor):
+        return [(n, max(n.attrs["pads"])) for n in self.graph.consumers(tensor)
+                if n.kind in ("conv", "pool") and any(n.attrs["pads"])]
+
+    def _halo(self, tensor):
+        readers = self._padded_readers(tensor)
+        halo = max([p for _, p in readers], default=0)
+        wants_min = [n for n, _ in readers if n.kind == "pool" and n.attrs["kind"] == "max"]
+        wants_zero = [n for n, _ in readers if n not in wants_min]
+        if not wants_min:
+            return halo, 0
+        if not wants_zero:
+            return halo, INT16_MIN
+        if self.non_negative(tensor):
+            return halo, 0
+        raise CompileError(
+            f"{tensor} is padded with zeros by {wants_zero[0].name} and with the smallest value "
+            f"by the max pool {wants_min[0].name}, and may be negative: one stored halo cannot "
+            f"serve both")
+
+    def non_negative(self, tensor):
+        """Whether every value of ``tensor`` is known to be >= 0 (written by layers ending in
+        ReLU, or max pools and concatenations of such)."""
+        writers = [n for n in self.graph.nodes if n.output == tensor]
+        if not writers:
+            return False
+        node = writers[0]
+        if node.act == Act.RELU:
+            return True
+        if node.kind == "concat" or (node.kind == "pool" and node.attrs["kind"] == "max"):
+            return all(self.non_negative(t) for t in node.inputs)
+        return False
+
+
+def _layer(config, image, node, views, out, channel, fc_half):
+    a = node.attrs
+    if node.kind == "conv":
+        return ConvLayer(config, image, node.name, views[0], a["weights"], a["bias"],
+                         stride=a["stride"], act=node.act, out=out, channel=channel)
+    if node.kind == "pool":
+        return PoolLayer(config, node.name, views[0], kernel=a["kernel"], stride=a["stride"],
+                         kind=a["kind"], act=node.act, out=out, channel=channel)
+    if node.kind == "fc":
+        return FCLayer(config, image, node.name, views[0], a["weights"], a["bias"], node.act,
+                       out=out, channel=channel, first_half=fc_half)
+    if channel:
+        raise CompileError(f"{node.name}: an elementwise layer cannot write a channel slice")
+    op = {"add": "add", "mul": "mul", "act": "act"}[node.kind]
+    return EltwiseLayer(config, node.name, op, views[0], views[1] if len(views) > 1 else None,
+                        out, node.act)
+
+
+def compile_graph(config, graph, x, mode, *, name=None, meta=None):
+    """The :class:`Workload` running ``graph`` on the input ``x`` ((h, w, c) int16) in
+    ``mode``: every layer's output checked against the golden model. Raises
+    :class:`CompileError` when a layer does not fit or the graph cannot be laid out."""
+    graph.check()
+    storage = Storage(graph, config)
+    image = DramImage(config)
+    x = np.asarray(x, dtype=np.int16).reshape(graph.shapes[graph.input])
+    tensors = {}
+    for t, (h, w, c) in graph.shapes.items():
+        if t in storage.parent:
+            continue
+        tensors[t] = alloc_tensor(image, f"t{len(tensors)}:{t}", h, w, c, pad=storage.halo[t],
+                                  pad_value=storage.pad_value[t],
+                                  data=x if t == graph.input else None)
+    layers, fc_half = [], 0
+    for node in graph.nodes:
+        if node.kind == "concat":
+            continue
+        views = []
+        for t in node.inputs:
+            stored = tensors[storage.root(t)[0]]
+            top, left, bottom, right = node.attrs.get("pads", (0, 0, 0, 0))
+            views.append(stored.view((top, left, bottom, right)))
+        root, channel = storage.root(node.output)
+        layer = _layer(config, image, node, views, tensors[root], channel, fc_half)
+        if isinstance(layer, FCLayer):
+            fc_half = layer.next_half
+        layers.append(layer)
+    root, channel = storage.root(graph.output)
+    info = {"network": name or graph.name, "output": {
+        "region": tensors[root].region.name, "shape": list(graph.shapes[graph.output]),
+        "first_channel": channel}, **(meta or {})}
+    wl = compose(config, name or graph.name, mode, image, layers, meta=info)
+    wl.tensors = {t: tensors[storage.root(t)[0]] for t in graph.shapes}
+    return wl
+
+
+def output_of(workload, outputs):
+    """The network output's (h, w, c) values out of a run's ``outputs`` (region name ->
+    contents)."""
+    o = workload.meta["output"]
+    stored = next(t for t in workload.tensors.values() if t.region.name == o["region"])
+    values = stored.interior(outputs[o["region"]])
+    return values[:, :, o["first_channel"]:o["first_channel"] + o["shape"][2]]

@@ -29,6 +29,7 @@ class Workload:
     compare : dict of region name -> bool mask; only the masked elements are checked (static
         programs compute padding whose values do not matter)
     meta : dict of JSON-serializable facts (shapes, MACs, lengths ...)
+    tensors : dict of tensor name -> :class:`~.tensor.Tensor` where it is stored (networks)
     """
     name: str
     mode: str
@@ -38,6 +39,7 @@ class Workload:
     expected: dict
     compare: dict = dataclasses.field(default_factory=dict)
     meta: dict = dataclasses.field(default_factory=dict)
+    tensors: dict = dataclasses.field(default_factory=dict)
 
     def check(self, outputs):
         """Compare ``outputs`` (region name -> int16 array) with :attr:`expected`. Returns a
