@@ -8,7 +8,9 @@ formula is at :data:`dypipe.sw.isa.CONV_PARAMS`. :attr:`Op.MVM` is its one-pixel
 row (an R x C weight block, lane ``r * C + c``) and one NBin row (C inputs) are read every
 cycle, so the array does R x C MACs a cycle; the pipeline is fed across block and pixel
 boundaries and drains once per instruction. Write-back rounds to nearest, saturates to 16 bits
-and applies the activation.
+and applies the activation. With the ``acc_out`` flag an instruction keeps its accumulators
+instead of writing back, and the next one with ``acc_in`` starts from them: one dot product
+split over several instructions, exact.
 """
 
 from amaranth import Module, Signal, Cat, Mux, signed
@@ -131,7 +133,9 @@ class ConvEngine(wiring.Component):
             last_bias.eq(p["bias"] + p["m_blocks"] - 1),
         ]
         zero = [p[n] == 0 for n in ("k_chunks", "m_blocks", "kh", "x_count", "y_count")]
+        many = (p["m_blocks"] != 1) | (p["x_count"] != 1) | (p["y_count"] != 1)
         with m.If(Cat(*zero).any() | params_too_big(par.values())
+                  | ((flags.acc_in | flags.acc_out) & many)
                   | (self.cmd.payload.imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
         for last, rows in ((last_in, cfg.nbin_rows), (last_w, cfg.sb_rows),
@@ -157,7 +161,7 @@ class ConvEngine(wiring.Component):
             self.nbin_r.addr.eq(row + kk), self.nbin_r.en.eq(issuing),
             self.sb_r.addr.eq(w_ptr), self.sb_r.en.eq(issuing),
             self.nbout_r.addr.eq(p["bias"] + blk),
-            self.nbout_r.en.eq(issuing & first & flags.bias),
+            self.nbout_r.en.eq(issuing & first & flags.bias & ~flags.acc_in),
         ]
         with m.If(issuing):
             m.d.sync += [kk.eq(kk + 1), w_ptr.eq(w_ptr + 1)]
@@ -202,7 +206,8 @@ class ConvEngine(wiring.Component):
         s3_row = Signal.like(s1_row)
         with m.If(s2["valid"]):
             for r in range(R):
-                init = s2_bias.word_select(r, ELEM_BITS).as_signed() << cfg.frac_bits
+                init = Mux(flags.acc_in, acc[r],
+                           s2_bias.word_select(r, ELEM_BITS).as_signed() << cfg.frac_bits)
                 m.d.sync += acc[r].eq(Mux(s2["first"], init, acc[r]) + s2_sum[r])
         m.d.sync += [s3["valid"].eq(s2["valid"] & s2["last"]),
                      s3["final"].eq(s2["valid"] & s2["final"]), s3_row.eq(s2_row)]
@@ -220,7 +225,7 @@ class ConvEngine(wiring.Component):
 
         # -- stage 4: write back -------------------------------------------------------------
         m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),
-                     self.nbout_w.en.eq(s4["valid"])]
+                     self.nbout_w.en.eq(s4["valid"] & ~flags.acc_out)]
 
         command_fsm(m, self.cmd, self.busy, err_code, err_addr, finished=s4["final"], start=[
             issuing.eq(1), kk.eq(0), h.eq(0), blk.eq(0), x.eq(0), y.eq(0),

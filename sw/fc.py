@@ -12,10 +12,17 @@ Per tile: load the weights and bias, (the first tile only: load the input), MVM,
 steps of the full tiles repeat with values that change linearly or alternate between the two
 halves, so a DyPipe program runs them as a loop.
 
+When the weights of one block of outputs do not fit half of SB, the input is split into parts
+of at most half of SB each: a tile is one block, and its dot product runs as one MVM per part,
+each part's weights loading into the other half while the last part computes. The MVMs keep
+their accumulators from one to the next (``acc_out`` / ``acc_in``), so the result is exact.
+
 DRAM layout. Weights are stored pre-blocked: for block ``m``, chunk ``k``, the R x C weight
 block ``W[m*R + r, k*C + c]`` is one contiguous SB row (lane ``r*C + c``); a tile's weights are
 one contiguous transfer. The bias is padded with zeros to whole blocks.
 """
+
+import functools
 
 import numpy as np
 
@@ -52,6 +59,19 @@ def _mvm_function(act):
 
 
 FC_FUNCTIONS = {act: _mvm_function(act) for act in Act}
+
+
+@functools.lru_cache(maxsize=None)
+def _split_mvm(first, last, act):
+    """The MVM of one input part: the first starts from the bias, all but the last keep their
+    accumulators, the last applies the activation."""
+    name = f"mvm_part_{'first' if first else 'next'}_{'last_' if last else ''}{act.name.lower()}"
+
+    @module_function(Unit.PFU, *MVM_PARAMS, name=name)
+    def mvm(f, p):
+        f.mvm(p.dst, bias=first, act=act if last else Act.NONE, acc_in=not first,
+              acc_out=not last)
+    return mvm
 
 
 def block_weights(weights, R, C):
@@ -109,12 +129,9 @@ class FCLayer(Layer):
                 f"{name}: the input ({phys} values) needs {self.kc} NBin rows of {C}; "
                 f"the {config.name} configuration's NBin has {config.nbin_rows}")
         self.half_sb, self.half_nbout = config.sb_rows // 2, config.nbout_rows // 2
-        if self.kc > self.half_sb:
-            raise CompileError(
-                f"{name}: one block of {R} outputs needs {self.kc} SB rows of weights; double "
-                f"buffering leaves {self.half_sb} of the {config.name} configuration's "
-                f"{config.sb_rows}")
-        self.tm = min(self.half_sb // self.kc, self.half_nbout, self.nb)
+        # Input parts per block (more than one: the weights of one block exceed half of SB).
+        self.parts = -(-self.kc // self.half_sb)
+        self.tm = 1 if self.parts > 1 else min(self.half_sb // self.kc, self.half_nbout, self.nb)
         self.sb_row_beats = config.sb_row_elems // V
         self.nbout_row_beats = config.nbout_row_elems // V
         self.x_beats = x.region.beats
@@ -152,11 +169,21 @@ class FCLayer(Layer):
 
     def details(self):
         return {"out": self.n_out, "in": self.n_in, "act": self.act.name.lower(),
-                "tiling": {"tiles": self.tiles, "blocks_per_tile": self.tm}}
+                "tiling": {"tiles": self.tiles, "blocks_per_tile": self.tm,
+                           "input_parts": self.parts}}
+
+    def _load_input(self):
+        x = self.inputs[0]
+        return Task(LOAD[Buf.NBIN], dma_params(dram_addr=x.region.beat, buf_addr=0,
+                                               row_beats=self.x_beats),
+                    reads=((Space.DRAM, x.region.beat, self.x_beats),),
+                    writes=((Space.NBIN, 0, self.x_beats),))
 
     def steps(self):
         """One step per tile; the first also loads the input, after its weights, so that those
         can stream while an earlier layer still produces the input."""
+        if self.parts > 1:
+            return self._split_steps()
         x, V = self.inputs[0], self.config.beat_elems
         y0 = self.out.beat(0, 0, self.channel)
         x_fp = (Space.NBIN, 0, self.x_beats)
@@ -174,9 +201,7 @@ class FCLayer(Layer):
                 w_beats=w_beats, b_dram=self.rb.beat + done * self.nbout_row_beats,
                 b_buf=nbout_beat, b_beats=b_beats), writes=(w_fp, b_fp))]
             if t == 0:
-                step.append(Task(LOAD[Buf.NBIN], dma_params(
-                    dram_addr=x.region.beat, buf_addr=0, row_beats=self.x_beats),
-                    reads=((Space.DRAM, x.region.beat, self.x_beats),), writes=(x_fp,)))
+                step.append(self._load_input())
             step.append(Task(FC_FUNCTIONS[self.act], dict(
                 dst=nbout_row, src=0, weights=sb_row, k_chunks=self.kc, m_blocks=m),
                 reads=(x_fp, w_fp), writes=(b_fp,)))
@@ -187,10 +212,53 @@ class FCLayer(Layer):
             done += m
         return steps
 
+    def _split_steps(self):
+        """One step per block: per input part, load its weights into the next SB half and run
+        one MVM, the accumulators carried from part to part; then store the block."""
+        V, R = self.config.beat_elems, self.config.pe_rows
+        sbb, outb = self.sb_row_beats, self.nbout_row_beats
+        y0 = self.out.beat(0, 0, self.channel)
+        bounds = [self.kc * i // self.parts for i in range(self.parts + 1)]
+        steps, count = [], self.first_half
+        for b in range(self.nb):
+            nbout_row = (self.first_half + b) % 2
+            out_fp = (Space.NBOUT, nbout_row * outb, outb)
+            step = []
+            for i, (k0, k1) in enumerate(zip(bounds, bounds[1:])):
+                half, count = count % 2, count + 1
+                sb_row = half * self.half_sb
+                w_dram = self.rw.beat + (b * self.kc + k0) * sbb
+                w_fp = (Space.SB, sb_row * sbb, (k1 - k0) * sbb)
+                if i == 0:
+                    step.append(Task(LOAD_WEIGHTS_BIAS, dict(
+                        w_dram=w_dram, w_buf=sb_row * sbb, w_beats=(k1 - k0) * sbb,
+                        b_dram=self.rb.beat + b * outb, b_buf=nbout_row * outb, b_beats=outb),
+                        writes=(w_fp, out_fp)))
+                    if b == 0:
+                        step.append(self._load_input())
+                else:
+                    step.append(Task(LOAD[Buf.SB], dma_params(
+                        dram_addr=w_dram, buf_addr=sb_row * sbb, row_beats=(k1 - k0) * sbb),
+                        writes=(w_fp,)))
+                last = i == self.parts - 1
+                fn = _split_mvm(first=i == 0, last=last, act=self.act)
+                step.append(Task(fn, dict(dst=nbout_row, src=k0, weights=sb_row,
+                                          k_chunks=k1 - k0, m_blocks=1),
+                                 reads=((Space.NBIN, k0 * (self.config.pe_cols // V),
+                                         (k1 - k0) * (self.config.pe_cols // V)), w_fp),
+                                 writes=(out_fp,)))
+            y_ptr = y0 + b * outb
+            y_beats = min(outb, self.y_beats - b * outb)
+            step.append(Task(STORE[Buf.NBOUT], dma_params(
+                dram_addr=y_ptr, buf_addr=nbout_row * outb, row_beats=y_beats),
+                reads=(out_fp,), writes=((Space.DRAM, y_ptr, y_beats),)))
+            steps.append(step)
+        return steps
+
     @property
     def next_half(self):
-        """The half the next FC layer should start in."""
-        return (self.first_half + self.tiles) % 2
+        """The half of SB the next FC layer should start in."""
+        return (self.first_half + self.tiles * self.parts) % 2
 
 
 def compile_fc(config, x, weights, bias, *, act=Act.RELU, mode="dypipe", name="fc"):

@@ -140,10 +140,15 @@ class Act(enum.Enum, shape=2):
     TANH = 3
 
 
-#: Flags of :attr:`Op.MVM` in imm16.
+#: Flags of :attr:`Op.MVM` and :attr:`Op.CONV` in imm16. ``acc_in`` and ``acc_out`` split one
+#: dot product over several instructions (an FC whose weights for one block exceed SB): the
+#: accumulators carry over exactly, without rounding. Both need an instruction with one output
+#: (one pixel, one block); else :attr:`Err.BAD_PARAM`.
 MvmFlags = data.StructLayout({
-    "bias": 1,   # start each output block from the NBout row it overwrites (a loaded bias)
+    "bias": 1,      # start each output block from the bias row (NBout) instead of zero
     "act": Act,
+    "acc_in": 1,    # start from the accumulators the last MVM / CONV kept (bias is ignored)
+    "acc_out": 1,   # keep the accumulators for the next instruction; write nothing back
 })
 
 class VecFn(enum.Enum, shape=3):

@@ -65,10 +65,11 @@ def _pack(layout, **fields):
                for name, field in layout)
 
 
-def mvm_flags(bias=False, act=Act.NONE):
+def mvm_flags(bias=False, act=Act.NONE, acc_in=False, acc_out=False):
     """The imm16 flags of :attr:`Op.MVM` and :attr:`Op.CONV`, from the :data:`MvmFlags`
     layout."""
-    return _pack(MvmFlags, bias=bool(bias), act=Act(act))
+    return _pack(MvmFlags, bias=bool(bias), act=Act(act), acc_in=bool(acc_in),
+                 acc_out=bool(acc_out))
 
 
 def vec_flags(fn, act=Act.NONE):
@@ -148,9 +149,9 @@ class FunctionBuilder:
                 self._block[reg] = int(value)
         return Reg(first)
 
-    def mvm(self, first, *, bias=False, act=Act.NONE):
+    def mvm(self, first, *, bias=False, act=Act.NONE, acc_in=False, acc_out=False):
         self._need(Unit.PFU, "mvm")
-        self.emit(f"mvm {first}, {mvm_flags(bias, act)}")
+        self.emit(f"mvm {first}, {mvm_flags(bias, act, acc_in, acc_out)}")
 
     def conv(self, first, *, bias=False, act=Act.NONE):
         self._need(Unit.PFU, "conv")

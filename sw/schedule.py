@@ -14,14 +14,17 @@ into a control program:
 
 import dataclasses
 
+import numpy as np
+
 from .isa import Space, NUM_REGS, FOOTPRINT_RANGES
 from .program import Reg, ZERO, AT
 from .workload import MODES
 
-__all__ = ["Task", "emit", "UNROLL"]
+__all__ = ["Task", "emit", "MAX_UNROLL"]
 
-#: Unroll factors tried when looking for loops (for steps whose tasks alternate).
-UNROLL = (1, 2, 3)
+#: Most steps one loop iteration may hold (a layer whose tiles have several groups of output
+#: channels loops over tiles, each iteration all of a tile's steps).
+MAX_UNROLL = 48
 
 _COUNTER = Reg(2)
 _SCRATCH = Reg(3)
@@ -88,44 +91,77 @@ def _model(seq):
     """How a value changes from one loop iteration to the next: ``(first, delta, period)``
     with ``value_k = first + (k mod period) * delta`` (``period`` None: ``first + k * delta``),
     or None when neither fits."""
-    d = seq[1] - seq[0]
-    if all(b - a == d for a, b in zip(seq, seq[1:])):
-        return (seq[0], d, None)
-    for p in PERIODS:
-        if p < len(seq) and all(seq[k] == seq[k % p] for k in range(len(seq))) and all(
-                seq[j] == seq[0] + j * (seq[1] - seq[0]) for j in range(p)):
-            return (seq[0], seq[1] - seq[0], p)
+    seq = np.asarray(seq, dtype=np.int64)
+    fits = _fitting(seq[:, None])
+    n = len(seq)
+    for model, length in fits:
+        if length[0] >= n:
+            return (int(seq[0]), int(seq[1] - seq[0]), model)
     return None
 
 
+def _prefix(ok):
+    """Per column, how many leading rows of the boolean matrix ``ok`` are all True."""
+    bad = ~ok
+    return np.where(bad.any(axis=0), bad.argmax(axis=0), ok.shape[0])
+
+
+def _fitting(values):
+    """For a (count, columns) matrix of values over loop iterations: ``[(period, lengths)]``,
+    for the linear model (period None) and each ring period, how many leading iterations of
+    each column fit it."""
+    n = values.shape[0]
+    step = values[1:2] - values[:1]
+    k = np.arange(n)[:, None]
+    linear = _prefix(values == values[:1] + k * step)
+    out = [(None, linear)]
+    for p in PERIODS:
+        if p >= n:
+            break
+        # Below one period the ring is the line, so its first p values are checked too.
+        out.append((p, _prefix(values == values[:1] + (k % p) * step)))
+    return out
+
+
 def _models(groups):
-    """Models of every value over ``groups`` (lists of tasks of one shape), or None."""
-    columns = zip(*(_flat(g) for g in groups))
-    models = [_model(list(c)) for c in columns]
-    if any(m is None for m in models):
-        return None
-    if len({(d, p) for _, d, p in models if d}) > len(_INDUCTION):
-        return None
-    return models
+    """``(count, models)``: how many leading ``groups`` (lists of tasks of one shape) run as
+    one loop, and the model of every value over them (count 1: none)."""
+    values = np.array([_flat(g) for g in groups], dtype=np.int64)
+    if len(groups) < 2:
+        return 1, None
+    fits = _fitting(values)
+    best = np.max([length for _, length in fits], axis=0)
+    count = int(best.min())
+    while count >= 2:
+        models = []
+        for j in range(values.shape[1]):
+            period = next(p for p, length in fits if length[j] >= count)
+            models.append((int(values[0, j]), int(values[1, j] - values[0, j]), period))
+        if len({(d, p) for _, d, p in models if d}) <= len(_INDUCTION):
+            return count, models
+        count -= 1
+    return 1, None
 
 
 def _best_loop(steps, i):
-    """``(unroll, count, models)`` of the loop starting at step ``i`` that covers the most
-    steps (``count`` 1: no loop)."""
-    best = (1, 1, None)
-    for u in UNROLL:
-        groups = [[t for s in steps[k:k + u] for t in s] for k in range(i, len(steps) - u + 1, u)]
-        if len(groups) < 2:
+    """``(unroll, count, models)`` of the loop starting at step ``i`` that saves the most code
+    (``count`` 1: no loop)."""
+    best, saved = (1, 1, None), 0
+    for u in range(1, min(MAX_UNROLL, (len(steps) - i) // 2) + 1):
+        if len(steps) - i - u <= saved:        # no loop of this body could save more
             break
-        shape = [t.shape() for t in groups[0]]
-        count, models = 1, None
-        while count < len(groups) and [t.shape() for t in groups[count]] == shape:
-            trial = _models(groups[:count + 1])
-            if trial is None:
+        shape = [t.shape() for s in steps[i:i + u] for t in s]
+        groups = [[t for s in steps[i:i + u] for t in s]]
+        for k in range(i + u, len(steps) - u + 1, u):
+            group = [t for s in steps[k:k + u] for t in s]
+            if [t.shape() for t in group] != shape:
                 break
-            count, models = count + 1, trial
-        if count > 1 and u * count > best[0] * best[1]:
-            best = (u, count, models)
+            groups.append(group)
+        if len(groups) < 2:
+            continue
+        count, models = _models(groups)
+        if count > 1 and u * (count - 1) > saved:
+            best, saved = (u, count, models), u * (count - 1)
     return best
 
 

@@ -154,6 +154,37 @@ def test_vec_matches_model(fp, act, seed):
     np.testing.assert_array_equal(seen[Buf.NBIN], vec_model(banks[Buf.NBIN], p, fn, act))
 
 
+@pytest.mark.parametrize("parts,act", [((2, 3), Act.RELU), ((1, 1, 2), Act.TANH)])
+def test_split_accumulation_equals_one_instruction(parts, act):
+    """One dot product over ``sum(parts)`` chunks split into MVMs that keep (``acc_out``) and
+    resume (``acc_in``) the accumulators writes exactly what one MVM writes: the bias only at
+    the start, the activation only at the end, no rounding in between."""
+    banks = _random_banks(np.random.default_rng(len(parts)))
+    total = sum(parts)
+    whole = _conv(src=3, weights=5, k_chunks=total, bias=2, dst=9)
+    expected = conv_model(banks, whole, True, act)
+    seen = {}
+
+    async def testbench(ctx, bench):
+        for buf, data in banks.items():
+            await _write(ctx, bench.gbuf, buf, 0, data.reshape(-1), CFG)
+        done = 0
+        for i, k in enumerate(parts):
+            first, last = i == 0, i == len(parts) - 1
+            p = _conv(src=3 + done, weights=5 + done, k_chunks=k, bias=2, dst=9)
+            flags = mvm_flags(bias=first, act=act if last else Act.NONE, acc_in=not first,
+                              acc_out=not last)
+            status = await _mvm(ctx, bench.pfu, p, flags, op=Op.CONV, names=CONV_PARAMS)
+            assert status[0] == "done", status
+            done += k
+        beats = ROWS[Buf.NBOUT] * ELEMS[Buf.NBOUT] // CFG.beat_elems
+        seen["nbout"] = (await _read(ctx, bench.gbuf, Buf.NBOUT, 0, beats, CFG)).reshape(
+            ROWS[Buf.NBOUT], -1)
+
+    _run(testbench, CFG)
+    np.testing.assert_array_equal(seen["nbout"], expected)
+
+
 def _conv(**kw):
     p = dict(dst=0, src=0, weights=0, k_chunks=1, m_blocks=1, bias=0, kh=1, kh_stride=0,
              x_count=1, x_stride=0, y_count=1, y_stride=0, dst_x_stride=0, dst_y_stride=0)
@@ -181,6 +212,8 @@ def _vec(**kw):
     (Op.VEC, VEC_PARAMS, _vec(kh=257, kw=256), vec_flags(VecFn.AVG), Err.BAD_PARAM, 0),
     (Op.VEC, VEC_PARAMS, _vec(scale=1 << 20), vec_flags(VecFn.AVG), Err.BAD_PARAM, 0),
     (Op.CONV, CONV_PARAMS, _conv(x_stride=1 << 20), 0, Err.BAD_PARAM, 0),
+    (Op.CONV, CONV_PARAMS, _conv(m_blocks=2), mvm_flags(acc_out=True), Err.BAD_PARAM, 0),
+    (Op.CONV, CONV_PARAMS, _conv(x_count=2), mvm_flags(acc_in=True), Err.BAD_PARAM, 0),
     (Op.VEC, VEC_PARAMS, _vec(kh=2, kh_stride=CFG.nbin_rows - 1, src=1), vec_flags(VecFn.AVG),
      Err.BUF_RANGE, CFG.nbin_rows),
     (Op.VEC, VEC_PARAMS, _vec(src_b=CFG.nbin_rows), vec_flags(VecFn.ADD), Err.BUF_RANGE,

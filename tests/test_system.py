@@ -33,7 +33,7 @@ def dram_bound(config, counters):
     return moved // config.dram_bytes_per_cycle
 
 
-@pytest.mark.parametrize("n_out,n_in", [(99, 70), (13, 9), (37, 130), (64, 64)])
+@pytest.mark.parametrize("n_out,n_in", [(99, 70), (13, 9), (37, 130), (64, 64), (37, 1500)])
 def test_fc_small_all_modes(n_out, n_in):
     results = run_modes(lambda mode: random_fc(SMALL, n_out, n_in, seed=n_out, mode=mode))
     for r in results.values():
