@@ -27,7 +27,7 @@ from .tensor import out_size
 from .tiler import plan_conv, input_extent
 from .workload import CompileError
 
-__all__ = ["ConvLayer", "phase_weights"]
+__all__ = ["ConvLayer", "phase_weights", "stack_input", "stack_weights"]
 
 
 def phase_weights(weights, plan, R, C):
@@ -43,6 +43,40 @@ def phase_weights(weights, plan, R, C):
     return out
 
 
+def stack_input(xp, kh, kw, stride):
+    """A first layer's input, laid out by the host for a convolution over few channels: output
+    row ``y`` of a ``kh x kw`` window moving by ``stride`` over the padded input ``xp`` (Hp,
+    Wp, cin) becomes row ``y`` of a map whose pixel ``x'`` holds the ``kh`` rows by ``stride``
+    columns of channels starting at input pixel ``(y * stride, x' * stride)``, as channels
+    ``(i, j, c)``. A convolution of it with :func:`stack_weights` (1 x ceil(kw / stride),
+    stride 1, no padding) gives the same outputs, with ``kh * stride`` times the channels:
+    the array's lanes fill up where ``cin`` alone (3 for an image) would leave most idle."""
+    xp = np.asarray(xp)
+    hp, wp, cin = xp.shape
+    s = stride
+    oh, ow = out_size(hp, kh, s), out_size(wp, kw, s)
+    cols = ow + -(-kw // s) - 1
+    wide = np.zeros((hp, cols * s, cin), dtype=xp.dtype)
+    n = min(wp, cols * s)
+    wide[:, :n] = xp[:, :n]
+    out = np.zeros((oh, cols, kh, s, cin), dtype=xp.dtype)
+    for i in range(kh):
+        out[:, :, i] = wide[i:i + (oh - 1) * s + 1:s].reshape(oh, cols, s, cin)
+    return out.reshape(oh, cols, kh * s * cin)
+
+
+def stack_weights(weights, stride):
+    """The weights of the convolution :func:`stack_input` is for: (cout, kh * stride * cin, 1,
+    ceil(kw / stride)), zero where a window column lies past ``kw``."""
+    cout, cin, kh, kw = weights.shape
+    s = stride
+    out = np.zeros((cout, kh, s, cin, -(-kw // s)), dtype=weights.dtype)
+    for col in range(kw):
+        block, j = divmod(col, s)
+        out[:, :, j, :, block] = weights[:, :, :, col].transpose(0, 2, 1)
+    return out.reshape(cout, kh * s * cin, 1, -(-kw // s))
+
+
 class ConvLayer(Layer):
     """One convolution placed in a DRAM image. ``x`` is a :class:`Tensor` view whose padding is
     the convolution's; the output goes to channels ``channel`` .. ``channel + cout`` of the
@@ -51,9 +85,9 @@ class ConvLayer(Layer):
     kind = "conv"
 
     def __init__(self, config, image, name, x, weights, bias, *, stride=1, act=Act.RELU,
-                 out, channel=0):
+                 out, channel=0, compulsory_input=None):
         super().__init__(config, name, (x,), out, channel)
-        self.x = x
+        self.x, self.compulsory_input = x, compulsory_input
         self.weights = np.asarray(weights, dtype=np.int16)
         self.bias = np.asarray(bias, dtype=np.int16)
         self.stride, self.act = stride, Act(act)
@@ -111,6 +145,8 @@ class ConvLayer(Layer):
         return self.weights.size + self.bias.size
 
     def input_elems(self):
+        if self.compulsory_input is not None:     # the input was laid out with copies
+            return self.compulsory_input
         x, s = self.x, self.stride
         top, left = x.pads[:2]
         return (covered(x.h, top, self.kh, s, self.oh) * covered(x.w, left, self.kw, s, self.ow)

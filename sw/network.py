@@ -9,7 +9,10 @@
   of the concatenated tensor (the slices must start on a DRAM beat), so its writers must be
   layers that can write a slice (convolution, pooling, FC) and nothing else may read them;
 * consecutive FC layers alternate the halves of SB and NBout they start in, so the next one's
-  weights load while the last one computes.
+  weights load while the last one computes;
+* a convolution of the network input over few channels (an image's 3) reads it in a layout
+  the host writes for it (:func:`.conv.stack_input`: each pixel holds a window's rows), when
+  the tiler estimates that faster than the plain layout, whose lanes would mostly idle.
 
 :func:`compose` takes layers already placed in a DRAM image, in an order where every layer
 comes after the layers that write its inputs, and gives the :class:`Workload` running them:
@@ -20,7 +23,7 @@ DRAM contents the machine starts from (halos included).
 
 import numpy as np
 
-from .conv import ConvLayer
+from .conv import ConvLayer, stack_input, stack_weights
 from .eltwise import EltwiseLayer
 from .fc import FCLayer
 from .golden import INT16_MIN
@@ -30,7 +33,9 @@ from .pool import PoolLayer
 from .program import ProgramBuilder
 from .roofline import roofline
 from .schedule import emit
-from .tensor import alloc_tensor
+from .layer import covered
+from .tensor import alloc_tensor, out_size
+from .tiler import plan_conv
 from .workload import CompileError, Workload, MODES
 
 __all__ = ["compose", "network_meta", "compile_graph", "output_of", "Storage"]
@@ -156,6 +161,49 @@ class Storage:
         return False
 
 
+def _estimate(config, name, wp, cin, cout, kh, kw, stride, oh, ow):
+    V = config.beat_elems
+    try:
+        return plan_conv(config, name, wp=wp, cin=cin, cpitch=-(-cin // V) * V, cout=cout,
+                         kh=kh, kw=kw, stride=stride, oh=oh, ow=ow,
+                         out_cpitch=-(-cout // V) * V).estimate
+    except CompileError:
+        return None
+
+
+def _stacks_input(config, graph, node):
+    """Whether convolution ``node`` of the network input runs faster on the stacked layout
+    (:func:`.conv.stack_input`) than on the plain one."""
+    if node.kind != "conv" or node.inputs[0] != graph.input:
+        return False
+    h, w, cin = graph.shapes[graph.input]
+    cout, _, kh, kw = node.attrs["weights"].shape
+    top, left, bottom, right = node.attrs["pads"]
+    s = node.attrs["stride"]
+    hp, wp = h + top + bottom, w + left + right
+    oh, ow = out_size(hp, kh, s), out_size(wp, kw, s)
+    plain = _estimate(config, node.name, wp, cin, cout, kh, kw, s, oh, ow)
+    kw2 = -(-kw // s)
+    stacked = _estimate(config, node.name, ow + kw2 - 1, kh * s * cin, cout, 1, kw2, 1, oh, ow)
+    return stacked is not None and (plain is None or stacked < plain)
+
+
+def _stacked_conv(config, image, node, x, out, channel, index):
+    """The convolution of the network input ``x`` ((h, w, c) values) on its stacked layout."""
+    a = node.attrs
+    top, left, bottom, right = a["pads"]
+    _, _, kh, kw = a["weights"].shape
+    s = a["stride"]
+    xp = np.pad(x, ((top, bottom), (left, right), (0, 0)))
+    data = stack_input(xp, kh, kw, s)
+    t = alloc_tensor(image, f"t{index}:{node.name}.input", *data.shape, data=data)
+    h, w, c = x.shape
+    oh, ow = out_size(h + top + bottom, kh, s), out_size(w + left + right, kw, s)
+    read = covered(h, top, kh, s, oh) * covered(w, left, kw, s, ow) * c
+    return ConvLayer(config, image, node.name, t, stack_weights(a["weights"], s), a["bias"],
+                     stride=1, act=node.act, out=out, channel=channel, compulsory_input=read)
+
+
 def _layer(config, image, node, views, out, channel, fc_half):
     a = node.attrs
     if node.kind == "conv":
@@ -182,9 +230,11 @@ def compile_graph(config, graph, x, mode, *, name=None, meta=None):
     storage = Storage(graph, config)
     image = DramImage(config)
     x = np.asarray(x, dtype=np.int16).reshape(graph.shapes[graph.input])
+    stacked = {n.name for n in graph.nodes if _stacks_input(config, graph, n)}
     tensors = {}
     for t, (h, w, c) in graph.shapes.items():
-        if t in storage.parent:
+        if t in storage.parent or (t == graph.input and all(
+                n.name in stacked for n in graph.consumers(t))):
             continue
         tensors[t] = alloc_tensor(image, f"t{len(tensors)}:{t}", h, w, c, pad=storage.halo[t],
                                   pad_value=storage.pad_value[t],
@@ -193,13 +243,13 @@ def compile_graph(config, graph, x, mode, *, name=None, meta=None):
     for node in graph.nodes:
         if node.kind == "concat":
             continue
-        views = []
-        for t in node.inputs:
-            stored = tensors[storage.root(t)[0]]
-            top, left, bottom, right = node.attrs.get("pads", (0, 0, 0, 0))
-            views.append(stored.view((top, left, bottom, right)))
+        views = [tensors[storage.root(t)[0]].view(node.attrs.get("pads", (0, 0, 0, 0)))
+                 for t in node.inputs if node.name not in stacked]
         root, channel = storage.root(node.output)
-        layer = _layer(config, image, node, views, tensors[root], channel, fc_half)
+        if node.name in stacked:
+            layer = _stacked_conv(config, image, node, x, tensors[root], channel, len(layers))
+        else:
+            layer = _layer(config, image, node, views, tensors[root], channel, fc_half)
         if isinstance(layer, FCLayer):
             fc_half = layer.next_half
         layers.append(layer)
@@ -208,7 +258,8 @@ def compile_graph(config, graph, x, mode, *, name=None, meta=None):
         "region": tensors[root].region.name, "shape": list(graph.shapes[graph.output]),
         "first_channel": channel}, **(meta or {})}
     wl = compose(config, name or graph.name, mode, image, layers, meta=info)
-    wl.tensors = {t: tensors[storage.root(t)[0]] for t in graph.shapes}
+    wl.tensors = {t: tensors[storage.root(t)[0]] for t in graph.shapes
+                  if storage.root(t)[0] in tensors}
     return wl
 
 
