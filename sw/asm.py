@@ -35,6 +35,7 @@ Syntax, one statement per line::
     savectx rs, uimm16          CTX
     ldc     rd, uimm16          LDC
     savepc  unit, rb, target    TASK   unit io, pfu or store; imm16 = target, absolute
+    overlay ra, rb, dest        OVERLAY  imm16 = dest, absolute
     dload   buf, rs             DMA    buf nbin, sb or nbout (also dstore)
     mvm     rs, flags           MVM    flags: names joined by '|' (bias, none, relu, sigmoid,
                                        tanh), integers (also conv)
@@ -276,6 +277,7 @@ _FORMATS = {
     Fmt.CTX: (_Reg("a"), _uimm("imm16")),
     Fmt.LDC: (_Reg("a"), _uimm("imm16")),
     Fmt.TASK: (_Name("a", "a unit", MODULE_UNITS), _Reg("b"), _Target("imm16", relative=False)),
+    Fmt.OVERLAY: (_Reg("a"), _Reg("b"), _Target("imm16", relative=False)),
     Fmt.DMA: (_Name("a", "a buffer", Buf), _Reg("b")),
     Fmt.MVM: (_Reg("b"), _Flags("imm16", MvmFlags)),
     Fmt.VEC: (_Reg("b"), _Flags("imm16", VecFlags)),
