@@ -46,28 +46,31 @@ def compile_branch(config, x, layers, *, mode="dypipe", name="branch"):
     take_c = pb.fresh_label("take_c")
     if b.tiles != c.tiles:
         raise ValueError("B and C must tile alike")
+    # The branch and its targets stay in one overlay segment (pb.atomic()).
     if mode != "static":
         _read_condition(pb, a.rx, config)
         half = a.emit(pb, mode)
-        pb.emit(f"bne {COND}, r0, {take_c}")
-        b.emit(pb, mode, half)
-        join = pb.fresh_label("join")
-        pb.emit(f"j {join}")
-        pb.label(take_c)
-        half = c.emit(pb, mode, half)
-        pb.label(join)
+        with pb.atomic():
+            pb.emit(f"bne {COND}, r0, {take_c}")
+            b.emit(pb, mode, half)
+            join = pb.fresh_label("join")
+            pb.emit(f"j {join}")
+            pb.label(take_c)
+            half = c.emit(pb, mode, half)
+            pb.label(join)
         d.emit(pb, mode, half)
         pb.halt()
     else:
         half = a.emit(pb, mode)
         pb.wait()                       # the drain: nothing after the branch is known yet
         _read_condition(pb, a.rx, config)
-        pb.emit(f"bne {COND}, r0, {take_c}")
-        for path in (b, c):
-            if path is c:
-                pb.label(take_c)
-            d.emit(pb, mode, path.emit(pb, mode, half))
+        with pb.atomic():
+            pb.emit(f"bne {COND}, r0, {take_c}")
+            d.emit(pb, mode, b.emit(pb, mode, half))
             pb.halt()
+            pb.label(take_c)
+        d.emit(pb, mode, c.emit(pb, mode, half))
+        pb.halt()
 
     y_a = a.golden(x)
     taken = "C" if int(np.asarray(x, dtype=np.int16)[0]) < 0 else "B"
@@ -81,8 +84,8 @@ def compile_branch(config, x, layers, *, mode="dypipe", name="branch"):
     path = (a, c if taken == "C" else b, d)
     macs = sum(l.n_out * l.n_in for l in path)
     compulsory = 2 * (a.n_in + sum(l.n_out * l.n_in + 2 * l.n_out for l in path))
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
-                    image=image, expected=expected,
+    return Workload(name=name, mode=mode, config=config,
+                    program=pb.assemble(f"<{name}>", image=image), image=image, expected=expected,
                     meta={"layer": "branch", "taken": taken, "macs": macs,
                           "compulsory_bytes": compulsory,
                           "roofline_cycles": roofline(config, macs, compulsory),

@@ -139,7 +139,9 @@ class FCLayer:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         fp = barrier if mode == "nonepipe" else footprint
         if mode != "static":
-            self._emit_loop(pb, first_half, fp)
+            with pb.atomic():            # a run-time loop stays in one overlay segment
+                self._emit_loop(pb, first_half, fp)
+            pb.boundary()
             return (first_half + self.tiles) % 2
         done = 0
         for t in range(self.tiles):
@@ -232,7 +234,8 @@ def compile_fc(config, x, weights, bias, *, act=Act.RELU, mode="dypipe", name="f
     pb.halt()
     y = np.zeros(layer.ry.elems, dtype=np.int16)
     y[:layer.n_out] = layer.golden(x)
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
+    return Workload(name=name, mode=mode, config=config,
+                    program=pb.assemble(f"<{name}>", image=image),
                     image=image, expected={layer.ry.name: y},
                     meta={"layer": "fc", **layer.meta()})
 

@@ -47,7 +47,8 @@ def _finish(config, name, mode, steps, image, out, expected, meta, compulsory):
     flat = out.pack(expected)
     meta = {**meta, "compulsory_bytes": compulsory,
             "roofline_cycles": roofline(config, meta.get("macs", 0), compulsory)}
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
+    return Workload(name=name, mode=mode, config=config,
+                    program=pb.assemble(f"<{name}>", image=image),
                     image=image, expected={out.region.name: flat},
                     compare={out.region.name: out.mask()}, meta=meta)
 

@@ -100,7 +100,8 @@ def _program(config, name, mode, layers, image, expected, compare):
         else:
             emit(pb, layer, mode)
     pb.halt()
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
+    return Workload(name=name, mode=mode, config=config,
+                    program=pb.assemble(f"<{name}>", image=image),
                     image=image, expected=expected, compare=compare)
 
 
