@@ -133,8 +133,9 @@ class _Linker:
     def _segments(self):
         """``[(first piece, end piece)]``: greedily as many pieces as fit the window."""
         if self.image is None:
-            total = len(self.sized.words) + len(self.functions.words)
-            line = self.sized.lines[min(len(self.sized.words) - 1, self.config.imem_words)]
+            words = len(self.sized.words)
+            total = words + len(self.functions.words)
+            line = self.sized.lines[min(words, self.config.imem_words) - 1] if words else 1
             self.fail(line, f"the program needs {total} words, the "
                             f"{self.config.name} instruction memory holds "
                             f"{self.config.imem_words}: it must be split into overlays, which "
