@@ -84,7 +84,7 @@ def batched_fc(config, x, w, b):
     for j in range(batch):
         expected[j, :n_out] = golden_fc(x[:, j], w, b, config.frac_bits, Act.RELU)
     return Workload(name="batched_fc", mode="dypipe", config=config,
-                    program=pb.assemble("<batched_fc>"), image=image,
+                    program=pb.assemble("<batched_fc>", image=image), image=image,
                     expected={"y": expected.reshape(-1)},
                     meta={"macs": n_out * n_in * batch})
 

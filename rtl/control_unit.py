@@ -1,11 +1,15 @@
 """The control unit: a small scalar core that runs the control program.
 
-It boots by copying ``prog_len`` instruction words from DRAM beat 0 into the instruction
-memory, then runs from PC 0. Besides scalar arithmetic, DRAM word loads/stores and branches it
-builds tasks: :attr:`Op.SAVECTX` writes a register into the context slot at the head of the
-task ring and :attr:`Op.SAVEPC` commits a task record for that slot and moves the head on.
-Both stall while the head slot still belongs to an unfinished task, so a live context is never
-overwritten. :attr:`Op.WAIT` and :attr:`Op.HALT` wait until every committed task finished.
+It boots by copying ``prog_len`` instruction words from DRAM word 0 into the instruction
+memory, then runs from PC 0. :attr:`Op.OVERLAY` copies more words from DRAM over part of the
+instruction memory at run time and jumps there; both copies stream through one pipelined copy
+engine (:mod:`.imem_copy`), one word a cycle.
+
+Besides scalar arithmetic, DRAM word loads/stores and branches it builds tasks:
+:attr:`Op.SAVECTX` writes a register into the context slot at the head of the task ring and
+:attr:`Op.SAVEPC` commits a task record for that slot and moves the head on. Both stall while
+the head slot still belongs to an unfinished task, so a live context is never overwritten.
+:attr:`Op.WAIT` and :attr:`Op.HALT` wait until every committed task finished.
 """
 
 from amaranth import Module, Signal, Const, Mux
@@ -14,6 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
 from ..sw.isa import Op, Err, Unit
+from .imem_copy import ImemCopy
 from .mem_port import MemPort
 from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu
 from .sequencer import ErrorReport
@@ -30,9 +35,10 @@ class ControlUnit(wiring.Component):
     start : In(1)          begin booting (from IDLE)
     prog_len : In(PC_BITS + 1)   instruction words to boot
     running : Out(1)       booted and not yet halted (counts towards ``cycles``)
+    booting : Out(1)       copying the program in at boot (counts towards ``boot_cycles``)
     pc : Out(PC_BITS)      the instruction executing
     halted : Out(1)        HALT retired
-    stall : Out(1)         this cycle waits (memory, ring full, WAIT/HALT)
+    stall : Out(1)         this cycle waits (memory, ring full, WAIT/HALT, OVERLAY's copy)
     imem_w : Out(RowWritePort), imem_r : Out(ReadPort)
     cb_w : Out(RowWritePort)  context writes
     mem : Out(MemPort)
@@ -47,7 +53,8 @@ class ControlUnit(wiring.Component):
         imem_bits = (config.imem_words - 1).bit_length()
         super().__init__({
             "start": In(1), "prog_len": In(PC_BITS + 1),
-            "running": Out(1), "halted": Out(1), "stall": Out(1), "pc": Out(PC_BITS),
+            "running": Out(1), "booting": Out(1), "halted": Out(1), "stall": Out(1),
+            "pc": Out(PC_BITS),
             "imem_w": Out(RowWritePort(imem_bits, WORD_BITS)),
             "imem_r": Out(ReadPort(imem_bits, WORD_BITS)),
             "cb_w": Out(RowWritePort((config.cb_words - 1).bit_length(), WORD_BITS)),
@@ -115,7 +122,7 @@ class ControlUnit(wiring.Component):
             with m.If(d.b != 0):
                 m.d.comb += [rng.desc.eq(footprint[2 * i]), rng.len.eq(footprint[2 * i + 1])]
         taken = Signal()
-        # Branch operands: a = ra, b = rb (see Fmt.BRANCH).
+        # Branch and OVERLAY operands: a = ra, b = rb (see Fmt.BRANCH, Fmt.OVERLAY).
         bra, brb = rf.read(d.a), rf.read(d.b)
         with m.Switch(d.op):
             for op, value in ((Op.BEQ, bra == brb), (Op.BNE, bra != brb),
@@ -125,39 +132,29 @@ class ControlUnit(wiring.Component):
                 with m.Case(op):
                     m.d.comb += taken.eq(value)
 
-        boot_words = Signal(PC_BITS + 1)   # words written so far
-        boot_beat = Signal(cfg.dram_addr_bits)
-        beat = Signal(cfg.beat_bits)
-        beat_word = Signal(range(bw + 1))
+        # -- the copy engine: the boot, and OVERLAY ---------------------------------------------
+        m.submodules.copy = copy = ImemCopy(cfg)
+        wiring.connect(m, copy.imem_w, wiring.flipped(self.imem_w))
+        m.d.comb += [copy.src.eq(bra), copy.count.eq(brb), copy.dst.eq(d.imm16)]
+        # OVERLAY a, b, dest: r[a] is the source word address, r[b] the word count.
+        src_end = Signal(WORD_BITS + 1)
+        dst_end = Signal(WORD_BITS + 1)
+        m.d.comb += [src_end.eq(bra + brb), dst_end.eq(d.imm16 + brb)]
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [boot_words.eq(0), boot_beat.eq(0)]
                     with m.If(self.prog_len > cfg.imem_words):
                         report(Err.PC_RANGE, self.prog_len, at=0)
                     with m.Else():
-                        m.next = "BOOT_REQ"
-            with m.State("BOOT_REQ"):
-                with m.If(boot_words >= self.prog_len):
+                        m.d.comb += [copy.start.eq(1), copy.src.eq(0),
+                                     copy.count.eq(self.prog_len), copy.dst.eq(0)]
+                        m.next = "BOOT"
+            with m.State("BOOT"):
+                m.d.comb += self.booting.eq(1)
+                with m.If(~copy.busy):
                     m.d.comb += [fetch.eq(1), fetch_pc.eq(0)]
                     m.next = "EXEC"
-                with m.Else():
-                    m.d.comb += [self.mem.valid.eq(1), self.mem.addr.eq(boot_beat)]
-                    with m.If(self.mem.ready):
-                        m.d.sync += boot_beat.eq(boot_beat + 1)
-                        m.next = "BOOT_RESP"
-            with m.State("BOOT_RESP"):
-                with m.If(self.mem.resp_valid):
-                    m.d.sync += [beat.eq(self.mem.resp_data), beat_word.eq(0)]
-                    m.next = "BOOT_WRITE"
-            with m.State("BOOT_WRITE"):
-                m.d.comb += [self.imem_w.addr.eq(boot_words), self.imem_w.data.eq(beat[:32]),
-                             self.imem_w.en.eq(boot_words < self.prog_len)]
-                m.d.sync += [beat.eq(beat >> 32), beat_word.eq(beat_word + 1),
-                             boot_words.eq(boot_words + 1)]
-                with m.If((beat_word == bw - 1) | (boot_words + 1 >= self.prog_len)):
-                    m.next = "BOOT_REQ"
             with m.State("EXEC"):
                 m.d.comb += self.running.eq(1)
                 with m.Switch(d.op):
@@ -204,6 +201,16 @@ class ControlUnit(wiring.Component):
                                 next_insn(pc + 1)
                             with m.Else():
                                 m.d.comb += self.stall.eq(1)
+                    with m.Case(Op.OVERLAY):
+                        with m.If(brb == 0):
+                            report(Err.BAD_PARAM, 0)
+                        with m.Elif(src_end > dram_words):
+                            report(Err.DRAM_RANGE, src_end - 1)
+                        with m.Elif(dst_end > cfg.imem_words):
+                            report(Err.PC_RANGE, dst_end - 1)
+                        with m.Else():
+                            m.d.comb += [copy.start.eq(1), self.stall.eq(1)]
+                            m.next = "COPY"
                     with m.Case(Op.WAIT, Op.HALT):
                         with m.If(~self.tasks_idle):
                             m.d.comb += self.stall.eq(1)
@@ -219,9 +226,23 @@ class ControlUnit(wiring.Component):
                     rf.write(m, d.a, self.mem.resp_data.word_select(ea_word, WORD_BITS)
                              if word_sel_bits else self.mem.resp_data[:WORD_BITS])
                     next_insn(pc + 1)
+            with m.State("COPY"):
+                # The OVERLAY word stays on imem_r.data (no fetch), even if the copy overwrote
+                # it: its imm16 is where execution continues.
+                m.d.comb += [self.running.eq(1), self.stall.eq(1)]
+                with m.If(~copy.busy):
+                    next_insn(d.imm16)
             with m.State("HALTED"):
                 m.d.comb += self.halted.eq(1)
             with m.State("ERROR"):
                 pass
+
+        # The copy engine owns the memory port while it copies (the FSM waits in BOOT or COPY).
+        with m.If(copy.busy):
+            m.d.comb += [self.mem.valid.eq(copy.mem.valid), self.mem.addr.eq(copy.mem.addr),
+                         self.mem.write.eq(0)]
+        m.d.comb += [copy.mem.ready.eq(self.mem.ready & copy.busy),
+                     copy.mem.resp_valid.eq(self.mem.resp_valid),
+                     copy.mem.resp_data.eq(self.mem.resp_data)]
         return m
 

@@ -4,15 +4,16 @@ __all__ = ["COUNTERS", "COUNTER_BITS"]
 
 COUNTER_BITS = 48
 
-#: ``name -> what it counts``. Every counter runs while the machine runs (from the end of the
-#: boot copy to HALT or an error).
+#: ``name -> what it counts``. Every counter but ``boot_cycles`` runs while the machine runs
+#: (from the end of the boot copy to HALT or an error).
 COUNTERS = {
     "cycles": "cycles from the first instruction to HALT",
     "busy_io": "cycles the IO (load) module ran a task",
     "busy_pfu": "cycles the PFU module ran a task",
     "busy_store": "cycles the Store module ran a task",
     "ctrl_active": "cycles the control unit executed instructions (not stalled)",
-    "ctrl_stall": "cycles the control unit waited (memory, full task ring, WAIT/HALT)",
+    "ctrl_stall": "cycles the control unit waited (memory, full task ring, WAIT/HALT, "
+                  "OVERLAY)",
     "ctx_load": "cycles module sequencers spent reading contexts (LDC)",
     "stall_hazard": "cycles a task next in line for its idle module waited on a data conflict",
     "stall_busy": "cycles a task free of conflicts waited for its module to finish another",
@@ -20,4 +21,5 @@ COUNTERS = {
     "dram_write_bytes": "bytes written to DRAM",
     "macs": "multiply-accumulates done by the PFU array",
     "tasks": "tasks committed by SavePC",
+    "boot_cycles": "cycles the boot copy took (before the first instruction; not in cycles)",
 }

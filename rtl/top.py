@@ -149,11 +149,12 @@ class Top(wiring.Component):
             "macs": pfu.mac_cycles * cfg.macs_per_cycle,
             "tasks": ctrl.task.valid & ctrl.task.ready,
         }
-        assert increments.keys() == COUNTERS.keys()
+        assert increments.keys() | {"boot_cycles"} == COUNTERS.keys()
         with m.If(ctrl.running & ~self.error):
             for name, inc in increments.items():
                 counter = getattr(self, f"perf_{name}")
                 m.d.sync += counter.eq(counter + inc)
+        m.d.sync += self.perf_boot_cycles.eq(self.perf_boot_cycles + ctrl.booting)
 
         # The DRAM.
         if self._dram == "verilog":

@@ -35,6 +35,7 @@ Syntax, one statement per line::
     savectx rs, uimm16          CTX
     ldc     rd, uimm16          LDC
     savepc  unit, rb, target    TASK   unit io, pfu or store; imm16 = target, absolute
+    overlay ra, rb, dest        OVERLAY  imm16 = dest, absolute
     dload   buf, rs             DMA    buf nbin, sb or nbout (also dstore)
     mvm     rs, flags           MVM    flags: names joined by '|' (bias, none, relu, sigmoid,
                                        tanh), integers (also conv)
@@ -72,22 +73,50 @@ _HERE = re.compile(r"\.\s*(?:([+-])\s*(.+))?")
 
 
 class AsmError(ValueError):
-    """An error in assembly source, at ``filename:line`` (1-based)."""
+    """An error in assembly source, at ``filename:line`` (1-based).
 
-    def __init__(self, filename, line, message):
+    Members
+    -------
+    filename, line, message
+    undefined : str or None
+        The label, when the error is a reference to a label the text does not define.
+    """
+
+    def __init__(self, filename, line, message, undefined=None):
         super().__init__(f"{filename}:{line}: {message}")
         self.filename = filename
         self.line = line
         self.message = message
+        self.undefined = undefined
 
 
 @dataclasses.dataclass(frozen=True)
 class Program:
-    """An assembled program: ``words[pc]`` is the instruction at ``pc``, ``labels`` maps each
-    label to its pc and ``lines[pc]`` is the source line the word came from."""
+    """An assembled program: ``words[i]`` is the instruction at pc ``origin + i``, ``labels``
+    maps each label to its pc and ``lines[i]`` is the source line word ``i`` came from.
+
+    A program linked with overlays (:mod:`dypipe.sw.link`) holds in ``words`` what the boot
+    loads from pc 0, and in ``overlays`` the segments that OVERLAY loads into the window at
+    run time (each an :class:`~dypipe.sw.link.Overlay`: a DRAM region and a program whose
+    ``origin`` is the window)."""
     words: list
     labels: dict
     lines: list
+    origin: int = 0
+    overlays: tuple = ()
+
+    @property
+    def window(self):
+        """The first pc of the overlay window, or None without overlays."""
+        return self.overlays[0].program.origin if self.overlays else None
+
+    def word_at(self, pc):
+        """The instruction at ``pc`` as booted, or None when the program has none there or
+        when several overlay segments take turns there."""
+        if self.overlays and pc >= self.window:
+            return None
+        i = pc - self.origin
+        return self.words[i] if 0 <= i < len(self.words) else None
 
     def to_bytes(self):
         """The words as little-endian bytes, one instruction after the other."""
@@ -276,6 +305,7 @@ _FORMATS = {
     Fmt.CTX: (_Reg("a"), _uimm("imm16")),
     Fmt.LDC: (_Reg("a"), _uimm("imm16")),
     Fmt.TASK: (_Name("a", "a unit", MODULE_UNITS), _Reg("b"), _Target("imm16", relative=False)),
+    Fmt.OVERLAY: (_Reg("a"), _Reg("b"), _Target("imm16", relative=False)),
     Fmt.DMA: (_Name("a", "a buffer", Buf), _Reg("b")),
     Fmt.MVM: (_Reg("b"), _Flags("imm16", MvmFlags)),
     Fmt.VEC: (_Reg("b"), _Flags("imm16", VecFlags)),
@@ -326,10 +356,11 @@ _STATEMENTS.update({
 class _Assembler:
     """Symbols and the position (line, pc, operand) that messages refer to."""
 
-    def __init__(self, filename):
+    def __init__(self, filename, origin=0, externs=None):
         self.filename = filename
         self.labels, self.consts, self.defined = {}, {}, {}
-        self.line = self.pc = 0
+        self.externs = dict(externs or {})
+        self.line, self.pc = 0, origin
         self.where = ""
 
     def fail(self, message):
@@ -364,6 +395,8 @@ class _Assembler:
     def target(self, text):
         if text in self.labels:
             return self.labels[text]
+        if text in self.externs:
+            return self.externs[text]
         here = _HERE.fullmatch(text)
         if here:
             offset = self.integer(here[2].strip()) if here[1] else 0
@@ -371,7 +404,7 @@ class _Assembler:
         if _INT.fullmatch(text) or text in self.consts:
             return self.integer(text)
         if _NAME.fullmatch(text):
-            self.fail(f"undefined label '{text}'")
+            raise AsmError(self.filename, self.line, f"undefined label '{text}'", undefined=text)
         return self.expected(_Target.what, text)
 
     def operands(self, mnemonic, statement, texts):
@@ -384,12 +417,16 @@ class _Assembler:
         return fields
 
 
-def assemble(text, filename="<asm>"):
+def assemble(text, filename="<asm>", *, origin=0, first_line=1, externs=None):
     """Assemble ``text`` (the syntax of this module's docstring) into a :class:`Program`.
-    Raises :class:`AsmError` at the first error, naming ``filename`` and the line."""
-    asm = _Assembler(filename)
+    Raises :class:`AsmError` at the first error, naming ``filename`` and the line.
+
+    For a piece of a larger program (the linker's segments): ``origin`` is the pc of the first
+    word, ``first_line`` the line number of the text's first line, and ``externs`` maps labels
+    defined elsewhere to their pcs (the text's own labels take precedence)."""
+    asm = _Assembler(filename, origin, externs)
     statements = []     # (line, pc, mnemonic, operand texts), pass 2 encodes them
-    for line, source in enumerate(text.splitlines(), 1):
+    for line, source in enumerate(text.splitlines(), first_line):
         asm.line = line
         rest = re.split("[#;]", source, maxsplit=1)[0]
         while label := _LABEL_DEF.match(rest):
@@ -414,7 +451,7 @@ def assemble(text, filename="<asm>"):
         new = statement.build(asm.operands(mnemonic, statement, texts))
         words += new
         lines += [asm.line] * len(new)
-    return Program(words, dict(asm.labels), lines)
+    return Program(words, dict(asm.labels), lines, origin)
 
 
 # -- disassembler ----------------------------------------------------------------------------

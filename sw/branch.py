@@ -51,29 +51,33 @@ def compile_branch(config, x, layers, *, mode="dypipe", name="branch"):
     d = FCLayer(config, image, "D", ybc, *layers["D"], out=yd, first_half=b.next_half)
     pb = ProgramBuilder(config)
     take_c = pb.fresh_label("take_c")
+    # The branch and its targets stay in one overlay segment (pb.atomic()).
     if mode != "static":
         _read_condition(pb, tx.region, config)
         emit(pb, a.steps(), mode)
-        pb.emit(f"bne {COND}, r0, {take_c}")
-        emit(pb, b.steps(), mode)
-        join = pb.fresh_label("join")
-        pb.emit(f"j {join}")
-        pb.label(take_c)
-        emit(pb, c.steps(), mode)
-        pb.label(join)
+        with pb.atomic():
+            pb.emit(f"bne {COND}, r0, {take_c}")
+            emit(pb, b.steps(), mode)
+            join = pb.fresh_label("join")
+            pb.emit(f"j {join}")
+            pb.label(take_c)
+            emit(pb, c.steps(), mode)
+            pb.label(join)
         emit(pb, d.steps(), mode)
         pb.halt()
     else:
         emit(pb, a.steps(), mode)
         pb.wait()                       # the drain: nothing after the branch is known yet
         _read_condition(pb, tx.region, config)
-        pb.emit(f"bne {COND}, r0, {take_c}")
-        for path in (b, c):
-            if path is c:
-                pb.label(take_c)
-            emit(pb, path.steps(), mode)
+        with pb.atomic():
+            pb.emit(f"bne {COND}, r0, {take_c}")
+            emit(pb, b.steps(), mode)
             emit(pb, d.steps(), mode)
             pb.halt()
+            pb.label(take_c)
+        emit(pb, c.steps(), mode)
+        emit(pb, d.steps(), mode)
+        pb.halt()
 
     taken = "C" if int(np.asarray(x, dtype=np.int16)[0]) < 0 else "B"
     path = (a, c if taken == "C" else b, d)
@@ -82,7 +86,8 @@ def compile_branch(config, x, layers, *, mode="dypipe", name="branch"):
         layer.expected_into(storage)
     macs = sum(l.macs for l in path)
     compulsory = 2 * (a.n_in + sum(l.weight_elems + l.n_out for l in path))
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
+    return Workload(name=name, mode=mode, config=config,
+                    program=pb.assemble(f"<{name}>", image=image),
                     image=image, expected={t.region.name: storage[t.region.name]
                                            for t in (ya, yd)},
                     compare={t.region.name: t.mask() for t in (ya, yd)},

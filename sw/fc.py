@@ -275,7 +275,7 @@ def compile_fc(config, x, weights, bias, *, act=Act.RELU, mode="dypipe", name="f
     emit(pb, layer.steps(), mode)
     pb.halt()
     y = ty.pack(layer.golden(x))
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
+    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>", image=image),
                     image=image, expected={ty.region.name: y},
                     compare={ty.region.name: ty.mask()}, meta=layer.meta())
 

@@ -1,7 +1,9 @@
 """The DRAM image of a run: where each tensor lives, in beats, and its contents.
 
-Beat 0 onward holds the program (``config.imem_words`` words are reserved); tensors follow,
-each starting on a beat boundary. Elements are int16, element 0 of a beat in its low bits.
+Beat 0 onward holds the program as the boot loads it (``config.imem_words`` words are
+reserved); tensors follow, each starting on a beat boundary. A program too large for the
+instruction memory adds its overlay segments as regions after the tensors (:mod:`.link`).
+Elements are int16, element 0 of a beat in its low bits.
 """
 
 import dataclasses
@@ -74,7 +76,8 @@ class DramImage:
         words = np.asarray(program_words, dtype=np.uint32)
         if words.size > self.config.imem_words:
             raise ValueError(f"program has {words.size} instructions, the instruction memory "
-                             f"holds {self.config.imem_words}")
+                             f"holds {self.config.imem_words} (ProgramBuilder.assemble with "
+                             f"the image links a larger one into overlays)")
         flat = out.reshape(-1)
         flat[:2 * words.size] = words.view(np.uint16)
         for name, data in self._data.items():

@@ -90,6 +90,7 @@ class Op(enum.Enum, shape=6):
     SAVECTX = 34  # context[slot][imm16] = rs
     SAVEPC = 35   # commit a task: module a, function at pc imm16, footprint in r[b] ..
     WAIT = 36     # wait until every committed task has finished
+    OVERLAY = 37  # imem[imm16 ..] = dram_word[r[a] ..] (r[b] words); pc = imm16
     LDC = 40      # rd = context[task slot][imm16]
     END = 41      # end of a module function
     DLOAD = 42    # DMA DRAM -> buffer a; parameters in r[b] .. r[b+8]
@@ -246,6 +247,7 @@ class Fmt(enum.Enum):
     CTX = "rs, offset"          # a=rs imm16 = context offset (unsigned)
     LDC = "rd, offset"          # a=rd imm16 = context offset (unsigned)
     TASK = "unit, rb, target"   # a=unit b=footprint base imm16 = absolute pc
+    OVERLAY = "ra, rb, dest"    # a=DRAM word address b=word count imm16 = absolute imem pc
     DMA = "buf, rs"             # a=buf b=first parameter register
     MVM = "rs, flags"           # b=first parameter register imm16=flags
     VEC = "rs, vflags"          # b=first parameter register imm16=vector flags
@@ -292,6 +294,7 @@ OPS = {
     Op.SAVECTX: (Fmt.CTX, _CTRL),
     Op.SAVEPC: (Fmt.TASK, _CTRL),
     Op.WAIT: (Fmt.NONE, _CTRL),
+    Op.OVERLAY: (Fmt.OVERLAY, _CTRL),
     Op.LDC: (Fmt.LDC, {Unit.IO, Unit.PFU, Unit.STORE}),
     Op.END: (Fmt.NONE, {Unit.IO, Unit.PFU, Unit.STORE}),
     Op.DLOAD: (Fmt.DMA, {Unit.IO}),

@@ -83,7 +83,7 @@ def compose(config, name, mode, image, layers, *, meta=None, program=None):
         written[out.region.name] = mask | out.mask(span)
     info = {**network_meta(config, layers), "per_layer": [l.meta() for l in layers],
             **(meta or {})}
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"),
+    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>", image=image),
                     image=image, expected={n: storage[n] for n in written},
                     compare=written, meta=info)
 

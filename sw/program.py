@@ -15,15 +15,21 @@ A *control program* is written with :class:`ProgramBuilder`: ``save_context`` st
 parameters into the next context slot (Fig.5) and ``save_pc`` commits the task. Static
 programs pass integers (emitted as immediates); dynamic ones pass :class:`Reg` values computed
 at run time.
+
+A control program larger than the instruction memory runs in overlay segments
+(:mod:`.link`): the builder marks the *boundaries* where it may be cut (after every task
+outside :meth:`ProgramBuilder.atomic` regions) and the linker cuts there only when it must.
 """
 
+import contextlib
 import dataclasses
 
 from .isa import (Unit, Buf, Act, VecFn, MODULE_UNITS, NUM_REGS, MvmFlags, VecFlags, Space,
                   RangeDesc, FOOTPRINT_RANGES, OPS, Fmt, DMA_PARAMS)
+from .link import Boundary, link
 
 __all__ = ["Reg", "module_function", "ModuleFunction", "FunctionBuilder", "ProgramBuilder",
-           "mvm_flags", "vec_flags"]
+           "mvm_flags", "vec_flags", "AT", "FOOTPRINT_REGS", "TRAMPOLINE_REGS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +52,9 @@ AT = Reg(1)
 #: Registers :meth:`ProgramBuilder.save_pc` fills with the task's footprint.
 FOOTPRINT_REGS = tuple(Reg(NUM_REGS - 2 * FOOTPRINT_RANGES + i)
                        for i in range(2 * FOOTPRINT_RANGES))
+#: Registers the trampoline between two overlay segments overwrites (:mod:`.link`): the next
+#: segment's DRAM word address and its length. Both are clobbered by the builders anyway.
+TRAMPOLINE_REGS = (AT, FOOTPRINT_REGS[-1])
 
 
 _LO = dict(RangeDesc)["lo"]
@@ -245,6 +254,8 @@ class ProgramBuilder:
         # Registers whose value is known here (straight-line code since the last label or
         # opaque instruction): li of a known value emits nothing.
         self._known = {}
+        self._boundaries = []
+        self._atomic = 0
 
     # -- plain assembly ----------------------------------------------------------------------
 
@@ -354,9 +365,37 @@ class ProgramBuilder:
         self._emit_keeping(f"savepc {fn.unit.name.lower()}, {FOOTPRINT_REGS[0]}, {fn.label}")
 
     def task(self, fn, *, reads=None, writes=None, **params):
-        """``save_context`` then ``save_pc``."""
+        """``save_context`` then ``save_pc``, then a :meth:`boundary`."""
         self.save_context(fn, **params)
         self.save_pc(fn, reads=reads, writes=writes)
+        self.boundary()
+
+    # -- overlay boundaries ------------------------------------------------------------------
+
+    def boundary(self):
+        """Mark the point here as one where the linker may cut the control program into
+        overlay segments (it only does when the program does not fit the instruction memory).
+        No branch may cross a boundary. Registers carry over it, except :data:`AT` and
+        ``FOOTPRINT_REGS[-1]`` (:data:`TRAMPOLINE_REGS`); the segment after a cut reloads the
+        values the builder relies on them holding. Does nothing inside :meth:`atomic`."""
+        if self._atomic:
+            return
+        restore = tuple(_li(reg, self._known[reg]) for reg in TRAMPOLINE_REGS
+                        if reg in self._known)
+        if self._boundaries and self._boundaries[-1].line == len(self.lines):
+            self._boundaries.pop()
+        self._boundaries.append(Boundary(len(self.lines), restore))
+
+    @contextlib.contextmanager
+    def atomic(self):
+        """``with pb.atomic():`` keeps the code emitted inside in one overlay segment:
+        :meth:`boundary` does nothing there. Wrap every run-time branch or loop whose code
+        contains tasks in it. Regions nest."""
+        self._atomic += 1
+        try:
+            yield
+        finally:
+            self._atomic -= 1
 
     def wait(self):
         self._emit_keeping("wait")
@@ -372,12 +411,18 @@ class ProgramBuilder:
 
     # -- output ------------------------------------------------------------------------------
 
-    def text(self):
-        lines = list(self.lines)
-        for fn in self.functions.values():
-            lines += fn.asm()
-        return "\n".join(lines) + "\n"
+    def _function_lines(self):
+        return [line for fn in self.functions.values() for line in fn.asm()]
 
-    def assemble(self, filename="<program>"):
-        from .asm import assemble
-        return assemble(self.text(), filename)
+    def text(self):
+        """The assembly text: the control program, then the module functions it uses."""
+        return "\n".join(self.lines + self._function_lines()) + "\n"
+
+    def assemble(self, filename="<program>", *, image=None):
+        """The :class:`~dypipe.sw.asm.Program`: :meth:`text` assembled when it fits the
+        instruction memory; else linked into overlay segments (:func:`~dypipe.sw.link.link`),
+        which are allocated in ``image`` (a :class:`~dypipe.sw.image.DramImage`, after every
+        tensor). Raises :class:`~dypipe.sw.asm.AsmError` naming the line when the program
+        cannot be assembled or split."""
+        return link(self.lines, self._function_lines(), self._boundaries, self.config,
+                    scratch=TRAMPOLINE_REGS, image=image, filename=filename)

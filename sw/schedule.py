@@ -62,7 +62,8 @@ class Task:
 
 
 def emit(pb, steps, mode):
-    """Emit ``steps`` (a list of lists of :class:`Task`) into ``pb`` for ``mode``."""
+    """Emit ``steps`` (a list of lists of :class:`Task`) into ``pb`` for ``mode``. There is an
+    overlay boundary after every task outside a loop and after every loop, none inside one."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     steps = [list(s) for s in steps if s]
@@ -79,7 +80,9 @@ def emit(pb, steps, mode):
             for task in body:
                 _straight(pb, task, barrier)
         else:
-            _loop(pb, body, count, models, barrier)
+            with pb.atomic():
+                _loop(pb, body, count, models, barrier)
+            pb.boundary()
         i += unroll * count
 
 

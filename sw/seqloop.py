@@ -144,8 +144,9 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
                 h_dram = h_first + b * h_seq + t * h_step_beats
                 step(k, rx.beat + b * x_seq + t * x_step, h_dram - h_step_beats, h_dram)
     else:
-        _dynamic_schedule(pb, step, slots, n_seq, rx.beat, x_seq, x_step, h_first, h_seq,
-                          h_step_beats, rlen.beat * config.beat_words)
+        with pb.atomic():               # branches and a loop: one overlay segment
+            _dynamic_schedule(pb, step, slots, n_seq, rx.beat, x_seq, x_step, h_first, h_seq,
+                              h_step_beats, rlen.beat * config.beat_words)
     pb.halt()
 
     # The golden model: the real steps of every sequence.
@@ -163,7 +164,8 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
     for b, n in enumerate(lengths):
         masks[b, :n + 1] = True          # the zero step -1 and the real steps
     workload = Workload(
-        name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>"), image=image,
+        name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>", image=image),
+        image=image,
         expected={"h": expected_h.reshape(-1)}, compare={"h": masks.reshape(-1)},
         meta={"layer": "seqloop", "lengths": lengths, "max_length": max_length,
               "sequences": n_seq, "slots": slots, "hidden": n_h, "input": n_x,

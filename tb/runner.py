@@ -46,8 +46,11 @@ class MachineError(RuntimeError):
         self.code, self.unit, self.pc, self.addr = code, unit, pc, addr
         where = f"{unit.name} module" if unit != Unit.CTRL else "control unit"
         insn = ""
-        if program is not None and 0 <= pc < len(program.words):
-            insn = f" ({disassemble_word(program.words[pc], pc)})"
+        word = program.word_at(pc) if program is not None else None
+        if word is not None:
+            insn = f" ({disassemble_word(word, pc)})"
+        elif program is not None and program.window is not None and pc >= program.window:
+            insn = " (in the overlay window)"
         super().__init__(f"{code.name} in the {where} at pc {pc}{insn}, address {addr:#x}")
 
 

@@ -43,6 +43,7 @@ SAMPLES = {
     Fmt.CTX: ("r16, 12", dict(a=16, imm16=12)),
     Fmt.LDC: ("r17, 65535", dict(a=17, imm16=65535)),
     Fmt.TASK: ("Store, r24, back", dict(a=Unit.STORE.value, b=24, imm16=0)),
+    Fmt.OVERLAY: ("r21, r22, back", dict(a=21, b=22, imm16=0)),
     Fmt.DMA: ("nbout, r18", dict(a=Buf.NBOUT.value, b=18)),
     Fmt.MVM: ("r19, bias|relu", dict(b=19, imm16=flags(True, Act.RELU))),
     Fmt.VEC: ("r20, avg|tanh", dict(b=20, imm16=vec_flags(VecFn.AVG, Act.TANH))),
@@ -78,6 +79,7 @@ def test_every_op_assembles(op):
     ("mvm r3, bias|relu", 0xB0030003),      # 44 << 26 | 3 << 16 | bias << 0 | relu << 1
     ("dstore sb, r7", 0xAC270000),          # 43 << 26 | 1 << 21 | 7 << 16
     ("sw r4, -2(r5)", 0x6485FFFE),          # 25 << 26 | 4 << 21 | 5 << 16 | 0xfffe
+    ("overlay r1, r31, 5", 0x943F0005),     # 37 << 26 | 1 << 21 | 31 << 16 | 5
 ])
 def test_absolute_encodings(text, word):
     assert words_of(text) == [word]
@@ -211,6 +213,7 @@ def _fields(op):
         Fmt.CTX: dict(a=reg, imm16=u16),
         Fmt.LDC: dict(a=reg, imm16=u16),
         Fmt.TASK: dict(a=st.sampled_from([u.value for u in MODULE_UNITS]), b=reg, imm16=u16),
+        Fmt.OVERLAY: dict(a=reg, b=reg, imm16=u16),
         Fmt.DMA: dict(a=st.sampled_from([b.value for b in Buf]), b=reg),
         Fmt.MVM: dict(b=reg, imm16=u16),
         Fmt.VEC: dict(b=reg, imm16=u16),

@@ -112,7 +112,7 @@ def build(tasks, seed):
                 writes=[(Space.DRAM, dumps[buf].beat, WINDOW[buf])])
     pb.halt()
     expected = serial(tasks, init)
-    return Workload(name="random", mode="dypipe", config=CFG, program=pb.assemble(),
+    return Workload(name="random", mode="dypipe", config=CFG, program=pb.assemble(image=image),
                     image=image, expected=expected)
 
 
