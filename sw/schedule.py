@@ -25,6 +25,9 @@ __all__ = ["Task", "emit", "MAX_UNROLL"]
 #: Most steps one loop iteration may hold (a layer whose tiles have several groups of output
 #: channels loops over tiles, each iteration all of a tile's steps).
 MAX_UNROLL = 48
+#: A loop body may take at most this share of the instruction memory (1 / LOOP_SHARE), so that
+#: it fits an overlay window.
+LOOP_SHARE = 4
 
 _COUNTER = Reg(2)
 _SCRATCH = Reg(3)
@@ -74,7 +77,7 @@ def emit(pb, steps, mode):
     barrier = mode == "nonepipe"
     i = 0
     while i < len(steps):
-        unroll, count, models = _best_loop(steps, i)
+        unroll, count, models = _best_loop(steps, i, pb.config.imem_words // LOOP_SHARE)
         body = [t for s in steps[i:i + unroll] for t in s]
         if count == 1:
             for task in body:
@@ -146,12 +149,19 @@ def _models(groups):
     return 1, None
 
 
-def _best_loop(steps, i):
+def _words(step):
+    """About how many instructions a step's tasks take in a loop body."""
+    return sum(len(t.fn.params) + 2 * (len(t.reads) + len(t.writes)) + 4 for t in step)
+
+
+def _best_loop(steps, i, max_words):
     """``(unroll, count, models)`` of the loop starting at step ``i`` that saves the most code
-    (``count`` 1: no loop)."""
+    (``count`` 1: no loop), its body about ``max_words`` instructions at most."""
     best, saved = (1, 1, None), 0
+    words = 0
     for u in range(1, min(MAX_UNROLL, (len(steps) - i) // 2) + 1):
-        if len(steps) - i - u <= saved:        # no loop of this body could save more
+        words += _words(steps[i + u - 1])
+        if len(steps) - i - u <= saved or (u > 1 and words > max_words):
             break
         shape = [t.shape() for s in steps[i:i + u] for t in s]
         groups = [[t for s in steps[i:i + u] for t in s]]
