@@ -16,6 +16,8 @@ lane (r, c) is ``W[o, ci, h, j]`` for the element ``e = k*C + c - offset_q = j*P
 kernel row's span (zero where ``ci >= cin``, ``o >= cout`` or ``e`` is outside the span).
 """
 
+import functools
+
 import numpy as np
 
 from . import golden
@@ -130,7 +132,7 @@ class ConvLayer(Layer):
 
     @property
     def tiles(self):
-        return -(-self.oh // self.plan.ty)
+        return -(-self.oh // self.plan.ty) * -(-self.ow // self.plan.tw)
 
     @property
     def macs(self):
@@ -163,114 +165,148 @@ class ConvLayer(Layer):
                 "out": [self.oh, self.ow, self.cout], "kernel": [self.kh, self.kw],
                 "stride": self.stride, "act": self.act.name.lower(),
                 "tiling": {"pitch": p.pitch, "phases": len(p.phases), "rows_per_tile": p.ty,
-                           "blocks_per_group": p.nb, "tiles": self.tiles,
-                           "groups": self.groups, "weights_resident": p.resident,
-                           "estimate": p.estimate}}
+                           "columns_per_tile": p.tw, "blocks_per_group": p.nb,
+                           "tiles": self.tiles, "groups": self.groups,
+                           "weights_resident": p.resident,
+                           "weight_slots": "overlapping" if p.w_slots == 1 and not p.resident
+                           else p.w_slots, "estimate": p.estimate}}
 
-    def _load_input(self, islot, image_row, first, rows, slot_rows):
-        """Load ``rows`` image rows from ``image_row + first`` into the tile slot at NBin row
-        ``islot``, declaring ``slot_rows`` NBin rows from there written."""
+    def _load_input(self, islot, image_row, first, rows, slot_rows, x0, cols):
+        """Load ``rows`` image rows from ``image_row + first``, ``cols`` pixels from column
+        ``x0``, into the tile slot at NBin row ``islot``, declaring ``slot_rows`` NBin rows from
+        there written."""
         cfg, p, x = self.config, self.plan, self.x
         V, in_beats = cfg.beat_elems, cfg.pe_cols // cfg.beat_elems
         buf = (islot + first * p.row_rows) * in_beats
-        src = x.beat(image_row + first, 0)
+        src = x.beat(image_row + first, x0)
         if p.pitch == x.cpitch:      # whole image rows, rows of NBin apart
             load = dma_params(dram_addr=src, buf_addr=buf, rows=rows,
-                              row_beats=x.wp * x.pixel_beats, dram_stride=x.row_pitch_beats,
+                              row_beats=cols * x.pixel_beats, dram_stride=x.row_pitch_beats,
                               buf_stride=p.row_rows * in_beats)
         else:                        # pixel by pixel, each starting an NBin row
-            load = dma_params(dram_addr=src, buf_addr=buf, planes=rows, rows=x.wp,
+            load = dma_params(dram_addr=src, buf_addr=buf, planes=rows, rows=cols,
                               row_beats=x.pixel_beats, dram_stride=x.pixel_beats,
                               buf_stride=p.pitch // V, dram_plane_stride=x.row_pitch_beats,
                               buf_plane_stride=p.row_rows * in_beats)
-        return Task(LOAD[Buf.NBIN], load, reads=((Space.DRAM, src, x.beats(rows)),),
+        span = (rows - 1) * x.row_pitch_beats + cols * x.pixel_beats
+        return Task(LOAD[Buf.NBIN], load, reads=((Space.DRAM, src, span),),
                     writes=((Space.NBIN, buf, slot_rows * in_beats),))
+
+    def _weight_loads(self, key, sb_row, prev):
+        """The loads of weight set ``key`` into SB rows from ``sb_row``; ``prev`` is the SB
+        range (lo, hi) of the set loaded before it. Rows it shares with ``prev`` load last, in a
+        transfer of their own, so that the rest need not wait for the last set's CONV."""
+        sbb = self.config.sb_row_elems // self.config.beat_elems
+        w_beat, w_rows = self.sets[key]
+        lo, hi = sb_row, sb_row + w_rows
+        shared = (max(lo, prev[0]), min(hi, prev[1])) if prev else (lo, lo)
+        pieces = [(lo, hi)] if shared[0] >= shared[1] else [
+            piece for piece in ((lo, shared[0]), (shared[1], hi), shared) if piece[0] < piece[1]]
+        tasks = []
+        for a, b in pieces:
+            dram = self.rw.beat + w_beat + (a - lo) * sbb
+            tasks.append(Task(LOAD[Buf.SB], dma_params(dram_addr=dram, buf_addr=a * sbb,
+                                                       row_beats=(b - a) * sbb),
+                              reads=((Space.DRAM, dram, (b - a) * sbb),),
+                              writes=((Space.SB, a * sbb, (b - a) * sbb),)))
+        return tasks
 
     def steps(self):
         """The layer's tasks, one step per (tile, group)."""
         cfg, p, x, out = self.config, self.plan, self.x, self.out
         R, C, V = cfg.pe_rows, cfg.pe_cols, cfg.beat_elems
         sb_beats, out_beats, in_beats = cfg.sb_row_elems // V, cfg.nbout_row_elems // V, C // V
-        s = self.stride
+        s, nph = self.stride, len(p.phases)
         steps = [[Task(LOAD[Buf.NBOUT], dma_params(dram_addr=self.rb.beat, buf_addr=0,
                                                    row_beats=self.rb.beats),
                        reads=((Space.DRAM, self.rb.beat, self.rb.beats),),
                        writes=((Space.NBOUT, 0, self.rb.beats),))]]
         bias_rows = p.blocks
-        w_count = out_count = 0
+        w_count = out_count = tile = 0
+        prev = None
         resident_at, acc = {}, 0
         for key in self.sets:
             resident_at[key] = acc
             acc += self.sets[key][1]
-        for t in range(self.tiles):
-            y0 = t * p.ty
+        for y0 in range(0, self.oh, p.ty):
             ty = min(p.ty, self.oh - y0)
             in_rows = (ty - 1) * s + self.kh
-            islot = (t % p.in_slots) * p.in_slot_rows
-            in_fp = (Space.NBIN, islot * in_beats, p.in_slot_rows * in_beats)
-            # The very first tile loads in two parts, and its first CONV covers only the output
-            # rows the first part feeds, so the array starts before the whole tile has landed.
-            first = t == 0 and ty > 1
-            head = max(1, ty // 4) if first else ty
-            head_rows = in_rows
-            if first:
-                ph = p.phases[0]
-                head_rows = min(in_rows, -(-input_extent(ph, head, s, p.row_rows, p.x_step, self.kh)
-                                           // p.row_rows))
-            loads = [self._load_input(islot, y0 * s, 0, head_rows, p.in_slot_rows)]
-            if head_rows < in_rows:
-                loads[0] = self._load_input(islot, y0 * s, 0, head_rows, head_rows * p.row_rows)
-                loads.append(self._load_input(islot, y0 * s, head_rows, in_rows - head_rows,
-                                              p.in_slot_rows - head_rows * p.row_rows))
-            for g in range(self.groups):
-                nb = min(p.nb, p.blocks - g * p.nb)
-                step = [loads[0]] if g == 0 else []
-                oslot = bias_rows + (out_count % p.out_slots) * p.out_slot_rows
-                out_count += 1
-                out_fp = (Space.NBOUT, oslot * out_beats, ty * self.ow * nb * out_beats)
-                for ph in p.phases:
-                    w_beat, w_rows = self.sets[g, ph.q]
-                    if p.resident:
-                        sb_row = resident_at[g, ph.q]
-                    else:
-                        sb_row = (w_count % p.w_slots) * p.w_slot_rows
-                        w_count += 1
-                    w_fp = (Space.SB, sb_row * sb_beats, w_rows * sb_beats)
-                    if not p.resident or t == 0:
-                        step.append(Task(
-                            LOAD[Buf.SB], dma_params(dram_addr=self.rw.beat + w_beat,
-                                                     buf_addr=sb_row * sb_beats,
-                                                     row_beats=w_rows * sb_beats),
-                            reads=((Space.DRAM, self.rw.beat + w_beat, w_rows * sb_beats),),
-                            writes=(w_fp,)))
-                    bias_fp = (Space.NBOUT, g * p.nb * out_beats, nb * out_beats)
-                    pieces = [(0, ty, in_fp)]
-                    if g == 0 and ph is p.phases[0] and len(loads) > 1:
-                        part = (Space.NBIN, islot * in_beats, head_rows * p.row_rows * in_beats)
-                        pieces = [(0, head, part), (head, ty - head, in_fp)]
-                    for y, rows, fp in pieces:
-                        step.append(Task(CONV[self.act], dict(
-                            dst=oslot + ph.q * nb + y * self.ow * nb,
-                            src=islot + ph.row + y * s * p.row_rows, weights=sb_row,
-                            k_chunks=ph.chunks, m_blocks=nb, bias=g * p.nb, kh=self.kh,
-                            kh_stride=p.row_rows, x_count=ph.columns, x_stride=p.x_step,
-                            y_count=rows, y_stride=s * p.row_rows,
-                            dst_x_stride=len(p.phases) * nb, dst_y_stride=self.ow * nb),
-                            reads=(fp, w_fp, bias_fp), writes=(out_fp,)))
-                        if y == 0 and len(pieces) > 1:
-                            step.append(loads[1])
-                first_ch = self.channel + g * p.nb * R
-                lanes = min(nb * R, -(-self.cout // V) * V - g * p.nb * R)
-                dram = out.beat(y0, 0, first_ch)
-                span = ((ty - 1) * out.row_pitch_beats + (self.ow - 1) * out.pixel_beats
-                        + lanes // V)
-                step.append(Task(
-                    STORE[Buf.NBOUT], dma_params(dram_addr=dram, buf_addr=oslot * out_beats,
-                                                 planes=ty, rows=self.ow, row_beats=lanes // V,
-                                                 dram_stride=out.pixel_beats,
-                                                 buf_stride=nb * out_beats,
-                                                 dram_plane_stride=out.row_pitch_beats,
-                                                 buf_plane_stride=self.ow * nb * out_beats),
-                    reads=(out_fp,), writes=((Space.DRAM, dram, span),)))
-                steps.append(step)
+            for x0 in range(0, self.ow, p.tw):
+                tw = min(p.tw, self.ow - x0)
+                cols = min(x.wp - x0 * s, (tw - 1) * s + self.kw)
+                islot = (tile % p.in_slots) * p.in_slot_rows
+                in_fp = (Space.NBIN, islot * in_beats, p.in_slot_rows * in_beats)
+                # The very first tile loads in two parts, and its first CONV covers only the
+                # output rows the first part feeds, so the array starts before it has landed.
+                first = tile == 0 and ty > 1
+                tile += 1
+                head = max(1, ty // 4) if first else ty
+                head_rows = in_rows
+                if first:
+                    ph = p.phases[0]
+                    head_rows = min(in_rows, -(-input_extent(
+                        ph, head, s, p.row_rows, p.x_step, self.kh, ph.columns(nph, tw))
+                        // p.row_rows))
+                load = functools.partial(self._load_input, islot, y0 * s, x0=x0 * s,
+                                         cols=cols)
+                loads = [load(0, head_rows, p.in_slot_rows)]
+                if head_rows < in_rows:
+                    loads = [load(0, head_rows, head_rows * p.row_rows),
+                             load(head_rows, in_rows - head_rows,
+                                  p.in_slot_rows - head_rows * p.row_rows)]
+                for g in range(self.groups):
+                    nb = min(p.nb, p.blocks - g * p.nb)
+                    step = [loads[0]] if g == 0 else []
+                    oslot = bias_rows + (out_count % p.out_slots) * p.out_slot_rows
+                    out_count += 1
+                    out_fp = (Space.NBOUT, oslot * out_beats, ty * tw * nb * out_beats)
+                    for ph in p.phases:
+                        columns = ph.columns(nph, tw)
+                        if not columns:
+                            continue
+                        w_rows = self.sets[g, ph.q][1]
+                        if p.resident:
+                            sb_row = resident_at[g, ph.q]
+                        elif p.w_slots > 1:
+                            sb_row = (w_count % p.w_slots) * p.w_slot_rows
+                        else:                   # two overlapping slots, one at each end of SB
+                            sb_row = 0 if w_count % 2 == 0 else cfg.sb_rows - w_rows
+                        w_count += not p.resident
+                        w_fp = (Space.SB, sb_row * sb_beats, w_rows * sb_beats)
+                        if not p.resident or tile == 1:
+                            step += self._weight_loads((g, ph.q), sb_row, prev)
+                            prev = (sb_row, sb_row + w_rows)
+                        bias_fp = (Space.NBOUT, g * p.nb * out_beats, nb * out_beats)
+                        pieces = [(0, ty, in_fp)]
+                        if g == 0 and ph is p.phases[0] and len(loads) > 1:
+                            part = (Space.NBIN, islot * in_beats,
+                                    head_rows * p.row_rows * in_beats)
+                            pieces = [(0, head, part), (head, ty - head, in_fp)]
+                        for y, rows, fp in pieces:
+                            step.append(Task(CONV[self.act], dict(
+                                dst=oslot + ph.q * nb + y * tw * nb,
+                                src=islot + ph.row + y * s * p.row_rows, weights=sb_row,
+                                k_chunks=ph.chunks, m_blocks=nb, bias=g * p.nb, kh=self.kh,
+                                kh_stride=p.row_rows, x_count=columns, x_stride=p.x_step,
+                                y_count=rows, y_stride=s * p.row_rows,
+                                dst_x_stride=nph * nb, dst_y_stride=tw * nb),
+                                reads=(fp, w_fp, bias_fp), writes=(out_fp,)))
+                            if y == 0 and len(pieces) > 1:
+                                step.append(loads[1])
+                    step.append(self._store(y0, x0, ty, tw, g, nb, oslot, out_fp))
+                    steps.append(step)
         return steps
+
+    def _store(self, y0, x0, ty, tw, g, nb, oslot, out_fp):
+        cfg, out = self.config, self.out
+        R, V = cfg.pe_rows, cfg.beat_elems
+        out_beats = cfg.nbout_row_elems // V
+        first_ch = self.channel + g * self.plan.nb * R
+        lanes = min(nb * R, -(-self.cout // V) * V - g * self.plan.nb * R)
+        dram = out.beat(y0, x0, first_ch)
+        span = ((ty - 1) * out.row_pitch_beats + (tw - 1) * out.pixel_beats + lanes // V)
+        return Task(STORE[Buf.NBOUT], dma_params(
+            dram_addr=dram, buf_addr=oslot * out_beats, planes=ty, rows=tw,
+            row_beats=lanes // V, dram_stride=out.pixel_beats, buf_stride=nb * out_beats,
+            dram_plane_stride=out.row_pitch_beats, buf_plane_stride=tw * nb * out_beats),
+            reads=(out_fp,), writes=((Space.DRAM, dram, span),))

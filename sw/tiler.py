@@ -7,13 +7,16 @@ For a convolution it chooses
   C-wide chunks; when ``s * P`` is not a multiple of C the chunks start at one of a few
   *phases*, each with its own zero-shifted copy of the weights), or the channels rounded up to
   C (every pixel starts a row, one phase);
-* the output rows per tile ``ty`` (the input tile holds ``(ty - 1) * s + kh`` rows);
+* the output rows per tile ``ty`` (the input tile holds ``(ty - 1) * s + kh`` rows), and the
+  output columns per tile ``tw``: whole rows, unless not even one whole output row fits;
 * the output blocks (of R channels) per group ``nb``;
 
 so that every buffer is double buffered where the layer has more than one tile or group (single
 buffered where two tiles do not fit) and the estimated cycles, max(compute, DRAM) plus the
-pipeline's fill and drain, are least. A layer no choice fits gets a :class:`CompileError`
-that says what the smallest tiling needs.
+pipeline's fill and drain, are least. Weight sets too large for two SB slots take two
+overlapping slots, one at each end of SB: a set's rows outside the other slot load while the
+other set computes, only the shared rows wait. A layer no choice fits gets a
+:class:`CompileError` that says what the smallest tiling needs.
 """
 
 import dataclasses
@@ -35,24 +38,28 @@ def _ceil(a, b):
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    q: int          # first output column; the phase runs columns q, q + phases, ...
+    q: int          # first output column of a tile; the phase runs columns q, q + phases, ...
     offset: int     # lane of its first input element in its first NBin row
     row: int        # NBin row of that element, from the image row's start
     chunks: int     # C-wide chunks per kernel row
-    columns: int    # output columns it computes
+
+    def columns(self, phases, tw):
+        """Output columns this phase computes in a tile ``tw`` columns wide."""
+        return len(range(self.q, tw, phases))
 
 
 @dataclasses.dataclass(frozen=True)
 class ConvPlan:
     pitch: int            # P: elements per pixel in NBin
-    row_rows: int         # NBin rows per input image row
+    row_rows: int         # NBin rows per input image row of a full-width tile
     phases: tuple         # of Phase
     x_step: int           # NBin rows between two output columns of one phase
     ty: int               # output rows per tile
+    tw: int               # output columns per tile
     nb: int               # output blocks per group
     blocks: int           # output blocks in all
     resident: bool        # all weights stay in SB (loaded once)
-    w_slots: int          # SB ring slots (when not resident)
+    w_slots: int          # SB ring slots (when not resident): 2 or 3; 1: two overlapping slots
     w_slot_rows: int
     in_slots: int
     in_slot_rows: int
@@ -66,51 +73,82 @@ class ConvPlan:
         return tuple(self.nb * p.chunks for p in self.phases)
 
 
-def input_extent(ph, ty, s, row_rows, x_step, kh):
-    """NBin rows a phase reads for a tile of ``ty`` output rows, from the slot's start."""
-    return (ph.row + (ty - 1) * s * row_rows + (ph.columns - 1) * x_step
+def input_extent(ph, ty, s, row_rows, x_step, kh, columns):
+    """NBin rows a phase computing ``columns`` output columns reads for a tile of ``ty`` output
+    rows, from the slot's start."""
+    return (ph.row + (ty - 1) * s * row_rows + (columns - 1) * x_step
             + (kh - 1) * row_rows + ph.chunks)
+
+
+def _widths(ow):
+    """Tile widths to try: the whole row, then narrower tiles when no whole row fits."""
+    seen = []
+    for k in range(1, ow + 1):
+        tw = _ceil(ow, k)
+        if tw not in seen:
+            seen.append(tw)
+    return seen
 
 
 def plan_conv(config, name, *, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, out_cpitch):
     """The fastest :class:`ConvPlan` for a convolution over an input ``wp`` columns wide (halo
     included) with ``cin`` channels stored ``cpitch`` apart."""
+    best, smallest = None, None
+    for tw in _widths(ow):
+        for plan in _plans(config, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, out_cpitch,
+                           tw):
+            if isinstance(plan, dict):
+                smallest = smallest or plan
+            elif best is None or (plan.estimate, plan.ty) < (best.estimate, best.ty):
+                best = plan
+        if best is not None:
+            return best
+    R = config.pe_rows
+    what = ", ".join(f"{buf} needs {n} rows, has {have}"
+                     for buf, (n, have) in (smallest or {}).items() if n > have)
+    raise CompileError(f"{name}: no tiling fits the {config.name} configuration even at one "
+                       f"output pixel and one block of {R} outputs: {what}")
+
+
+def _plans(config, wp, cin, cpitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
+    """Every plan with tiles ``tw`` output columns wide (a dict of what the smallest tile
+    needs instead when nothing fits)."""
     R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
     bpc = config.dram_bytes_per_cycle
-    s = stride
     blocks = _ceil(cout, R)
-    best, smallest = None, None
+    col_tiles = _ceil(ow, tw)
+    in_cols = min(wp, (tw - 1) * s + kw)
+    cols_read = sum(min(wp, (min(tw, ow - u * tw) - 1) * s + kw) for u in range(col_tiles))
     for pitch in sorted({cpitch, _ceil(cin, C) * C}):
         nph = C // math.gcd(s * pitch, C)
         if nph > _MAX_PHASES:
             continue
-        row_rows = _ceil(wp * pitch, C)
+        row_rows = _ceil(in_cols * pitch, C)
         x_step = nph * s * pitch // C
         phases = []
-        for q in range(min(nph, ow)):
+        for q in range(min(nph, tw)):
             first = q * s * pitch
-            phases.append(Phase(q, first % C, first // C,
-                                _ceil(first % C + kw * pitch, C), len(range(q, ow, nph))))
+            phases.append(Phase(q, first % C, first // C, _ceil(first % C + kw * pitch, C)))
         chunks = sum(p.chunks for p in phases)
-        rows_per_pixel_block = sum(p.chunks * p.columns for p in phases) * kh
+        rows_per_pixel_block = kh * sum(p.chunks * p.columns(nph, ow) for p in phases) / ow
         for nb in range(1, blocks + 1):
             groups = _ceil(blocks, nb)
             total_w_rows = blocks * kh * chunks
             resident = total_w_rows <= config.sb_rows
             w_slot_rows = nb * kh * max(p.chunks for p in phases)
             w_slots = min(3, config.sb_rows // w_slot_rows)
-            need = {"SB": (w_slot_rows, config.sb_rows)}
             if not resident and w_slots < 1:
-                smallest = smallest or need
+                yield {"SB": (w_slot_rows, config.sb_rows)}
                 continue
             for ty in range(1, oh + 1):
-                tiles = _ceil(oh, ty)
+                tiles = _ceil(oh, ty) * col_tiles
                 in_rows = (ty - 1) * s + kh
                 in_slot_rows = max([in_rows * row_rows] + [
-                    input_extent(p, ty, s, row_rows, x_step, kh) for p in phases])
+                    input_extent(p, ty, s, row_rows, x_step, kh, p.columns(nph, tw))
+                    for p in phases])
                 # Double buffered where two input tiles fit, else one (loads then wait).
                 in_slots = 1 if tiles == 1 or 2 * in_slot_rows > config.nbin_rows else 2
-                out_slot_rows = ty * ow * nb
+                out_slot_rows = ty * tw * nb
                 out_slots = 1 if tiles * groups == 1 else 2
                 if out_slots * out_slot_rows + blocks > config.nbout_rows and out_slots == 2:
                     out_slots = 1
@@ -118,38 +156,31 @@ def plan_conv(config, name, *, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, ou
                         "NBout": (out_slots * out_slot_rows + blocks, config.nbout_rows)}
                 if any(n > have for n, have in need.values()):
                     if ty == 1:
-                        smallest = smallest or need
+                        yield need
                     break
                 # -- estimate --------------------------------------------------------------
-                compute = oh * blocks * rows_per_pixel_block + tiles * groups * len(phases) * (
-                    _INSN_OVERHEAD + 4)
-                in_beats = sum(((min(ty, oh - t * ty) - 1) * s + kh) * wp * cpitch
-                               for t in range(tiles)) // V
-                w_beats = total_w_rows * R * C // V * (1 if resident else tiles)
+                compute = (oh * ow * blocks * rows_per_pixel_block
+                           + tiles * groups * len(phases) * (_INSN_OVERHEAD + 4))
+                in_beats = sum(((min(ty, oh - t * ty) - 1) * s + kh) * cols_read * cpitch
+                               for t in range(_ceil(oh, ty))) // V
+                set_loads = 1 if resident else tiles
+                w_beats = total_w_rows * R * C // V * set_loads
                 dram = in_beats + w_beats + (blocks * R + oh * ow * out_cpitch) // V
-                fill = (in_rows * wp * cpitch + w_slot_rows * R * C) * 2 // bpc
+                fill = (in_rows * in_cols * cpitch + w_slot_rows * R * C) * 2 // bpc
                 fill += config.dram_latency
-                drain = ty * ow * nb * R * 2 // bpc
+                drain = ty * tw * nb * R * 2 // bpc
                 serial = 0
-                if not resident and w_slots == 1:
-                    serial += total_w_rows * R * C * 2 // bpc * tiles
+                if not resident and w_slots == 1:       # the slots overlap: that part waits
+                    overlap = 2 * w_slot_rows - config.sb_rows
+                    serial += overlap * R * C * 2 // bpc * groups * len(phases) * set_loads
                 if out_slots == 1 and tiles * groups > 1:
                     serial += oh * ow * out_cpitch * 2 // bpc
                 if in_slots == 1 and tiles > 1:
                     serial += in_beats
-                estimate = max(compute, dram) + fill + drain + serial
-                key = (estimate, tiles * groups)
-                if best is None or key < best[0]:
-                    best = (key, ConvPlan(
-                        pitch, row_rows, tuple(phases), x_step, ty, nb, blocks, resident,
-                        w_slots, w_slot_rows, in_slots, in_slot_rows, out_slots,
-                        out_slot_rows, estimate))
-    if best is None:
-        what = ", ".join(f"{buf} needs {n} rows, has {have}"
-                         for buf, (n, have) in (smallest or {}).items() if n > have)
-        raise CompileError(f"{name}: no tiling fits the {config.name} configuration even at "
-                           f"one output row and one block of {R} outputs: {what}")
-    return best[1]
+                estimate = int(max(compute, dram) + fill + drain + serial)
+                yield ConvPlan(pitch, row_rows, tuple(phases), x_step, ty, tw, nb, blocks,
+                               resident, w_slots, w_slot_rows, in_slots, in_slot_rows,
+                               out_slots, out_slot_rows, estimate)
 
 
 @dataclasses.dataclass(frozen=True)

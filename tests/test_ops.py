@@ -35,7 +35,12 @@ def _random_conv_shapes(count, seed):
                    act=Act(int(rng.integers(0, len(Act)))))
 
 
+WIDE = dict(h=3, w=150, cin=16, cout=4, kernel=3, stride=1, pad=1, act=Act.RELU)
+BIG_WEIGHTS = dict(h=4, w=4, cin=160, cout=8, kernel=3, stride=1, pad=1, act=Act.NONE)
+
 CONV_SHAPES = [
+    WIDE,                                                                        # column tiles
+    BIG_WEIGHTS,                                               # overlapping weight slots
     dict(h=6, w=7, cin=8, cout=4, kernel=3, stride=1, pad=1, act=Act.RELU),   # whole rows
     dict(h=5, w=5, cin=3, cout=5, kernel=1, stride=1, pad=0, act=Act.NONE),   # 1x1, cin 3
     dict(h=9, w=8, cin=12, cout=9, kernel=3, stride=2, pad=1, act=Act.RELU),  # stride 2, phases
@@ -227,8 +232,25 @@ def test_dypipe_programs_loop():
 
 
 def test_layer_too_big_says_what_it_needs():
-    with pytest.raises(CompileError, match=r"NBin needs \d+ rows, has 256"):
-        conv_workload(SMALL, h=4, w=600, cin=64, cout=4, kernel=3)
+    # One output pixel's 3x3 window over 1000 channels is 9000 values: 1125 rows of weights
+    # for one block of outputs, 1125 rows of input; small's SB and NBin have 256 rows each.
+    with pytest.raises(CompileError, match=r"even at one output pixel .* SB needs 1125 rows, "
+                                           r"has 256"):
+        conv_workload(SMALL, h=4, w=6, cin=1000, cout=4, kernel=3)
+
+
+def test_wide_rows_are_cut_into_column_tiles():
+    """One output row of a 150-pixel-wide 3x3 convolution over 16 channels needs more input
+    than small's NBin holds: the tiler cuts rows into column tiles (test_conv runs it)."""
+    wl = conv_workload(SMALL, **WIDE)
+    assert wl.meta["tiling"]["columns_per_tile"] < 150
+
+
+def test_weight_sets_too_big_for_two_slots_overlap():
+    """A block's weights take 180 of small's 256 SB rows: two slots overlap (test_conv runs
+    it), and each set's load is split so that only the shared rows wait."""
+    wl = conv_workload(SMALL, **BIG_WEIGHTS)
+    assert wl.meta["tiling"]["weight_slots"] == "overlapping"
 
 
 def test_conv_that_fits_only_single_buffered():
