@@ -1,5 +1,13 @@
-"""``dypipe bench ops``: the nine operators of the paper's Table 2 in all three modes on the RTL,
-with their rooflines; a CSV, a JSON and a bar chart like the paper's Fig.8."""
+"""``dypipe bench ops`` and ``dypipe bench nets``: Table 2's nine operators, or the paper's four
+networks, in all three modes on the RTL, with their rooflines; a CSV, a JSON and charts like the
+paper's Fig.8 (operators), Fig.9 and Fig.11 (networks).
+
+How Fig.11's breakdown is measured: the counter ``datapath_idle`` counts the cycles in which no
+DMA engine moved data and the PFU computed nothing, so that only the control unit, the module
+sequencers' scalar code and context loads, and the dispatcher were at work: that is CF & CTX
+(control flow and context maintenance). In every other cycle some unit computed or moved data:
+COM & IO.
+"""
 
 import csv
 import json
@@ -7,61 +15,114 @@ import math
 import pathlib
 import time
 
-from .sw.ops import table2_ops
 from .sw.workload import MODES
 
-__all__ = ["bench_ops", "FIELDS", "summarize", "plot"]
+__all__ = ["bench_ops", "bench_nets", "OP_FIELDS", "NET_FIELDS", "summarize", "plot",
+           "plot_breakdown", "main"]
 
-#: Columns of the CSV (the JSON records have these plus the counters).
-FIELDS = ("op", "kind", "mode", "cycles", "roofline_cycles", "roofline_fraction",
-          "normalized_to_nonepipe", "speed_vs_static", "verified", "macs", "mac_utilization",
-          "dram_read_bytes", "dram_write_bytes", "dram_bytes", "compulsory_bytes",
-          "dram_bytes_over_compulsory", "wall_seconds", "sim_cycles_per_second")
+NAMES = {"nonepipe": "NonePipe", "static": "Static", "dypipe": "DyPipe"}
+
+#: Columns of the CSVs (the JSON records have these plus the counters and more).
+_COMMON = ("mode", "cycles", "roofline_cycles", "roofline_fraction", "normalized_to_nonepipe",
+           "speed_vs_static", "verified", "macs", "mac_utilization", "dram_read_bytes",
+           "dram_write_bytes", "dram_bytes", "compulsory_bytes", "dram_bytes_over_compulsory",
+           "cf_ctx_cycles", "cf_ctx_fraction", "wall_seconds", "sim_cycles_per_second")
+OP_FIELDS = ("op", "kind") + _COMMON
+NET_FIELDS = ("net",) + _COMMON + ("layers", "program_words", "overlays", "max_abs_error",
+                                   "relative_rms_error", "top1_agrees")
 
 
-def _record(config, op, wl, r):
-    c = r.counters
+def _record(config, wl, r):
+    """What every benchmark records of a run."""
+    c, meta = r.counters, wl.meta
     moved = c["dram_read_bytes"] + c["dram_write_bytes"]
-    macs = wl.meta.get("macs", 0)
+    macs = meta.get("macs", 0)
     return {
-        "op": op.name, "kind": op.kind, "mode": r.mode, "cycles": r.cycles,
-        "roofline_cycles": wl.meta["roofline_cycles"],
-        "roofline_fraction": round(wl.meta["roofline_cycles"] / r.cycles, 4),
+        "mode": r.mode, "cycles": r.cycles, "roofline_cycles": meta["roofline_cycles"],
+        "roofline_fraction": round(meta["roofline_cycles"] / r.cycles, 4),
         "verified": r.verified, "macs": macs,
         "mac_utilization": round(macs / (r.cycles * config.macs_per_cycle), 4),
         "dram_read_bytes": c["dram_read_bytes"], "dram_write_bytes": c["dram_write_bytes"],
-        "dram_bytes": moved, "compulsory_bytes": wl.meta["compulsory_bytes"],
-        "dram_bytes_over_compulsory": round(moved / wl.meta["compulsory_bytes"], 4),
+        "dram_bytes": moved, "compulsory_bytes": meta["compulsory_bytes"],
+        "dram_bytes_over_compulsory": round(moved / meta["compulsory_bytes"], 4),
+        "cf_ctx_cycles": c["datapath_idle"],
+        "cf_ctx_fraction": round(c["datapath_idle"] / r.cycles, 4),
         "wall_seconds": round(r.wall_seconds, 3),
         "sim_cycles_per_second": round(r.sim_cycles_per_second),
-        "counters": dict(c), "mismatches": r.mismatches, "layer": wl.meta,
+        "counters": dict(c), "mismatches": r.mismatches,
     }
 
 
+def _progress(log, k, total, what, r, rec):
+    log(f"[{k}/{total}] {what} {r.mode}: {r.cycles:,} cycles, "
+        f"{rec['roofline_fraction']:.1%} of the roofline ({rec['roofline_cycles']:,}), "
+        f"{'verified' if r.verified else 'MISMATCH'}, simulated in {r.wall_seconds:.1f} s")
+
+
+def _select(items, only, what):
+    """The items (by ``.lower()`` name) that ``only`` keeps; an unknown name is an error."""
+    chosen = [i for i in items if not only or i.lower() in only]
+    if only and len(chosen) != len(only):
+        raise ValueError(f"unknown {what} in {sorted(only)}; there are {', '.join(items)}")
+    return chosen
+
+
 def bench_ops(config, *, modes=MODES, only=None, seed=0, log=print):
-    """Run the operators (``only``: names to keep) in ``modes``; returns the records."""
+    """Table 2's operators (``only``: names to keep) in ``modes``; returns the records."""
+    from .sw.ops import table2_ops
     from .tb.runner import run_workload
-    ops = [op for op in table2_ops(config) if not only or op.name.lower() in only]
-    if only and len(ops) != len(only):
-        known = ", ".join(op.name for op in table2_ops(config))
-        raise ValueError(f"unknown operator in {sorted(only)}; Table 2 has {known}")
-    records, total, k = [], len(ops) * len(modes), 0
-    for op in ops:
+    ops = {op.name: op for op in table2_ops(config)}
+    names = _select(list(ops), only, "operator")
+    records, total = [], len(names) * len(modes)
+    for name in names:
+        op = ops[name]
         for mode in modes:
-            k += 1
             wl = op.build(config, mode, seed)
-            log(f"[{k}/{total}] {op.name} {mode} ...")
+            log(f"[{len(records) + 1}/{total}] {op.name} {mode} ...")
             r = run_workload(wl, log=log)
-            rec = _record(config, op, wl, r)
+            rec = {"op": op.name, "kind": op.kind, **_record(config, wl, r), "layer": wl.meta}
             records.append(rec)
-            log(f"[{k}/{total}] {op.name} {mode}: {r.cycles:,} cycles, "
-                f"{rec['roofline_fraction']:.1%} of the roofline ({rec['roofline_cycles']:,}), "
-                f"{'verified' if r.verified else 'MISMATCH'}, simulated in "
-                f"{r.wall_seconds:.1f} s")
-    by = {(r["op"], r["mode"]): r for r in records}
+            _progress(log, len(records), total, op.name, r, rec)
+    return _compare(records, "op")
+
+
+def bench_nets(config, *, modes=MODES, only=None, seed=0, log=print):
+    """The paper's four networks (``only``: names to keep) in ``modes``; returns the records,
+    each with its per-layer list and its distance from the float model."""
+    from .nets import NetworkJob
+    from .sw.model_zoo import NETWORKS
+    from .tb.runner import run_workload
+    names = _select(list(NETWORKS), only, "network")
+    records, total = [], len(names) * len(modes)
+    for name in names:
+        log(f"building {name} ...")
+        job = NetworkJob(config, name, seed=seed)
+        for mode in modes:
+            started = time.monotonic()
+            wl = job.workload(mode)
+            log(f"[{len(records) + 1}/{total}] {name} {mode} ({len(wl.meta['per_layer'])} "
+                f"layers, compiled in {time.monotonic() - started:.1f} s) ...")
+            r = run_workload(wl, log=log)
+            error = job.compare(wl, r)
+            rec = {"net": name, **_record(config, wl, r), "layers": wl.meta["layers"],
+                   "program_words": len(wl.program.words) + sum(
+                       len(o.program.words) for o in wl.program.overlays),
+                   "overlays": len(wl.program.overlays),
+                   **{k: error.get(k) for k in ("max_abs_error", "relative_rms_error",
+                                                "top1_agrees")},
+                   "float_error": error, "weight_bytes": wl.meta["weight_bytes"],
+                   "quantization": wl.meta.get("quantization"),
+                   "per_layer": wl.meta["per_layer"]}
+            records.append(rec)
+            _progress(log, len(records), total, name, r, rec)
+    return _compare(records, "net")
+
+
+def _compare(records, key):
+    """Add each record's cycles relative to NonePipe and its speed relative to static."""
+    by = {(r[key], r["mode"]): r for r in records}
     for rec in records:
-        base = by.get((rec["op"], "nonepipe"))
-        static = by.get((rec["op"], "static"))
+        base, static = by.get((rec[key], "nonepipe")), by.get((rec[key], "static"))
         rec["normalized_to_nonepipe"] = round(rec["cycles"] / base["cycles"], 4) if base else None
         rec["speed_vs_static"] = round(static["cycles"] / rec["cycles"], 4) if static else None
     return records
@@ -72,30 +133,34 @@ def _geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def summarize(records, wall_seconds):
-    """The figures the issue asks for, as a dict and as printable lines."""
-    dyn = [r for r in records if r["mode"] == "dypipe" and r["speed_vs_static"]]
+def summarize(records, key, wall_seconds):
+    """The figures the issues ask for, as a dict and as printable lines."""
+    dyn = [r for r in records if r["mode"] == "dypipe"]
     cycles = sum(r["cycles"] for r in records)
     sim_wall = sum(r["wall_seconds"] for r in records)
     figures = {
-        "geomean_dypipe_vs_static": round(_geomean(r["speed_vs_static"] for r in dyn), 4),
+        "geomean_dypipe_vs_static": round(_geomean(
+            r["speed_vs_static"] for r in dyn if r["speed_vs_static"]), 4),
         "geomean_static_vs_nonepipe": round(_geomean(
             1 / r["normalized_to_nonepipe"] for r in records
             if r["mode"] == "static" and r["normalized_to_nonepipe"]), 4),
         "all_verified": all(r["verified"] for r in records),
+        "dypipe_roofline_fraction": {r[key]: r["roofline_fraction"] for r in dyn},
+        "dypipe_cf_ctx_fraction": {r[key]: r["cf_ctx_fraction"] for r in dyn},
         "simulated_cycles": cycles,
         "simulation_wall_seconds": round(sim_wall, 1),
         "sim_cycles_per_second": round(cycles / sim_wall) if sim_wall else 0,
         "benchmark_wall_seconds": round(wall_seconds, 1),
     }
-    lines = [f"{'op':<6} {'mode':<9} {'cycles':>11} {'roofline':>10} {'of roof':>8} "
-             f"{'MAC util':>8} {'DRAM/compulsory':>15} {'vs static':>9}  verified"]
+    width = max(len(str(r[key])) for r in records) if records else 4
+    lines = [f"{key:<{width}} {'mode':<9} {'cycles':>11} {'roofline':>10} {'of roof':>8} "
+             f"{'MAC util':>8} {'DRAM/comp.':>10} {'CF&CTX':>7} {'vs static':>9}  verified"]
     for r in records:
         vs = f"{r['speed_vs_static']:.3f}" if r["speed_vs_static"] else "-"
-        lines.append(f"{r['op']:<6} {r['mode']:<9} {r['cycles']:>11,} "
+        lines.append(f"{r[key]:<{width}} {r['mode']:<9} {r['cycles']:>11,} "
                      f"{r['roofline_cycles']:>10,} {r['roofline_fraction']:>8.1%} "
-                     f"{r['mac_utilization']:>8.1%} {r['dram_bytes_over_compulsory']:>15.3f} "
-                     f"{vs:>9}  {'yes' if r['verified'] else 'NO'}")
+                     f"{r['mac_utilization']:>8.1%} {r['dram_bytes_over_compulsory']:>10.3f} "
+                     f"{r['cf_ctx_fraction']:>7.1%} {vs:>9}  {'yes' if r['verified'] else 'NO'}")
     lines += [
         f"geomean DyPipe / static speed: {figures['geomean_dypipe_vs_static']:.4f}",
         f"geomean static / NonePipe speed: {figures['geomean_static_vs_nonepipe']:.4f}",
@@ -106,25 +171,30 @@ def summarize(records, wall_seconds):
     return figures, lines
 
 
-def plot(records, path, config_name):
-    """A bar chart like the paper's Fig.8: cycles of each mode normalized to NonePipe."""
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    ops = list(dict.fromkeys(r["op"] for r in records))
+    return plt
+
+
+def plot(records, key, path, title):
+    """A bar chart like the paper's Fig.8 and Fig.9: each mode's cycles normalized to
+    NonePipe."""
+    plt = _pyplot()
+    items = list(dict.fromkeys(r[key] for r in records))
     modes = [m for m in MODES if any(r["mode"] == m for r in records)]
-    by = {(r["op"], r["mode"]): r for r in records}
-    fig, ax = plt.subplots(figsize=(10, 3.6))
+    by = {(r[key], r["mode"]): r for r in records}
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(items) + 1), 3.6))
     width = 0.8 / len(modes)
-    names = {"nonepipe": "NonePipe", "static": "Static", "dypipe": "DyPipe"}
     for i, mode in enumerate(modes):
-        values = [by[op, mode]["normalized_to_nonepipe"] or 0 if (op, mode) in by else 0
-                  for op in ops]
-        ax.bar([k + (i - (len(modes) - 1) / 2) * width for k in range(len(ops))], values,
-               width, label=names.get(mode, mode))
-    ax.set_xticks(range(len(ops)), ops)
+        values = [(by[item, mode]["normalized_to_nonepipe"] or 0) if (item, mode) in by else 0
+                  for item in items]
+        ax.bar([k + (i - (len(modes) - 1) / 2) * width for k in range(len(items))], values,
+               width, label=NAMES.get(mode, mode))
+    ax.set_xticks(range(len(items)), items)
     ax.set_ylabel("execution time\n(normalized to NonePipe)")
-    ax.set_title(f"Table 2 operators on the RTL ({config_name} configuration)")
+    ax.set_title(title)
     ax.set_ylim(0, 1.2)
     ax.legend(ncol=len(modes), loc="upper right", fontsize="small")
     ax.grid(axis="y", alpha=0.3)
@@ -133,27 +203,72 @@ def plot(records, path, config_name):
     plt.close(fig)
 
 
-def write(records, figures, out_dir, config_name):
-    """Write ``ops.csv``, ``ops.json`` and ``ops.png`` into ``out_dir``; returns the paths."""
+def plot_breakdown(records, key, path, title):
+    """A stacked bar chart like the paper's Fig.11: each mode's cycles split into COM & IO and
+    CF & CTX, as a share of the DyPipe run's cycles."""
+    plt = _pyplot()
+    items = list(dict.fromkeys(r[key] for r in records))
+    modes = [m for m in ("static", "dypipe") if any(r["mode"] == m for r in records)]
+    by = {(r[key], r["mode"]): r for r in records}
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(items) + 1), 3.6))
+    width = 0.8 / len(modes)
+    for i, mode in enumerate(modes):
+        xs, com, ctl = [], [], []
+        for k, item in enumerate(items):
+            rec, ref = by.get((item, mode)), by.get((item, "dypipe"))
+            if rec and ref:
+                xs.append(k + (i - (len(modes) - 1) / 2) * width)
+                ctl.append(rec["cf_ctx_cycles"] / ref["cycles"])
+                com.append((rec["cycles"] - rec["cf_ctx_cycles"]) / ref["cycles"])
+        ax.bar(xs, com, width, label=f"{NAMES[mode]}: COM & IO", alpha=0.85 if i else 0.55)
+        ax.bar(xs, ctl, width, bottom=com, label=f"{NAMES[mode]}: CF & CTX", hatch="//",
+               alpha=0.85 if i else 0.55)
+    ax.set_xticks(range(len(items)), items)
+    ax.set_ylabel("execution time\n(normalized to DyPipe)")
+    ax.set_title(title)
+    ax.legend(ncol=2, loc="lower right", fontsize="x-small")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+#: suite -> (record key, CSV columns, {file: (chart, title)}).
+SUITES = {
+    "ops": ("op", OP_FIELDS, {"ops.png": (plot, "Table 2 operators on the RTL")}),
+    "nets": ("net", NET_FIELDS, {"fig9.png": (plot, "Networks on the RTL (Fig.9)"),
+                                 "fig11.png": (plot_breakdown, "Execution time breakdown "
+                                                               "(Fig.11)")}),
+}
+
+
+def write(suite, records, figures, out_dir, config_name):
+    """Write ``<suite>.csv``, ``<suite>.json`` and the charts into ``out_dir``; returns the
+    paths."""
+    key, fields, charts = SUITES[suite]
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "ops.csv", "json": out / "ops.json", "png": out / "ops.png"}
+    paths = {"csv": out / f"{suite}.csv", "json": out / f"{suite}.json"}
     with paths["csv"].open("w", newline="") as f:
-        w = csv.DictWriter(f, FIELDS, extrasaction="ignore")
+        w = csv.DictWriter(f, fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(records)
     paths["json"].write_text(json.dumps({"config": config_name, "summary": figures,
                                          "records": records}, indent=2) + "\n")
-    plot(records, paths["png"], config_name)
+    for name, (chart, title) in charts.items():
+        paths[name] = out / name
+        chart(records, key, paths[name], f"{title} ({config_name} configuration)")
     return paths
 
 
-def main(config, out_dir, *, only=None, modes=MODES, seed=0, log=print):
+def main(suite, config, out_dir, *, only=None, modes=MODES, seed=0, log=print):
+    """Run ``suite`` ("ops" or "nets"), print its table and figures, write its files."""
     started = time.monotonic()
-    records = bench_ops(config, modes=modes, only=only, seed=seed, log=log)
-    figures, lines = summarize(records, time.monotonic() - started)
+    run = {"ops": bench_ops, "nets": bench_nets}[suite]
+    records = run(config, modes=modes, only=only, seed=seed, log=log)
+    figures, lines = summarize(records, SUITES[suite][0], time.monotonic() - started)
     for line in lines:
         print(line)
-    paths = write(records, figures, out_dir, config.name)
+    paths = write(suite, records, figures, out_dir, config.name)
     log("wrote " + ", ".join(str(p) for p in paths.values()))
     return records, figures

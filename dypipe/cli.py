@@ -47,40 +47,74 @@ def _mode_row(r, base):
             f"{c['busy_pfu']:>11,} {c['busy_store']:>11,}  {'yes' if r.verified else 'NO'}")
 
 
+def _workloads(args, config, modes):
+    """``mode -> (workload, after)`` builders for a run: ``after(workload, result)`` adds what
+    the run reports beyond the table (a network's distance from its float model)."""
+    from .nets import NetworkJob, is_model_path
+    from .sw import model_zoo
+    from .sw.workloads import build_workload
+    name = args.workload
+    if name in model_zoo.NETWORKS or is_model_path(name):
+        if is_model_path(name) and not pathlib.Path(name).is_file():
+            raise ValueError(f"no such ONNX file: {name}")
+        if args.size:
+            raise ValueError(f"{name} is a network; it takes no --size")
+        job = NetworkJob(config, name, seed=args.seed, input=args.input)
+        return job.name, {mode: (lambda mode=mode: job.workload(mode)) for mode in modes}, \
+            job.compare
+    if args.input:
+        raise ValueError("--input is for networks (an ONNX file or one of "
+                         f"{', '.join(model_zoo.NETWORKS)})")
+    return name, {mode: (lambda mode=mode: build_workload(name, config, mode, seed=args.seed,
+                                                            size=args.size))
+                  for mode in modes}, None
+
+
 def cmd_run(args):
     from .sw.workload import MODES
-    from .sw.workloads import build_workload
     from .tb.runner import run_workload
     config = get_config(args.config)
     modes = MODES if args.mode == "all" else (args.mode,)
-    results = {}
+    name, builders, compare = _workloads(args, config, modes)
+    results, errors = {}, {}
     for mode in modes:
-        workload = build_workload(args.workload, config, mode, seed=args.seed, size=args.size)
-        _log(f"running {args.workload} ({mode}) on {config.name} ...")
+        workload = builders[mode]()
+        _log(f"running {name} ({mode}) on {config.name} ...")
         r = run_workload(workload, waves=args.waves, max_cycles=args.max_cycles, log=_log,
                          keep_dir=args.keep)
         rate = (f" ({r.sim_cycles_per_second / 1e3:,.0f}k cycles/s with start-up)"
                 if r.cycles >= 100_000 else "")
         _log(f"  {r.cycles:,} cycles, simulated in {r.wall_seconds:.1f} s{rate}")
+        if compare:
+            errors[mode] = compare(workload, r)
         results[mode] = r
     base = results.get("nonepipe", next(iter(results.values())))
-    print(f"{args.workload} on {config.name}: {json.dumps(next(iter(results.values())).meta)}")
     meta = next(iter(results.values())).meta
+    shown = {k: v for k, v in meta.items() if k not in ("per_layer",)}
+    print(f"{name} on {config.name}: {json.dumps(shown)}")
     if "roofline_cycles" in meta:
-        print(f"roofline {meta['roofline_cycles']:,} cycles = max(MACs / {config.macs_per_cycle}, "
-              f"{meta['compulsory_bytes']:,} compulsory DRAM bytes / "
-              f"{config.dram_bytes_per_cycle} per cycle)")
+        what = ("the sum of its layers' rooflines" if "per_layer" in meta else
+                f"max(MACs / {config.macs_per_cycle}, {meta['compulsory_bytes']:,} compulsory "
+                f"DRAM bytes / {config.dram_bytes_per_cycle} per cycle)")
+        print(f"roofline {meta['roofline_cycles']:,} cycles = {what}")
     print(f"{'mode':<9} {'cycles':>12} {'speedup':>9} {'of roof':>8} {'DRAM bytes':>13} "
           f"{'busy io':>11} {'busy pfu':>11} {'busy store':>11}  verified")
     for r in results.values():
         print(_mode_row(r, base))
+    for mode, e in errors.items():
+        top1 = f", top-1 {'agrees' if e['top1_agrees'] else 'DIFFERS'}" if "top1_agrees" in e \
+            else ""
+        print(f"{mode}: dequantized output vs the float model (onnx.reference): max abs error "
+              f"{e['max_abs_error']} (largest float value {e['float_max_abs']}), relative RMS "
+              f"error {e['relative_rms_error']:.2%}{top1}")
     for r in results.values():
         for line in r.mismatches:
             print(f"MISMATCH ({r.mode}): {line}")
     if args.json:
-        main_result = results.get("dypipe", next(iter(results.values())))
-        record = main_result.summary()
-        record["modes"] = {mode: r.summary() for mode, r in results.items()}
+        summaries = {mode: {**r.summary(), **({"float_error": errors[mode]} if mode in errors
+                                              else {})} for mode, r in results.items()}
+        record = dict(summaries.get("dypipe", next(iter(summaries.values()))))
+        record["modes"] = summaries
         pathlib.Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
         _log(f"wrote {args.json}")
     return 0 if all(r.verified for r in results.values()) else 1
@@ -90,10 +124,14 @@ def cmd_bench(args):
     from . import bench
     from .sw.workload import MODES
     config = get_config(args.config)
-    only = {name.strip().lower() for name in args.ops.split(",")} if args.ops else None
+    chosen = args.ops if args.suite == "ops" else args.nets
+    if (args.ops and args.suite != "ops") or (args.nets and args.suite != "nets"):
+        raise ValueError("--ops is for `bench ops`, --nets for `bench nets`")
+    only = {name.strip().lower() for name in chosen.split(",")} if chosen else None
     modes = MODES if args.mode == "all" else (args.mode,)
-    out = args.out or f"bench-out/ops-{config.name}"
-    _, figures = bench.main(config, out, only=only, modes=modes, seed=args.seed, log=_log)
+    out = args.out or f"bench-out/{args.suite}-{config.name}"
+    _, figures = bench.main(args.suite, config, out, only=only, modes=modes, seed=args.seed,
+                            log=_log)
     return 0 if figures["all_verified"] else 1
 
 
@@ -117,6 +155,7 @@ def cmd_disasm(args):
 def build_parser():
     from .sw.workload import MODES
     from .sw.workloads import WORKLOADS
+    from .sw.model_zoo import NETWORKS
     parser = argparse.ArgumentParser(prog="dypipe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -127,9 +166,11 @@ def build_parser():
     p.set_defaults(func=cmd_verilog)
 
     p = sub.add_parser("run", help="run a workload on the RTL (Verilator) and check it",
-                       epilog="workloads: " + "; ".join(f"{k}: {v[1]}"
-                                                        for k, v in WORKLOADS.items()))
-    p.add_argument("workload", choices=sorted(WORKLOADS))
+                       epilog="workloads: " + "; ".join(
+                           [f"{k}: {v[1]}" for k, v in WORKLOADS.items()]
+                           + [f"{n}: the paper's {n} (ONNX, from the model zoo)"
+                              for n in NETWORKS] + ["FILE.onnx: your own model"]))
+    p.add_argument("workload", help="a workload name, a network name or an ONNX file")
     p.add_argument("--config", default="small", choices=sorted(PRESETS))
     p.add_argument("--mode", default="dypipe", choices=(*MODES, "all"))
     p.add_argument("--size", help="workload size, e.g. 99x70 for fc (OUTxIN)")
@@ -140,16 +181,22 @@ def build_parser():
     p.add_argument("--max-cycles", type=int, help="stop with a timeout error after this many")
     p.add_argument("--keep", metavar="DIR", help="keep the run directory (image, dumps, waves)"
                    " under DIR")
+    p.add_argument("--input", metavar="X.npy", help="a network's input (float, the ONNX "
+                   "input's shape); default: uniform in [-1, 1) from --seed")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="run a benchmark suite on the RTL and write CSV, JSON, PNG")
-    p.add_argument("suite", choices=("ops",), help="ops: the nine operators of Table 2")
+    p.add_argument("suite", choices=("ops", "nets"),
+                   help="ops: the nine operators of Table 2; nets: the paper's four networks")
     p.add_argument("--config", default="paper", choices=sorted(PRESETS),
-                   help="paper runs Table 2 as printed; other presets a scaled-down twin")
+                   help="paper runs them as published; other presets a scaled-down twin")
     p.add_argument("--mode", default="all", choices=(*MODES, "all"))
     p.add_argument("--ops", help="comma-separated operator names (default: all nine)")
+    p.add_argument("--nets", help="comma-separated network names (default: alexnet, resnet18,"
+                   " googlenet, squeezenet)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", metavar="DIR", help="output directory (default bench-out/ops-CONFIG)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output directory (default bench-out/SUITE-CONFIG)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("asm", help="assemble a file and print the words")

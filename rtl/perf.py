@@ -21,5 +21,7 @@ COUNTERS = {
     "dram_write_bytes": "bytes written to DRAM",
     "macs": "multiply-accumulates done by the PFU array",
     "tasks": "tasks committed by SavePC",
+    "datapath_idle": "cycles no DMA engine moved data and the PFU computed nothing: control "
+                     "flow, context loads and dispatch only (CF & CTX of the paper's Fig.11)",
     "boot_cycles": "cycles the boot copy took (before the first instruction; not in cycles)",
 }

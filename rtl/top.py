@@ -148,6 +148,7 @@ class Top(wiring.Component):
             "dram_write_bytes": arb.write_beat * beat_bytes,
             "macs": pfu.mac_cycles * cfg.macs_per_cycle,
             "tasks": ctrl.task.valid & ctrl.task.ready,
+            "datapath_idle": ~(load.busy | store.busy | pfu.busy),
         }
         assert increments.keys() | {"boot_cycles"} == COUNTERS.keys()
         with m.If(ctrl.running & ~self.error):

@@ -87,9 +87,9 @@ class ConvLayer(Layer):
     kind = "conv"
 
     def __init__(self, config, image, name, x, weights, bias, *, stride=1, act=Act.RELU,
-                 out, channel=0, compulsory_input=None):
+                 out, channel=0, compulsory=None):
         super().__init__(config, name, (x,), out, channel)
-        self.x, self.compulsory_input = x, compulsory_input
+        self.x, self.compulsory = x, compulsory
         self.weights = np.asarray(weights, dtype=np.int16)
         self.bias = np.asarray(bias, dtype=np.int16)
         self.stride, self.act = stride, Act(act)
@@ -144,11 +144,13 @@ class ConvLayer(Layer):
 
     @property
     def weight_elems(self):
+        if self.compulsory:
+            return self.compulsory[1]
         return self.weights.size + self.bias.size
 
     def input_elems(self):
-        if self.compulsory_input is not None:     # the input was laid out with copies
-            return self.compulsory_input
+        if self.compulsory:          # the input was laid out with copies, the weights with zeros
+            return self.compulsory[0]
         x, s = self.x, self.stride
         top, left = x.pads[:2]
         return (covered(x.h, top, self.kh, s, self.oh) * covered(x.w, left, self.kw, s, self.ow)

@@ -201,7 +201,8 @@ def _stacked_conv(config, image, node, x, out, channel, index):
     oh, ow = out_size(h + top + bottom, kh, s), out_size(w + left + right, kw, s)
     read = covered(h, top, kh, s, oh) * covered(w, left, kw, s, ow) * c
     return ConvLayer(config, image, node.name, t, stack_weights(a["weights"], s), a["bias"],
-                     stride=1, act=node.act, out=out, channel=channel, compulsory_input=read)
+                     stride=1, act=node.act, out=out, channel=channel,
+                     compulsory=(read, a["weights"].size + a["bias"].size))
 
 
 def _layer(config, image, node, views, out, channel, fc_half):

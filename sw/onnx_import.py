@@ -82,9 +82,10 @@ def load_model(path_or_model):
             model = onnx.load(str(path))
         except Exception as exc:        # onnx raises DecodeError and friends
             raise ImportError_(f"{path}: not an ONNX model ({exc})") from None
-    try:
+    try:        # inference first: it also types outputs a model declares without a shape
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
         onnx.checker.check_model(model)
-        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        return model
     except Exception as exc:
         raise ImportError_(f"the ONNX checker rejects the model: {exc}") from None
 
@@ -426,14 +427,29 @@ class _Importer:
             conv.name = f"{conv.name}+{bn.name}"
             self._rename(bn.output, conv)
 
+    def _fusable(self, tensor, out):
+        """The nodes an activation of ``tensor`` can be fused into (its producer, or every
+        producer of a concatenation), or None."""
+        prod = next((n for n in self.nodes if n.output == tensor), None)
+        if prod is None or len(self._readers(tensor)) != 1 or tensor == out:
+            return None
+        if prod.kind == "concat":
+            parts = [self._fusable(t, out) for t in prod.inputs]
+            return None if None in parts else [n for p in parts for n in p]
+        return [prod] if prod.kind in _FUSABLE and prod.act == Act.NONE else None
+
     def _fuse_activations(self, out):
+        """An activation becomes the write-back stage of the layer before it (of every layer
+        writing a concatenation it reads)."""
         for act in [n for n in self.nodes if n.kind == "act"]:
-            prod = next((n for n in self.nodes if n.output == act.inputs[0]), None)
-            if (prod is not None and prod.kind in _FUSABLE and prod.act == Act.NONE
-                    and len(self._readers(prod.output)) == 1 and prod.output != out):
+            targets = self._fusable(act.inputs[0], out)
+            if targets is None:
+                continue
+            for prod in targets:
                 prod.attrs["act"] = act.act
                 prod.name = f"{prod.name}+{act.name}"
-                self._rename(act.output, prod)
+            prod = next(n for n in self.nodes if n.output == act.inputs[0])
+            self._rename(act.output, prod)
 
     def _rename(self, old_output, node):
         """``node`` now produces ``old_output`` (a node fused into it disappears)."""

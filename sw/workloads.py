@@ -110,6 +110,8 @@ def build_workload(name, config, mode, *, seed=0, size=None):
     try:
         builder, _ = WORKLOADS[name]
     except KeyError:
+        from .model_zoo import NETWORKS
         raise ValueError(f"unknown workload {name!r}; workloads are: "
-                         f"{', '.join(sorted(WORKLOADS))}") from None
+                         f"{', '.join(sorted(WORKLOADS))}; networks: {', '.join(NETWORKS)}; "
+                         f"or an ONNX file (FILE.onnx)") from None
     return builder(config, mode, seed, size)
