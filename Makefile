@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.dypipe-installed
 CONFIG ?= small
 JOBS   ?= 2
 
-.PHONY: venv test demo verilog lint sim bench-ops clean
+.PHONY: venv test demo verilog lint sim bench-ops bench-nets clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,11 @@ sim: $(STAMP)
 BENCH_CONFIG ?= paper
 bench-ops: $(STAMP)
 	$(DYPIPE) bench ops --config $(BENCH_CONFIG) --out bench-out/ops-$(BENCH_CONFIG)
+
+# The paper's four networks (AlexNet, ResNet-18, GoogLeNet, SqueezeNet 1.0) from ONNX in all
+# three modes: CSV, JSON, Fig.9 and Fig.11 charts in bench-out/nets-paper/.
+bench-nets: $(STAMP)
+	$(DYPIPE) bench nets --config $(BENCH_CONFIG) --out bench-out/nets-$(BENCH_CONFIG)
 
 clean:
 	rm -rf sim_build build results bench-out .pytest_cache

@@ -219,11 +219,12 @@ class ConvLayer(Layer):
         R, C, V = cfg.pe_rows, cfg.pe_cols, cfg.beat_elems
         sb_beats, out_beats, in_beats = cfg.sb_row_elems // V, cfg.nbout_row_elems // V, C // V
         s, nph = self.stride, len(p.phases)
-        steps = [[Task(LOAD[Buf.NBOUT], dma_params(dram_addr=self.rb.beat, buf_addr=0,
+        bias = self.place(Space.NBOUT, 0, p.blocks)
+        steps = [[Task(LOAD[Buf.NBOUT], dma_params(dram_addr=self.rb.beat,
+                                                   buf_addr=bias * out_beats,
                                                    row_beats=self.rb.beats),
                        reads=((Space.DRAM, self.rb.beat, self.rb.beats),),
-                       writes=((Space.NBOUT, 0, self.rb.beats),))]]
-        bias_rows = p.blocks
+                       writes=((Space.NBOUT, bias * out_beats, self.rb.beats),))]]
         w_count = out_count = tile = 0
         prev = None
         resident_at, acc = {}, 0
@@ -236,7 +237,8 @@ class ConvLayer(Layer):
             for x0 in range(0, self.ow, p.tw):
                 tw = min(p.tw, self.ow - x0)
                 cols = min(x.wp - x0 * s, (tw - 1) * s + self.kw)
-                islot = (tile % p.in_slots) * p.in_slot_rows
+                islot = self.place(Space.NBIN, (tile % p.in_slots) * p.in_slot_rows,
+                                   p.in_slot_rows)
                 in_fp = (Space.NBIN, islot * in_beats, p.in_slot_rows * in_beats)
                 # The very first tile loads in two parts, and its first CONV covers only the
                 # output rows the first part feeds, so the array starts before it has landed.
@@ -259,7 +261,8 @@ class ConvLayer(Layer):
                 for g in range(self.groups):
                     nb = min(p.nb, p.blocks - g * p.nb)
                     step = [loads[0]] if g == 0 else []
-                    oslot = bias_rows + (out_count % p.out_slots) * p.out_slot_rows
+                    oslot = self.place(Space.NBOUT, p.blocks + (out_count % p.out_slots)
+                                       * p.out_slot_rows, p.out_slot_rows)
                     out_count += 1
                     out_fp = (Space.NBOUT, oslot * out_beats, ty * tw * nb * out_beats)
                     for ph in p.phases:
@@ -268,17 +271,19 @@ class ConvLayer(Layer):
                             continue
                         w_rows = self.sets[g, ph.q][1]
                         if p.resident:
-                            sb_row = resident_at[g, ph.q]
+                            sb_row = self.place(Space.SB, resident_at[g, ph.q], w_rows)
                         elif p.w_slots > 1:
-                            sb_row = (w_count % p.w_slots) * p.w_slot_rows
+                            sb_row = self.place(Space.SB, (w_count % p.w_slots) * p.w_slot_rows,
+                                                p.w_slot_rows)
                         else:                   # two overlapping slots, one at each end of SB
-                            sb_row = 0 if w_count % 2 == 0 else cfg.sb_rows - w_rows
+                            sb_row = self.place(Space.SB, 0 if w_count % 2 == 0
+                                                else cfg.sb_rows - w_rows, w_rows)
                         w_count += not p.resident
                         w_fp = (Space.SB, sb_row * sb_beats, w_rows * sb_beats)
                         if not p.resident or tile == 1:
                             step += self._weight_loads((g, ph.q), sb_row, prev)
                             prev = (sb_row, sb_row + w_rows)
-                        bias_fp = (Space.NBOUT, g * p.nb * out_beats, nb * out_beats)
+                        bias_fp = (Space.NBOUT, (bias + g * p.nb) * out_beats, nb * out_beats)
                         pieces = [(0, ty, in_fp)]
                         if g == 0 and ph is p.phases[0] and len(loads) > 1:
                             part = (Space.NBIN, islot * in_beats,
@@ -288,8 +293,8 @@ class ConvLayer(Layer):
                             step.append(Task(CONV[self.act], dict(
                                 dst=oslot + ph.q * nb + y * tw * nb,
                                 src=islot + ph.row + y * s * p.row_rows, weights=sb_row,
-                                k_chunks=ph.chunks, m_blocks=nb, bias=g * p.nb, kh=self.kh,
-                                kh_stride=p.row_rows, x_count=columns, x_stride=p.x_step,
+                                k_chunks=ph.chunks, m_blocks=nb, bias=bias + g * p.nb,
+                                kh=self.kh, kh_stride=p.row_rows, x_count=columns, x_stride=p.x_step,
                                 y_count=rows, y_stride=s * p.row_rows,
                                 dst_x_stride=nph * nb, dst_y_stride=tw * nb),
                                 reads=(fp, w_fp, bias_fp), writes=(out_fp,)))

@@ -103,7 +103,8 @@ class EltwiseLayer(Layer):
             nrows = (-(-units * self.unit_elems // C) if self.by_rows
                      else -(-min(units * C, self.elems - u0 * C) // C))
             base = (t % 2) * self.operands * self.tile_rows
-            rows = [base + k * self.tile_rows for k in range(self.operands)]
+            rows = [self.place(Space.NBIN, base + k * self.tile_rows, self.tile_rows)
+                    for k in range(self.operands)]
             step = []
             for tensor, row in zip(operands, rows):
                 dma, (dram, span) = self._transfer(tensor, u0, units)
@@ -112,7 +113,8 @@ class EltwiseLayer(Layer):
                                  writes=((Space.NBIN, row * row_beats,
                                           self.tile_rows * row_beats),)))
             o_row = rows[-1]
-            in_fp = (Space.NBIN, base * row_beats, (o_row - base) * row_beats)
+            lo, hi = min(rows[:-1]), max(rows[:-1]) + self.tile_rows
+            in_fp = (Space.NBIN, lo * row_beats, (hi - lo) * row_beats)
             out_fp = (Space.NBIN, o_row * row_beats, self.tile_rows * row_beats)
             step.append(Task(fn, dict(
                 dst=o_row, src=rows[0], src_b=rows[1] if binary else 0, chunks=nrows, kh=1,

@@ -135,6 +135,7 @@ class FCLayer(Layer):
         self.sb_row_beats = config.sb_row_elems // V
         self.nbout_row_beats = config.nbout_row_elems // V
         self.x_beats = x.region.beats
+        self.x_row_beats = config.nbin_row_elems // V
         # The weights over the stored input: zero for the halo and the unused lanes.
         expanded = np.zeros((n_out, x.stored_h, x.stored_w, x.cpitch), dtype=np.int16)
         expanded[:, x.halo:x.halo + x.h, x.halo:x.halo + x.w, :x.c] = \
@@ -174,10 +175,16 @@ class FCLayer(Layer):
 
     def _load_input(self):
         x = self.inputs[0]
-        return Task(LOAD[Buf.NBIN], dma_params(dram_addr=x.region.beat, buf_addr=0,
+        return Task(LOAD[Buf.NBIN], dma_params(dram_addr=x.region.beat,
+                                               buf_addr=self.x_row * self.x_row_beats,
                                                row_beats=self.x_beats),
                     reads=((Space.DRAM, x.region.beat, self.x_beats),),
-                    writes=((Space.NBIN, 0, self.x_beats),))
+                    writes=((Space.NBIN, self.x_row * self.x_row_beats, self.x_beats),))
+
+    @property
+    def x_row(self):
+        """The NBin row the input starts at."""
+        return self.place(Space.NBIN, 0, self.kc)
 
     def steps(self):
         """One step per tile; the first also loads the input, after its weights, so that those
@@ -186,11 +193,12 @@ class FCLayer(Layer):
             return self._split_steps()
         x, V = self.inputs[0], self.config.beat_elems
         y0 = self.out.beat(0, 0, self.channel)
-        x_fp = (Space.NBIN, 0, self.x_beats)
+        x_fp = (Space.NBIN, self.x_row * self.x_row_beats, self.x_beats)
         steps, done = [], 0
         for t in range(self.tiles):
             m, half = min(self.tm, self.nb - done), (self.first_half + t) % 2
-            sb_row, nbout_row = half * self.half_sb, half * self.half_nbout
+            sb_row = self.place(Space.SB, half * self.half_sb, self.half_sb)
+            nbout_row = self.place(Space.NBOUT, half * self.half_nbout, self.half_nbout)
             sb_beat, nbout_beat = sb_row * self.sb_row_beats, nbout_row * self.nbout_row_beats
             w_beats, b_beats = m * self.kc * self.sb_row_beats, m * self.nbout_row_beats
             y_ptr = y0 + done * self.nbout_row_beats
@@ -203,7 +211,7 @@ class FCLayer(Layer):
             if t == 0:
                 step.append(self._load_input())
             step.append(Task(FC_FUNCTIONS[self.act], dict(
-                dst=nbout_row, src=0, weights=sb_row, k_chunks=self.kc, m_blocks=m),
+                dst=nbout_row, src=self.x_row, weights=sb_row, k_chunks=self.kc, m_blocks=m),
                 reads=(x_fp, w_fp), writes=(b_fp,)))
             step.append(Task(STORE[Buf.NBOUT], dma_params(
                 dram_addr=y_ptr, buf_addr=nbout_beat, row_beats=y_beats),
@@ -221,12 +229,12 @@ class FCLayer(Layer):
         bounds = [self.kc * i // self.parts for i in range(self.parts + 1)]
         steps, count = [], self.first_half
         for b in range(self.nb):
-            nbout_row = (self.first_half + b) % 2
+            nbout_row = self.place(Space.NBOUT, (self.first_half + b) % 2, 1)
             out_fp = (Space.NBOUT, nbout_row * outb, outb)
             step = []
             for i, (k0, k1) in enumerate(zip(bounds, bounds[1:])):
                 half, count = count % 2, count + 1
-                sb_row = half * self.half_sb
+                sb_row = self.place(Space.SB, half * self.half_sb, self.half_sb)
                 w_dram = self.rw.beat + (b * self.kc + k0) * sbb
                 w_fp = (Space.SB, sb_row * sbb, (k1 - k0) * sbb)
                 if i == 0:
@@ -242,10 +250,10 @@ class FCLayer(Layer):
                         writes=(w_fp,)))
                 last = i == self.parts - 1
                 fn = _split_mvm(first=i == 0, last=last, act=self.act)
-                step.append(Task(fn, dict(dst=nbout_row, src=k0, weights=sb_row,
+                step.append(Task(fn, dict(dst=nbout_row, src=self.x_row + k0, weights=sb_row,
                                           k_chunks=k1 - k0, m_blocks=1),
-                                 reads=((Space.NBIN, k0 * (self.config.pe_cols // V),
-                                         (k1 - k0) * (self.config.pe_cols // V)), w_fp),
+                                 reads=((Space.NBIN, (self.x_row + k0) * self.x_row_beats,
+                                         (k1 - k0) * self.x_row_beats), w_fp),
                                  writes=(out_fp,)))
             y_ptr = y0 + b * outb
             y_beats = min(outb, self.y_beats - b * outb)

@@ -17,6 +17,7 @@ inputs, which are not compulsory either).
 
 import numpy as np
 
+from .isa import Space
 from .roofline import roofline
 
 __all__ = ["Layer", "covered"]
@@ -39,6 +40,10 @@ class Layer:
     """
 
     kind = "layer"
+    #: Mirror every on-chip region to the other end of its buffer (:meth:`place`). A network
+    #: flips a layer when that keeps its first tasks' regions clear of the last ones of the
+    #: layer before it, so that it can start loading while that one computes.
+    flip = False
 
     def __init__(self, config, name, inputs, out, channel=0):
         self.config, self.name = config, name
@@ -77,6 +82,15 @@ class Layer:
         return {}
 
     # -- shared ------------------------------------------------------------------------------
+
+    def place(self, space, base, size):
+        """The first row of a region of ``size`` rows that the layer would put at row ``base``
+        of buffer ``space``: ``base`` itself, or its mirror image when the layer is flipped."""
+        if not self.flip:
+            return base
+        total = {Space.NBIN: self.config.nbin_rows, Space.SB: self.config.sb_rows,
+                 Space.NBOUT: self.config.nbout_rows}[Space(space)]
+        return total - base - size
 
     @property
     def weight_bytes(self):

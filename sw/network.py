@@ -8,8 +8,10 @@
 * a concatenation is no layer: each of its inputs is written straight into its channel slice
   of the concatenated tensor (the slices must start on a DRAM beat), so its writers must be
   layers that can write a slice (convolution, pooling, FC) and nothing else may read them;
-* consecutive FC layers alternate the halves of SB and NBout they start in, so the next one's
-  weights load while the last one computes;
+* each layer is placed in the buffers as it is or mirrored (:attr:`.layer.Layer.flip`),
+  whichever keeps the on-chip regions of its first tasks clear of those of the previous
+  layer's last tasks: then its first input and weights load while that layer still computes
+  (consecutive FC layers alternate the halves of SB and NBout this way);
 * a convolution of the network input over few channels (an image's 3) reads it in a layout
   the host writes for it (:func:`.conv.stack_input`: each pixel holds a window's rows), when
   the tiler estimates that faster than the plain layout, whose lanes would mostly idle.
@@ -28,7 +30,7 @@ from .eltwise import EltwiseLayer
 from .fc import FCLayer
 from .golden import INT16_MIN
 from .image import DramImage
-from .isa import Act
+from .isa import Act, Space
 from .pool import PoolLayer
 from .program import ProgramBuilder
 from .roofline import roofline
@@ -38,7 +40,7 @@ from .tensor import alloc_tensor, out_size
 from .tiler import plan_conv
 from .workload import CompileError, Workload, MODES
 
-__all__ = ["compose", "network_meta", "compile_graph", "output_of", "Storage"]
+__all__ = ["compose", "network_meta", "compile_graph", "output_of", "place", "Storage"]
 
 #: Node kinds that can write a channel slice of a wider tensor (concat by layout).
 _SLICE_WRITERS = ("conv", "pool", "fc")
@@ -55,7 +57,43 @@ def network_meta(config, layers):
                                               sum(l.compulsory_bytes for l in layers))}
 
 
-def compose(config, name, mode, image, layers, *, meta=None, program=None):
+def _ranges(task):
+    return [(r, False) for r in task.reads] + [(r, True) for r in task.writes]
+
+
+def _conflict(first, last):
+    """On-chip beats that the tasks ``first`` (a layer's first) and ``last`` (the previous
+    layer's last) both touch, one of them writing: the next layer's tasks there must wait."""
+    total = 0
+    for a in first:
+        for (sa, la, na), wa in _ranges(a):
+            if sa == Space.DRAM:
+                continue
+            for b in last:
+                for (sb, lb, nb), wb in _ranges(b):
+                    if sa == sb and (wa or wb):
+                        total += max(0, min(la + na, lb + nb) - max(la, lb))
+    return total
+
+
+def place(layers, depth=2):
+    """Choose each layer's :attr:`~.layer.Layer.flip` (the first as it is); returns every
+    layer's steps."""
+    steps, tail = [], []
+    for i, layer in enumerate(layers):
+        options = []
+        for flip in ((False,) if i == 0 else (not layers[i - 1].flip, layers[i - 1].flip)):
+            layer.flip = flip
+            s = layer.steps()
+            head = [t for step in s[:depth] for t in step]
+            options.append((_conflict(head, tail), flip, s))
+        cost, layer.flip, chosen = min(options, key=lambda o: o[0])
+        steps.append(chosen)
+        tail = [t for step in chosen[-depth:] for t in step]
+    return steps
+
+
+def compose(config, name, mode, image, layers, *, meta=None, program=None, steps=None):
     """The workload running ``layers`` in order in ``mode``. ``program`` (a ProgramBuilder
     callback ``program(pb, layers, mode)``) replaces the plain sequence of layers, for networks
     with run-time control flow. Every tensor a layer writes is checked, on the elements its
@@ -64,8 +102,8 @@ def compose(config, name, mode, image, layers, *, meta=None, program=None):
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     pb = ProgramBuilder(config)
     if program is None:
-        for layer in layers:
-            emit(pb, layer.steps(), mode)
+        for layer, layer_steps in zip(layers, steps or [l.steps() for l in layers]):
+            emit(pb, layer_steps, mode)
         pb.halt()
     else:
         program(pb, layers, mode)
@@ -205,7 +243,7 @@ def _stacked_conv(config, image, node, x, out, channel, index):
                      compulsory=(read, a["weights"].size + a["bias"].size))
 
 
-def _layer(config, image, node, views, out, channel, fc_half):
+def _layer(config, image, node, views, out, channel):
     a = node.attrs
     if node.kind == "conv":
         return ConvLayer(config, image, node.name, views[0], a["weights"], a["bias"],
@@ -215,7 +253,7 @@ def _layer(config, image, node, views, out, channel, fc_half):
                          kind=a["kind"], act=node.act, out=out, channel=channel)
     if node.kind == "fc":
         return FCLayer(config, image, node.name, views[0], a["weights"], a["bias"], node.act,
-                       out=out, channel=channel, first_half=fc_half)
+                       out=out, channel=channel)
     if channel:
         raise CompileError(f"{node.name}: an elementwise layer cannot write a channel slice")
     op = {"add": "add", "mul": "mul", "act": "act"}[node.kind]
@@ -240,7 +278,7 @@ def compile_graph(config, graph, x, mode, *, name=None, meta=None):
         tensors[t] = alloc_tensor(image, f"t{len(tensors)}:{t}", h, w, c, pad=storage.halo[t],
                                   pad_value=storage.pad_value[t],
                                   data=x if t == graph.input else None)
-    layers, fc_half = [], 0
+    layers = []
     for node in graph.nodes:
         if node.kind == "concat":
             continue
@@ -250,15 +288,14 @@ def compile_graph(config, graph, x, mode, *, name=None, meta=None):
         if node.name in stacked:
             layer = _stacked_conv(config, image, node, x, tensors[root], channel, len(layers))
         else:
-            layer = _layer(config, image, node, views, tensors[root], channel, fc_half)
-        if isinstance(layer, FCLayer):
-            fc_half = layer.next_half
+            layer = _layer(config, image, node, views, tensors[root], channel)
         layers.append(layer)
     root, channel = storage.root(graph.output)
     info = {"network": name or graph.name, "output": {
         "region": tensors[root].region.name, "shape": list(graph.shapes[graph.output]),
         "first_channel": channel}, **(meta or {})}
-    wl = compose(config, name or graph.name, mode, image, layers, meta=info)
+    wl = compose(config, name or graph.name, mode, image, layers, meta=info,
+                 steps=place(layers))
     wl.tensors = {t: tensors[storage.root(t)[0]] for t in graph.shapes
                   if storage.root(t)[0] in tensors}
     return wl

@@ -87,8 +87,9 @@ class PoolLayer(Layer):
             for y0 in range(0, self.oh, p.ty):
                 ty = min(p.ty, self.oh - y0)
                 in_rows = (ty - 1) * s + kh
-                islot = (count % p.slots) * (p.in_slot_rows + p.out_slot_rows)
-                oslot = islot + p.in_slot_rows
+                base = (count % p.slots) * (p.in_slot_rows + p.out_slot_rows)
+                islot = self.place(Space.NBIN, base, p.in_slot_rows)
+                oslot = self.place(Space.NBIN, base + p.in_slot_rows, p.out_slot_rows)
                 count += 1
                 in_fp = (Space.NBIN, islot * row_beats, p.in_slot_rows * row_beats)
                 out_fp = (Space.NBIN, oslot * row_beats, p.out_slot_rows * row_beats)
