@@ -16,20 +16,50 @@ lane (r, c) is ``W[o, ci, h, j]`` for the element ``e = k*C + c - offset_q = j*P
 kernel row's span (zero where ``ci >= cin``, ``o >= cout`` or ``e`` is outside the span).
 """
 
+import dataclasses
 import functools
 
 import numpy as np
 
 from . import golden
 from .functions import CONV, LOAD, STORE, dma_params
-from .isa import Act, Buf, Space
+from .isa import Act, Buf, Space, Unit, DMA_PARAMS
 from .layer import Layer, covered
+from .program import module_function
 from .schedule import Task
 from .tensor import out_size
 from .tiler import plan_conv, input_extent
 from .workload import CompileError
 
 __all__ = ["ConvLayer", "phase_weights", "stack_input", "stack_weights"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Geom:
+    """A convolution as the array runs it: its name, kernel, stride, channels (``cin``, stored
+    ``cpitch`` apart), input width ``wp`` and weights."""
+    name: str
+    kh: int
+    kw: int
+    stride: int
+    cin: int
+    cpitch: int
+    wp: int
+    weights: object
+
+
+@functools.lru_cache(maxsize=None)
+def _stacked_load(kh):
+    """A load task of ``kh`` transfers (:data:`DMA_PARAMS`, then ``dram_step`` and
+    ``buf_step``, what the next transfer adds to the two addresses)."""
+    @module_function(Unit.IO, *DMA_PARAMS, "dram_step", "buf_step", name=f"load_stacked_{kh}")
+    def load(f, p):
+        for i in range(kh):
+            if i:
+                f.emit(f"add {p.dram_addr}, {p.dram_addr}, {p.dram_step}")
+                f.emit(f"add {p.buf_addr}, {p.buf_addr}, {p.buf_step}")
+            f.dload(Buf.NBIN, p.dram_addr)
+    return load
 
 
 def phase_weights(weights, plan, R, C):
@@ -107,11 +137,9 @@ class ConvLayer(Layer):
             raise CompileError(f"{name}: channels {channel}..{channel + cout} do not start on a "
                                f"beat ({V} channels) inside the output's {out.cpitch}")
         self.cout, self.cin, self.kh, self.kw = cout, cin, kh, kw
-        self.plan = plan_conv(config, name, wp=x.wp, cin=cin, cpitch=x.cpitch, cout=cout,
-                              kh=kh, kw=kw, stride=stride, oh=self.oh, ow=self.ow,
-                              out_cpitch=-(-cout // V) * V)
+        self.geom, self.plan = self._mapping(name)
         plan = self.plan
-        by_phase = phase_weights(self.weights, plan, R, C)
+        by_phase = phase_weights(self.geom.weights, plan, R, C)
         # Sets in (group, phase) order, each contiguous; remember where each starts.
         parts, self.sets, beat = [], {}, 0
         for g in range(self.groups):
@@ -125,6 +153,40 @@ class ConvLayer(Layer):
         b = np.zeros(plan.blocks * R, np.int16)
         b[:cout] = self.bias
         self.rb = image.alloc(f"{name}.b", b.size, b)
+
+    def _mapping(self, name):
+        """``(geometry, plan)``: the convolution as the array runs it, and its tiling. The
+        plain mapping runs it as it is; the stacked one (for a stride that divides into the
+        input's width) reads each output row's ``kh`` input rows as the channels of one pixel
+        (:func:`stack_input`, built by ``kh`` strided loads a tile), a ``1 x ceil(kw / stride)``
+        convolution over ``kh * stride`` times the channels, whose lanes fill up where few
+        input channels would leave most of them idle. The faster estimate wins."""
+        x, s, cfg = self.x, self.stride, self.config
+        V = cfg.beat_elems
+        plain = _Geom("plain", self.kh, self.kw, s, self.cin, x.cpitch, x.wp, self.weights)
+        kw2 = -(-self.kw // s)
+        cols = self.ow + kw2 - 1
+        options = [plain]
+        if self.kh > 1 and cols * s <= x.wp:
+            wide = np.zeros((self.cout, x.cpitch, self.kh, self.kw), dtype=np.int16)
+            wide[:, :self.cin] = self.weights
+            lanes = self.kh * s * x.cpitch
+            options.append(_Geom("stacked", 1, kw2, 1, lanes, lanes, cols,
+                                 stack_weights(wide, s)))
+        best, error = None, None
+        for g in options:
+            try:
+                plan = plan_conv(cfg, name, wp=g.wp, cin=g.cin, cpitch=g.cpitch, cout=self.cout,
+                                 kh=g.kh, kw=g.kw, stride=g.stride, oh=self.oh, ow=self.ow,
+                                 out_cpitch=-(-self.cout // V) * V)
+            except CompileError as exc:
+                error = error or exc
+                continue
+            if best is None or plan.estimate < best[1].estimate:
+                best = (g, plan)
+        if best is None:
+            raise error
+        return best
 
     @property
     def groups(self):
@@ -166,7 +228,8 @@ class ConvLayer(Layer):
         return {"in": [self.x.h, self.x.w, self.cin], "pads": list(self.x.pads),
                 "out": [self.oh, self.ow, self.cout], "kernel": [self.kh, self.kw],
                 "stride": self.stride, "act": self.act.name.lower(),
-                "tiling": {"pitch": p.pitch, "phases": len(p.phases), "rows_per_tile": p.ty,
+                "tiling": {"mapping": self.geom.name, "pitch": p.pitch,
+                           "phases": len(p.phases), "rows_per_tile": p.ty,
                            "columns_per_tile": p.tw, "blocks_per_group": p.nb,
                            "tiles": self.tiles, "groups": self.groups,
                            "weights_resident": p.resident,
@@ -174,12 +237,14 @@ class ConvLayer(Layer):
                            else p.w_slots, "estimate": p.estimate}}
 
     def _load_input(self, islot, image_row, first, rows, slot_rows, x0, cols):
-        """Load ``rows`` image rows from ``image_row + first``, ``cols`` pixels from column
-        ``x0``, into the tile slot at NBin row ``islot``, declaring ``slot_rows`` NBin rows from
-        there written."""
-        cfg, p, x = self.config, self.plan, self.x
+        """Load ``rows`` rows of the mapped input from row ``image_row + first``, ``cols``
+        pixels from column ``x0``, into the tile slot at NBin row ``islot``, declaring
+        ``slot_rows`` NBin rows from there written."""
+        cfg, p, x, g = self.config, self.plan, self.x, self.geom
         V, in_beats = cfg.beat_elems, cfg.pe_cols // cfg.beat_elems
         buf = (islot + first * p.row_rows) * in_beats
+        if g.name == "stacked":
+            return self._load_stacked(buf, image_row + first, rows, slot_rows, x0, cols)
         src = x.beat(image_row + first, x0)
         if p.pitch == x.cpitch:      # whole image rows, rows of NBin apart
             load = dma_params(dram_addr=src, buf_addr=buf, rows=rows,
@@ -192,6 +257,24 @@ class ConvLayer(Layer):
                               buf_plane_stride=p.row_rows * in_beats)
         span = (rows - 1) * x.row_pitch_beats + cols * x.pixel_beats
         return Task(LOAD[Buf.NBIN], load, reads=((Space.DRAM, src, span),),
+                    writes=((Space.NBIN, buf, slot_rows * in_beats),))
+
+    def _load_stacked(self, buf, row, rows, slot_rows, x0, cols):
+        """Stacked rows ``row`` .. ``row + rows`` (output rows), stacked pixels ``x0`` ..
+        ``x0 + cols``: ``kh`` transfers, one per input row of the window, each putting ``stride``
+        input pixels into its lanes of every stacked pixel."""
+        cfg, p, x, s = self.config, self.plan, self.x, self.stride
+        V, in_beats = cfg.beat_elems, cfg.pe_cols // cfg.beat_elems
+        src = x.beat(row * s, x0 * s)
+        part = s * x.pixel_beats
+        load = dma_params(dram_addr=src, buf_addr=buf, planes=rows, rows=cols, row_beats=part,
+                          dram_stride=part, buf_stride=p.pitch // V,
+                          dram_plane_stride=s * x.row_pitch_beats,
+                          buf_plane_stride=p.row_rows * in_beats)
+        span = ((rows - 1) * s + self.kh - 1) * x.row_pitch_beats + cols * part
+        return Task(_stacked_load(self.kh), dict(load, dram_step=x.row_pitch_beats,
+                                                 buf_step=part),
+                    reads=((Space.DRAM, src, span),),
                     writes=((Space.NBIN, buf, slot_rows * in_beats),))
 
     def _weight_loads(self, key, sb_row, prev):
@@ -218,7 +301,8 @@ class ConvLayer(Layer):
         cfg, p, x, out = self.config, self.plan, self.x, self.out
         R, C, V = cfg.pe_rows, cfg.pe_cols, cfg.beat_elems
         sb_beats, out_beats, in_beats = cfg.sb_row_elems // V, cfg.nbout_row_elems // V, C // V
-        s, nph = self.stride, len(p.phases)
+        geo = self.geom
+        s, nph = geo.stride, len(p.phases)
         bias = self.place(Space.NBOUT, 0, p.blocks)
         steps = [[Task(LOAD[Buf.NBOUT], dma_params(dram_addr=self.rb.beat,
                                                    buf_addr=bias * out_beats,
@@ -233,10 +317,10 @@ class ConvLayer(Layer):
             acc += self.sets[key][1]
         for y0 in range(0, self.oh, p.ty):
             ty = min(p.ty, self.oh - y0)
-            in_rows = (ty - 1) * s + self.kh
+            in_rows = (ty - 1) * s + geo.kh
             for x0 in range(0, self.ow, p.tw):
                 tw = min(p.tw, self.ow - x0)
-                cols = min(x.wp - x0 * s, (tw - 1) * s + self.kw)
+                cols = min(geo.wp - x0 * s, (tw - 1) * s + geo.kw)
                 islot = self.place(Space.NBIN, (tile % p.in_slots) * p.in_slot_rows,
                                    p.in_slot_rows)
                 in_fp = (Space.NBIN, islot * in_beats, p.in_slot_rows * in_beats)
@@ -249,7 +333,7 @@ class ConvLayer(Layer):
                 if first:
                     ph = p.phases[0]
                     head_rows = min(in_rows, -(-input_extent(
-                        ph, head, s, p.row_rows, p.x_step, self.kh, ph.columns(nph, tw))
+                        ph, head, s, p.row_rows, p.x_step, geo.kh, ph.columns(nph, tw))
                         // p.row_rows))
                 load = functools.partial(self._load_input, islot, y0 * s, x0=x0 * s,
                                          cols=cols)
@@ -294,7 +378,7 @@ class ConvLayer(Layer):
                                 dst=oslot + ph.q * nb + y * tw * nb,
                                 src=islot + ph.row + y * s * p.row_rows, weights=sb_row,
                                 k_chunks=ph.chunks, m_blocks=nb, bias=bias + g * p.nb,
-                                kh=self.kh, kh_stride=p.row_rows, x_count=columns, x_stride=p.x_step,
+                                kh=geo.kh, kh_stride=p.row_rows, x_count=columns, x_stride=p.x_step,
                                 y_count=rows, y_stride=s * p.row_rows,
                                 dst_x_stride=nph * nb, dst_y_stride=tw * nb),
                                 reads=(fp, w_fp, bias_fp), writes=(out_fp,)))

@@ -37,10 +37,12 @@ def _random_conv_shapes(count, seed):
 
 WIDE = dict(h=3, w=150, cin=16, cout=4, kernel=3, stride=1, pad=1, act=Act.RELU)
 BIG_WEIGHTS = dict(h=4, w=4, cin=160, cout=8, kernel=3, stride=1, pad=1, act=Act.NONE)
+STACKED = dict(h=8, w=10, cin=4, cout=8, kernel=3, stride=1, pad=1, act=Act.RELU)
 
 CONV_SHAPES = [
     WIDE,                                                                        # column tiles
     BIG_WEIGHTS,                                               # overlapping weight slots
+    STACKED,                                         # each pixel holds its window's 3 rows
     dict(h=6, w=7, cin=8, cout=4, kernel=3, stride=1, pad=1, act=Act.RELU),   # whole rows
     dict(h=5, w=5, cin=3, cout=5, kernel=1, stride=1, pad=0, act=Act.NONE),   # 1x1, cin 3
     dict(h=9, w=8, cin=12, cout=9, kernel=3, stride=2, pad=1, act=Act.RELU),  # stride 2, phases
@@ -244,6 +246,14 @@ def test_wide_rows_are_cut_into_column_tiles():
     than small's NBin holds: the tiler cuts rows into column tiles (test_conv runs it)."""
     wl = conv_workload(SMALL, **WIDE)
     assert wl.meta["tiling"]["columns_per_tile"] < 150
+
+
+def test_few_input_channels_read_stacked_rows():
+    """Four input channels would leave most of small's 8 lanes idle: the tiler stacks each
+    output row's 3 input rows as the channels of one pixel (test_conv runs it)."""
+    wl = conv_workload(SMALL, **STACKED)
+    assert wl.meta["tiling"]["mapping"] == "stacked"
+    assert wl.meta["kernel"] == [3, 3] and wl.meta["macs"] == 8 * 10 * 8 * 4 * 9
 
 
 def test_weight_sets_too_big_for_two_slots_overlap():
