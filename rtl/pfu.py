@@ -5,8 +5,9 @@ operations and standalone activations.
 :attr:`Op.CONV` runs a loop nest over output pixels (``y_count`` x ``x_count``), output blocks
 of R neurons (``m_blocks``), kernel rows (``kh``) and input chunks of C (``k_chunks``); the
 formula is at :data:`dypipe.sw.isa.CONV_PARAMS`. :attr:`Op.MVM` is its one-pixel case. One SB
-row (an R x C weight block, lane ``r * C + c``) and one NBin row (C inputs) are read every
-cycle, so the array does R x C MACs a cycle; the pipeline is fed across block and pixel
+row (an R x C weight block, lane ``r * C + c``) and one chunk of C consecutive NBin elements,
+starting at any lane (NBin returns two rows a cycle; a shifter picks the chunk), are read
+every cycle, so the array does R x C MACs a cycle; the pipeline is fed across block and pixel
 boundaries and drains once per instruction. Write-back rounds to nearest, saturates to 16 bits
 and applies the activation. With the ``acc_out`` flag an instruction keeps its accumulators
 instead of writing back, and the next one with ``acc_in`` starts from them: one dot product
@@ -93,7 +94,8 @@ class ConvEngine(wiring.Component):
                       "nbout": _rows_bits(config.nbout_rows)}
         elems = {"nbin": config.nbin_row_elems, "sb": config.sb_row_elems,
                  "nbout": config.nbout_row_elems}
-        ports = {f"{name}_r": Out(ReadPort(self._bits[name], elems[name] * ELEM_BITS))
+        ports = {f"{name}_r": Out(ReadPort(self._bits[name], elems[name] * ELEM_BITS
+                                           * (2 if name == "nbin" else 1)))
                  for name in elems}
         super().__init__({
             "cmd": In(UnitPort()), **ports,
@@ -105,6 +107,7 @@ class ConvEngine(wiring.Component):
         m = Module()
         cfg = self._config
         R, C = cfg.pe_rows, cfg.pe_cols
+        lc = (C - 1).bit_length()
 
         # -- command: MVM is CONV with one pixel, one kernel row and bias = dst --------------
         par = {name: Signal(WORD_BITS, name=name) for name in CONV_PARAMS}
@@ -116,7 +119,8 @@ class ConvEngine(wiring.Component):
                 m.d.sync += [par[name].eq(cmd.params[i]) for i, name in enumerate(CONV_PARAMS)]
             with m.Else():
                 mvm = {name: cmd.params[i] for i, name in enumerate(MVM_PARAMS)}
-                mvm.update(bias=mvm["dst"], kh=1, x_count=1, y_count=1)
+                mvm.update(bias=mvm["dst"], kh=1, x_count=1, y_count=1,
+                           src=mvm["src"] << lc)    # MVM counts NBin rows, CONV elements
                 m.d.sync += [par[name].eq(mvm.get(name, 0)) for name in CONV_PARAMS]
         p = par
         err_code = Signal(Err)
@@ -126,7 +130,7 @@ class ConvEngine(wiring.Component):
         m.d.comb += [
             last_in.eq(p["src"] + (p["y_count"] - 1) * p["y_stride"]
                        + (p["x_count"] - 1) * p["x_stride"] + (p["kh"] - 1) * p["kh_stride"]
-                       + p["k_chunks"] - 1),
+                       + (p["k_chunks"] << lc) - 1),
             last_w.eq(p["weights"] + p["m_blocks"] * p["kh"] * p["k_chunks"] - 1),
             last_out.eq(p["dst"] + (p["y_count"] - 1) * p["dst_y_stride"]
                         + (p["x_count"] - 1) * p["dst_x_stride"] + p["m_blocks"] - 1),
@@ -138,7 +142,7 @@ class ConvEngine(wiring.Component):
                   | ((flags.acc_in | flags.acc_out) & many)
                   | (self.cmd.payload.imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
-        for last, rows in ((last_in, cfg.nbin_rows), (last_w, cfg.sb_rows),
+        for last, rows in ((last_in, cfg.nbin_rows * C), (last_w, cfg.sb_rows),
                            (last_out, cfg.nbout_rows)):
             with m.Elif(last >= rows):
                 m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(last)]
@@ -157,8 +161,12 @@ class ConvEngine(wiring.Component):
         first = (kk == 0) & (h == 0)
         last = last_k & last_h
         final = last & last_b & last_x & last_y
+        # NBin is addressed in elements: the chunk is C elements from ``row + kk * C``, which
+        # may start at any lane; the buffer returns its row and the next.
+        elem = Signal(WORD_BITS, name="elem")
         m.d.comb += [
-            self.nbin_r.addr.eq(row + kk), self.nbin_r.en.eq(issuing),
+            elem.eq(row + (kk << lc)),
+            self.nbin_r.addr.eq(elem >> lc), self.nbin_r.en.eq(issuing),
             self.sb_r.addr.eq(w_ptr), self.sb_r.en.eq(issuing),
             self.nbout_r.addr.eq(p["bias"] + blk),
             self.nbout_r.en.eq(issuing & first & flags.bias & ~flags.acc_in),
@@ -185,10 +193,13 @@ class ConvEngine(wiring.Component):
         # -- stage 1: operands arrive; R dot products of C ----------------------------------
         s1 = {n: Signal(name=f"s1_{n}") for n in ("valid", "first", "last", "final")}
         s1_row = Signal(self._bits["nbout"])
+        s1_lane = Signal(max(1, lc), name="s1_lane")
         m.d.sync += [s1["valid"].eq(issuing), s1["first"].eq(first), s1["last"].eq(last),
-                     s1["final"].eq(final), s1_row.eq(out_pix + blk)]
+                     s1["final"].eq(final), s1_row.eq(out_pix + blk),
+                     s1_lane.eq(elem[:lc] if lc else 0)]
         m.submodules.array = array = MacArray(R, C, backend=self._backend)
-        m.d.comb += [array.en.eq(s1["valid"]), array.x.eq(self.nbin_r.data),
+        m.d.comb += [array.en.eq(s1["valid"]),
+                     array.x.eq(self.nbin_r.data.bit_select(s1_lane * ELEM_BITS, C * ELEM_BITS)),
                      array.w.eq(self.sb_r.data)]
 
         # -- stage 2: accumulate -------------------------------------------------------------
@@ -282,7 +293,8 @@ class PFU(wiring.Component):
         m.d.comb += [
             self.nbin_r.addr.eq(Mux(vec.busy, vec.nbin_r.addr, conv.nbin_r.addr)),
             self.nbin_r.en.eq(conv.nbin_r.en | vec.nbin_r.en),
-            conv.nbin_r.data.eq(self.nbin_r.data), vec.nbin_r.data.eq(self.nbin_r.data),
+            conv.nbin_r.data.eq(self.nbin_r.data),
+            vec.nbin_r.data.eq(self.nbin_r.data[:len(vec.nbin_r.data)]),
         ]
         wiring.connect(m, conv.sb_r, wiring.flipped(self.sb_r))
         wiring.connect(m, conv.nbout_r, wiring.flipped(self.nbout_r))

@@ -1,19 +1,20 @@
 """Convolution layer: ``y = act(conv(x, W) + b)``, compiled to Load / Compute / Store tasks.
 
-The tiler (:mod:`.tiler`) picks the pixel pitch in NBin, the output rows per tile and the
-output blocks per group. The tasks, in order::
+The input sits in NBin with its pixels packed back to back (``P`` elements each): a kernel
+row's ``kw * P`` values are one span of C-wide chunks, which the conv engine reads starting at
+any lane. The tiler (:mod:`.tiler`) picks the output rows and columns per tile and the output
+blocks per group. The tasks, in order::
 
     load bias (once)
-    for each tile t of output rows:       load the input rows it needs     (NBin ring of 2)
-        for each group g of output blocks:
-            for each phase q:             load weight set (g, q)           (SB ring, or once)
-                                          CONV: the tile's pixels of phase q, blocks of g
-            store the group's outputs of the tile                          (NBout ring of 2)
+    for each tile of output rows x columns:   load the input it needs        (NBin ring of 2)
+        for each group g of output blocks:    load weight set g              (SB ring, or once)
+                                              CONV: the tile's pixels, blocks of g
+                                              store the group's outputs       (NBout ring of 2)
 
-Weights in DRAM are laid out by the plan: set (g, q) is one contiguous transfer of SB rows;
-row (i, h, k) of a set holds the R x C block for output block i, kernel row h, chunk k, whose
-lane (r, c) is ``W[o, ci, h, j]`` for the element ``e = k*C + c - offset_q = j*P + ci`` of the
-kernel row's span (zero where ``ci >= cin``, ``o >= cout`` or ``e`` is outside the span).
+Weights in DRAM: set g is one contiguous transfer of SB rows; row (i, h, k) of a set holds the
+R x C block for output block i, kernel row h, chunk k, whose lane (r, c) is ``W[o, ci, h, j]``
+for the element ``k*C + c = j*P + ci`` of the kernel row's span (zero where ``ci >= cin`` or
+``o >= cout``, and past the span).
 """
 
 import dataclasses
@@ -31,7 +32,7 @@ from .tensor import out_size
 from .tiler import plan_conv, input_extent
 from .workload import CompileError
 
-__all__ = ["ConvLayer", "phase_weights", "stack_input", "stack_weights"]
+__all__ = ["ConvLayer", "conv_weights", "stack_input", "stack_weights"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,17 +63,15 @@ def _stacked_load(kh):
     return load
 
 
-def phase_weights(weights, plan, R, C):
-    """``{q: array (blocks, kh, chunks_q, R, C)}``: the weights as phase ``q`` reads them."""
+def conv_weights(weights, pitch, chunks, R, C):
+    """The weights as the array reads them: (blocks, kh, chunks, R, C), for an input whose
+    pixels are ``pitch`` elements apart."""
     cout, cin, kh, kw = weights.shape
-    out = {}
-    for ph in plan.phases:
-        w = np.zeros((plan.blocks * R, kh, ph.chunks * C), dtype=np.int16)
-        for j in range(kw):
-            lo = ph.offset + j * plan.pitch
-            w[:cout, :, lo:lo + cin] = weights[:, :, :, j].transpose(0, 2, 1)
-        out[ph.q] = w.reshape(plan.blocks, R, kh, ph.chunks, C).transpose(0, 2, 3, 1, 4)
-    return out
+    blocks = -(-cout // R)
+    w = np.zeros((blocks * R, kh, chunks * C), dtype=np.int16)
+    for j in range(kw):
+        w[:cout, :, j * pitch:j * pitch + cin] = weights[:, :, :, j].transpose(0, 2, 1)
+    return w.reshape(blocks, R, kh, chunks, C).transpose(0, 2, 3, 1, 4)
 
 
 def stack_input(xp, kh, kw, stride):
@@ -139,16 +138,14 @@ class ConvLayer(Layer):
         self.cout, self.cin, self.kh, self.kw = cout, cin, kh, kw
         self.geom, self.plan = self._mapping(name)
         plan = self.plan
-        by_phase = phase_weights(self.geom.weights, plan, R, C)
-        # Sets in (group, phase) order, each contiguous; remember where each starts.
+        blocked = conv_weights(self.geom.weights, plan.pitch, plan.chunks, R, C)
+        # One contiguous set per group; remember where each starts.
         parts, self.sets, beat = [], {}, 0
         for g in range(self.groups):
-            blocks = slice(g * plan.nb, min((g + 1) * plan.nb, plan.blocks))
-            for ph in plan.phases:
-                part = by_phase[ph.q][blocks].reshape(-1)
-                self.sets[g, ph.q] = (beat, part.size // (R * C))
-                beat += part.size // V
-                parts.append(part)
+            part = blocked[g * plan.nb:(g + 1) * plan.nb].reshape(-1)
+            self.sets[g] = (beat, part.size // (R * C))
+            beat += part.size // V
+            parts.append(part)
         self.rw = image.alloc(f"{name}.w", beat * V, np.concatenate(parts))
         b = np.zeros(plan.blocks * R, np.int16)
         b[:cout] = self.bias
@@ -176,8 +173,8 @@ class ConvLayer(Layer):
         best, error = None, None
         for g in options:
             try:
-                plan = plan_conv(cfg, name, wp=g.wp, cin=g.cin, cpitch=g.cpitch, cout=self.cout,
-                                 kh=g.kh, kw=g.kw, stride=g.stride, oh=self.oh, ow=self.ow,
+                plan = plan_conv(cfg, name, wp=g.wp, cpitch=g.cpitch, cout=self.cout, kh=g.kh,
+                                 kw=g.kw, stride=g.stride, oh=self.oh, ow=self.ow,
                                  out_cpitch=-(-self.cout // V) * V)
             except CompileError as exc:
                 error = error or exc
@@ -229,7 +226,7 @@ class ConvLayer(Layer):
                 "out": [self.oh, self.ow, self.cout], "kernel": [self.kh, self.kw],
                 "stride": self.stride, "act": self.act.name.lower(),
                 "tiling": {"mapping": self.geom.name, "pitch": p.pitch,
-                           "phases": len(p.phases), "rows_per_tile": p.ty,
+                           "chunks": p.chunks, "rows_per_tile": p.ty,
                            "columns_per_tile": p.tw, "blocks_per_group": p.nb,
                            "tiles": self.tiles, "groups": self.groups,
                            "weights_resident": p.resident,
@@ -246,15 +243,10 @@ class ConvLayer(Layer):
         if g.name == "stacked":
             return self._load_stacked(buf, image_row + first, rows, slot_rows, x0, cols)
         src = x.beat(image_row + first, x0)
-        if p.pitch == x.cpitch:      # whole image rows, rows of NBin apart
-            load = dma_params(dram_addr=src, buf_addr=buf, rows=rows,
-                              row_beats=cols * x.pixel_beats, dram_stride=x.row_pitch_beats,
-                              buf_stride=p.row_rows * in_beats)
-        else:                        # pixel by pixel, each starting an NBin row
-            load = dma_params(dram_addr=src, buf_addr=buf, planes=rows, rows=cols,
-                              row_beats=x.pixel_beats, dram_stride=x.pixel_beats,
-                              buf_stride=p.pitch // V, dram_plane_stride=x.row_pitch_beats,
-                              buf_plane_stride=p.row_rows * in_beats)
+        # Whole image rows (of the tile's columns), rows of NBin apart.
+        load = dma_params(dram_addr=src, buf_addr=buf, rows=rows,
+                          row_beats=cols * x.pixel_beats, dram_stride=x.row_pitch_beats,
+                          buf_stride=p.row_rows * in_beats)
         span = (rows - 1) * x.row_pitch_beats + cols * x.pixel_beats
         return Task(LOAD[Buf.NBIN], load, reads=((Space.DRAM, src, span),),
                     writes=((Space.NBIN, buf, slot_rows * in_beats),))
@@ -298,11 +290,11 @@ class ConvLayer(Layer):
 
     def steps(self):
         """The layer's tasks, one step per (tile, group)."""
-        cfg, p, x, out = self.config, self.plan, self.x, self.out
+        cfg, p, x = self.config, self.plan, self.x
         R, C, V = cfg.pe_rows, cfg.pe_cols, cfg.beat_elems
         sb_beats, out_beats, in_beats = cfg.sb_row_elems // V, cfg.nbout_row_elems // V, C // V
         geo = self.geom
-        s, nph = geo.stride, len(p.phases)
+        s, row_elems = geo.stride, p.row_rows * C
         bias = self.place(Space.NBOUT, 0, p.blocks)
         steps = [[Task(LOAD[Buf.NBOUT], dma_params(dram_addr=self.rb.beat,
                                                    buf_addr=bias * out_beats,
@@ -311,10 +303,7 @@ class ConvLayer(Layer):
                        writes=((Space.NBOUT, bias * out_beats, self.rb.beats),))]]
         w_count = out_count = tile = 0
         prev = None
-        resident_at, acc = {}, 0
-        for key in self.sets:
-            resident_at[key] = acc
-            acc += self.sets[key][1]
+        resident_at = [sum(self.sets[k][1] for k in range(g)) for g in range(self.groups)]
         for y0 in range(0, self.oh, p.ty):
             ty = min(p.ty, self.oh - y0)
             in_rows = (ty - 1) * s + geo.kh
@@ -331,10 +320,8 @@ class ConvLayer(Layer):
                 head = max(1, ty // 4) if first else ty
                 head_rows = in_rows
                 if first:
-                    ph = p.phases[0]
                     head_rows = min(in_rows, -(-input_extent(
-                        ph, head, s, p.row_rows, p.x_step, geo.kh, ph.columns(nph, tw))
-                        // p.row_rows))
+                        head, tw, s, p.row_rows, p.pitch, geo.kh, p.chunks, C) // row_elems))
                 load = functools.partial(self._load_input, islot, y0 * s, x0=x0 * s,
                                          cols=cols)
                 loads = [load(0, head_rows, p.in_slot_rows)]
@@ -349,41 +336,35 @@ class ConvLayer(Layer):
                                        * p.out_slot_rows, p.out_slot_rows)
                     out_count += 1
                     out_fp = (Space.NBOUT, oslot * out_beats, ty * tw * nb * out_beats)
-                    for ph in p.phases:
-                        columns = ph.columns(nph, tw)
-                        if not columns:
-                            continue
-                        w_rows = self.sets[g, ph.q][1]
-                        if p.resident:
-                            sb_row = self.place(Space.SB, resident_at[g, ph.q], w_rows)
-                        elif p.w_slots > 1:
-                            sb_row = self.place(Space.SB, (w_count % p.w_slots) * p.w_slot_rows,
-                                                p.w_slot_rows)
-                        else:                   # two overlapping slots, one at each end of SB
-                            sb_row = self.place(Space.SB, 0 if w_count % 2 == 0
-                                                else cfg.sb_rows - w_rows, w_rows)
-                        w_count += not p.resident
-                        w_fp = (Space.SB, sb_row * sb_beats, w_rows * sb_beats)
-                        if not p.resident or tile == 1:
-                            step += self._weight_loads((g, ph.q), sb_row, prev)
-                            prev = (sb_row, sb_row + w_rows)
-                        bias_fp = (Space.NBOUT, (bias + g * p.nb) * out_beats, nb * out_beats)
-                        pieces = [(0, ty, in_fp)]
-                        if g == 0 and ph is p.phases[0] and len(loads) > 1:
-                            part = (Space.NBIN, islot * in_beats,
-                                    head_rows * p.row_rows * in_beats)
-                            pieces = [(0, head, part), (head, ty - head, in_fp)]
-                        for y, rows, fp in pieces:
-                            step.append(Task(CONV[self.act], dict(
-                                dst=oslot + ph.q * nb + y * tw * nb,
-                                src=islot + ph.row + y * s * p.row_rows, weights=sb_row,
-                                k_chunks=ph.chunks, m_blocks=nb, bias=bias + g * p.nb,
-                                kh=geo.kh, kh_stride=p.row_rows, x_count=columns, x_stride=p.x_step,
-                                y_count=rows, y_stride=s * p.row_rows,
-                                dst_x_stride=nph * nb, dst_y_stride=tw * nb),
-                                reads=(fp, w_fp, bias_fp), writes=(out_fp,)))
-                            if y == 0 and len(pieces) > 1:
-                                step.append(loads[1])
+                    w_rows = self.sets[g][1]
+                    if p.resident:
+                        sb_row = self.place(Space.SB, resident_at[g], w_rows)
+                    elif p.w_slots > 1:
+                        sb_row = self.place(Space.SB, (w_count % p.w_slots) * p.w_slot_rows,
+                                            p.w_slot_rows)
+                    else:                   # two overlapping slots, one at each end of SB
+                        sb_row = self.place(Space.SB, 0 if w_count % 2 == 0
+                                            else cfg.sb_rows - w_rows, w_rows)
+                    w_count += not p.resident
+                    w_fp = (Space.SB, sb_row * sb_beats, w_rows * sb_beats)
+                    if not p.resident or tile == 1:
+                        step += self._weight_loads(g, sb_row, prev)
+                        prev = (sb_row, sb_row + w_rows)
+                    bias_fp = (Space.NBOUT, (bias + g * p.nb) * out_beats, nb * out_beats)
+                    pieces = [(0, ty, in_fp)]
+                    if g == 0 and len(loads) > 1:
+                        part = (Space.NBIN, islot * in_beats, head_rows * p.row_rows * in_beats)
+                        pieces = [(0, head, part), (head, ty - head, in_fp)]
+                    for y, rows, fp in pieces:
+                        step.append(Task(CONV[self.act], dict(
+                            dst=oslot + y * tw * nb, src=islot * C + y * s * row_elems,
+                            weights=sb_row, k_chunks=p.chunks, m_blocks=nb,
+                            bias=bias + g * p.nb, kh=geo.kh, kh_stride=row_elems,
+                            x_count=tw, x_stride=s * p.pitch, y_count=rows,
+                            y_stride=s * row_elems, dst_x_stride=nb, dst_y_stride=tw * nb),
+                            reads=(fp, w_fp, bias_fp), writes=(out_fp,)))
+                        if y == 0 and len(pieces) > 1:
+                            step.append(loads[1])
                     step.append(self._store(y0, x0, ty, tw, g, nb, oslot, out_fp))
                     steps.append(step)
         return steps

@@ -207,15 +207,18 @@ MVM_PARAMS = ("dst", "src", "weights", "k_chunks", "m_blocks")
 #: 64-bit arithmetic.
 PARAM_BITS = 20
 
-#: Registers read by :attr:`Op.CONV`, starting at r[b]. All addresses and strides count rows of
-#: their bank. For output pixel (y, x) < (y_count, x_count) and block ``i`` < ``m_blocks``::
+#: Registers read by :attr:`Op.CONV`, starting at r[b]. NBin is addressed in elements (``src``
+#: and its strides: a chunk of C inputs may start at any lane), SB and NBout in rows. For output
+#: pixel (y, x) < (y_count, x_count) and block ``i`` < ``m_blocks``::
 #:
 #:     acc = (bias flag ? NBout[bias + i] << frac_bits : 0)
 #:           + sum_{h < kh, k < k_chunks} SB[weights + (i * kh + h) * k_chunks + k]
-#:                                        . NBin[src + y*y_stride + x*x_stride + h*kh_stride + k]
+#:                 . NBin_elements[e .. e + C) with e = src + y*y_stride + x*x_stride
+#:                                                  + h*kh_stride + k*C
 #:     NBout[dst + y*dst_y_stride + x*dst_x_stride + i] = act(round_saturate(acc))
 #:
-#: :attr:`Op.MVM` is the case of one pixel, one kernel row and ``bias = dst``.
+#: :attr:`Op.MVM` is the case of one pixel, one kernel row and ``bias = dst``; its ``src`` counts
+#: NBin rows.
 CONV_PARAMS = ("dst", "src", "weights", "k_chunks", "m_blocks", "bias", "kh", "kh_stride",
                "x_count", "x_stride", "y_count", "y_stride", "dst_x_stride", "dst_y_stride")
 #: Registers read by :attr:`Op.VEC`, starting at r[b]. Rows are NBin rows (``pe_cols``

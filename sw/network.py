@@ -202,9 +202,8 @@ class Storage:
 def _estimate(config, name, wp, cin, cout, kh, kw, stride, oh, ow):
     V = config.beat_elems
     try:
-        return plan_conv(config, name, wp=wp, cin=cin, cpitch=-(-cin // V) * V, cout=cout,
-                         kh=kh, kw=kw, stride=stride, oh=oh, ow=ow,
-                         out_cpitch=-(-cout // V) * V).estimate
+        return plan_conv(config, name, wp=wp, cpitch=-(-cin // V) * V, cout=cout, kh=kh, kw=kw,
+                         stride=stride, oh=oh, ow=ow, out_cpitch=-(-cout // V) * V).estimate
     except CompileError:
         return None
 

@@ -1,12 +1,9 @@
 """The tiler: how a layer is cut to the global buffer of a configuration.
 
-For a convolution it chooses
+For a convolution the input sits in NBin with pixels packed back to back (``cpitch`` elements
+apart), so a kernel row's ``kw * cpitch`` values are one span of ``ceil(kw * cpitch / C)``
+C-wide chunks, starting at any lane (the conv engine reads NBin by elements). It chooses
 
-* the *pixel pitch* ``P`` of the input in NBin: ``cpitch`` (pixels packed back to back, so the
-  kernel's columns and the channels form one reduction of ``kw * cin`` values split into
-  C-wide chunks; when ``s * P`` is not a multiple of C the chunks start at one of a few
-  *phases*, each with its own zero-shifted copy of the weights), or the channels rounded up to
-  C (every pixel starts a row, one phase);
 * the output rows per tile ``ty`` (the input tile holds ``(ty - 1) * s + kh`` rows), and the
   output columns per tile ``tw``: whole rows, unless not even one whole output row fits;
 * the output blocks (of R channels) per group ``nb``;
@@ -24,12 +21,10 @@ import math
 
 from .workload import CompileError
 
-__all__ = ["Phase", "ConvPlan", "plan_conv", "input_extent", "PoolPlan", "plan_pool"]
+__all__ = ["ConvPlan", "plan_conv", "input_extent", "PoolPlan", "plan_pool"]
 
 #: Cycles an instruction costs besides its rows (check, pipeline drain).
 _INSN_OVERHEAD = 8
-#: Most phases the tiler accepts (each is one CONV instruction and one copy of the weights).
-_MAX_PHASES = 4
 
 
 def _ceil(a, b):
@@ -37,23 +32,10 @@ def _ceil(a, b):
 
 
 @dataclasses.dataclass(frozen=True)
-class Phase:
-    q: int          # first output column of a tile; the phase runs columns q, q + phases, ...
-    offset: int     # lane of its first input element in its first NBin row
-    row: int        # NBin row of that element, from the image row's start
-    chunks: int     # C-wide chunks per kernel row
-
-    def columns(self, phases, tw):
-        """Output columns this phase computes in a tile ``tw`` columns wide."""
-        return len(range(self.q, tw, phases))
-
-
-@dataclasses.dataclass(frozen=True)
 class ConvPlan:
-    pitch: int            # P: elements per pixel in NBin
+    pitch: int            # elements per pixel in NBin
     row_rows: int         # NBin rows per input image row of a full-width tile
-    phases: tuple         # of Phase
-    x_step: int           # NBin rows between two output columns of one phase
+    chunks: int           # C-wide chunks per kernel row
     ty: int               # output rows per tile
     tw: int               # output columns per tile
     nb: int               # output blocks per group
@@ -69,15 +51,14 @@ class ConvPlan:
 
     @property
     def set_rows(self):
-        """SB rows of one (group, phase) weight set of a full group, by phase."""
-        return tuple(self.nb * p.chunks for p in self.phases)
+        """SB rows of the weights of a full group."""
+        return self.nb * self.chunks
 
 
-def input_extent(ph, ty, s, row_rows, x_step, kh, columns):
-    """NBin rows a phase computing ``columns`` output columns reads for a tile of ``ty`` output
-    rows, from the slot's start."""
-    return (ph.row + (ty - 1) * s * row_rows + (columns - 1) * x_step
-            + (kh - 1) * row_rows + ph.chunks)
+def input_extent(ty, tw, s, row_rows, pitch, kh, chunks, C):
+    """NBin elements a tile of ``ty`` x ``tw`` outputs reads, from its slot's start."""
+    return ((ty - 1) * s * row_rows * C + (tw - 1) * s * pitch + (kh - 1) * row_rows * C
+            + chunks * C)
 
 
 def _widths(ow):
@@ -90,13 +71,12 @@ def _widths(ow):
     return seen
 
 
-def plan_conv(config, name, *, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, out_cpitch):
+def plan_conv(config, name, *, wp, cpitch, cout, kh, kw, stride, oh, ow, out_cpitch):
     """The fastest :class:`ConvPlan` for a convolution over an input ``wp`` columns wide (halo
-    included) with ``cin`` channels stored ``cpitch`` apart."""
+    included) whose pixels are ``cpitch`` elements apart."""
     best, smallest = None, None
     for tw in _widths(ow):
-        for plan in _plans(config, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, out_cpitch,
-                           tw):
+        for plan in _plans(config, wp, cpitch, cout, kh, kw, stride, oh, ow, out_cpitch, tw):
             if isinstance(plan, dict):
                 smallest = smallest or plan
             elif best is None or (plan.estimate, plan.ty) < (best.estimate, best.ty):
@@ -110,7 +90,7 @@ def plan_conv(config, name, *, wp, cin, cpitch, cout, kh, kw, stride, oh, ow, ou
                        f"output pixel and one block of {R} outputs: {what}")
 
 
-def _plans(config, wp, cin, cpitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
+def _plans(config, wp, pitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
     """Every plan with tiles ``tw`` output columns wide (a dict of what the smallest tile
     needs instead when nothing fits)."""
     R, C, V = config.pe_rows, config.pe_cols, config.beat_elems
@@ -119,68 +99,56 @@ def _plans(config, wp, cin, cpitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
     col_tiles = _ceil(ow, tw)
     in_cols = min(wp, (tw - 1) * s + kw)
     cols_read = sum(min(wp, (min(tw, ow - u * tw) - 1) * s + kw) for u in range(col_tiles))
-    for pitch in sorted({cpitch, _ceil(cin, C) * C}):
-        nph = C // math.gcd(s * pitch, C)
-        if nph > _MAX_PHASES:
+    row_rows = _ceil(in_cols * pitch, C)
+    chunks = _ceil(kw * pitch, C)
+    for nb in range(1, blocks + 1):
+        groups = _ceil(blocks, nb)
+        total_w_rows = blocks * kh * chunks
+        resident = total_w_rows <= config.sb_rows
+        w_slot_rows = nb * kh * chunks
+        w_slots = min(3, config.sb_rows // w_slot_rows)
+        if not resident and w_slots < 1:
+            yield {"SB": (w_slot_rows, config.sb_rows)}
             continue
-        row_rows = _ceil(in_cols * pitch, C)
-        x_step = nph * s * pitch // C
-        phases = []
-        for q in range(min(nph, tw)):
-            first = q * s * pitch
-            phases.append(Phase(q, first % C, first // C, _ceil(first % C + kw * pitch, C)))
-        chunks = sum(p.chunks for p in phases)
-        rows_per_pixel_block = kh * sum(p.chunks * p.columns(nph, ow) for p in phases) / ow
-        for nb in range(1, blocks + 1):
-            groups = _ceil(blocks, nb)
-            total_w_rows = blocks * kh * chunks
-            resident = total_w_rows <= config.sb_rows
-            w_slot_rows = nb * kh * max(p.chunks for p in phases)
-            w_slots = min(3, config.sb_rows // w_slot_rows)
-            if not resident and w_slots < 1:
-                yield {"SB": (w_slot_rows, config.sb_rows)}
-                continue
-            for ty in range(1, oh + 1):
-                tiles = _ceil(oh, ty) * col_tiles
-                in_rows = (ty - 1) * s + kh
-                in_slot_rows = max([in_rows * row_rows] + [
-                    input_extent(p, ty, s, row_rows, x_step, kh, p.columns(nph, tw))
-                    for p in phases])
-                # Double buffered where two input tiles fit, else one (loads then wait).
-                in_slots = 1 if tiles == 1 or 2 * in_slot_rows > config.nbin_rows else 2
-                out_slot_rows = ty * tw * nb
-                out_slots = 1 if tiles * groups == 1 else 2
-                if out_slots * out_slot_rows + blocks > config.nbout_rows and out_slots == 2:
-                    out_slots = 1
-                need = {"NBin": (in_slots * in_slot_rows, config.nbin_rows),
-                        "NBout": (out_slots * out_slot_rows + blocks, config.nbout_rows)}
-                if any(n > have for n, have in need.values()):
-                    if ty == 1:
-                        yield need
-                    break
-                # -- estimate --------------------------------------------------------------
-                compute = (oh * ow * blocks * rows_per_pixel_block
-                           + tiles * groups * len(phases) * (_INSN_OVERHEAD + 4))
-                in_beats = sum(((min(ty, oh - t * ty) - 1) * s + kh) * cols_read * cpitch
-                               for t in range(_ceil(oh, ty))) // V
-                set_loads = 1 if resident else tiles
-                w_beats = total_w_rows * R * C // V * set_loads
-                dram = in_beats + w_beats + (blocks * R + oh * ow * out_cpitch) // V
-                fill = (in_rows * in_cols * cpitch + w_slot_rows * R * C) * 2 // bpc
-                fill += config.dram_latency
-                drain = ty * tw * nb * R * 2 // bpc
-                serial = 0
-                if not resident and w_slots == 1:       # the slots overlap: that part waits
-                    overlap = 2 * w_slot_rows - config.sb_rows
-                    serial += overlap * R * C * 2 // bpc * groups * len(phases) * set_loads
-                if out_slots == 1 and tiles * groups > 1:
-                    serial += oh * ow * out_cpitch * 2 // bpc
-                if in_slots == 1 and tiles > 1:
-                    serial += in_beats
-                estimate = int(max(compute, dram) + fill + drain + serial)
-                yield ConvPlan(pitch, row_rows, tuple(phases), x_step, ty, tw, nb, blocks,
-                               resident, w_slots, w_slot_rows, in_slots, in_slot_rows,
-                               out_slots, out_slot_rows, estimate)
+        for ty in range(1, oh + 1):
+            tiles = _ceil(oh, ty) * col_tiles
+            in_rows = (ty - 1) * s + kh
+            in_slot_rows = max(in_rows * row_rows, _ceil(input_extent(
+                ty, tw, s, row_rows, pitch, kh, chunks, C), C))
+            # Double buffered where two input tiles fit, else one (loads then wait).
+            in_slots = 1 if tiles == 1 or 2 * in_slot_rows > config.nbin_rows else 2
+            out_slot_rows = ty * tw * nb
+            out_slots = 1 if tiles * groups == 1 else 2
+            if out_slots * out_slot_rows + blocks > config.nbout_rows and out_slots == 2:
+                out_slots = 1
+            need = {"NBin": (in_slots * in_slot_rows, config.nbin_rows),
+                    "NBout": (out_slots * out_slot_rows + blocks, config.nbout_rows)}
+            if any(n > have for n, have in need.values()):
+                if ty == 1:
+                    yield need
+                break
+            # -- estimate ------------------------------------------------------------------
+            compute = oh * ow * blocks * kh * chunks + tiles * groups * (_INSN_OVERHEAD + 4)
+            in_beats = sum(((min(ty, oh - t * ty) - 1) * s + kh) * cols_read * pitch
+                           for t in range(_ceil(oh, ty))) // V
+            set_loads = 1 if resident else tiles
+            w_beats = total_w_rows * R * C // V * set_loads
+            dram = in_beats + w_beats + (blocks * R + oh * ow * out_cpitch) // V
+            fill = (in_rows * in_cols * pitch + w_slot_rows * R * C) * 2 // bpc
+            fill += config.dram_latency
+            drain = ty * tw * nb * R * 2 // bpc
+            serial = 0
+            if not resident and w_slots == 1:       # the slots overlap: that part waits
+                overlap = 2 * w_slot_rows - config.sb_rows
+                serial += overlap * R * C * 2 // bpc * groups * set_loads
+            if out_slots == 1 and tiles * groups > 1:
+                serial += oh * ow * out_cpitch * 2 // bpc
+            if in_slots == 1 and tiles > 1:
+                serial += in_beats
+            estimate = int(max(compute, dram) + fill + drain + serial)
+            yield ConvPlan(pitch, row_rows, chunks, ty, tw, nb, blocks, resident, w_slots,
+                           w_slot_rows, in_slots, in_slot_rows, out_slots, out_slot_rows,
+                           estimate)
 
 
 @dataclasses.dataclass(frozen=True)

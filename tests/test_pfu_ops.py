@@ -32,7 +32,9 @@ def _sat(v):
 
 
 def conv_model(banks, p, bias, act):
-    nbin, sb, nbout = banks[Buf.NBIN], banks[Buf.SB], banks[Buf.NBOUT].copy()
+    """CONV as CONV_PARAMS states it: NBin by elements (a chunk may start at any lane), SB and
+    NBout by rows."""
+    nbin, sb, nbout = banks[Buf.NBIN].reshape(-1), banks[Buf.SB], banks[Buf.NBOUT].copy()
     f = CFG.frac_bits
     for y in range(p["y_count"]):
         for x in range(p["x_count"]):
@@ -43,8 +45,9 @@ def conv_model(banks, p, bias, act):
                 for h in range(p["kh"]):
                     for k in range(p["k_chunks"]):
                         w = sb[p["weights"] + (i * p["kh"] + h) * p["k_chunks"] + k]
-                        v = nbin[p["src"] + y * p["y_stride"] + x * p["x_stride"]
-                                 + h * p["kh_stride"] + k]
+                        e = (p["src"] + y * p["y_stride"] + x * p["x_stride"]
+                             + h * p["kh_stride"] + k * C)
+                        v = nbin[e:e + C]
                         acc += w.reshape(R, C).astype(np.int64) @ v.astype(np.int64)
                 out = p["dst"] + y * p["dst_y_stride"] + x * p["dst_x_stride"] + i
                 nbout[out] = golden.write_back(acc, f, act)
@@ -161,7 +164,7 @@ def test_split_accumulation_equals_one_instruction(parts, act):
     the start, the activation only at the end, no rounding in between."""
     banks = _random_banks(np.random.default_rng(len(parts)))
     total = sum(parts)
-    whole = _conv(src=3, weights=5, k_chunks=total, bias=2, dst=9)
+    whole = _conv(src=3 * C, weights=5, k_chunks=total, bias=2, dst=9)
     expected = conv_model(banks, whole, True, act)
     seen = {}
 
@@ -171,7 +174,7 @@ def test_split_accumulation_equals_one_instruction(parts, act):
         done = 0
         for i, k in enumerate(parts):
             first, last = i == 0, i == len(parts) - 1
-            p = _conv(src=3 + done, weights=5 + done, k_chunks=k, bias=2, dst=9)
+            p = _conv(src=(3 + done) * C, weights=5 + done, k_chunks=k, bias=2, dst=9)
             flags = mvm_flags(bias=first, act=act if last else Act.NONE, acc_in=not first,
                               acc_out=not last)
             status = await _mvm(ctx, bench.pfu, p, flags, op=Op.CONV, names=CONV_PARAMS)
@@ -199,8 +202,8 @@ def _vec(**kw):
 
 @pytest.mark.parametrize("op,names,params,flags,code,addr", [
     (Op.CONV, CONV_PARAMS, _conv(kh=0), 0, Err.BAD_PARAM, 0),
-    (Op.CONV, CONV_PARAMS, _conv(y_count=2, y_stride=CFG.nbin_rows), 0, Err.BUF_RANGE,
-     CFG.nbin_rows),
+    (Op.CONV, CONV_PARAMS, _conv(y_count=2, y_stride=CFG.nbin_rows * C - C + 1), 0,
+     Err.BUF_RANGE, CFG.nbin_rows * C),                  # NBin counts elements
     (Op.CONV, CONV_PARAMS, _conv(kh=3, k_chunks=2, m_blocks=2, weights=CFG.sb_rows - 11), 0,
      Err.BUF_RANGE, CFG.sb_rows),
     (Op.CONV, CONV_PARAMS, _conv(x_count=3, dst_x_stride=CFG.nbout_rows // 2), 0,
