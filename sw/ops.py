@@ -71,7 +71,7 @@ def conv_workload(config, *, h, w, cin, cout, kernel, stride=1, pad=0, act=Act.R
 
 
 def pool_workload(config, *, h, w, c, kernel, stride, pad=0, kind="max", act=Act.NONE,
-                  mode="dypipe", seed=0, name="pool"):
+                  mode="dypipe", seed=0, name="pool", separable=None):
     """Pooling of an (h, w, c) input with random data; a max pool's halo holds the most
     negative value, an average pool's zeros."""
     rng = np.random.default_rng(seed)
@@ -85,7 +85,7 @@ def pool_workload(config, *, h, w, c, kernel, stride, pad=0, kind="max", act=Act
     oh, ow = out_size(tx.hp, kernel, stride), out_size(tx.wp, kernel, stride)
     out = alloc_tensor(image, f"{name}.y", oh, ow, c)
     layer = PoolLayer(config, name, tx, kernel=kernel, stride=stride, kind=kind, act=act,
-                      out=out)
+                      out=out, separable=separable)
     return _finish(config, name, mode, layer, image, [tx])
 
 

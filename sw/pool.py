@@ -24,12 +24,13 @@ _KINDS = {"max": VecFn.MAX, "avg": VecFn.AVG}
 class PoolLayer(Layer):
     """Max or average pooling of the view ``x`` (its padding is the pool's) with a ``kernel``
     window (an int, or (kh, kw)) moving by ``stride``, written to channels ``channel`` ..
-    of the interior of ``out``."""
+    of the interior of ``out``. A max pool may run as two passes (along the rows, then down
+    the columns: ``separable``, by default when the tiler estimates it faster)."""
 
     kind = "pool"
 
     def __init__(self, config, name, x, *, kernel, stride, kind="max", act=Act.NONE, out,
-                 channel=0):
+                 channel=0, separable=None):
         if kind not in _KINDS:
             raise CompileError(f"{name}: pooling is max or avg, not {kind!r}")
         super().__init__(config, name, (x,), out, channel)
@@ -47,8 +48,14 @@ class PoolLayer(Layer):
         if channel % V or channel + x.cpitch > out.cpitch:
             raise CompileError(f"{name}: channels {channel}..{channel + x.c} do not start on a "
                                f"beat ({V} channels) inside the output's {out.cpitch}")
+        # A max over rows of maxima over columns is the max over the window, exactly; an
+        # average of sums could saturate in between, so it is not split. ``separable`` None
+        # lets the tiler choose.
+        if separable and kind != "max":
+            raise CompileError(f"{name}: only a max pool runs as two passes")
+        passes = {None: (1, 2) if kind == "max" else (1,), True: (2,), False: (1,)}[separable]
         self.plan = plan_pool(config, name, hp=x.hp, wp=x.wp, cpitch=x.cpitch, kh=self.kh,
-                              kw=self.kw, stride=stride, oh=self.oh, ow=self.ow)
+                              kw=self.kw, stride=stride, oh=self.oh, ow=self.ow, passes=passes)
 
     @property
     def out_shape(self):
@@ -71,14 +78,27 @@ class PoolLayer(Layer):
                 "kernel": [self.kh, self.kw], "stride": self.stride,
                 "act": self.act.name.lower(),
                 "tiling": {"chunks_per_tile": p.chunks, "channel_groups": p.groups,
-                           "rows_per_tile": p.ty, "estimate": p.estimate}}
+                           "rows_per_tile": p.ty, "separable": bool(p.mid_slot_rows),
+                           "estimate": p.estimate}}
+
+    def _vec(self, fn, act, src, dst, rows, kh, kw, in_width, step, chunks, reads, writes):
+        """One VEC over ``rows`` rows of ``ow`` output pixels, a ``kh x kw`` window moving by
+        ``step = (x, y)`` pixels over an input ``in_width`` pixels wide."""
+        p = self.plan
+        return Task(VEC[fn, act], dict(
+            dst=dst, src=src, src_b=0, chunks=chunks, kh=kh, kw=kw,
+            kh_stride=in_width * p.chunks, kw_stride=p.chunks, x_count=self.ow,
+            x_stride=step[0] * p.chunks, y_count=rows, y_stride=step[1] * in_width * p.chunks,
+            dst_x_stride=p.chunks, dst_y_stride=self.ow * p.chunks,
+            scale=golden.avg_scale(kh * kw) if self.pool == "avg" else 0),
+            reads=reads, writes=writes)
 
     def steps(self):
         cfg, p, x, out = self.config, self.plan, self.x, self.out
         C, V = cfg.pe_cols, cfg.beat_elems
         row_beats = C // V
         s, kh, kw = self.stride, self.kh, self.kw
-        fn = VEC[_KINDS[self.pool], self.act]
+        fn = _KINDS[self.pool]
         steps, count = [], 0
         for gi in range(p.groups):
             ch0 = gi * p.chunks * C
@@ -87,9 +107,10 @@ class PoolLayer(Layer):
             for y0 in range(0, self.oh, p.ty):
                 ty = min(p.ty, self.oh - y0)
                 in_rows = (ty - 1) * s + kh
-                base = (count % p.slots) * (p.in_slot_rows + p.out_slot_rows)
+                base = (count % p.slots) * p.slot_rows
                 islot = self.place(Space.NBIN, base, p.in_slot_rows)
-                oslot = self.place(Space.NBIN, base + p.in_slot_rows, p.out_slot_rows)
+                oslot = self.place(Space.NBIN, base + p.in_slot_rows + p.mid_slot_rows,
+                                   p.out_slot_rows)
                 count += 1
                 in_fp = (Space.NBIN, islot * row_beats, p.in_slot_rows * row_beats)
                 out_fp = (Space.NBIN, oslot * row_beats, p.out_slot_rows * row_beats)
@@ -99,25 +120,27 @@ class PoolLayer(Layer):
                 dst = out.beat(y0, 0, self.channel + ch0)
                 dst_span = ((ty - 1) * out.row_pitch_beats + (self.ow - 1) * out.pixel_beats
                             + lanes // V)
-                steps.append([
-                    Task(LOAD[Buf.NBIN], dma_params(
-                        dram_addr=src, buf_addr=islot * row_beats, planes=in_rows, rows=x.wp,
-                        row_beats=lanes // V, dram_stride=x.pixel_beats,
-                        buf_stride=p.chunks * row_beats, dram_plane_stride=x.row_pitch_beats,
-                        buf_plane_stride=x.wp * p.chunks * row_beats),
-                        reads=((Space.DRAM, src, src_span),), writes=(in_fp,)),
-                    Task(fn, dict(
-                        dst=oslot, src=islot, src_b=0, chunks=chunks, kh=kh, kw=kw,
-                        kh_stride=x.wp * p.chunks, kw_stride=p.chunks, x_count=self.ow,
-                        x_stride=s * p.chunks, y_count=ty, y_stride=s * x.wp * p.chunks,
-                        dst_x_stride=p.chunks, dst_y_stride=self.ow * p.chunks,
-                        scale=golden.avg_scale(kh * kw) if self.pool == "avg" else 0),
-                        reads=(in_fp,), writes=(out_fp,)),
-                    Task(STORE[Buf.NBIN], dma_params(
-                        dram_addr=dst, buf_addr=oslot * row_beats, planes=ty, rows=self.ow,
-                        row_beats=lanes // V, dram_stride=out.pixel_beats,
-                        buf_stride=p.chunks * row_beats, dram_plane_stride=out.row_pitch_beats,
-                        buf_plane_stride=self.ow * p.chunks * row_beats),
-                        reads=(out_fp,), writes=((Space.DRAM, dst, dst_span),)),
-                ])
+                step = [Task(LOAD[Buf.NBIN], dma_params(
+                    dram_addr=src, buf_addr=islot * row_beats, planes=in_rows, rows=x.wp,
+                    row_beats=lanes // V, dram_stride=x.pixel_beats,
+                    buf_stride=p.chunks * row_beats, dram_plane_stride=x.row_pitch_beats,
+                    buf_plane_stride=x.wp * p.chunks * row_beats),
+                    reads=((Space.DRAM, src, src_span),), writes=(in_fp,))]
+                if p.mid_slot_rows:          # separable: along every input row, then down
+                    mid = self.place(Space.NBIN, base + p.in_slot_rows, p.mid_slot_rows)
+                    mid_fp = (Space.NBIN, mid * row_beats, p.mid_slot_rows * row_beats)
+                    step.append(self._vec(fn, Act.NONE, islot, mid, in_rows, 1, kw, x.wp,
+                                          (s, 1), chunks, (in_fp,), (mid_fp,)))
+                    step.append(self._vec(fn, self.act, mid, oslot, ty, kh, 1, self.ow,
+                                          (1, s), chunks, (mid_fp,), (out_fp,)))
+                else:
+                    step.append(self._vec(fn, self.act, islot, oslot, ty, kh, kw, x.wp,
+                                          (s, s), chunks, (in_fp,), (out_fp,)))
+                step.append(Task(STORE[Buf.NBIN], dma_params(
+                    dram_addr=dst, buf_addr=oslot * row_beats, planes=ty, rows=self.ow,
+                    row_beats=lanes // V, dram_stride=out.pixel_beats,
+                    buf_stride=p.chunks * row_beats, dram_plane_stride=out.row_pitch_beats,
+                    buf_plane_stride=self.ow * p.chunks * row_beats),
+                    reads=(out_fp,), writes=((Space.DRAM, dst, dst_span),)))
+                steps.append(step)
         return steps

@@ -157,47 +157,60 @@ class PoolPlan:
     groups: int           # channel groups (tiles across channels)
     ty: int               # output rows per tile
     in_slot_rows: int
+    mid_slot_rows: int    # separable: the row pass's results (0: one pass)
     out_slot_rows: int
     slots: int
     estimate: int
 
+    @property
+    def slot_rows(self):
+        return self.in_slot_rows + self.mid_slot_rows + self.out_slot_rows
 
-def plan_pool(config, name, *, hp, wp, cpitch, kh, kw, stride, oh, ow):
+
+def plan_pool(config, name, *, hp, wp, cpitch, kh, kw, stride, oh, ow, passes=(1,)):
     """Tiles of a pooling layer: ``ty`` output rows by a group of channel chunks, input and
     output both in NBin, double buffered; the least estimated cycles win (channel groups avoid
-    re-reading the rows two row tiles share)."""
+    re-reading the rows two row tiles share). With 2 in ``passes`` (a max pool) it may also
+    run as a pass along each input row (``1 x kw``, into NBin) and one down the columns of
+    that (``kh x 1``): ``in_rows * kw + ty * kh`` reads a pixel instead of ``ty * kh * kw``."""
     C, V, bpc = config.pe_cols, config.beat_elems, config.dram_bytes_per_cycle
     total_chunks = _ceil(cpitch, C)
     best, smallest = None, None
-    for groups in range(1, total_chunks + 1):
-        chunks = _ceil(total_chunks, groups)
-        if _ceil(total_chunks, chunks) != groups:
-            continue
-        for ty in range(1, oh + 1):
-            tiles = _ceil(oh, ty) * groups
-            in_rows = (ty - 1) * stride + kh
-            in_slot = in_rows * wp * chunks
-            out_slot = ty * ow * chunks
-            # Double buffered where two tiles fit, else one (loads then wait).
-            slots = 1 if tiles == 1 or 2 * (in_slot + out_slot) > config.nbin_rows else 2
-            need = slots * (in_slot + out_slot)
-            if need > config.nbin_rows:
-                if ty == 1:
-                    smallest = smallest or need
-                break
-            lanes = min(chunks * C, cpitch)
-            in_beats = sum(((min(ty, oh - t * ty) - 1) * stride + kh) * wp
-                           for t in range(_ceil(oh, ty))) * cpitch // V
-            dram = in_beats + oh * ow * cpitch // V
-            compute = oh * ow * total_chunks * kh * kw + tiles * (_INSN_OVERHEAD + 4)
-            fill = in_rows * wp * lanes * 2 // bpc + config.dram_latency
-            drain = ty * ow * lanes * 2 // bpc
-            estimate = max(dram, compute) + fill + drain
-            if slots == 1 and tiles > 1:
-                estimate += dram
-            key = (estimate, tiles)
-            if best is None or key < best[0]:
-                best = (key, PoolPlan(chunks, groups, ty, in_slot, out_slot, slots, estimate))
+    for split in [n == 2 for n in passes if n == 1 or (kh > 1 and kw > 1)]:
+        for groups in range(1, total_chunks + 1):
+            chunks = _ceil(total_chunks, groups)
+            if _ceil(total_chunks, chunks) != groups:
+                continue
+            for ty in range(1, oh + 1):
+                tiles = _ceil(oh, ty) * groups
+                in_rows = (ty - 1) * stride + kh
+                in_slot = in_rows * wp * chunks
+                mid_slot = in_rows * ow * chunks if split else 0
+                out_slot = ty * ow * chunks
+                slot = in_slot + mid_slot + out_slot
+                # Double buffered where two tiles fit, else one (loads then wait).
+                slots = 1 if tiles == 1 or 2 * slot > config.nbin_rows else 2
+                if slots * slot > config.nbin_rows:
+                    if ty == 1:
+                        smallest = smallest or slots * slot
+                    break
+                lanes = min(chunks * C, cpitch)
+                in_beats = sum(((min(ty, oh - t * ty) - 1) * stride + kh) * wp
+                               for t in range(_ceil(oh, ty))) * cpitch // V
+                dram = in_beats + oh * ow * cpitch // V
+                reads = ((in_rows * kw + ty * kh) * _ceil(oh, ty) if split
+                         else oh * kh * kw)
+                compute = (reads * ow * total_chunks
+                           + tiles * (1 + split) * (_INSN_OVERHEAD + 4))
+                fill = in_rows * wp * lanes * 2 // bpc + config.dram_latency
+                drain = ty * ow * lanes * 2 // bpc
+                estimate = max(dram, compute) + fill + drain
+                if slots == 1 and tiles > 1:
+                    estimate += dram
+                key = (estimate, tiles)
+                if best is None or key < best[0]:
+                    best = (key, PoolPlan(chunks, groups, ty, in_slot, mid_slot, out_slot, slots,
+                                          estimate))
     if best is None:
         raise CompileError(f"{name}: one output row of one channel chunk needs {smallest} NBin "
                            f"rows; the {config.name} configuration's NBin has "

@@ -83,7 +83,10 @@ def test_conv(shape):
     dict(h=8, w=5, c=20, kernel=3, stride=1, pad=1, kind="avg", act=Act.RELU),
     dict(h=5, w=5, c=4, kernel=5, stride=1, pad=0, kind="max"),
     dict(h=7, w=11, c=38, kernel=2, stride=3, pad=0, kind="max"),   # skips input rows
-], ids=lambda s: f"{s['kind']}{s['kernel']}s{s['stride']}c{s['c']}")
+    dict(h=9, w=8, c=12, kernel=3, stride=1, pad=1, kind="max", act=Act.RELU, separable=True),
+    dict(h=10, w=9, c=8, kernel=3, stride=2, pad=1, kind="max", separable=True),
+], ids=lambda s: f"{s['kind']}{s['kernel']}s{s['stride']}c{s['c']}"
+                 f"{'-separable' if s.get('separable') else ''}")
 def test_pool(shape):
     _run_all_modes(lambda mode: pool_workload(SMALL, mode=mode, seed=5, **shape))
 
