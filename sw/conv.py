@@ -227,6 +227,7 @@ class ConvLayer(Layer):
                 "stride": self.stride, "act": self.act.name.lower(),
                 "tiling": {"mapping": self.geom.name, "pitch": p.pitch,
                            "chunks": p.chunks, "rows_per_tile": p.ty,
+                           "loop": "groups outer" if p.groups_outer else "tiles outer",
                            "columns_per_tile": p.tw, "blocks_per_group": p.nb,
                            "tiles": self.tiles, "groups": self.groups,
                            "weights_resident": p.resident,
@@ -269,12 +270,17 @@ class ConvLayer(Layer):
                     reads=((Space.DRAM, src, span),),
                     writes=((Space.NBIN, buf, slot_rows * in_beats),))
 
-    def _weight_loads(self, key, sb_row, prev):
-        """The loads of weight set ``key`` into SB rows from ``sb_row``; ``prev`` is the SB
-        range (lo, hi) of the set loaded before it. Rows it shares with ``prev`` load last, in a
-        transfer of their own, so that the rest need not wait for the last set's CONV."""
+    def _weight_loads(self, key, sb_row, prev, part=None):
+        """The loads of weight set ``key`` (its rows ``part = (first, end)``, default all) into
+        SB rows from ``sb_row``; ``prev`` is the SB range (lo, hi) of the set loaded before it.
+        Rows it shares with ``prev`` load last, in a transfer of their own, so that the rest
+        need not wait for the last set's CONV."""
         sbb = self.config.sb_row_elems // self.config.beat_elems
         w_beat, w_rows = self.sets[key]
+        first, end = part or (0, w_rows)
+        w_beat += first * sbb
+        base = sb_row
+        sb_row, w_rows = base + first, end - first
         lo, hi = sb_row, sb_row + w_rows
         shared = (max(lo, prev[0]), min(hi, prev[1])) if prev else (lo, lo)
         pieces = [(lo, hi)] if shared[0] >= shared[1] else [
@@ -301,73 +307,109 @@ class ConvLayer(Layer):
                                                    row_beats=self.rb.beats),
                        reads=((Space.DRAM, self.rb.beat, self.rb.beats),),
                        writes=((Space.NBOUT, bias * out_beats, self.rb.beats),))]]
-        w_count = out_count = tile = 0
-        prev = None
+        w_count = out_count = loaded = 0
+        tile_loads, set_at = None, {}
         resident_at = [sum(self.sets[k][1] for k in range(g)) for g in range(self.groups)]
-        for y0 in range(0, self.oh, p.ty):
-            ty = min(p.ty, self.oh - y0)
-            in_rows = (ty - 1) * s + geo.kh
-            for x0 in range(0, self.ow, p.tw):
-                tw = min(p.tw, self.ow - x0)
-                cols = min(geo.wp - x0 * s, (tw - 1) * s + geo.kw)
-                islot = self.place(Space.NBIN, (tile % p.in_slots) * p.in_slot_rows,
-                                   p.in_slot_rows)
-                in_fp = (Space.NBIN, islot * in_beats, p.in_slot_rows * in_beats)
-                # The very first tile loads in two parts, and its first CONV covers only the
-                # output rows the first part feeds, so the array starts before it has landed.
-                first = tile == 0 and ty > 1
-                tile += 1
-                head = max(1, ty // 4) if first else ty
-                head_rows = in_rows
-                if first:
-                    head_rows = min(in_rows, -(-input_extent(
-                        head, tw, s, p.row_rows, p.pitch, geo.kh, p.chunks, C) // row_elems))
-                load = functools.partial(self._load_input, islot, y0 * s, x0=x0 * s,
-                                         cols=cols)
-                loads = [load(0, head_rows, p.in_slot_rows)]
-                if head_rows < in_rows:
-                    loads = [load(0, head_rows, head_rows * p.row_rows),
-                             load(head_rows, in_rows - head_rows,
-                                  p.in_slot_rows - head_rows * p.row_rows)]
-                for g in range(self.groups):
-                    nb = min(p.nb, p.blocks - g * p.nb)
-                    step = [loads[0]] if g == 0 else []
-                    oslot = self.place(Space.NBOUT, p.blocks + (out_count % p.out_slots)
-                                       * p.out_slot_rows, p.out_slot_rows)
-                    out_count += 1
-                    out_fp = (Space.NBOUT, oslot * out_beats, ty * tw * nb * out_beats)
-                    w_rows = self.sets[g][1]
-                    if p.resident:
-                        sb_row = self.place(Space.SB, resident_at[g], w_rows)
-                    elif p.w_slots > 1:
-                        sb_row = self.place(Space.SB, (w_count % p.w_slots) * p.w_slot_rows,
-                                            p.w_slot_rows)
-                    else:                   # two overlapping slots, one at each end of SB
-                        sb_row = self.place(Space.SB, 0 if w_count % 2 == 0
-                                            else cfg.sb_rows - w_rows, w_rows)
-                    w_count += not p.resident
-                    w_fp = (Space.SB, sb_row * sb_beats, w_rows * sb_beats)
-                    if not p.resident or tile == 1:
-                        step += self._weight_loads(g, sb_row, prev)
-                        prev = (sb_row, sb_row + w_rows)
-                    bias_fp = (Space.NBOUT, (bias + g * p.nb) * out_beats, nb * out_beats)
-                    pieces = [(0, ty, in_fp)]
-                    if g == 0 and len(loads) > 1:
-                        part = (Space.NBIN, islot * in_beats, head_rows * p.row_rows * in_beats)
-                        pieces = [(0, head, part), (head, ty - head, in_fp)]
-                    for y, rows, fp in pieces:
-                        step.append(Task(CONV[self.act], dict(
-                            dst=oslot + y * tw * nb, src=islot * C + y * s * row_elems,
-                            weights=sb_row, k_chunks=p.chunks, m_blocks=nb,
-                            bias=bias + g * p.nb, kh=geo.kh, kh_stride=row_elems,
-                            x_count=tw, x_stride=s * p.pitch, y_count=rows,
-                            y_stride=s * row_elems, dst_x_stride=nb, dst_y_stride=tw * nb),
-                            reads=(fp, w_fp, bias_fp), writes=(out_fp,)))
-                        if y == 0 and len(pieces) > 1:
-                            step.append(loads[1])
-                    step.append(self._store(y0, x0, ty, tw, g, nb, oslot, out_fp))
-                    steps.append(step)
+        tiles = [(y0, x0) for y0 in range(0, self.oh, p.ty) for x0 in range(0, self.ow, p.tw)]
+        order = ([(t, g) for g in range(self.groups) for t in range(len(tiles))]
+                 if p.groups_outer else
+                 [(t, g) for t in range(len(tiles)) for g in range(self.groups)])
+        for t, g in order:
+            y0, x0 = tiles[t]
+            ty, tw = min(p.ty, self.oh - y0), min(p.tw, self.ow - x0)
+            step = []
+            if p.groups_outer or g == 0:        # this step loads its input tile
+                tile_loads = self._tile_loads(loaded, y0, x0, ty, tw)
+                loaded += 1
+                step.append(tile_loads["loads"][0])
+            islot, in_fp, head, head_rows = (tile_loads[k] for k in ("islot", "in_fp", "head",
+                                                                    "head_rows"))
+            loads = tile_loads["loads"]
+            nb = min(p.nb, p.blocks - g * p.nb)
+            oslot = self.place(Space.NBOUT, p.blocks + (out_count % p.out_slots)
+                               * p.out_slot_rows, p.out_slot_rows)
+            out_count += 1
+            out_fp = (Space.NBOUT, oslot * out_beats, ty * tw * nb * out_beats)
+            # The weight sets this step loads: every step's own when they do not stay; else
+            # each group's at its first tile; and with groups outer and a ring, a piece of the
+            # next group's too (after this step's CONV), so that it loads while this group
+            # computes without holding up this group's input tiles.
+            own = g not in set_at or not (p.resident or p.groups_outer) and t > 0
+            ahead = p.groups_outer and p.w_slots > 1 and g + 1 < self.groups
+            if own:
+                step += self._load_set(g, set_at, resident_at, count=w_count)
+                w_count += not p.resident
+            w_rows = self.sets[g][1]
+            sb_row = set_at[g][0]
+            w_fp = (Space.SB, sb_row * sb_beats, w_rows * sb_beats)
+            bias_fp = (Space.NBOUT, (bias + g * p.nb) * out_beats, nb * out_beats)
+            pieces = [(0, ty, in_fp)]
+            if loaded == 1 and len(loads) > 1 and not tile_loads.get("split_used"):
+                tile_loads["split_used"] = True
+                part = (Space.NBIN, islot * in_beats, head_rows * p.row_rows * in_beats)
+                pieces = [(0, head, part), (head, ty - head, in_fp)]
+            for y, rows, fp in pieces:
+                step.append(Task(CONV[self.act], dict(
+                    dst=oslot + y * tw * nb, src=islot * C + y * s * row_elems,
+                    weights=sb_row, k_chunks=p.chunks, m_blocks=nb,
+                    bias=bias + g * p.nb, kh=geo.kh, kh_stride=row_elems,
+                    x_count=tw, x_stride=s * p.pitch, y_count=rows,
+                    y_stride=s * row_elems, dst_x_stride=nb, dst_y_stride=tw * nb),
+                    reads=(fp, w_fp, bias_fp), writes=(out_fp,)))
+                if y == 0 and len(pieces) > 1:
+                    step.append(loads[1])
+            if ahead:
+                step += self._load_set(g + 1, set_at, resident_at, count=w_count,
+                                       piece=(t, len(tiles)))
+                w_count += t == len(tiles) - 1
+            step.append(self._store(y0, x0, ty, tw, g, nb, oslot, out_fp))
+            steps.append(step)
         return steps
+
+    def _load_set(self, g, set_at, resident_at, count, piece=(0, 1)):
+        """The loads of group ``g``'s weight set, the ``count``-th set loaded, into its place in
+        SB (recorded in ``set_at``); rows it shares with the set loaded before it load last.
+        ``piece = (i, n)``: only the ``i``-th of ``n`` nearly equal parts of its rows."""
+        cfg, p = self.config, self.plan
+        rows = self.sets[g][1]
+        i, n = piece
+        lo, hi = rows * i // n, rows * (i + 1) // n
+        if p.resident:
+            at = self.place(Space.SB, resident_at[g], rows)
+        elif p.w_slots > 1:
+            at = self.place(Space.SB, (count % p.w_slots) * p.w_slot_rows, p.w_slot_rows)
+        else:                           # two overlapping slots, one at each end of SB
+            at = self.place(Space.SB, 0 if count % 2 == 0 else cfg.sb_rows - rows, rows)
+        tasks = self._weight_loads(g, at, set_at.get("last"), part=(lo, hi)) if hi > lo else []
+        if i == n - 1:
+            set_at[g] = set_at["last"] = (at, at + rows)
+        return tasks
+
+    def _tile_loads(self, count, y0, x0, ty, tw):
+        """The loads of the ``count``-th input tile to load: its ``ty x tw`` outputs from
+        (y0, x0). The very first loads in two parts, and its first CONV covers only the output
+        rows the first part feeds, so the array starts before the whole tile has landed."""
+        cfg, p, geo = self.config, self.plan, self.geom
+        C, in_beats = cfg.pe_cols, cfg.pe_cols // cfg.beat_elems
+        s, row_elems = geo.stride, p.row_rows * C
+        in_rows = (ty - 1) * s + geo.kh
+        cols = min(geo.wp - x0 * s, (tw - 1) * s + geo.kw)
+        islot = self.place(Space.NBIN, (count % p.in_slots) * p.in_slot_rows, p.in_slot_rows)
+        first = count == 0 and ty > 1
+        head = max(1, ty // 4) if first else ty
+        head_rows = in_rows
+        if first:
+            head_rows = min(in_rows, -(-input_extent(
+                head, tw, s, p.row_rows, p.pitch, geo.kh, p.chunks, C) // row_elems))
+        load = functools.partial(self._load_input, islot, y0 * s, x0=x0 * s, cols=cols)
+        loads = [load(0, head_rows, p.in_slot_rows)]
+        if head_rows < in_rows:
+            loads = [load(0, head_rows, head_rows * p.row_rows),
+                     load(head_rows, in_rows - head_rows,
+                          p.in_slot_rows - head_rows * p.row_rows)]
+        return {"islot": islot, "in_fp": (Space.NBIN, islot * in_beats,
+                                          p.in_slot_rows * in_beats),
+                "head": head, "head_rows": head_rows, "loads": loads}
 
     def _store(self, y0, x0, ty, tw, g, nb, oslot, out_fp):
         cfg, out = self.config, self.out

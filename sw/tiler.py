@@ -7,6 +7,9 @@ C-wide chunks, starting at any lane (the conv engine reads NBin by elements). It
 * the output rows per tile ``ty`` (the input tile holds ``(ty - 1) * s + kh`` rows), and the
   output columns per tile ``tw``: whole rows, unless not even one whole output row fits;
 * the output blocks (of R channels) per group ``nb``;
+* the loop order: tiles outer (each input tile loads once; weights that do not all stay in SB
+  load once per tile) or groups outer (each group's weights load once; the input once per
+  group);
 
 so that every buffer is double buffered where the layer has more than one tile or group (single
 buffered where two tiles do not fit) and the estimated cycles, max(compute, DRAM) plus the
@@ -39,6 +42,8 @@ class ConvPlan:
     ty: int               # output rows per tile
     tw: int               # output columns per tile
     nb: int               # output blocks per group
+    groups_outer: bool    # groups in the outer loop: each group's weights load once, and
+                          # the input tiles load once per group (else tiles outer)
     blocks: int           # output blocks in all
     resident: bool        # all weights stay in SB (loaded once)
     w_slots: int          # SB ring slots (when not resident): 2 or 3; 1: two overlapping slots
@@ -101,10 +106,13 @@ def _plans(config, wp, pitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
     cols_read = sum(min(wp, (min(tw, ow - u * tw) - 1) * s + kw) for u in range(col_tiles))
     row_rows = _ceil(in_cols * pitch, C)
     chunks = _ceil(kw * pitch, C)
-    for nb in range(1, blocks + 1):
+    for nb, groups_outer in ((nb, outer) for nb in range(1, blocks + 1)
+                             for outer in (False, True)):
         groups = _ceil(blocks, nb)
         total_w_rows = blocks * kh * chunks
         resident = total_w_rows <= config.sb_rows
+        if groups_outer and (resident or groups == 1):
+            continue                    # the same as tiles outer, or no better
         w_slot_rows = nb * kh * chunks
         w_slots = min(3, config.sb_rows // w_slot_rows)
         if not resident and w_slots < 1:
@@ -112,6 +120,8 @@ def _plans(config, wp, pitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
             continue
         for ty in range(1, oh + 1):
             tiles = _ceil(oh, ty) * col_tiles
+            if groups_outer and tiles == 1:
+                continue                # one tile: tiles outer loads it once
             in_rows = (ty - 1) * s + kh
             in_slot_rows = max(in_rows * row_rows, _ceil(input_extent(
                 ty, tw, s, row_rows, pitch, kh, chunks, C), C))
@@ -131,8 +141,10 @@ def _plans(config, wp, pitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
             compute = oh * ow * blocks * kh * chunks + tiles * groups * (_INSN_OVERHEAD + 4)
             in_beats = sum(((min(ty, oh - t * ty) - 1) * s + kh) * cols_read * pitch
                            for t in range(_ceil(oh, ty))) // V
-            set_loads = 1 if resident else tiles
+            set_loads = 1 if resident or groups_outer else tiles
             w_beats = total_w_rows * R * C // V * set_loads
+            if groups_outer:
+                in_beats *= groups
             dram = in_beats + w_beats + (blocks * R + oh * ow * out_cpitch) // V
             fill = (in_rows * in_cols * pitch + w_slot_rows * R * C) * 2 // bpc
             fill += config.dram_latency
@@ -146,9 +158,9 @@ def _plans(config, wp, pitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
             if in_slots == 1 and tiles > 1:
                 serial += in_beats
             estimate = int(max(compute, dram) + fill + drain + serial)
-            yield ConvPlan(pitch, row_rows, chunks, ty, tw, nb, blocks, resident, w_slots,
-                           w_slot_rows, in_slots, in_slot_rows, out_slots, out_slot_rows,
-                           estimate)
+            yield ConvPlan(pitch, row_rows, chunks, ty, tw, nb, groups_outer, blocks, resident,
+                           w_slots, w_slot_rows, in_slots, in_slot_rows, out_slots,
+                           out_slot_rows, estimate)
 
 
 @dataclasses.dataclass(frozen=True)
