@@ -12,7 +12,7 @@ from dypipe.sw.fc import block_weights
 from dypipe.sw.golden import fc as golden_fc
 from dypipe.sw.image import DramImage
 from dypipe.sw.isa import Act, Buf, Space, Unit
-from dypipe.sw.program import ProgramBuilder, Reg, module_function
+from dypipe.sw.program import ProgramBuilder, module_function
 from dypipe.sw.workload import Workload
 
 

@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from . import golden
-from .functions import CONV, LOAD, STORE, dma_params
+from .functions import CONV, dma_params, dma_task
 from .isa import Act, Buf, Space, Unit, DMA_PARAMS
 from .layer import Layer, covered
 from .program import module_function
@@ -239,7 +239,7 @@ class ConvLayer(Layer):
         pixels from column ``x0``, into the tile slot at NBin row ``islot``, declaring
         ``slot_rows`` NBin rows from there written."""
         cfg, p, x, g = self.config, self.plan, self.x, self.geom
-        V, in_beats = cfg.beat_elems, cfg.pe_cols // cfg.beat_elems
+        in_beats = cfg.pe_cols // cfg.beat_elems
         buf = (islot + first * p.row_rows) * in_beats
         if g.name == "stacked":
             return self._load_stacked(buf, image_row + first, rows, slot_rows, x0, cols)
@@ -249,7 +249,7 @@ class ConvLayer(Layer):
                           row_beats=cols * x.pixel_beats, dram_stride=x.row_pitch_beats,
                           buf_stride=p.row_rows * in_beats)
         span = (rows - 1) * x.row_pitch_beats + cols * x.pixel_beats
-        return Task(LOAD[Buf.NBIN], load, reads=((Space.DRAM, src, span),),
+        return dma_task("load", Buf.NBIN, **load, reads=((Space.DRAM, src, span),),
                     writes=((Space.NBIN, buf, slot_rows * in_beats),))
 
     def _load_stacked(self, buf, row, rows, slot_rows, x0, cols):
@@ -288,23 +288,23 @@ class ConvLayer(Layer):
         tasks = []
         for a, b in pieces:
             dram = self.rw.beat + w_beat + (a - lo) * sbb
-            tasks.append(Task(LOAD[Buf.SB], dma_params(dram_addr=dram, buf_addr=a * sbb,
-                                                       row_beats=(b - a) * sbb),
+            tasks.append(dma_task("load", Buf.SB, dram_addr=dram, buf_addr=a * sbb,
+                                                       row_beats=(b - a) * sbb,
                               reads=((Space.DRAM, dram, (b - a) * sbb),),
                               writes=((Space.SB, a * sbb, (b - a) * sbb),)))
         return tasks
 
     def steps(self):
         """The layer's tasks, one step per (tile, group)."""
-        cfg, p, x = self.config, self.plan, self.x
-        R, C, V = cfg.pe_rows, cfg.pe_cols, cfg.beat_elems
+        cfg, p = self.config, self.plan
+        C, V = cfg.pe_cols, cfg.beat_elems
         sb_beats, out_beats, in_beats = cfg.sb_row_elems // V, cfg.nbout_row_elems // V, C // V
         geo = self.geom
         s, row_elems = geo.stride, p.row_rows * C
         bias = self.place(Space.NBOUT, 0, p.blocks)
-        steps = [[Task(LOAD[Buf.NBOUT], dma_params(dram_addr=self.rb.beat,
+        steps = [[dma_task("load", Buf.NBOUT, dram_addr=self.rb.beat,
                                                    buf_addr=bias * out_beats,
-                                                   row_beats=self.rb.beats),
+                                                   row_beats=self.rb.beats,
                        reads=((Space.DRAM, self.rb.beat, self.rb.beats),),
                        writes=((Space.NBOUT, bias * out_beats, self.rb.beats),))]]
         w_count = out_count = loaded = 0
@@ -419,8 +419,8 @@ class ConvLayer(Layer):
         lanes = min(nb * R, -(-self.cout // V) * V - g * self.plan.nb * R)
         dram = out.beat(y0, x0, first_ch)
         span = ((ty - 1) * out.row_pitch_beats + (tw - 1) * out.pixel_beats + lanes // V)
-        return Task(STORE[Buf.NBOUT], dma_params(
+        return dma_task("store", Buf.NBOUT,
             dram_addr=dram, buf_addr=oslot * out_beats, planes=ty, rows=tw,
             row_beats=lanes // V, dram_stride=out.pixel_beats, buf_stride=nb * out_beats,
-            dram_plane_stride=out.row_pitch_beats, buf_plane_stride=tw * nb * out_beats),
+            dram_plane_stride=out.row_pitch_beats, buf_plane_stride=tw * nb * out_beats,
             reads=(out_fp,), writes=((Space.DRAM, dram, span),))

@@ -9,7 +9,7 @@ tiled by image rows, each row a strided transfer.
 """
 
 from . import golden
-from .functions import LOAD, STORE, VEC, dma_params
+from .functions import VEC, dma_task
 from .isa import Act, Buf, Space, VecFn
 from .layer import Layer
 from .schedule import Task
@@ -45,7 +45,7 @@ class EltwiseLayer(Layer):
                     f"{name}: {t.region.name} is {t.h}x{t.w}x{t.c} (pitch {t.cpitch}, padding "
                     f"{t.pads}); elementwise operands must all be {a.h}x{a.w}x{a.c} (pitch "
                     f"{a.cpitch}) without padding")
-        C, V = config.pe_cols, config.beat_elems
+        C = config.pe_cols
         self.operands = len(tensors)
         self.by_rows = not all(_flat(t) for t in tensors)
         # A tile is `unit` elements times `count`: NBin rows (flat) or image rows.
@@ -108,7 +108,7 @@ class EltwiseLayer(Layer):
             step = []
             for tensor, row in zip(operands, rows):
                 dma, (dram, span) = self._transfer(tensor, u0, units)
-                step.append(Task(LOAD[Buf.NBIN], dma_params(buf_addr=row * row_beats, **dma),
+                step.append(dma_task("load", Buf.NBIN, buf_addr=row * row_beats, **dma,
                                  reads=((Space.DRAM, dram, span),),
                                  writes=((Space.NBIN, row * row_beats,
                                           self.tile_rows * row_beats),)))
@@ -121,7 +121,7 @@ class EltwiseLayer(Layer):
                 kw=1, kh_stride=0, kw_stride=0, x_count=1, x_stride=0, y_count=1, y_stride=0,
                 dst_x_stride=0, dst_y_stride=0, scale=0), reads=(in_fp,), writes=(out_fp,)))
             dma, (dram, span) = self._transfer(self.out, u0, units)
-            step.append(Task(STORE[Buf.NBIN], dma_params(buf_addr=o_row * row_beats, **dma),
+            step.append(dma_task("store", Buf.NBIN, buf_addr=o_row * row_beats, **dma,
                              reads=(out_fp,), writes=((Space.DRAM, dram, span),)))
             steps.append(step)
         return steps

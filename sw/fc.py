@@ -29,11 +29,11 @@ import numpy as np
 from .golden import fc as golden_fc
 from .image import DramImage
 from .isa import Act, Buf, Unit, Space, MVM_PARAMS
-from .functions import LOAD, STORE, dma_params
+from .functions import LOAD, dma_params, dma_task
 from .layer import Layer
 from .program import ProgramBuilder, module_function
 from .schedule import Task, emit
-from .tensor import Tensor, alloc_tensor
+from .tensor import alloc_tensor
 from .workload import Workload, CompileError, MODES
 
 __all__ = ["FCLayer", "compile_fc", "block_weights", "random_fc", "random_layer",
@@ -175,9 +175,9 @@ class FCLayer(Layer):
 
     def _load_input(self):
         x = self.inputs[0]
-        return Task(LOAD[Buf.NBIN], dma_params(dram_addr=x.region.beat,
+        return dma_task("load", Buf.NBIN, dram_addr=x.region.beat,
                                                buf_addr=self.x_row * self.x_row_beats,
-                                               row_beats=self.x_beats),
+                                               row_beats=self.x_beats,
                     reads=((Space.DRAM, x.region.beat, self.x_beats),),
                     writes=((Space.NBIN, self.x_row * self.x_row_beats, self.x_beats),))
 
@@ -191,7 +191,6 @@ class FCLayer(Layer):
         can stream while an earlier layer still produces the input."""
         if self.parts > 1:
             return self._split_steps()
-        x, V = self.inputs[0], self.config.beat_elems
         y0 = self.out.beat(0, 0, self.channel)
         x_fp = (Space.NBIN, self.x_row * self.x_row_beats, self.x_beats)
         steps, done = [], 0
@@ -213,8 +212,8 @@ class FCLayer(Layer):
             step.append(Task(FC_FUNCTIONS[self.act], dict(
                 dst=nbout_row, src=self.x_row, weights=sb_row, k_chunks=self.kc, m_blocks=m),
                 reads=(x_fp, w_fp), writes=(b_fp,)))
-            step.append(Task(STORE[Buf.NBOUT], dma_params(
-                dram_addr=y_ptr, buf_addr=nbout_beat, row_beats=y_beats),
+            step.append(dma_task("store", Buf.NBOUT,
+                dram_addr=y_ptr, buf_addr=nbout_beat, row_beats=y_beats,
                 reads=(b_fp,), writes=((Space.DRAM, y_ptr, y_beats),)))
             steps.append(step)
             done += m
@@ -223,7 +222,6 @@ class FCLayer(Layer):
     def _split_steps(self):
         """One step per block: per input part, load its weights into the next SB half and run
         one MVM, the accumulators carried from part to part; then store the block."""
-        V, R = self.config.beat_elems, self.config.pe_rows
         sbb, outb = self.sb_row_beats, self.nbout_row_beats
         y0 = self.out.beat(0, 0, self.channel)
         bounds = [self.kc * i // self.parts for i in range(self.parts + 1)]
@@ -245,8 +243,8 @@ class FCLayer(Layer):
                     if b == 0:
                         step.append(self._load_input())
                 else:
-                    step.append(Task(LOAD[Buf.SB], dma_params(
-                        dram_addr=w_dram, buf_addr=sb_row * sbb, row_beats=(k1 - k0) * sbb),
+                    step.append(dma_task("load", Buf.SB,
+                        dram_addr=w_dram, buf_addr=sb_row * sbb, row_beats=(k1 - k0) * sbb,
                         writes=(w_fp,)))
                 last = i == self.parts - 1
                 fn = _split_mvm(first=i == 0, last=last, act=self.act)
@@ -257,8 +255,8 @@ class FCLayer(Layer):
                                  writes=(out_fp,)))
             y_ptr = y0 + b * outb
             y_beats = min(outb, self.y_beats - b * outb)
-            step.append(Task(STORE[Buf.NBOUT], dma_params(
-                dram_addr=y_ptr, buf_addr=nbout_row * outb, row_beats=y_beats),
+            step.append(dma_task("store", Buf.NBOUT,
+                dram_addr=y_ptr, buf_addr=nbout_row * outb, row_beats=y_beats,
                 reads=(out_fp,), writes=((Space.DRAM, y_ptr, y_beats),)))
             steps.append(step)
         return steps
@@ -283,7 +281,8 @@ def compile_fc(config, x, weights, bias, *, act=Act.RELU, mode="dypipe", name="f
     emit(pb, layer.steps(), mode)
     pb.halt()
     y = ty.pack(layer.golden(x))
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>", image=image),
+    return Workload(name=name, mode=mode, config=config,
+                    program=pb.assemble(f"<{name}>", image=image),
                     image=image, expected={ty.region.name: y},
                     compare={ty.region.name: ty.mask()}, meta=layer.meta())
 

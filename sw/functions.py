@@ -1,11 +1,19 @@
 """The module functions the operator compilers share: one DMA load or store per buffer, and
 the PFU's macro-instructions with each activation. Each exists once, so that programs mixing
-layers register every function under one name."""
+layers register every function under one name.
+
+A transfer of one plane takes the 2-D functions, whose contexts hold the six parameters they
+use and which set the plane registers themselves (three context loads fewer a task);
+:func:`dma_task` picks the right one."""
 
 from .isa import Act, Buf, Unit, VecFn, DMA_PARAMS, CONV_PARAMS, VEC_PARAMS
-from .program import module_function
+from .program import Reg, module_function
 
-__all__ = ["LOAD", "STORE", "CONV", "VEC", "dma_params"]
+__all__ = ["LOAD", "STORE", "LOAD_2D", "STORE_2D", "CONV", "VEC", "dma_params",
+           "dma_task"]
+
+#: The parameters of a transfer of one plane.
+DMA_2D_PARAMS = DMA_PARAMS[:6]
 
 
 def dma_params(prefix="", **values):
@@ -15,18 +23,32 @@ def dma_params(prefix="", **values):
     return {f"{prefix}{name}": values[name] for name in DMA_PARAMS}
 
 
-def _load(buf):
-    @module_function(Unit.IO, *DMA_PARAMS, name=f"load_{buf.name.lower()}")
-    def load(f, p):
-        f.dload(buf, p.dram_addr)
-    return load
+def _transfer(unit, buf, planes):
+    kind = "load" if unit == Unit.IO else "store"
+    params = DMA_PARAMS if planes else DMA_2D_PARAMS
+
+    @module_function(unit, *params, name=f"{kind}_{buf.name.lower()}{'' if planes else '_2d'}")
+    def transfer(f, p):
+        if not planes:                  # one plane: no plane strides
+            first = p.dram_addr.index + len(DMA_2D_PARAMS)
+            for i, value in enumerate((1, 0, 0)):
+                f.li(Reg(first + i), value)
+        (f.dload if unit == Unit.IO else f.dstore)(buf, p.dram_addr)
+    return transfer
 
 
-def _store(buf):
-    @module_function(Unit.STORE, *DMA_PARAMS, name=f"store_{buf.name.lower()}")
-    def store(f, p):
-        f.dstore(buf, p.dram_addr)
-    return store
+def dma_task(kind, buf, *, reads=(), writes=(), **values):
+    """A load (``kind`` "load") or store of ``buf`` with the :data:`DMA_PARAMS` ``values``
+    (defaults as :func:`dma_params`), on the 2-D function when it is one plane."""
+    from .schedule import Task
+    params = dma_params(**values)
+    flat = params["planes"] == 1 and not params["dram_plane_stride"] \
+        and not params["buf_plane_stride"]
+    fns = {("load", False): LOAD, ("store", False): STORE, ("load", True): LOAD_2D,
+           ("store", True): STORE_2D}[kind, flat]
+    if flat:
+        params = {name: params[name] for name in DMA_2D_PARAMS}
+    return Task(fns[buf], params, reads=tuple(reads), writes=tuple(writes))
 
 
 def _conv(act):
@@ -43,10 +65,13 @@ def _vec(fn, act):
     return vec
 
 
-#: Buf -> a function that loads one 2-D transfer into it.
-LOAD = {buf: _load(buf) for buf in Buf}
-#: Buf -> a function that stores one 2-D transfer from it.
-STORE = {buf: _store(buf) for buf in Buf}
+#: Buf -> a function that loads one 3-D transfer into it.
+LOAD = {buf: _transfer(Unit.IO, buf, True) for buf in Buf}
+#: Buf -> a function that stores one 3-D transfer from it.
+STORE = {buf: _transfer(Unit.STORE, buf, True) for buf in Buf}
+#: The same for one plane.
+LOAD_2D = {buf: _transfer(Unit.IO, buf, False) for buf in Buf}
+STORE_2D = {buf: _transfer(Unit.STORE, buf, False) for buf in Buf}
 #: Act -> a function running one :attr:`Op.CONV` with bias.
 CONV = {act: _conv(act) for act in Act}
 #: (VecFn, Act) -> a function running one :attr:`Op.VEC`.

@@ -121,7 +121,8 @@ def compose(config, name, mode, image, layers, *, meta=None, program=None, steps
         written[out.region.name] = mask | out.mask(span)
     info = {**network_meta(config, layers), "per_layer": [l.meta() for l in layers],
             **(meta or {})}
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>", image=image),
+    return Workload(name=name, mode=mode, config=config,
+                    program=pb.assemble(f"<{name}>", image=image),
                     image=image, expected={n: storage[n] for n in written},
                     compare=written, meta=info)
 
@@ -142,11 +143,12 @@ class Storage:
                 prod = graph.producer(t)
                 readers = graph.consumers(t)
                 if prod is None or prod.kind not in _SLICE_WRITERS or readers != [node]:
+                    others = [r.name for r in readers if r is not node]
                     raise CompileError(
                         f"{node.name}: concatenation is done by layout, so each input must be "
                         f"written by a convolution, pooling or FC layer and read by nothing "
                         f"else; {t} is {'the network input' if prod is None else prod.kind}"
-                        f"{' and read by ' + ', '.join(r.name for r in readers if r is not node) if len(readers) > 1 else ''}")
+                        f"{' and read by ' + ', '.join(others) if others else ''}")
                 if first % V:
                     raise CompileError(f"{node.name}: input {t} would start at channel {first}, "
                                        f"not on a DRAM beat of {V} channels")

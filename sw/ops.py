@@ -40,7 +40,8 @@ def _finish(config, name, mode, layer, image, inputs):
     storage = {t.region.name: image.data(t.region.name) for t in (*inputs, layer.out)}
     layer.expected_into(storage)
     out = layer.out
-    return Workload(name=name, mode=mode, config=config, program=pb.assemble(f"<{name}>", image=image),
+    return Workload(name=name, mode=mode, config=config,
+                    program=pb.assemble(f"<{name}>", image=image),
                     image=image, expected={out.region.name: storage[out.region.name]},
                     compare={out.region.name: out.mask()}, meta=layer.meta())
 

@@ -8,7 +8,7 @@ input tensor's halo (for max pooling, filled with the most negative value).
 """
 
 from . import golden
-from .functions import LOAD, STORE, VEC, dma_params
+from .functions import VEC, dma_task
 from .isa import Act, Buf, Space, VecFn
 from .layer import Layer, covered
 from .schedule import Task
@@ -120,11 +120,11 @@ class PoolLayer(Layer):
                 dst = out.beat(y0, 0, self.channel + ch0)
                 dst_span = ((ty - 1) * out.row_pitch_beats + (self.ow - 1) * out.pixel_beats
                             + lanes // V)
-                step = [Task(LOAD[Buf.NBIN], dma_params(
+                step = [dma_task("load", Buf.NBIN,
                     dram_addr=src, buf_addr=islot * row_beats, planes=in_rows, rows=x.wp,
                     row_beats=lanes // V, dram_stride=x.pixel_beats,
                     buf_stride=p.chunks * row_beats, dram_plane_stride=x.row_pitch_beats,
-                    buf_plane_stride=x.wp * p.chunks * row_beats),
+                    buf_plane_stride=x.wp * p.chunks * row_beats,
                     reads=((Space.DRAM, src, src_span),), writes=(in_fp,))]
                 if p.mid_slot_rows:          # separable: along every input row, then down
                     mid = self.place(Space.NBIN, base + p.in_slot_rows, p.mid_slot_rows)
@@ -136,11 +136,11 @@ class PoolLayer(Layer):
                 else:
                     step.append(self._vec(fn, self.act, islot, oslot, ty, kh, kw, x.wp,
                                           (s, s), chunks, (in_fp,), (out_fp,)))
-                step.append(Task(STORE[Buf.NBIN], dma_params(
+                step.append(dma_task("store", Buf.NBIN,
                     dram_addr=dst, buf_addr=oslot * row_beats, planes=ty, rows=self.ow,
                     row_beats=lanes // V, dram_stride=out.pixel_beats,
                     buf_stride=p.chunks * row_beats, dram_plane_stride=out.row_pitch_beats,
-                    buf_plane_stride=self.ow * p.chunks * row_beats),
+                    buf_plane_stride=self.ow * p.chunks * row_beats,
                     reads=(out_fp,), writes=((Space.DRAM, dst, dst_span),)))
                 steps.append(step)
         return steps

@@ -25,7 +25,7 @@ import numpy as np
 from .fc import block_weights, dma_params, footprint, barrier, load_sb
 from .golden import fc as golden_fc
 from .image import DramImage
-from .isa import Act, Buf, Unit, Space, DMA_PARAMS
+from .isa import Act, Buf, Unit, Space
 from .program import ProgramBuilder, Reg, module_function
 from .roofline import roofline
 from .workload import Workload, CompileError, MODES

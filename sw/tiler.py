@@ -20,7 +20,6 @@ other set computes, only the shared rows wait. A layer no choice fits gets a
 """
 
 import dataclasses
-import math
 
 from .workload import CompileError
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from dypipe.config import PRESETS
-from dypipe.sw import golden
 from dypipe.sw.conv import ConvLayer
 from dypipe.sw.eltwise import EltwiseLayer
 from dypipe.sw.fc import FCLayer, alloc_vector

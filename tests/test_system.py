@@ -39,7 +39,7 @@ def test_fc_small_all_modes(n_out, n_in):
     for r in results.values():
         assert r.cycles >= dram_bound(SMALL, r.counters)
         assert r.counters["macs"] == -(-n_out // 4) * 4 * -(-n_in // 8) * 8
-    if results["dypipe"].meta["tiling"]["tiles"] > 1:       # with one tile there is nothing to overlap
+    if results["dypipe"].meta["tiling"]["tiles"] > 1:   # with one tile there is nothing to overlap
         assert results["static"].cycles < results["nonepipe"].cycles
         assert results["dypipe"].cycles < results["nonepipe"].cycles
 
