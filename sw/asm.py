@@ -35,7 +35,8 @@ Syntax, one statement per line::
     savectx rs, uimm16          CTX
     ldc     rd, uimm16          LDC
     savepc  unit, rb, target    TASK   unit io, pfu or store; imm16 = target, absolute
-    overlay ra, rb, dest        OVERLAY  imm16 = dest, absolute
+    overlay ra, rb, dest        OVERLAY  imm16 = dest, absolute (also prefetch)
+    enter   dest                DEST   imm16 = dest, absolute
     dload   buf, rs             DMA    buf nbin, sb or nbout (also dstore)
     mvm     rs, flags           MVM    flags: names joined by '|' (bias, none, relu, sigmoid,
                                        tanh), integers (also conv)
@@ -306,6 +307,7 @@ _FORMATS = {
     Fmt.LDC: (_Reg("a"), _uimm("imm16")),
     Fmt.TASK: (_Name("a", "a unit", MODULE_UNITS), _Reg("b"), _Target("imm16", relative=False)),
     Fmt.OVERLAY: (_Reg("a"), _Reg("b"), _Target("imm16", relative=False)),
+    Fmt.DEST: (_Target("imm16", relative=False),),
     Fmt.DMA: (_Name("a", "a buffer", Buf), _Reg("b")),
     Fmt.MVM: (_Reg("b"), _Flags("imm16", MvmFlags)),
     Fmt.VEC: (_Reg("b"), _Flags("imm16", VecFlags)),
