@@ -97,24 +97,26 @@ class Program:
     maps each label to its pc and ``lines[i]`` is the source line word ``i`` came from.
 
     A program linked with overlays (:mod:`dypipe.sw.link`) holds in ``words`` what the boot
-    loads from pc 0, and in ``overlays`` the segments that OVERLAY loads into the window at
-    run time (each an :class:`~dypipe.sw.link.Overlay`: a DRAM region and a program whose
-    ``origin`` is the window)."""
+    loads from pc 0, in ``windows`` the first pc of each overlay window, and in ``overlays``
+    the segments that PREFETCH loads into the windows at run time (each an
+    :class:`~dypipe.sw.link.Overlay`: a DRAM region and a program whose ``origin`` is its
+    window)."""
     words: list
     labels: dict
     lines: list
     origin: int = 0
     overlays: tuple = ()
+    windows: tuple = ()
 
     @property
     def window(self):
-        """The first pc of the overlay window, or None without overlays."""
-        return self.overlays[0].program.origin if self.overlays else None
+        """The first pc of the overlay windows, or None without overlays."""
+        return self.windows[0] if self.windows else None
 
     def word_at(self, pc):
         """The instruction at ``pc`` as booted, or None when the program has none there or
         when several overlay segments take turns there."""
-        if self.overlays and pc >= self.window:
+        if self.windows and pc >= self.window:
             return None
         i = pc - self.origin
         return self.words[i] if 0 <= i < len(self.words) else None
