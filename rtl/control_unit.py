@@ -2,8 +2,10 @@
 
 It boots by copying ``prog_len`` instruction words from DRAM word 0 into the instruction
 memory, then runs from PC 0. :attr:`Op.OVERLAY` copies more words from DRAM over part of the
-instruction memory at run time and jumps there; both copies stream through one pipelined copy
-engine (:mod:`.imem_copy`), one word a cycle.
+instruction memory at run time and jumps there; :attr:`Op.PREFETCH` starts the same copy and
+goes on executing while it runs, and :attr:`Op.ENTER` waits for it to land and jumps. All
+copies stream through one pipelined copy engine (:mod:`.imem_copy`), one word a cycle, one
+copy at a time; it holds the memory port, so LW and SW wait for it too.
 
 Besides scalar arithmetic, DRAM word loads/stores and branches it builds tasks:
 :attr:`Op.SAVECTX` writes a register into the context slot at the head of the task ring and
@@ -38,7 +40,7 @@ class ControlUnit(wiring.Component):
     booting : Out(1)       copying the program in at boot (counts towards ``boot_cycles``)
     pc : Out(PC_BITS)      the instruction executing
     halted : Out(1)        HALT retired
-    stall : Out(1)         this cycle waits (memory, ring full, WAIT/HALT, OVERLAY's copy)
+    stall : Out(1)         this cycle waits (memory, ring full, WAIT/HALT, a copy)
     imem_w : Out(RowWritePort), imem_r : Out(ReadPort)
     cb_w : Out(RowWritePort)  context writes
     mem : Out(MemPort)
@@ -132,11 +134,11 @@ class ControlUnit(wiring.Component):
                 with m.Case(op):
                     m.d.comb += taken.eq(value)
 
-        # -- the copy engine: the boot, and OVERLAY ---------------------------------------------
+        # -- the copy engine: the boot, OVERLAY and PREFETCH ----------------------------------
         m.submodules.copy = copy = ImemCopy(cfg)
         wiring.connect(m, copy.imem_w, wiring.flipped(self.imem_w))
         m.d.comb += [copy.src.eq(bra), copy.count.eq(brb), copy.dst.eq(d.imm16)]
-        # OVERLAY a, b, dest: r[a] is the source word address, r[b] the word count.
+        # OVERLAY / PREFETCH a, b, dest: r[a] is the source word address, r[b] the word count.
         src_end = Signal(WORD_BITS + 1)
         dst_end = Signal(WORD_BITS + 1)
         m.d.comb += [src_end.eq(bra + brb), dst_end.eq(d.imm16 + brb)]
@@ -174,6 +176,8 @@ class ControlUnit(wiring.Component):
                     with m.Case(Op.LW, Op.SW):
                         with m.If(ea >= dram_words):
                             report(Err.DRAM_RANGE, ea)
+                        with m.Elif(copy.busy):         # the copy holds the memory port
+                            m.d.comb += self.stall.eq(1)
                         with m.Else():
                             m.d.comb += [self.mem.valid.eq(1),
                                          self.mem.write.eq(d.op == Op.SW)]
@@ -201,18 +205,30 @@ class ControlUnit(wiring.Component):
                                 next_insn(pc + 1)
                             with m.Else():
                                 m.d.comb += self.stall.eq(1)
-                    with m.Case(Op.OVERLAY):
+                    with m.Case(Op.OVERLAY, Op.PREFETCH):
+                        # Checked before a copy under way has landed: nothing moves on an error.
                         with m.If(brb == 0):
                             report(Err.BAD_PARAM, 0)
                         with m.Elif(src_end > dram_words):
                             report(Err.DRAM_RANGE, src_end - 1)
                         with m.Elif(dst_end > cfg.imem_words):
                             report(Err.PC_RANGE, dst_end - 1)
-                        with m.Else():
+                        with m.Elif(copy.busy):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Elif(d.op == Op.OVERLAY):
                             m.d.comb += [copy.start.eq(1), self.stall.eq(1)]
                             m.next = "COPY"
+                        with m.Else():
+                            m.d.comb += copy.start.eq(1)
+                            next_insn(pc + 1)
+                    with m.Case(Op.ENTER):
+                        with m.If(copy.busy):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Else():
+                            next_insn(d.imm16)
                     with m.Case(Op.WAIT, Op.HALT):
-                        with m.If(~self.tasks_idle):
+                        # HALT also waits for a copy, so that a halted machine is quiet.
+                        with m.If(~self.tasks_idle | ((d.op == Op.HALT) & copy.busy)):
                             m.d.comb += self.stall.eq(1)
                         with m.Elif(d.op == Op.WAIT):
                             next_insn(pc + 1)
@@ -237,7 +253,8 @@ class ControlUnit(wiring.Component):
             with m.State("ERROR"):
                 pass
 
-        # The copy engine owns the memory port while it copies (the FSM waits in BOOT or COPY).
+        # The copy engine owns the memory port while it copies: LW and SW wait meanwhile, and
+        # an LW's response has come back before the FSM leaves the LW state.
         with m.If(copy.busy):
             m.d.comb += [self.mem.valid.eq(copy.mem.valid), self.mem.addr.eq(copy.mem.addr),
                          self.mem.write.eq(0)]

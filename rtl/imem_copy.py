@@ -1,9 +1,9 @@
 """The control unit's copy engine: DRAM words into the instruction memory, one word a cycle.
 
-The boot (the program at DRAM word 0) and :attr:`~dypipe.sw.isa.Op.OVERLAY` both use it. It
-issues beat reads back to back through the control unit's memory port and writes one 32-bit
-word per cycle into the instruction memory, so ``n`` words take about ``n + dram_latency``
-cycles instead of a round trip per beat.
+The boot (the program at DRAM word 0), :attr:`~dypipe.sw.isa.Op.OVERLAY` and
+:attr:`~dypipe.sw.isa.Op.PREFETCH` use it. It issues beat reads back to back through the
+control unit's memory port and writes one 32-bit word per cycle into the instruction memory,
+so ``n`` words take about ``n + dram_latency`` cycles instead of a round trip per beat.
 
 Read responses have no back-pressure, so every beat that may arrive must have room: a beat is
 requested only while the beats requested and not yet written out (in flight plus queued) are
@@ -96,7 +96,7 @@ class ImemCopy(wiring.Component):
         with m.If(issue):
             m.d.sync += [req_beat.eq(req_beat + 1), req_left.eq(req_left - 1)]
         m.d.sync += held.eq(held + issue - pop)
-        # Only this engine's reads are answered while it is busy (the control unit waits).
+        # Only this engine's reads are answered while it is busy (LW and SW wait for it).
         m.d.comb += [fifo.w_data.eq(self.mem.resp_data),
                      fifo.w_en.eq(self.mem.resp_valid & self.busy)]
 

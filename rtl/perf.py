@@ -13,7 +13,7 @@ COUNTERS = {
     "busy_store": "cycles the Store module ran a task",
     "ctrl_active": "cycles the control unit executed instructions (not stalled)",
     "ctrl_stall": "cycles the control unit waited (memory, full task ring, WAIT/HALT, "
-                  "OVERLAY)",
+                  "a copy of instructions: OVERLAY, or PREFETCH, ENTER, LW, SW behind one)",
     "ctx_load": "cycles module sequencers spent reading contexts (LDC)",
     "stall_hazard": "cycles a task next in line for its idle module waited on a data conflict",
     "stall_busy": "cycles a task free of conflicts waited for its module to finish another",

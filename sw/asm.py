@@ -35,7 +35,8 @@ Syntax, one statement per line::
     savectx rs, uimm16          CTX
     ldc     rd, uimm16          LDC
     savepc  unit, rb, target    TASK   unit io, pfu or store; imm16 = target, absolute
-    overlay ra, rb, dest        OVERLAY  imm16 = dest, absolute
+    overlay ra, rb, dest        OVERLAY  imm16 = dest, absolute (also prefetch)
+    enter   dest                DEST   imm16 = dest, absolute
     dload   buf, rs             DMA    buf nbin, sb or nbout (also dstore)
     mvm     rs, flags           MVM    flags: names joined by '|' (bias, none, relu, sigmoid,
                                        tanh), integers (also conv)
@@ -96,24 +97,26 @@ class Program:
     maps each label to its pc and ``lines[i]`` is the source line word ``i`` came from.
 
     A program linked with overlays (:mod:`dypipe.sw.link`) holds in ``words`` what the boot
-    loads from pc 0, and in ``overlays`` the segments that OVERLAY loads into the window at
-    run time (each an :class:`~dypipe.sw.link.Overlay`: a DRAM region and a program whose
-    ``origin`` is the window)."""
+    loads from pc 0, in ``windows`` the first pc of each overlay window, and in ``overlays``
+    the segments that PREFETCH loads into the windows at run time (each an
+    :class:`~dypipe.sw.link.Overlay`: a DRAM region and a program whose ``origin`` is its
+    window)."""
     words: list
     labels: dict
     lines: list
     origin: int = 0
     overlays: tuple = ()
+    windows: tuple = ()
 
     @property
     def window(self):
-        """The first pc of the overlay window, or None without overlays."""
-        return self.overlays[0].program.origin if self.overlays else None
+        """The first pc of the overlay windows, or None without overlays."""
+        return self.windows[0] if self.windows else None
 
     def word_at(self, pc):
         """The instruction at ``pc`` as booted, or None when the program has none there or
         when several overlay segments take turns there."""
-        if self.overlays and pc >= self.window:
+        if self.windows and pc >= self.window:
             return None
         i = pc - self.origin
         return self.words[i] if 0 <= i < len(self.words) else None
@@ -306,6 +309,7 @@ _FORMATS = {
     Fmt.LDC: (_Reg("a"), _uimm("imm16")),
     Fmt.TASK: (_Name("a", "a unit", MODULE_UNITS), _Reg("b"), _Target("imm16", relative=False)),
     Fmt.OVERLAY: (_Reg("a"), _Reg("b"), _Target("imm16", relative=False)),
+    Fmt.DEST: (_Target("imm16", relative=False),),
     Fmt.DMA: (_Name("a", "a buffer", Buf), _Reg("b")),
     Fmt.MVM: (_Reg("b"), _Flags("imm16", MvmFlags)),
     Fmt.VEC: (_Reg("b"), _Flags("imm16", VecFlags)),

@@ -18,6 +18,13 @@ on a unit it does not belong to stops the machine with :attr:`Err.ILLEGAL`. Opco
 illegal everywhere, so a jump into zeroed memory traps at once.
 
 Register ``r0`` always reads as zero.
+
+The control unit copies instruction words from DRAM into its instruction memory (programs
+larger than it run as overlay segments, :mod:`dypipe.sw.link`). :attr:`Op.OVERLAY` copies and
+jumps, the control unit waiting meanwhile; :attr:`Op.PREFETCH` starts the same copy in the
+background and goes on, and :attr:`Op.ENTER` waits until it has landed and jumps. One copy
+runs at a time: OVERLAY and PREFETCH, and LW and SW (the copy holds the control unit's memory
+port), wait while one is under way.
 """
 
 from amaranth.lib import enum, data
@@ -91,6 +98,8 @@ class Op(enum.Enum, shape=6):
     SAVEPC = 35   # commit a task: module a, function at pc imm16, footprint in r[b] ..
     WAIT = 36     # wait until every committed task has finished
     OVERLAY = 37  # imem[imm16 ..] = dram_word[r[a] ..] (r[b] words); pc = imm16
+    PREFETCH = 38  # the same copy in the background; pc += 1 at once
+    ENTER = 39    # wait until the background copy has landed; pc = imm16
     LDC = 40      # rd = context[task slot][imm16]
     END = 41      # end of a module function
     DLOAD = 42    # DMA DRAM -> buffer a; parameters in r[b] .. r[b+8]
@@ -251,6 +260,7 @@ class Fmt(enum.Enum):
     LDC = "rd, offset"          # a=rd imm16 = context offset (unsigned)
     TASK = "unit, rb, target"   # a=unit b=footprint base imm16 = absolute pc
     OVERLAY = "ra, rb, dest"    # a=DRAM word address b=word count imm16 = absolute imem pc
+    DEST = "dest"               # imm16 = absolute imem pc
     DMA = "buf, rs"             # a=buf b=first parameter register
     MVM = "rs, flags"           # b=first parameter register imm16=flags
     VEC = "rs, vflags"          # b=first parameter register imm16=vector flags
@@ -298,6 +308,8 @@ OPS = {
     Op.SAVEPC: (Fmt.TASK, _CTRL),
     Op.WAIT: (Fmt.NONE, _CTRL),
     Op.OVERLAY: (Fmt.OVERLAY, _CTRL),
+    Op.PREFETCH: (Fmt.OVERLAY, _CTRL),
+    Op.ENTER: (Fmt.DEST, _CTRL),
     Op.LDC: (Fmt.LDC, {Unit.IO, Unit.PFU, Unit.STORE}),
     Op.END: (Fmt.NONE, {Unit.IO, Unit.PFU, Unit.STORE}),
     Op.DLOAD: (Fmt.DMA, {Unit.IO}),

@@ -3,22 +3,27 @@
 A program that fits the instruction memory is assembled as it is: the control program from pc
 0, the module functions after it. One that does not fit is laid out as::
 
-    pc 0                  j window
-    1 .. window - 1       every module function (resident: tasks may run them at any time)
-    window .. imem_words  the overlay window: one segment of the control program at a time
+    pc 0                      j window0
+    1 .. window0 - 1          every module function (resident: tasks may run them at any time)
+    window0 .. window1 - 1    overlay window 0 } half each of what the functions leave; one
+    window1 .. imem_words     overlay window 1 } segment of the control program in each
 
 The control program is cut at its *boundaries* (:meth:`ProgramBuilder.boundary`: points no
-branch crosses) into segments packed greedily into the window. Segment 0 is part of the boot
-image; every later one is a DRAM region allocated after the tensors. A segment that is not
-the last ends with a trampoline that loads the next one over itself::
+branch crosses) into segments packed greedily into a window. Segment ``k`` runs in window
+``k % 2``. Segments 0 and 1 are part of the boot image, which fills the instruction memory as
+it did with one window; every later one is a DRAM region allocated after the tensors. Every
+segment but the last ends with the trampoline ``enter <the other window>``: wait until the
+copy into it has landed, if one is under way, and jump. While segment ``k >= 1`` runs, the
+copy engine brings segment ``k + 1`` into the other window in the background: every such
+segment but the last starts with::
 
-    li32    r1, <DRAM word address of the next segment>
-    li      r31, <its length in words>
-    overlay r1, r31, <window>
+    li32     r1, <DRAM word address of segment k + 1>
+    li       r31, <its length in words>
+    prefetch r1, r31, <the other window>
 
-and the next segment starts by reloading the values the builder knew the two scratch
-registers to hold at that boundary (it leaves out ``li`` of a value a register is known to
-hold). Every other register carries over.
+and then reloads the values the builder knew the two scratch registers to hold at its first
+boundary (it leaves out ``li`` of a value a register is known to hold). Every other register
+carries over; where no prefetch comes between them, so do the scratch registers.
 """
 
 import bisect
@@ -30,10 +35,15 @@ import numpy as np
 from .asm import AsmError, Program, assemble
 from .image import Region
 
-__all__ = ["Boundary", "Overlay", "link", "TRAMPOLINE_WORDS"]
+__all__ = ["Boundary", "Overlay", "link", "BOOT_SEGMENTS", "PREFETCH_WORDS",
+           "TRAMPOLINE_WORDS"]
 
-#: Words of the trampoline that ends every segment but the last.
-TRAMPOLINE_WORDS = 4
+#: Segments the boot loads, one into each window.
+BOOT_SEGMENTS = 2
+#: Words of the prefetch of the next segment that starts every segment from 1 on but the last.
+PREFETCH_WORDS = 4
+#: Words of the trampoline (``enter``) that ends every segment but the last.
+TRAMPOLINE_WORDS = 1
 
 
 class Boundary(NamedTuple):
@@ -59,12 +69,12 @@ def link(control, functions, boundaries, config, *, scratch, image=None,
 
     When the whole fits ``config.imem_words``, the result is exactly ``assemble`` of the
     control lines followed by the function lines. Otherwise the control program is split at
-    ``boundaries`` (:class:`Boundary`, in order) into overlay segments whose trampolines use the
-    registers ``scratch`` (address, length); segments after the first are allocated in
+    ``boundaries`` (:class:`Boundary`, in order) into overlay segments whose prefetches use the
+    registers ``scratch`` (address, length); segments after the second are allocated in
     ``image`` (a :class:`~dypipe.sw.image.DramImage`), with their words as data.
 
     Raises :class:`AsmError` for assembly errors and, naming the line, when the program needs
-    overlays but no ``image`` is given, when a piece between two boundaries does not fit the
+    overlays but no ``image`` is given, when a piece between two boundaries does not fit a
     window, or when a label is used in another segment than the one it is in.
     """
     control, functions = list(control), list(functions)
@@ -91,7 +101,7 @@ class _Piece(NamedTuple):
     first: int          # control lines [first, end)
     end: int
     words: int
-    restore: tuple      # lines that start the piece when it starts a segment
+    restore: tuple      # lines that reload the scratch registers when it starts a segment
     restore_words: int
 
 
@@ -101,8 +111,9 @@ class _Linker:
         self.control, self.config, self.image, self.filename = control, config, image, filename
         self.functions, self.sized = resident, sized
         self.addr_reg, self.len_reg = scratch
-        self.window = 1 + len(self.functions.words)
-        self.room = config.imem_words - self.window
+        first = 1 + len(self.functions.words)
+        self.room = (config.imem_words - first) // 2            # words in a window
+        self.windows = (first, first + self.room)
         self.pieces = self._pieces(boundaries)
 
     def fail(self, line, message):
@@ -126,12 +137,22 @@ class _Linker:
         return pieces
 
     def _where(self):
-        return (f"the overlay window of {self.room} words (the {self.config.imem_words}-word "
+        return (f"an overlay window of {self.room} words (the {self.config.imem_words}-word "
                 f"instruction memory of {self.config.name} less 1 jump and "
-                f"{self.window - 1} words of module functions)")
+                f"{self.windows[0] - 1} words of module functions holds two)")
+
+    def _overhead(self, first, last):
+        """Words a segment whose first piece is ``first`` adds to its pieces: the prefetch and
+        the restore after it (not in segment 0: segment 1 is booted), and the trampoline;
+        nothing if it is the ``last``."""
+        if last:
+            return 0
+        if first == 0:
+            return TRAMPOLINE_WORDS
+        return PREFETCH_WORDS + self.pieces[first].restore_words + TRAMPOLINE_WORDS
 
     def _segments(self):
-        """``[(first piece, end piece)]``: greedily as many pieces as fit the window."""
+        """``[(first piece, end piece)]``: greedily as many pieces as fit a window."""
         if self.image is None:
             words = len(self.sized.words)
             total = words + len(self.functions.words)
@@ -143,61 +164,74 @@ class _Linker:
                             f"(pb.assemble(name, image=image))")
         segments, i, n = [], 0, len(self.pieces)
         while i < n:
-            start, size = i, self.pieces[i].restore_words if i else 0
+            start, words = i, 0
             while i < n:
-                need = self.pieces[i].words + (TRAMPOLINE_WORDS if i < n - 1 else 0)
-                if size + need > self.room:
+                overhead = self._overhead(start, i == n - 1)
+                if words + self.pieces[i].words + overhead > self.room:
                     break
-                size += self.pieces[i].words
+                words += self.pieces[i].words
                 i += 1
             if i == start:
                 p = self.pieces[i]
+                more = f" (and {overhead} to enter and leave it)" if overhead else ""
                 self.fail(p.first + 1, f"the control program from here to line {p.end} has no "
-                                       f"boundary to split it at: its {p.words} words (and "
-                                       f"{size + need - p.words} to enter and leave it) do not "
-                                       f"fit {self._where()}; add boundaries (pb.boundary()) "
-                                       f"or keep atomic regions (pb.atomic()) smaller")
+                                       f"boundary to split it at: its {p.words} words{more} do "
+                                       f"not fit {self._where()}; add boundaries "
+                                       f"(pb.boundary()) or keep atomic regions (pb.atomic()) "
+                                       f"smaller")
             segments.append((start, i))
         return segments
 
     def _size(self, k, segments):
         first, end = segments[k]
-        size = sum(p.words for p in self.pieces[first:end])
-        size += self.pieces[first].restore_words if k else 0
-        return size + (TRAMPOLINE_WORDS if k < len(segments) - 1 else 0)
+        words = sum(p.words for p in self.pieces[first:end])
+        return words + self._overhead(first, k == len(segments) - 1)
 
     def link(self):
-        if self.room <= TRAMPOLINE_WORDS:
+        if self.room <= PREFETCH_WORDS + TRAMPOLINE_WORDS:
             self.fail(len(self.control) + 1,
-                      f"the module functions take {self.window - 1} words and leave no "
-                      f"overlay window in the {self.config.imem_words}-word instruction memory")
+                      f"the module functions take {self.windows[0] - 1} words and leave no "
+                      f"room for two overlay windows in the {self.config.imem_words}-word "
+                      f"instruction memory")
         segments = self._segments()
-        regions = [None] + [self.image.alloc(f"overlay.{k}", 2 * self._size(k, segments))
-                            for k in range(1, len(segments))]
+        regions = [None] * BOOT_SEGMENTS
+        regions += [self.image.alloc(f"overlay.{k}", 2 * self._size(k, segments))
+                    for k in range(BOOT_SEGMENTS, len(segments))]
         programs = [self._segment(k, segments, regions) for k in range(len(segments))]
-        for region, program in zip(regions[1:], programs[1:]):
+        loaded = list(zip(regions, programs))[BOOT_SEGMENTS:]
+        for region, program in loaded:
             self.image.set(region.name, np.asarray(program.words, dtype="<u4").view("<i2"))
-        jump = assemble(f"j {self.window}\n", self.filename)
-        first = programs[0]
-        return Program(words=jump.words + self.functions.words + first.words,
-                       labels={**self.functions.labels, **first.labels},
-                       lines=[1] + self.functions.lines + first.lines,
-                       overlays=tuple(Overlay(r, p) for r, p in zip(regions[1:], programs[1:])))
+        # The boot image: the jump, the functions, segment 0 and, from window 1 on, segment 1.
+        words = assemble(f"j {self.windows[0]}\n", self.filename).words + self.functions.words
+        labels, lines = dict(self.functions.labels), [1] + self.functions.lines
+        for window, program in zip(self.windows, programs[:BOOT_SEGMENTS]):
+            pad = window - len(words)       # zeros: ILLEGAL, never run
+            words += [0] * pad + program.words
+            lines += lines[-1:] * pad + program.lines
+            labels.update(program.labels)
+        return Program(words=words, labels=labels, lines=lines,
+                       overlays=tuple(Overlay(r, p) for r, p in loaded), windows=self.windows)
 
     def _segment(self, k, segments, regions):
-        """Segment ``k`` assembled at the window: restore, its pieces, the trampoline."""
+        """Segment ``k`` assembled at window ``k % 2``: the prefetch of segment ``k + 1`` into
+        the other window and the restore (not in segment 0), its pieces, the trampoline."""
         first, end = segments[k]
         start, stop = self.pieces[first].first, self.pieces[end - 1].end
+        last = k == len(segments) - 1
+        here, other = self.windows[k % 2], self.windows[(k + 1) % 2]
         words, lines, labels = [], [], {}
 
         def add(text, line, externs=None):
-            part = assemble(text, self.filename, origin=self.window + len(words),
+            part = assemble(text, self.filename, origin=here + len(words),
                             first_line=line, externs=externs)
             words.extend(part.words)
             lines.extend(part.lines if externs is not None else [line] * len(part.words))
             labels.update(part.labels)
 
-        if k:
+        if k and not last:
+            add(f"li32 {self.addr_reg}, {regions[k + 1].beat * self.config.beat_words}\n"
+                f"li {self.len_reg}, {self._size(k + 1, segments)}\n"
+                f"prefetch {self.addr_reg}, {self.len_reg}, {other}\n", start + 1)
             add("\n".join(self.pieces[first].restore) + "\n", start + 1)
         try:
             add("\n".join(self.control[start:stop]) + "\n", start + 1, self.functions.labels)
@@ -209,10 +243,7 @@ class _Linker:
                               f"program ({total} words) is split at its "
                               f"boundaries to fit {self._where()}, and no branch may cross a "
                               f"boundary (keep the branch and its target in one pb.atomic())")
-        if k < len(segments) - 1:
-            nxt = regions[k + 1]
-            add(f"li32 {self.addr_reg}, {nxt.beat * self.config.beat_words}\n"
-                f"li {self.len_reg}, {self._size(k + 1, segments)}\n"
-                f"overlay {self.addr_reg}, {self.len_reg}, {self.window}\n", stop)
+        if not last:
+            add(f"enter {other}\n", stop)
         assert len(words) == self._size(k, segments), (k, len(words))
-        return Program(words, labels, lines, self.window)
+        return Program(words, labels, lines, here)

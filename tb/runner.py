@@ -50,7 +50,7 @@ class MachineError(RuntimeError):
         if word is not None:
             insn = f" ({disassemble_word(word, pc)})"
         elif program is not None and program.window is not None and pc >= program.window:
-            insn = " (in the overlay window)"
+            insn = " (in an overlay window)"
         super().__init__(f"{code.name} in the {where} at pc {pc}{insn}, address {addr:#x}")
 
 

@@ -44,6 +44,7 @@ SAMPLES = {
     Fmt.LDC: ("r17, 65535", dict(a=17, imm16=65535)),
     Fmt.TASK: ("Store, r24, back", dict(a=Unit.STORE.value, b=24, imm16=0)),
     Fmt.OVERLAY: ("r21, r22, back", dict(a=21, b=22, imm16=0)),
+    Fmt.DEST: ("back", dict(imm16=0)),
     Fmt.DMA: ("nbout, r18", dict(a=Buf.NBOUT.value, b=18)),
     Fmt.MVM: ("r19, bias|relu", dict(b=19, imm16=flags(True, Act.RELU))),
     Fmt.VEC: ("r20, avg|tanh", dict(b=20, imm16=vec_flags(VecFn.AVG, Act.TANH))),
@@ -80,6 +81,8 @@ def test_every_op_assembles(op):
     ("dstore sb, r7", 0xAC270000),          # 43 << 26 | 1 << 21 | 7 << 16
     ("sw r4, -2(r5)", 0x6485FFFE),          # 25 << 26 | 4 << 21 | 5 << 16 | 0xfffe
     ("overlay r1, r31, 5", 0x943F0005),     # 37 << 26 | 1 << 21 | 31 << 16 | 5
+    ("prefetch r1, r31, 5", 0x983F0005),    # 38 << 26 | 1 << 21 | 31 << 16 | 5
+    ("enter 300", 0x9C00012C),              # 39 << 26 | 300
 ])
 def test_absolute_encodings(text, word):
     assert words_of(text) == [word]
@@ -214,6 +217,7 @@ def _fields(op):
         Fmt.LDC: dict(a=reg, imm16=u16),
         Fmt.TASK: dict(a=st.sampled_from([u.value for u in MODULE_UNITS]), b=reg, imm16=u16),
         Fmt.OVERLAY: dict(a=reg, b=reg, imm16=u16),
+        Fmt.DEST: dict(imm16=u16),
         Fmt.DMA: dict(a=st.sampled_from([b.value for b in Buf]), b=reg),
         Fmt.MVM: dict(b=reg, imm16=u16),
         Fmt.VEC: dict(b=reg, imm16=u16),

@@ -1,7 +1,9 @@
-"""The control unit's copy engine (boot and OVERLAY) in Amaranth's simulator, with the Python
-DRAM model: which words land where, how long it takes, and the errors."""
+"""The control unit's copy engine (boot, OVERLAY and the background copy of PREFETCH / ENTER) in
+Amaranth's simulator, with the Python DRAM model: which words land where, how long it takes,
+what waits for a copy, and the errors."""
 
 import dataclasses
+from typing import NamedTuple
 
 import pytest
 from amaranth import Module, unsigned
@@ -63,14 +65,21 @@ def dram_word(config, mem, addr):
     return mem.get(beat, 0) >> (WORD_BITS * lane) & 0xFFFF_FFFF
 
 
+class Cycle(NamedTuple):
+    pc: int
+    stalled: bool
+    imem_written: bool
+
+
 def run(config, words, prog_len, *, imem_words=64, limit=3000):
     """Boot ``prog_len`` words of ``words`` (DRAM word address -> word) and run until HALT or
     an error. Returns the boot cycles (start to the first instruction), whether it halted,
-    the error ``(code, pc, addr)`` or None, the first ``imem_words`` of the instruction memory
-    and the DRAM."""
+    the error ``(code, pc, addr)`` or None, the first ``imem_words`` of the instruction memory,
+    a trace of the cycles after the boot (``(pc, stalled, imem written)`` each) and the
+    DRAM."""
     bench = Bench(config)
     mem = dram_of(config, words)
-    seen = {"boot": None, "halted": False, "error": None}
+    seen = {"boot": None, "halted": False, "error": None, "trace": []}
 
     async def testbench(ctx):
         ctrl = bench.ctrl
@@ -86,6 +95,9 @@ def run(config, words, prog_len, *, imem_words=64, limit=3000):
             if ctx.get(ctrl.halted):
                 seen["halted"] = True
                 break
+            if ctx.get(ctrl.running):
+                seen["trace"].append(Cycle(ctx.get(ctrl.pc), ctx.get(ctrl.stall),
+                                           ctx.get(ctrl.imem_w.en)))
             await ctx.tick()
         seen["imem"] = [ctx.get(bench.imem.data[i]) for i in range(imem_words)]
 
@@ -150,6 +162,7 @@ def test_overlay_from_an_unaligned_address_over_itself(config):
     assert (dram_word(config, mem, result), dram_word(config, mem, result + 1)) == (77, 9)
 
 
+@pytest.mark.parametrize("op", ["overlay", "prefetch"])
 @pytest.mark.parametrize("what,src,count,dest,code,addr", [
     ("count 0", 100, 0, 8, Err.BAD_PARAM, 0),
     ("source past the DRAM", SMALL.dram_bytes // 4 - 3, 5, 8, Err.DRAM_RANGE,
@@ -157,10 +170,115 @@ def test_overlay_from_an_unaligned_address_over_itself(config):
     ("destination past the imem", 100, 5, SMALL.imem_words - 2, Err.PC_RANGE,
      SMALL.imem_words + 2),
 ])
-def test_overlay_errors(what, src, count, dest, code, addr):
-    boot = program(f"li32 r1, {src}\nli r31, {count}\nnop\noverlay r1, r31, {dest}\nhalt\n")
+def test_copy_errors(op, what, src, count, dest, code, addr):
+    """OVERLAY and PREFETCH check their operands before anything moves, and report the
+    instruction's pc."""
+    boot = program(f"li32 r1, {src}\nli r31, {count}\nnop\n{op} r1, r31, {dest}\nhalt\n")
     image = dict(enumerate(boot))
     image.update({src + i: 0x0C00_0000 for i in range(8)})
     seen, _ = run(SMALL, image, len(boot), imem_words=16)
     assert seen["error"] == (code, 4, addr), f"{what}: {seen['error']}"
     assert seen["imem"] == boot + [0] * (16 - len(boot)), f"{what}: the imem changed"
+
+
+# -- the background copy: PREFETCH, ENTER --------------------------------------------------
+
+def segment(text, words):
+    """``text`` assembled, padded with leading NOPs to ``words`` words."""
+    body = program(text)
+    return program("nop\n" * (words - len(body)) + text)
+
+
+def stalls_at(seen, pc):
+    return sum(c.stalled for c in seen["trace"] if c.pc == pc)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
+def test_prefetch_runs_while_the_control_unit_goes_on(config):
+    """PREFETCH returns at once; the instructions after it run while the words land; ENTER
+    waits for the last word and continues in the new words. The whole takes about as long as
+    the copy alone, not the copy plus the instructions."""
+    work = config.dram_latency + 30       # the copy has written words before it ends
+    n, dest, src = work + config.dram_latency + 40, work + 8, 64 * config.beat_words + 3
+    result = 100 * config.beat_words
+    seg = program("sw r5, 0(r3)\nhalt\n" + "nop\n" * (n - 2))
+    boot = program(f"li r3, {result}\nli32 r1, {src}\nli r31, {n}\nprefetch r1, r31, {dest}\n"
+                   + "addi r5, r5, 1\n" * work + f"enter {dest}\n")
+    enter = len(boot) - 1
+    prefetch = enter - work - 1
+    image = dict(enumerate(boot))
+    image.update({src + i: w for i, w in enumerate(seg)})
+    seen, mem = run(config, image, len(boot), imem_words=dest + n + 1)
+    assert seen["halted"] and seen["error"] is None, seen
+    assert seen["imem"][dest:dest + n] == seg and seen["imem"][dest + n] == 0
+    assert dram_word(config, mem, result) == work
+    trace = seen["trace"]
+    start = next(i for i, c in enumerate(trace) if c.pc == prefetch)
+    # Every instruction between PREFETCH and ENTER ran in one cycle, the copy writing meanwhile.
+    assert [c.stalled for c in trace[start:start + work + 1]] == [0] * (work + 1)
+    assert sum(c.imem_written for c in trace[start:start + work + 1]) > 0
+    copy = n + config.dram_latency + 3
+    assert stalls_at(seen, enter) <= copy - work, (stalls_at(seen, enter), copy, work)
+    assert len(trace) - start <= copy + 5, f"{len(trace) - start} cycles from PREFETCH on"
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
+@pytest.mark.parametrize("second", ["prefetch", "overlay"])
+def test_a_second_copy_waits_for_the_first(config, second):
+    """A PREFETCH or OVERLAY while a copy is under way stalls until that copy has landed, then
+    makes its own; both land whole."""
+    n, m, dest_a, dest_b = 64, 24, 16, 96
+    src_a, src_b = 80 * config.beat_words + 1, 120 * config.beat_words
+    result = 200 * config.beat_words
+    seg_a = program("nop\n" * n)
+    seg_b = segment("li r6, 7\nsw r6, 0(r3)\nhalt\n", m)
+    tail = f"enter {dest_b}\n" if second == "prefetch" else ""
+    boot = program(f"li r3, {result}\nli32 r1, {src_a}\nli r31, {n}\nprefetch r1, r31, {dest_a}\n"
+                   f"li32 r1, {src_b}\nli r31, {m}\n{second} r1, r31, {dest_b}\n{tail}")
+    image = dict(enumerate(boot))
+    image.update({src_a + i: w for i, w in enumerate(seg_a)})
+    image.update({src_b + i: w for i, w in enumerate(seg_b)})
+    seen, mem = run(config, image, len(boot), imem_words=dest_b + m)
+    assert seen["halted"] and seen["error"] is None, seen
+    assert seen["imem"][dest_a:dest_a + n] == seg_a
+    assert seen["imem"][dest_b:dest_b + m] == seg_b
+    assert dram_word(config, mem, result) == 7
+    # The second copy instruction waited for most of the first copy (it started 3 cycles later).
+    waited = stalls_at(seen, boot.index(program(f"{second} r1, r31, {dest_b}")[0]))
+    assert waited >= n + config.dram_latency - 3, waited
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
+def test_lw_and_sw_wait_for_the_copy(config):
+    """The copy holds the control unit's memory port: an LW or SW behind a PREFETCH waits for
+    it, then reads or writes the right word, and the copy is intact. HALT waits for the last
+    copy to land."""
+    n, dest, src = 48, 24, 50 * config.beat_words
+    data, result = 200 * config.beat_words + 1, 220 * config.beat_words
+    seg, last = program("nop\n" * n), program("li r9, 9\n" * n)
+    boot = program(f"li r3, {result}\nli r7, {data}\nli32 r1, {src}\nli r31, {n}\n"
+                   f"prefetch r1, r31, {dest}\nlw r6, 0(r7)\nsw r6, 1(r3)\n"
+                   f"prefetch r1, r31, {dest}\nsw r7, 0(r3)\n"
+                   f"addi r1, r1, {n}\nprefetch r1, r31, {dest + n}\nhalt\n")
+    lw = boot.index(program("lw r6, 0(r7)")[0])
+    sw = boot.index(program("sw r7, 0(r3)")[0])
+    image = dict(enumerate(boot))
+    image.update({src + i: w for i, w in enumerate(seg + last)})
+    image[data] = 0x1234_5678
+    seen, mem = run(config, image, len(boot), imem_words=dest + 2 * n + 1)
+    assert seen["halted"] and seen["error"] is None, seen
+    assert seen["imem"][dest:dest + 2 * n] == seg + last, "a copy did not land before HALT"
+    assert seen["imem"][dest + 2 * n] == 0
+    assert dram_word(config, mem, result + 1) == 0x1234_5678
+    assert dram_word(config, mem, result) == data
+    for pc in (lw, sw, len(boot) - 1):
+        assert stalls_at(seen, pc) >= n, (pc, stalls_at(seen, pc))
+
+
+def test_enter_with_no_copy_is_a_jump():
+    result = 60 * SMALL.beat_words
+    boot = program(f"li r3, {result}\nenter 4\nhalt\nhalt\nli r6, 3\nsw r6, 0(r3)\nhalt\n")
+    seen, mem = run(SMALL, dict(enumerate(boot)), len(boot))
+    assert seen["halted"] and seen["error"] is None, seen
+    assert dram_word(SMALL, mem, result) == 3
+    assert len(seen["trace"]) <= 6, seen["trace"]

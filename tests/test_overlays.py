@@ -1,5 +1,6 @@
 """Programs larger than the instruction memory: the linker (dypipe.sw.link) cuts the control
-program into overlay segments at its boundaries, and the RTL runs them through OVERLAY."""
+program into overlay segments at its boundaries, and the RTL runs them in two windows, each
+segment prefetching the next (PREFETCH, ENTER)."""
 
 import dataclasses
 
@@ -11,7 +12,7 @@ from dypipe.sw.asm import AsmError, assemble, disassemble_word
 from dypipe.sw.functions import LOAD, dma_params
 from dypipe.sw.image import DramImage
 from dypipe.sw.isa import Buf, Op, Space, decode
-from dypipe.sw.link import TRAMPOLINE_WORDS
+from dypipe.sw.link import BOOT_SEGMENTS, PREFETCH_WORDS, TRAMPOLINE_WORDS
 from dypipe.sw.ops import conv_workload, fc_workload
 from dypipe.sw.program import AT, FOOTPRINT_REGS, ProgramBuilder
 from dypipe.sw.workload import MODES
@@ -21,9 +22,9 @@ SMALL = PRESETS["small"]
 #: ``small`` with an instruction memory of 512 words: the workloads below need overlays.
 TINY = dataclasses.replace(SMALL, name="small-imem512", imem_words=512)
 LOAD_NBIN = LOAD[Buf.NBIN]
-#: The words of that one module function, and the overlay window it leaves on TINY.
+#: The words of that one module function, and the two overlay windows it leaves on TINY.
 FN_WORDS = len(assemble("\n".join(LOAD_NBIN.asm())).words)
-WINDOW_WORDS = TINY.imem_words - 1 - FN_WORDS
+WINDOW_WORDS = (TINY.imem_words - 1 - FN_WORDS) // 2
 
 
 def load_task(pb, i):
@@ -65,44 +66,63 @@ def test_boundaries_follow_tasks_outside_atomic_regions():
     assert lines == sorted(set(lines)) and len(lines) == 3, lines
 
 
-def test_overlay_layout_and_trampolines():
+def booted_segments(program):
+    """Segments 0 and 1 as the boot loads them (window 0 is padded with zeros)."""
+    w0, w1 = program.windows
+    first = program.words[w0:w1]
+    while first and first[-1] == 0:
+        first.pop()
+    return [first, program.words[w1:]]
+
+
+def test_overlay_layout_prefetches_and_trampolines():
     image = DramImage(TINY)
     before = image.used_beats
     pb, program = tasks_program(TINY, 120, image)
-    window = program.window
-    segments = [program] + [o.program for o in program.overlays]
-    assert len(segments) >= 4, [len(s.words) for s in segments]
-    # Word 0 jumps over the resident module functions to the window.
-    assert program.words[0] == assemble(f"j {window}").words[0]
+    windows = program.windows
+    segments = booted_segments(program) + [o.program.words for o in program.overlays]
+    assert len(segments) >= 4, [len(s) for s in segments]
+    # Word 0 jumps over the resident module functions to window 0; window 1 follows it, as
+    # large. The boot loads segment 0 into window 0 and segment 1 into window 1.
+    assert windows == (1 + FN_WORDS, 1 + FN_WORDS + WINDOW_WORDS)
+    assert program.window == windows[0]
+    assert program.words[0] == assemble(f"j {windows[0]}").words[0]
     assert program.labels[LOAD_NBIN.label] == 1
-    assert len(program.words) <= TINY.imem_words and window == 1 + FN_WORDS
-    for k, seg in enumerate(segments):
-        body = seg.words[window:] if k == 0 else seg.words
-        assert len(body) <= TINY.imem_words - window
+    assert len(program.words) <= TINY.imem_words
+    for k, body in enumerate(segments):
+        assert len(body) <= WINDOW_WORDS
+        ops = [decode(w)["op"] for w in body]
         if k == len(segments) - 1:
-            assert decode(body[-1])["op"] == Op.HALT
+            assert ops[-1] == Op.HALT and Op.PREFETCH not in ops and Op.ENTER not in ops
             continue
-        # The trampoline: li32 r1, <next segment's word address>; li r31, <its length>;
-        # overlay r1, r31, window. The next segment's words are its region's data.
-        nxt = program.overlays[k]
-        tramp = body[-TRAMPOLINE_WORDS:]
-        assert tramp == assemble(
+        # Segment k runs in window k % 2 and ends by entering the other one.
+        other = windows[(k + 1) % 2]
+        assert body[-TRAMPOLINE_WORDS:] == assemble(f"enter {other}\n").words
+        if k == 0:
+            assert Op.PREFETCH not in ops, "segment 1 is booted"
+            continue
+        # From segment 1 on, a segment starts by prefetching the next one into the other
+        # window: li32 r1, <its word address>; li r31, <its length>; prefetch r1, r31, <other>.
+        # The next segment's words are its region's data.
+        nxt = program.overlays[k + 1 - BOOT_SEGMENTS]
+        assert body[:PREFETCH_WORDS] == assemble(
             f"li32 r1, {nxt.region.beat * TINY.beat_words}\nli r31, {len(nxt.program.words)}\n"
-            f"overlay r1, r31, {window}\n").words
+            f"prefetch r1, r31, {other}\n").words
+        assert ops.count(Op.PREFETCH) == ops.count(Op.ENTER) == 1
         data = np.asarray(nxt.program.words, dtype="<u4").view("<i2")
         assert np.array_equal(image._data[nxt.region.name], data)
         assert nxt.region.beat >= before, "overlays go after the tensors"
-        assert nxt.program.origin == window
+        assert nxt.program.origin == other
     # Every task made it into some segment, and only one halt.
-    ops = [decode(w)["op"] for seg in segments for w in
-           (seg.words[window:] if seg is program else seg.words)]
+    ops = [decode(w)["op"] for body in segments for w in body]
     assert ops.count(Op.SAVEPC) == 120 and ops.count(Op.HALT) == 1
 
 
 def test_a_segment_reloads_the_scratch_registers_the_code_relies_on():
     """Identical tasks: after the first, the builder leaves out every ``li`` (r1 holds 1, r31
-    the fourth range's length). The trampoline changes r1 and r31, so a segment starts by
-    loading them again."""
+    the fourth range's length). The prefetch that starts a segment changes r1 and r31, so the
+    segment loads them again after it. The last segment prefetches nothing, so it has no need
+    to."""
     pb = ProgramBuilder(TINY)
     for _ in range(100):
         pb.task(LOAD_NBIN, **dma_params(dram_addr=1, buf_addr=1, row_beats=1),
@@ -112,9 +132,12 @@ def test_a_segment_reloads_the_scratch_registers_the_code_relies_on():
     program = pb.assemble("<same>", image=DramImage(TINY))
     assert program.overlays
     restore = assemble(f"li {AT}, 1\nli {FOOTPRINT_REGS[-1]}, 1\n").words
-    for overlay in program.overlays:
-        assert overlay.program.words[:2] == restore, [
-            disassemble_word(w) for w in overlay.program.words[:2]]
+    segments = booted_segments(program)[1:] + [o.program.words for o in program.overlays]
+    assert len(segments) >= 3
+    for words in segments[:-1]:
+        words = words[PREFETCH_WORDS:PREFETCH_WORDS + 2]
+        assert words == restore, [disassemble_word(w) for w in words]
+    assert decode(segments[-1][0])["op"] == Op.SAVECTX
 
 
 def test_an_unsplittable_piece_larger_than_the_window_is_an_error():
@@ -157,10 +180,16 @@ def test_overlays_need_the_image():
 
 # -- on the RTL ------------------------------------------------------------------------------
 
-def overlay_beats(config, workload):
-    """Beats of instructions the overlays bring in over the memory port (each runs once in
-    these programs, which loop only inside a segment)."""
-    return sum(-(-len(o.program.words) // config.beat_words) for o in workload.program.overlays)
+def overlay_cost(config, program):
+    """Most cycles the overlays of ``program`` may add to a run: each segment copied at run time
+    costs its beats on the memory port it shares with the DMA (when the DMA sets the pace),
+    ENTER's wait for the DRAM latency and the copy engine's 3 cycles (when the control unit
+    sets the pace: then it runs a segment no faster than the copy streams the next one, a word
+    a cycle), and every segment the instructions of its prefetch, restore and trampoline."""
+    segments = BOOT_SEGMENTS + len(program.overlays)
+    copies = sum(-(-len(o.program.words) // config.beat_words) + 1      # + 1: unaligned
+                 + config.dram_latency + 3 for o in program.overlays)
+    return copies + (segments - 1) * (PREFETCH_WORDS + 2 + TRAMPOLINE_WORDS)
 
 
 @pytest.mark.verilator
@@ -168,22 +197,25 @@ def overlay_beats(config, workload):
     lambda config, mode: fc_workload(config, n_out=400, n_in=256, mode=mode, seed=4),
     lambda config, mode: conv_workload(config, h=12, w=12, cin=12, cout=20, kernel=3, pad=1,
                                        mode=mode, seed=5),
-], ids=["fc", "conv"])
+    lambda config, mode: conv_workload(config, h=8, w=8, cin=4, cout=8, kernel=1, mode=mode,
+                                       seed=6),
+], ids=["fc", "conv", "conv-short-tasks"])
 def test_workloads_in_overlays(make):
-    """Bit-exact in every mode, at the cycles of the normal build plus at most one memory-port
-    cycle per instruction beat the overlays copy (the copy shares the port with the DMA)."""
+    """Bit-exact in every mode, within :func:`overlay_cost` of the cycles of the normal build:
+    about 1% for these runs. With blocking copies, the static program of short 1x1 tasks (the
+    control unit has little slack) took 27% longer than on the normal build."""
     normal = {mode: run_workload(make(SMALL, mode)) for mode in MODES}
     tiny = {}
     for mode in MODES:
         workload = make(TINY, mode)
         tiny[mode] = run_workload(workload), workload
-    assert len(tiny["static"][1].program.overlays) >= 2
+    assert tiny["static"][1].program.overlays, "the static program needs run-time copies"
     for mode in MODES:
         r, workload = tiny[mode]
         assert r.verified, f"{mode}: {r.mismatches}"
-        bound = normal[mode].cycles + overlay_beats(TINY, workload) + 8 * len(
-            workload.program.overlays)
-        assert r.cycles <= bound, f"{mode}: {r.cycles} cycles, the normal build took " \
-                                  f"{normal[mode].cycles}"
+        cost = overlay_cost(TINY, workload.program)
+        assert r.cycles <= normal[mode].cycles + cost, (
+            f"{mode}: {r.cycles} cycles, {r.cycles / normal[mode].cycles - 1:.1%} more than the "
+            f"{normal[mode].cycles} of the normal build; the overlays may add {cost}")
     for runs in (normal, {mode: r for mode, (r, _) in tiny.items()}):
         assert runs["nonepipe"].cycles > max(runs["static"].cycles, runs["dypipe"].cycles)
