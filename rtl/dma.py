@@ -1,4 +1,5 @@
-"""The DMA engines: 3-D strided transfers between DRAM and the global buffer.
+"""The DMA engines: 3-D strided transfers between DRAM and the global buffer (DLOAD3, DSTORE3;
+DLOAD and DSTORE are the one-plane case and read six parameter registers).
 
 A transfer moves ``planes`` planes of ``rows`` rows of ``row_beats`` beats; row ``i`` of plane
 ``p`` starts at DRAM beat ``dram_addr + p * dram_plane_stride + i * dram_stride`` and at bank
@@ -7,13 +8,13 @@ beat ``buf_addr + p * buf_plane_stride + i * buf_stride`` (parameters in
 moves, so a bad transfer never touches memory.
 """
 
-from amaranth import Module, Signal, Cat, Const
+from amaranth import Module, Signal, Cat, Const, Mux
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
-from ..sw.isa import Buf, Err, DMA_PARAMS
+from ..sw.isa import Buf, Err, Op, DMA_PARAMS
 from .global_buffer import DmaReadPort, DmaWritePort, bank_beats
 from .mem_port import MemPort
 from .unit_port import UnitPort
@@ -31,9 +32,13 @@ class _Transfer:
         self.buf = Signal(port.payload.a.shape(), name="xfer_buf")
         self.regs = {name: Signal(WORD_BITS, name=f"xfer_{name}") for name in DMA_PARAMS}
         self.accept = Signal(name="xfer_accept")
+        flat = (port.payload.op == Op.DLOAD) | (port.payload.op == Op.DSTORE)
+        one_plane = {"planes": 1, "dram_plane_stride": 0, "buf_plane_stride": 0}
         with m.If(self.accept):
             m.d.sync += self.buf.eq(port.payload.a)
-            m.d.sync += [self.regs[name].eq(p[idx]) for name, idx in names.items()]
+            m.d.sync += [self.regs[name].eq(Mux(flat, one_plane[name], p[idx])
+                                            if name in one_plane else p[idx])
+                         for name, idx in names.items()]
 
     def check(self, m):
         """Combinational ``(code, addr)`` of the first problem with the latched transfer."""

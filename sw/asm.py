@@ -37,7 +37,7 @@ Syntax, one statement per line::
     savepc  unit, rb, target    TASK   unit io, pfu or store; imm16 = target, absolute
     overlay ra, rb, dest        OVERLAY  imm16 = dest, absolute (also prefetch)
     enter   dest                DEST   imm16 = dest, absolute
-    dload   buf, rs             DMA    buf nbin, sb or nbout (also dstore)
+    dload   buf, rs             DMA    buf nbin, sb or nbout (also dstore, dload3, dstore3)
     mvm     rs, flags           MVM    flags: names joined by '|' (bias, none, relu, sigmoid,
                                        tanh), integers (also conv)
     vec     rs, vflags          VEC    vflags: a function (max, avg, add, mul, copy) and an

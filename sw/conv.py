@@ -59,7 +59,7 @@ def _stacked_load(kh):
             if i:
                 f.emit(f"add {p.dram_addr}, {p.dram_addr}, {p.dram_step}")
                 f.emit(f"add {p.buf_addr}, {p.buf_addr}, {p.buf_step}")
-            f.dload(Buf.NBIN, p.dram_addr)
+            f.dload(Buf.NBIN, p.dram_addr, planes=True)
     return load
 
 

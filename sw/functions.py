@@ -2,12 +2,12 @@
 the PFU's macro-instructions with each activation. Each exists once, so that programs mixing
 layers register every function under one name.
 
-A transfer of one plane takes the 2-D functions, whose contexts hold the six parameters they
-use and which set the plane registers themselves (three context loads fewer a task);
-:func:`dma_task` picks the right one."""
+A transfer of one plane takes the 2-D functions (DLOAD / DSTORE), whose contexts hold the six
+parameters they use, three context loads fewer a task than the 3-D ones; :func:`dma_task`
+picks the right one."""
 
 from .isa import Act, Buf, Unit, VecFn, DMA_PARAMS, CONV_PARAMS, VEC_PARAMS
-from .program import Reg, module_function
+from .program import module_function
 
 __all__ = ["LOAD", "STORE", "LOAD_2D", "STORE_2D", "CONV", "VEC", "dma_params",
            "dma_task"]
@@ -29,19 +29,21 @@ def _transfer(unit, buf, planes):
 
     @module_function(unit, *params, name=f"{kind}_{buf.name.lower()}{'' if planes else '_2d'}")
     def transfer(f, p):
-        if not planes:                  # one plane: no plane strides
-            first = p.dram_addr.index + len(DMA_2D_PARAMS)
-            for i, value in enumerate((1, 0, 0)):
-                f.li(Reg(first + i), value)
-        (f.dload if unit == Unit.IO else f.dstore)(buf, p.dram_addr)
+        (f.dload if unit == Unit.IO else f.dstore)(buf, p.dram_addr, planes=planes)
     return transfer
 
 
 def dma_task(kind, buf, *, reads=(), writes=(), **values):
     """A load (``kind`` "load") or store of ``buf`` with the :data:`DMA_PARAMS` ``values``
-    (defaults as :func:`dma_params`), on the 2-D function when it is one plane."""
+    (defaults as :func:`dma_params`), on the 2-D function when it is one plane (or planes
+    that continue each other's rows)."""
     from .schedule import Task
     params = dma_params(**values)
+    rows, planes = params["rows"], params["planes"]
+    if planes > 1 and all(params[f"{side}_plane_stride"] == rows * params[f"{side}_stride"]
+                          for side in ("dram", "buf")):
+        # Planes that continue each other's rows are rows: one plane.
+        params.update(rows=rows * planes, planes=1, dram_plane_stride=0, buf_plane_stride=0)
     flat = params["planes"] == 1 and not params["dram_plane_stride"] \
         and not params["buf_plane_stride"]
     fns = {("load", False): LOAD, ("store", False): STORE, ("load", True): LOAD_2D,

@@ -102,11 +102,13 @@ class Op(enum.Enum, shape=6):
     ENTER = 39    # wait until the background copy has landed; pc = imm16
     LDC = 40      # rd = context[task slot][imm16]
     END = 41      # end of a module function
-    DLOAD = 42    # DMA DRAM -> buffer a; parameters in r[b] .. r[b+8]
-    DSTORE = 43   # DMA buffer a -> DRAM; parameters in r[b] .. r[b+8]
+    DLOAD = 42    # 2-D DMA DRAM -> buffer a; parameters in r[b] .. r[b+5]
+    DSTORE = 43   # 2-D DMA buffer a -> DRAM; parameters in r[b] .. r[b+5]
     MVM = 44      # matrix-vector tile on the MAC array; parameters r[b] .. r[b+4], flags imm16
     CONV = 45     # convolution tile on the MAC array; parameters r[b] .. r[b+13], flags imm16
     VEC = 46      # vector unit: pooling, elementwise, activation; r[b] .. r[b+14], flags imm16
+    DLOAD3 = 47   # 3-D DMA DRAM -> buffer a; parameters in r[b] .. r[b+8]
+    DSTORE3 = 48  # 3-D DMA buffer a -> DRAM; parameters in r[b] .. r[b+8]
 
 
 class Unit(enum.Enum, shape=2):
@@ -206,7 +208,8 @@ RangeDesc = data.StructLayout({
 #: Registers read by the DMA macro-instructions, starting at r[b]: ``planes`` planes of ``rows``
 #: rows of ``row_beats`` consecutive beats; row ``i`` of plane ``p`` starts at DRAM beat
 #: ``dram_addr + p * dram_plane_stride + i * dram_stride`` and at bank beat
-#: ``buf_addr + p * buf_plane_stride + i * buf_stride``.
+#: ``buf_addr + p * buf_plane_stride + i * buf_stride``. DLOAD3 / DSTORE3 read all nine;
+#: DLOAD / DSTORE read the first six (one plane), so a 2-D transfer needs six registers.
 DMA_PARAMS = ("dram_addr", "buf_addr", "rows", "row_beats", "dram_stride", "buf_stride",
               "planes", "dram_plane_stride", "buf_plane_stride")
 #: Registers read by :attr:`Op.MVM`, starting at r[b].
@@ -314,6 +317,8 @@ OPS = {
     Op.END: (Fmt.NONE, {Unit.IO, Unit.PFU, Unit.STORE}),
     Op.DLOAD: (Fmt.DMA, {Unit.IO}),
     Op.DSTORE: (Fmt.DMA, {Unit.STORE}),
+    Op.DLOAD3: (Fmt.DMA, {Unit.IO}),
+    Op.DSTORE3: (Fmt.DMA, {Unit.STORE}),
     Op.MVM: (Fmt.MVM, {Unit.PFU}),
     Op.CONV: (Fmt.MVM, {Unit.PFU}),
     Op.VEC: (Fmt.VEC, {Unit.PFU}),

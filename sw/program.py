@@ -118,14 +118,15 @@ class FunctionBuilder:
     def li(self, reg, value):
         self.emit(_li(reg, value))
 
-    def dload(self, buf, first):
-        """DMA load into ``buf`` with the :data:`DMA_PARAMS` in registers ``first`` ..."""
+    def dload(self, buf, first, planes=False):
+        """DMA load into ``buf`` with the first six :data:`DMA_PARAMS` (one plane), or with all
+        nine (``planes``), in registers ``first`` ..."""
         self._need(Unit.IO, "dload")
-        self.emit(f"dload {Buf(buf).name.lower()}, {first}")
+        self.emit(f"dload{'3' if planes else ''} {Buf(buf).name.lower()}, {first}")
 
-    def dstore(self, buf, first):
+    def dstore(self, buf, first, planes=False):
         self._need(Unit.STORE, "dstore")
-        self.emit(f"dstore {Buf(buf).name.lower()}, {first}")
+        self.emit(f"dstore{'3' if planes else ''} {Buf(buf).name.lower()}, {first}")
 
     def dload_span(self, buf, dram, buf_addr, beats):
         """Load ``beats`` consecutive beats from DRAM beat ``dram`` to bank beat ``buf_addr``
@@ -143,12 +144,12 @@ class FunctionBuilder:
 
     def _span_block(self, dram, buf_addr, beats):
         first = self.first_free
-        if first + len(DMA_PARAMS) > NUM_REGS:
+        names = DMA_PARAMS[:6]                       # one plane: DLOAD / DSTORE read six
+        if first + len(names) > NUM_REGS:
             raise ValueError(f"no room for a DMA parameter block above r{first - 1}")
         values = {"dram_addr": dram, "buf_addr": buf_addr, "row_beats": beats, "rows": 1,
-                  "dram_stride": 0, "buf_stride": 0, "planes": 1, "dram_plane_stride": 0,
-                  "buf_plane_stride": 0}
-        for i, name in enumerate(DMA_PARAMS):
+                  "dram_stride": 0, "buf_stride": 0}
+        for i, name in enumerate(names):
             reg, value = Reg(first + i), values[name]
             if isinstance(value, Reg):
                 self.lines.append(f"addi {reg}, {value}, 0")

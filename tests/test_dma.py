@@ -10,7 +10,7 @@ from dypipe.config import PRESETS
 from dypipe.rtl.dma import LoadDMA, StoreDMA
 from dypipe.rtl.global_buffer import GlobalBuffer, bank_beats
 from dypipe.rtl.mem_port import MemArbiter, DramPort
-from dypipe.sw.isa import Buf, Err, DMA_PARAMS
+from dypipe.sw.isa import Buf, Err, Op, DMA_PARAMS
 from dypipe.tb.amaranth_sim import dram_model
 
 CFG = PRESETS["small"]
@@ -34,10 +34,15 @@ class Bench(wiring.Component):
         return m
 
 
-async def run_cmd(ctx, unit, buf, params, limit=5000):
-    params = {"planes": 1, **params}
+async def run_cmd(ctx, unit, buf, params, limit=5000, planes=True):
+    """One command: the 3-D DLOAD3 / DSTORE3, or (``planes=False``) DLOAD / DSTORE, which must
+    ignore whatever the plane registers hold."""
+    params = {"planes": 1, **params} if planes else {
+        "planes": 7, "dram_plane_stride": 12345, "buf_plane_stride": 999, **params}
     for i, name in enumerate(DMA_PARAMS):
         ctx.set(unit.cmd.payload.params[i], params.get(name, 0))
+    ops = {LoadDMA: (Op.DLOAD, Op.DLOAD3), StoreDMA: (Op.DSTORE, Op.DSTORE3)}[type(unit)]
+    ctx.set(unit.cmd.payload.op, ops[planes])
     ctx.set(unit.cmd.payload.a, buf)
     ctx.set(unit.cmd.valid, 1)
     await ctx.tick()
@@ -64,8 +69,9 @@ def run(testbench, mem):
     sim.run()
 
 
+@pytest.mark.parametrize("planes", [True, False], ids=["3d", "2d"])
 @pytest.mark.parametrize("buf", list(Buf))
-def test_strided_load_then_store(buf):
+def test_strided_load_then_store(buf, planes):
     rows, row_beats = 3, 2
     src = {1000 + i * 7 + j: (i * 100 + j + 1) * 0x0101_0101_0101 for i in range(rows)
            for j in range(row_beats)}
@@ -75,10 +81,10 @@ def test_strided_load_then_store(buf):
     async def testbench(ctx, bench):
         seen["load"] = await run_cmd(ctx, bench.load, buf, dict(
             dram_addr=1000, buf_addr=5, rows=rows, row_beats=row_beats, dram_stride=7,
-            buf_stride=3))
+            buf_stride=3), planes=planes)
         seen["store"] = await run_cmd(ctx, bench.store, buf, dict(
             dram_addr=2000, buf_addr=5, rows=rows, row_beats=row_beats, dram_stride=4,
-            buf_stride=3))
+            buf_stride=3), planes=planes)
 
     run(testbench, mem)
     assert seen["load"][0] == "done" and seen["store"][0] == "done", seen

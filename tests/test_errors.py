@@ -14,7 +14,7 @@ CFG = PRESETS["small"]
 
 # A module function body that loads r2.. with DMA parameters (one plane, no plane strides).
 DMA_SETUP = "\n".join(f"    li32 r{2 + i}, {{{name}}}" for i, name in enumerate(
-    ("dram", "buf", "rows", "beats", "dstride", "bstride"))) + "\n    li r8, 1"
+    ("dram", "buf", "rows", "beats", "dstride", "bstride")))
 
 
 def run_expecting(text, code, unit, pc):
