@@ -223,9 +223,13 @@ def plot_breakdown(records, key, path, title):
         ax.bar(xs, com, width, label=f"{NAMES[mode]}: COM & IO", alpha=0.85 if i else 0.55)
         ax.bar(xs, ctl, width, bottom=com, label=f"{NAMES[mode]}: CF & CTX", hatch="//",
                alpha=0.85 if i else 0.55)
+        for x, a, b in zip(xs, com, ctl):       # CF & CTX is often too thin to see
+            ax.annotate(f"{b / (a + b):.1%}", (x, a + b), ha="center", va="bottom",
+                        fontsize="x-small", xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(items)), items)
     ax.set_ylabel("execution time\n(normalized to DyPipe)")
     ax.set_title(title)
+    ax.set_ylim(0, 1.25)
     ax.legend(ncol=2, loc="lower right", fontsize="x-small")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -236,9 +240,8 @@ def plot_breakdown(records, key, path, title):
 #: suite -> (record key, CSV columns, {file: (chart, title)}).
 SUITES = {
     "ops": ("op", OP_FIELDS, {"ops.png": (plot, "Table 2 operators on the RTL")}),
-    "nets": ("net", NET_FIELDS, {"fig9.png": (plot, "Networks on the RTL (Fig.9)"),
-                                 "fig11.png": (plot_breakdown, "Execution time breakdown "
-                                                               "(Fig.11)")}),
+    "nets": ("net", NET_FIELDS, {"fig9.png": (plot, "Fig.9: networks on the RTL"),
+                                 "fig11.png": (plot_breakdown, "Fig.11: COM & IO vs CF & CTX")}),
 }
 
 
@@ -257,7 +260,7 @@ def write(suite, records, figures, out_dir, config_name):
                                          "records": records}, indent=2) + "\n")
     for name, (chart, title) in charts.items():
         paths[name] = out / name
-        chart(records, key, paths[name], f"{title} ({config_name} configuration)")
+        chart(records, key, paths[name], f"{title} ({config_name})")
     return paths
 
 

@@ -111,7 +111,9 @@ def stack_weights(weights, stride):
 class ConvLayer(Layer):
     """One convolution placed in a DRAM image. ``x`` is a :class:`Tensor` view whose padding is
     the convolution's; the output goes to channels ``channel`` .. ``channel + cout`` of the
-    interior of ``out`` (a channel slice of a wider tensor is concat by layout)."""
+    interior of ``out`` (a channel slice of a wider tensor is concat by layout).
+    ``compulsory`` = (input elements, weights and bias, MACs) of the convolution this one
+    computes in another layout (the stacked first layer), for its roofline."""
 
     kind = "conv"
 
@@ -195,6 +197,8 @@ class ConvLayer(Layer):
 
     @property
     def macs(self):
+        if self.compulsory:          # the weights were laid out with zeros
+            return self.compulsory[2]
         return self.oh * self.ow * self.cout * self.cin * self.kh * self.kw
 
     @property

@@ -241,7 +241,8 @@ def _stacked_conv(config, image, node, x, out, channel, index):
     read = covered(h, top, kh, s, oh) * covered(w, left, kw, s, ow) * c
     return ConvLayer(config, image, node.name, t, stack_weights(a["weights"], s), a["bias"],
                      stride=1, act=node.act, out=out, channel=channel,
-                     compulsory=(read, a["weights"].size + a["bias"].size))
+                     compulsory=(read, a["weights"].size + a["bias"].size,
+                                 oh * ow * a["weights"].size))
 
 
 def _layer(config, image, node, views, out, channel):
