@@ -110,8 +110,8 @@ def _plans(config, wp, pitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
         groups = _ceil(blocks, nb)
         total_w_rows = blocks * kh * chunks
         resident = total_w_rows <= config.sb_rows
-        if groups_outer and (resident or groups == 1):
-            continue                    # the same as tiles outer, or no better
+        if groups_outer and groups == 1:
+            continue                    # the same as tiles outer
         w_slot_rows = nb * kh * chunks
         w_slots = min(3, config.sb_rows // w_slot_rows)
         if not resident and w_slots < 1:
@@ -149,6 +149,10 @@ def _plans(config, wp, pitch, cout, kh, kw, s, oh, ow, out_cpitch, tw):
             fill += config.dram_latency
             drain = ty * tw * nb * R * 2 // bpc
             serial = 0
+            if resident and not groups_outer:
+                # The first tile needs every group's weights: they load while it computes.
+                w_load = total_w_rows * R * C * 2 // bpc
+                serial += max(0, w_load - compute // tiles - w_slot_rows * R * C * 2 // bpc)
             if not resident and w_slots == 1:       # the slots overlap: that part waits
                 overlap = 2 * w_slot_rows - config.sb_rows
                 serial += overlap * R * C * 2 // bpc * groups * set_loads
@@ -218,7 +222,7 @@ def plan_pool(config, name, *, hp, wp, cpitch, kh, kw, stride, oh, ow, passes=(1
                 estimate = max(dram, compute) + fill + drain
                 if slots == 1 and tiles > 1:
                     estimate += dram
-                key = (estimate, tiles)
+                key = (estimate, compute, tiles)     # a tie: the less vector unit time
                 if best is None or key < best[0]:
                     best = (key, PoolPlan(chunks, groups, ty, in_slot, mid_slot, out_slot, slots,
                                           estimate))
