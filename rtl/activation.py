@@ -4,7 +4,7 @@ the activations (ReLU; sigmoid and tanh piecewise linear from :mod:`dypipe.sw.pw
 Each helper names its result with a combinational signal: Amaranth does not share a
 sub-expression used twice, so without them every use would rebuild the logic below it."""
 
-from amaranth import Mux, Signal, signed
+from amaranth import Const, Mux, Signal, signed
 
 from ..config import ELEM_BITS
 from ..sw.isa import Act
@@ -28,8 +28,11 @@ def saturate(m, value, name="sat"):
 
 
 def round_shift(value, shift):
-    """``(value + 2**(shift-1)) >> shift``, arithmetic (round to nearest, ties up)."""
-    return (value + (1 << (shift - 1))) >> shift
+    """``(value + 2**(shift-1)) >> shift``, arithmetic (round to nearest, ties up); ``shift``
+    an int or an unsigned Value at least 1."""
+    if isinstance(shift, int):
+        return (value + (1 << (shift - 1))) >> shift
+    return (value + (Const(1, len(value) + 1) << (shift - 1).as_unsigned())) >> shift
 
 
 def _pwl(m, x, act, frac_bits, name):

@@ -63,14 +63,16 @@ class LaneFold(wiring.Component):
 
 class LaneFinish(wiring.Component):
     """On ``en``: each lane of ``out`` becomes ``act(saturate16(v))``; ``v`` rounds ``in`` by
-    ``frac_bits`` for the MAC array, and for the vector unit (``vector=True``) is AVG's
-    ``in * scale`` rounded by AVG_SHIFT, MUL's ``in`` rounded by ``frac_bits``, else ``in``."""
+    ``frac_bits + wshift`` for the MAC array, and for the vector unit (``vector=True``) is
+    AVG's ``in * scale`` rounded by AVG_SHIFT, MUL's ``in`` rounded by ``frac_bits``, else
+    ``in``."""
 
     def __init__(self, lanes, in_bits, frac_bits, *, vector, backend="amaranth"):
         self._n, self._in_bits, self._frac = lanes, in_bits, frac_bits
         self._vector, self._backend = vector, backend
         super().__init__({"en": In(1), "fn": In(VecFn), "act": In(Act), "scale": In(17),
-                          "inp": In(in_bits * lanes), "out": Out(ELEM_BITS * lanes)})
+                          "wshift": In(4), "inp": In(in_bits * lanes),
+                          "out": Out(ELEM_BITS * lanes)})
 
     def elaborate(self, platform):
         m = Module()
@@ -87,7 +89,7 @@ class LaneFinish(wiring.Component):
                 p_SEGMENTS=SEGMENTS, p_CB=COEFF_BITS,
                 p_VEC=int(self._vector), p_AVG_SHIFT=AVG_SHIFT, **params,
                 i_clk=ClockSignal(), i_en=self.en, i_fn=self.fn, i_act=self.act,
-                i_scale=self.scale, i_in=self.inp, o_out=self.out)
+                i_scale=self.scale, i_wshift=self.wshift, i_in=self.inp, o_out=self.out)
             return m
         results = []
         for k, a in enumerate(_lanes(self.inp, n, self._in_bits)):
@@ -96,7 +98,7 @@ class LaneFinish(wiring.Component):
                 value = Mux(self.fn == VecFn.AVG, avg,
                             Mux(self.fn == VecFn.MUL, round_shift(a, f), a))
             else:
-                value = round_shift(a, f)
+                value = round_shift(a, f + self.wshift)
             results.append(activate(m, saturate(m, value, f"lane{k}_sat"), self.act, f,
                                     f"lane{k}"))
         with m.If(self.en):

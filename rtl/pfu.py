@@ -217,8 +217,8 @@ class ConvEngine(wiring.Component):
         s3_row = Signal.like(s1_row)
         with m.If(s2["valid"]):
             for r in range(R):
-                init = Mux(flags.acc_in, acc[r],
-                           s2_bias.word_select(r, ELEM_BITS).as_signed() << cfg.frac_bits)
+                bias_r = (s2_bias.word_select(r, ELEM_BITS).as_signed() << cfg.frac_bits)
+                init = Mux(flags.acc_in, acc[r], bias_r << flags.wshift)
                 m.d.sync += acc[r].eq(Mux(s2["first"], init, acc[r]) + s2_sum[r])
         m.d.sync += [s3["valid"].eq(s2["valid"] & s2["last"]),
                      s3["final"].eq(s2["valid"] & s2["final"]), s3_row.eq(s2_row)]
@@ -232,7 +232,8 @@ class ConvEngine(wiring.Component):
         m.submodules.finish = finish = LaneFinish(R, cfg.acc_bits, cfg.frac_bits, vector=False,
                                                   backend=self._backend)
         m.d.comb += [finish.en.eq(s3["valid"]), finish.act.eq(flags.act),
-                     finish.inp.eq(Cat(acc)), s4_data.eq(finish.out)]
+                     finish.wshift.eq(flags.wshift), finish.inp.eq(Cat(acc)),
+                     s4_data.eq(finish.out)]
 
         # -- stage 4: write back -------------------------------------------------------------
         m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),

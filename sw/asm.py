@@ -253,35 +253,53 @@ class _Name(_Kind):
 
 class _Flags(_Kind):
     """Flags laid out by ``layout`` (:data:`MvmFlags`, :data:`VecFlags`): ``|``-separated
-    items, each a 1-bit field's name, a lowercased member of an enum field, or an integer; the
-    items are or-ed together."""
+    items, each a 1-bit field's name, a lowercased member of an enum field, ``name=N`` for a
+    wider integer field, or an integer; the items are or-ed together."""
 
     def __init__(self, field, layout):
         super().__init__(field)
         self.range = _uimm(field)
         self.layout = layout
         self.names = {}     # item -> (layout field, value)
+        self.numbers = []   # wider integer fields, written name=N
         for name, layout_field in layout:
             if isinstance(layout_field.shape, enum.EnumMeta):
                 self.names.update({m.name.lower(): (name, m.value) for m in layout_field.shape})
-            else:
+            elif layout_field.width == 1:
                 self.names[name] = (name, 1)
-        self.what = f"flags ({'|'.join(self.names)} or an integer)"
+            else:
+                self.numbers.append(name)
+        items = list(self.names) + [f"{n}=N" for n in self.numbers]
+        self.what = f"flags ({'|'.join(items)} or an integer)"
 
     def _pack(self, items):
         return sum(v << self.layout[name].offset for name, v in (self.names[i] for i in items))
 
+    def _number(self, asm, item):
+        """``(field, value)`` of a ``name=N`` item, or None."""
+        name, eq, number = item.partition("=")
+        if not eq or name.strip().lower() not in self.numbers:
+            return None
+        name = name.strip().lower()
+        value = asm.integer(number.strip(), f"an integer for {name}")
+        if not 0 <= value <= _mask(self.layout[name].width):
+            asm.fail(f"{name}={value} does not fit {self.layout[name].width} bits in "
+                     f"{asm.where}")
+        return name, value
+
     def parse(self, asm, text):
         value, given = 0, {}
         for item in (item.strip() for item in text.split("|")):
-            if item.lower() not in self.names:
+            number = self._number(asm, item)
+            if number is None and item.lower() not in self.names:
                 value |= asm.integer(item, self.what)
                 continue
-            name = self.names[item.lower()][0]
+            name = number[0] if number else self.names[item.lower()][0]
             if name in given:
                 asm.fail(f"flags give {name} twice ('{given[name]}', '{item}') in {asm.where}")
             given[name] = item
-            value |= self._pack([item.lower()])
+            value |= (number[1] << self.layout[name].offset if number
+                      else self._pack([item.lower()]))
         return (self.range.check(asm, value, "flags"),)
 
     def show(self, values, pc, names):
@@ -289,7 +307,13 @@ class _Flags(_Kind):
         items = [item for item, (name, v) in self.names.items()
                  if v and (value >> self.layout[name].offset) & _mask(self.layout[name].width)
                  == v]
-        return "|".join(items) if items and self._pack(items) == value else str(value)
+        known = self._pack(items)
+        for name in self.numbers:
+            n = (value >> self.layout[name].offset) & _mask(self.layout[name].width)
+            if n:
+                items.append(f"{name}={n}")
+                known |= n << self.layout[name].offset
+        return "|".join(items) if items and known == value else str(value)
 
 
 # -- statements ------------------------------------------------------------------------------

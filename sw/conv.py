@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from . import golden
-from .functions import CONV, dma_params, dma_task
+from .functions import conv_function, dma_params, dma_task
 from .isa import Act, Buf, Space, Unit, DMA_PARAMS
 from .layer import Layer, covered
 from .program import module_function
@@ -113,14 +113,15 @@ class ConvLayer(Layer):
     the convolution's; the output goes to channels ``channel`` .. ``channel + cout`` of the
     interior of ``out`` (a channel slice of a wider tensor is concat by layout).
     ``compulsory`` = (input elements, weights and bias, MACs) of the convolution this one
-    computes in another layout (the stacked first layer), for its roofline."""
+    computes in another layout (the stacked first layer), for its roofline. The weights have
+    ``frac_bits + w_shift`` fraction bits."""
 
     kind = "conv"
 
     def __init__(self, config, image, name, x, weights, bias, *, stride=1, act=Act.RELU,
-                 out, channel=0, compulsory=None):
+                 out, channel=0, compulsory=None, w_shift=0):
         super().__init__(config, name, (x,), out, channel)
-        self.x, self.compulsory = x, compulsory
+        self.x, self.compulsory, self.w_shift = x, compulsory, w_shift
         self.weights = np.asarray(weights, dtype=np.int16)
         self.bias = np.asarray(bias, dtype=np.int16)
         self.stride, self.act = stride, Act(act)
@@ -222,7 +223,7 @@ class ConvLayer(Layer):
     def golden(self, x):
         c = self.config
         return golden.conv2d(x, self.weights, self.bias, self.stride, 0, c.frac_bits, self.act,
-                             c.acc_bits)
+                             c.acc_bits, self.w_shift)
 
     def details(self):
         p = self.plan
@@ -353,7 +354,7 @@ class ConvLayer(Layer):
                 part = (Space.NBIN, islot * in_beats, head_rows * p.row_rows * in_beats)
                 pieces = [(0, head, part), (head, ty - head, in_fp)]
             for y, rows, fp in pieces:
-                step.append(Task(CONV[self.act], dict(
+                step.append(Task(conv_function(self.act, self.w_shift), dict(
                     dst=oslot + y * tw * nb, src=islot * C + y * s * row_elems,
                     weights=sb_row, k_chunks=p.chunks, m_blocks=nb,
                     bias=bias + g * p.nb, kh=geo.kh, kh_stride=row_elems,

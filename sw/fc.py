@@ -51,26 +51,33 @@ def LOAD_WEIGHTS_BIAS(f, p):
     f.dload_span(Buf.NBOUT, p.b_dram, p.b_buf, p.b_beats)
 
 
-def _mvm_function(act):
-    @module_function(Unit.PFU, *MVM_PARAMS, name=f"mvm_bias_{Act(act).name.lower()}")
+@functools.lru_cache(maxsize=None)
+def mvm_function(act, wshift=0):
+    """A function running one :attr:`Op.MVM` with bias and ``act``, on weights with
+    ``wshift`` extra fraction bits."""
+    name = f"mvm_bias_{Act(act).name.lower()}{f'_w{wshift}' if wshift else ''}"
+
+    @module_function(Unit.PFU, *MVM_PARAMS, name=name)
     def mvm(f, p):
-        f.mvm(p.dst, bias=True, act=act)
+        f.mvm(p.dst, bias=True, act=act, wshift=wshift)
     return mvm
 
 
-FC_FUNCTIONS = {act: _mvm_function(act) for act in Act}
+#: Act -> the MVM function of an FC layer (weights without extra fraction bits).
+FC_FUNCTIONS = {act: mvm_function(act) for act in Act}
 
 
 @functools.lru_cache(maxsize=None)
-def _split_mvm(first, last, act):
+def _split_mvm(first, last, act, wshift):
     """The MVM of one input part: the first starts from the bias, all but the last keep their
     accumulators, the last applies the activation."""
-    name = f"mvm_part_{'first' if first else 'next'}_{'last_' if last else ''}{act.name.lower()}"
+    name = (f"mvm_part_{'first' if first else 'next'}_{'last_' if last else ''}"
+            f"{act.name.lower()}{f'_w{wshift}' if wshift else ''}")
 
     @module_function(Unit.PFU, *MVM_PARAMS, name=name)
     def mvm(f, p):
         f.mvm(p.dst, bias=first, act=act if last else Act.NONE, acc_in=not first,
-              acc_out=not last)
+              acc_out=not last, wshift=wshift)
     return mvm
 
 
@@ -101,15 +108,16 @@ def alloc_vector(image, name, n, data=None):
 
 class FCLayer(Layer):
     """One FC layer placed in a DRAM image. ``x`` is a :class:`Tensor` (its interior flattened
-    in (h, w, c) order is the input vector); ``weights`` is (N, h * w * c) in that order; the
-    outputs go to channels ``channel`` .. ``channel + N`` of ``out`` (a 1 x 1 tensor)."""
+    in (h, w, c) order is the input vector); ``weights`` is (N, h * w * c) in that order, with
+    ``frac_bits + w_shift`` fraction bits; the outputs go to channels ``channel`` .. ``channel +
+    N`` of ``out`` (a 1 x 1 tensor)."""
 
     kind = "fc"
 
     def __init__(self, config, image, name, x, weights, bias, act=Act.RELU, *, out,
-                 channel=0, first_half=0):
+                 channel=0, first_half=0, w_shift=0):
         super().__init__(config, name, (x,), out, channel)
-        self.act, self.first_half = Act(act), first_half
+        self.act, self.first_half, self.w_shift = Act(act), first_half, w_shift
         self.weights = np.asarray(weights, dtype=np.int16)
         self.bias = np.asarray(bias, dtype=np.int16)
         n_out, n_in = self.weights.shape
@@ -165,7 +173,7 @@ class FCLayer(Layer):
 
     def golden(self, x):
         return golden_fc(np.asarray(x).reshape(-1), self.weights, self.bias,
-                         self.config.frac_bits, self.act, self.config.acc_bits
+                         self.config.frac_bits, self.act, self.config.acc_bits, self.w_shift
                          ).reshape(1, 1, self.n_out)
 
     def details(self):
@@ -209,7 +217,7 @@ class FCLayer(Layer):
                 b_buf=nbout_beat, b_beats=b_beats), writes=(w_fp, b_fp))]
             if t == 0:
                 step.append(self._load_input())
-            step.append(Task(FC_FUNCTIONS[self.act], dict(
+            step.append(Task(mvm_function(self.act, self.w_shift), dict(
                 dst=nbout_row, src=self.x_row, weights=sb_row, k_chunks=self.kc, m_blocks=m),
                 reads=(x_fp, w_fp), writes=(b_fp,)))
             step.append(dma_task("store", Buf.NBOUT,
@@ -247,7 +255,7 @@ class FCLayer(Layer):
                         dram_addr=w_dram, buf_addr=sb_row * sbb, row_beats=(k1 - k0) * sbb,
                         writes=(w_fp,)))
                 last = i == self.parts - 1
-                fn = _split_mvm(first=i == 0, last=last, act=self.act)
+                fn = _split_mvm(first=i == 0, last=last, act=self.act, wshift=self.w_shift)
                 step.append(Task(fn, dict(dst=nbout_row, src=self.x_row + k0, weights=sb_row,
                                           k_chunks=k1 - k0, m_blocks=1),
                                  reads=((Space.NBIN, (self.x_row + k0) * self.x_row_beats,

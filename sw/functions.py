@@ -6,11 +6,13 @@ A transfer of one plane takes the 2-D functions (DLOAD / DSTORE), whose contexts
 parameters they use, three context loads fewer a task than the 3-D ones; :func:`dma_task`
 picks the right one."""
 
+import functools
+
 from .isa import Act, Buf, Unit, VecFn, DMA_PARAMS, CONV_PARAMS, VEC_PARAMS
 from .program import module_function
 
-__all__ = ["LOAD", "STORE", "LOAD_2D", "STORE_2D", "CONV", "VEC", "dma_params",
-           "dma_task"]
+__all__ = ["LOAD", "STORE", "LOAD_2D", "STORE_2D", "CONV", "VEC", "conv_function",
+           "dma_params", "dma_task"]
 
 #: The parameters of a transfer of one plane.
 DMA_2D_PARAMS = DMA_PARAMS[:6]
@@ -53,10 +55,15 @@ def dma_task(kind, buf, *, reads=(), writes=(), **values):
     return Task(fns[buf], params, reads=tuple(reads), writes=tuple(writes))
 
 
-def _conv(act):
-    @module_function(Unit.PFU, *CONV_PARAMS, name=f"conv_bias_{act.name.lower()}")
+@functools.lru_cache(maxsize=None)
+def conv_function(act, wshift=0):
+    """A function running one :attr:`Op.CONV` with bias, activation ``act``, on weights with
+    ``wshift`` extra fraction bits."""
+    name = f"conv_bias_{Act(act).name.lower()}{f'_w{wshift}' if wshift else ''}"
+
+    @module_function(Unit.PFU, *CONV_PARAMS, name=name)
     def conv(f, p):
-        f.conv(p.dst, bias=True, act=act)
+        f.conv(p.dst, bias=True, act=act, wshift=wshift)
     return conv
 
 
@@ -74,7 +81,8 @@ STORE = {buf: _transfer(Unit.STORE, buf, True) for buf in Buf}
 #: The same for one plane.
 LOAD_2D = {buf: _transfer(Unit.IO, buf, False) for buf in Buf}
 STORE_2D = {buf: _transfer(Unit.STORE, buf, False) for buf in Buf}
-#: Act -> a function running one :attr:`Op.CONV` with bias.
-CONV = {act: _conv(act) for act in Act}
+#: Act -> a function running one :attr:`Op.CONV` with bias (weights without extra fraction
+#: bits; :func:`conv_function` for others).
+CONV = {act: conv_function(act) for act in Act}
 #: (VecFn, Act) -> a function running one :attr:`Op.VEC`.
 VEC = {(fn, act): _vec(fn, act) for fn in VecFn for act in Act}

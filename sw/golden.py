@@ -27,8 +27,9 @@ def from_fixed(values, frac_bits):
     return np.asarray(values, dtype=np.float64) / (1 << frac_bits)
 
 
-def write_back(acc, frac_bits, act=Act.NONE, acc_bits=None):
-    """Accumulator values (int64) to int16 outputs, as the PFU's write-back stage does.
+def write_back(acc, frac_bits, act=Act.NONE, acc_bits=None, w_shift=0):
+    """Accumulator values (int64) to int16 outputs, as the PFU's write-back stage does: round
+    by ``frac_bits + w_shift`` bits (``w_shift``: the weights' extra fraction bits).
 
     Raises :class:`OverflowError` if an accumulator exceeds ``acc_bits`` (the hardware would
     wrap; no workload may rely on that)."""
@@ -37,19 +38,30 @@ def write_back(acc, frac_bits, act=Act.NONE, acc_bits=None):
         bound = 1 << (acc_bits - 1)
         if acc.min() < -bound or acc.max() >= bound:
             raise OverflowError(f"accumulator exceeds {acc_bits} bits")
-    y = np.clip((acc + (1 << (frac_bits - 1))) >> frac_bits, INT16_MIN, INT16_MAX)
+    shift = frac_bits + w_shift
+    y = np.clip((acc + (1 << (shift - 1))) >> shift, INT16_MIN, INT16_MAX)
     return activate(act, y.astype(np.int16), frac_bits)
 
 
-def fc(x, weights, bias, frac_bits, act=Act.NONE, acc_bits=None):
-    """Fully connected layer: ``y = act(W @ x + b)`` with ``W`` of shape (out, in)."""
+def fc(x, weights, bias, frac_bits, act=Act.NONE, acc_bits=None, w_shift=0):
+    """Fully connected layer: ``y = act(W @ x + b)`` with ``W`` of shape (out, in), whose
+    values have ``frac_bits + w_shift`` fraction bits."""
     x = np.asarray(x, dtype=np.int64)
     w = np.asarray(weights, dtype=np.int64)
-    acc = (np.asarray(bias, dtype=np.int64) << frac_bits) + w @ x
-    return write_back(acc, frac_bits, act, acc_bits)
+    acc = (np.asarray(bias, dtype=np.int64) << (frac_bits + w_shift)) + _matmul(w, x)
+    return write_back(acc, frac_bits, act, acc_bits, w_shift)
 
 
-def conv2d(x, weights, bias, stride, pad, frac_bits, act=Act.NONE, acc_bits=None):
+def _matmul(a, b):
+    """``a @ b`` of int16-range integers, exact: in float64 (BLAS) when every sum stays below
+    2**53, else in int64."""
+    k = a.shape[-1]
+    if k * (1 << 30) < (1 << 53):
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
+def conv2d(x, weights, bias, stride, pad, frac_bits, act=Act.NONE, acc_bits=None, w_shift=0):
     """Convolution of ``x`` (H, W, Cin) with ``weights`` (Cout, Cin, KH, KW): zero padding
     ``pad``, then (OH, OW, Cout) outputs written back like :func:`fc`."""
     x = np.pad(np.asarray(x, dtype=np.int64), ((pad, pad), (pad, pad), (0, 0)))
@@ -57,12 +69,13 @@ def conv2d(x, weights, bias, stride, pad, frac_bits, act=Act.NONE, acc_bits=None
     n_out, _, kh, kw = w.shape
     oh = (x.shape[0] - kh) // stride + 1
     ow = (x.shape[1] - kw) // stride + 1
-    acc = np.broadcast_to(np.asarray(bias, dtype=np.int64) << frac_bits, (oh, ow, n_out)).copy()
+    acc = np.broadcast_to(np.asarray(bias, dtype=np.int64) << (frac_bits + w_shift),
+                          (oh, ow, n_out)).copy()
     for i in range(kh):
         for j in range(kw):
             window = x[i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
-            acc += window @ w[:, :, i, j].T
-    return write_back(acc, frac_bits, act, acc_bits)
+            acc += _matmul(window, w[:, :, i, j].T)
+    return write_back(acc, frac_bits, act, acc_bits, w_shift)
 
 
 def pool2d(x, kernel, stride, pad, kind, pad_value=0, scale=None, act=Act.NONE, frac_bits=8):

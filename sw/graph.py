@@ -8,9 +8,10 @@ one; :func:`.network.compile_graph` places it in DRAM and compiles it.
 Node kinds and their attributes (``act`` is an :class:`~.isa.Act` applied on write-back):
 
 * ``conv``: ``weights`` (cout, cin, kh, kw) int16, ``bias`` (cout,) int16, ``stride``,
-  ``pads`` (top, left, bottom, right), ``act``;
+  ``pads`` (top, left, bottom, right), ``act``, ``w_shift`` (the weights' fraction bits beyond
+  the activations', default 0);
 * ``fc``: ``weights`` (n_out, h * w * c) int16 over the input's values in (h, w, c) order,
-  ``bias``, ``act``; its output is 1 x 1 x n_out;
+  ``bias``, ``act``, ``w_shift``; its output is 1 x 1 x n_out;
 * ``pool``: ``kind`` ("max" or "avg"), ``kernel`` (kh, kw), ``stride``, ``pads``, ``act``;
 * ``add``, ``mul``: two inputs of one shape, ``act``;
 * ``act``: one input, ``act`` (a standalone activation);

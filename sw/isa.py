@@ -161,6 +161,8 @@ MvmFlags = data.StructLayout({
     "act": Act,
     "acc_in": 1,    # start from the accumulators the last MVM / CONV kept (bias is ignored)
     "acc_out": 1,   # keep the accumulators for the next instruction; write nothing back
+    "wshift": 4,    # the weights have frac_bits + wshift fraction bits: the bias enters and
+                    # the write-back rounds by that many bits (a layer's weights use int16)
 })
 
 class VecFn(enum.Enum, shape=3):

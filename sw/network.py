@@ -242,20 +242,21 @@ def _stacked_conv(config, image, node, x, out, channel, index):
     return ConvLayer(config, image, node.name, t, stack_weights(a["weights"], s), a["bias"],
                      stride=1, act=node.act, out=out, channel=channel,
                      compulsory=(read, a["weights"].size + a["bias"].size,
-                                 oh * ow * a["weights"].size))
+                                 oh * ow * a["weights"].size), w_shift=a.get("w_shift", 0))
 
 
 def _layer(config, image, node, views, out, channel):
     a = node.attrs
     if node.kind == "conv":
         return ConvLayer(config, image, node.name, views[0], a["weights"], a["bias"],
-                         stride=a["stride"], act=node.act, out=out, channel=channel)
+                         stride=a["stride"], act=node.act, out=out, channel=channel,
+                         w_shift=a.get("w_shift", 0))
     if node.kind == "pool":
         return PoolLayer(config, node.name, views[0], kernel=a["kernel"], stride=a["stride"],
                          kind=a["kind"], act=node.act, out=out, channel=channel)
     if node.kind == "fc":
         return FCLayer(config, image, node.name, views[0], a["weights"], a["bias"], node.act,
-                       out=out, channel=channel)
+                       out=out, channel=channel, w_shift=a.get("w_shift", 0))
     if channel:
         raise CompileError(f"{node.name}: an elementwise layer cannot write a channel slice")
     op = {"add": "add", "mul": "mul", "act": "act"}[node.kind]

@@ -24,11 +24,14 @@ BatchNormalization     folded into the convolution before it
 Dropout, Identity      removed
 =====================  =====================================================================
 
-Quantization. The machine computes in 16-bit two's complement fixed point with
-``config.frac_bits`` fraction bits (Q7.8 on the presets: values in [-128, 128) in steps of
-1/256). Weights, biases and the input are rounded to the nearest step and saturated (after
-BatchNormalization is folded in float); :attr:`Imported.quantization` counts how many
-weights saturated or became zero. Sigmoid and tanh are the machine's piecewise-linear
+Quantization. The machine computes in 16-bit two's complement fixed point: activations (the
+input, every layer's output) and biases have ``config.frac_bits`` fraction bits (Q7.8 on the
+presets: values in [-128, 128) in steps of 1/256). Each convolution's and FC layer's weights
+have ``frac_bits + w_shift`` fraction bits, ``w_shift`` (0..15) the most that keeps its largest
+weight in int16 (the MAC array then rounds its results by that many more bits): small weights
+keep 12 to 15 significant bits instead of a few. Values are rounded to the nearest step and
+saturated (after BatchNormalization is folded in float); :attr:`Imported.quantization`
+counts how many weights saturated or became zero. Sigmoid and tanh are the machine's piecewise-linear
 approximations. So the machine's output, dequantized, differs from the float model's:
 :func:`float_reference` evaluates the float model with ``onnx.reference`` to say by how much.
 """
@@ -44,7 +47,7 @@ from .isa import Act
 from .workload import CompileError
 
 __all__ = ["ImportError_", "Imported", "import_onnx", "load_model", "float_reference",
-           "quantize_input", "output_values"]
+           "quantize_input", "output_values", "weight_shift"]
 
 
 class ImportError_(CompileError):
@@ -459,24 +462,37 @@ class _Importer:
         node.output = old_output
 
     def _quantize(self):
+        """Biases to the activations' fixed point; each layer's weights to as many more
+        fraction bits (``w_shift``, at most 15) as its largest weight leaves room for."""
         f = self.config.frac_bits
-        limit = (1 << 15) / (1 << f)
         stats = {"weights": 0, "saturated": 0, "zero": 0}
         for n in self.nodes:
-            for key in ("weights", "bias"):
-                if key in n.attrs:
-                    v = n.attrs[key]
-                    q = to_fixed(v, f)
-                    if key == "weights":
-                        stats["weights"] += v.size
-                        stats["zero"] += int(np.count_nonzero((q == 0) & (v != 0)))
-                    stats["saturated"] += int(np.count_nonzero(np.abs(v) >= limit))
-                    n.attrs[key] = q
+            if "weights" not in n.attrs:
+                continue
+            w, b = n.attrs["weights"], n.attrs["bias"]
+            n.attrs["w_shift"] = shift = weight_shift(w, f)
+            qw, qb = to_fixed(w, f + shift), to_fixed(b, f)
+            stats["weights"] += w.size
+            stats["zero"] += int(np.count_nonzero((qw == 0) & (w != 0)))
+            stats["saturated"] += int(np.count_nonzero(np.abs(w) * (1 << (f + shift))
+                                                       >= (1 << 15)))
+            stats["saturated"] += int(np.count_nonzero(np.abs(b) * (1 << f) >= (1 << 15)))
+            n.attrs["weights"], n.attrs["bias"] = qw, qb
         return stats
 
 
 _SUPPORTED = sorted(name[3:] for name in vars(_Importer) if name.startswith("op_")
                     and name != "op_Constant")
+
+
+def weight_shift(weights, frac_bits, most=15):
+    """The extra fraction bits a layer's weights take: the most (up to ``most``) that keep its
+    largest weight inside int16."""
+    top = float(np.abs(weights).max()) if np.size(weights) else 0.0
+    shift = 0
+    while shift < most and top * (1 << (frac_bits + shift + 1)) < (1 << 15) - 1:
+        shift += 1
+    return shift
 
 
 def import_onnx(model, config, name=None):

@@ -74,11 +74,11 @@ def _pack(layout, **fields):
                for name, field in layout)
 
 
-def mvm_flags(bias=False, act=Act.NONE, acc_in=False, acc_out=False):
+def mvm_flags(bias=False, act=Act.NONE, acc_in=False, acc_out=False, wshift=0):
     """The imm16 flags of :attr:`Op.MVM` and :attr:`Op.CONV`, from the :data:`MvmFlags`
     layout."""
     return _pack(MvmFlags, bias=bool(bias), act=Act(act), acc_in=bool(acc_in),
-                 acc_out=bool(acc_out))
+                 acc_out=bool(acc_out), wshift=int(wshift))
 
 
 def vec_flags(fn, act=Act.NONE):
@@ -159,13 +159,13 @@ class FunctionBuilder:
                 self._block[reg] = int(value)
         return Reg(first)
 
-    def mvm(self, first, *, bias=False, act=Act.NONE, acc_in=False, acc_out=False):
+    def mvm(self, first, *, bias=False, act=Act.NONE, acc_in=False, acc_out=False, wshift=0):
         self._need(Unit.PFU, "mvm")
-        self.emit(f"mvm {first}, {mvm_flags(bias, act, acc_in, acc_out)}")
+        self.emit(f"mvm {first}, {mvm_flags(bias, act, acc_in, acc_out, wshift)}")
 
-    def conv(self, first, *, bias=False, act=Act.NONE):
+    def conv(self, first, *, bias=False, act=Act.NONE, wshift=0):
         self._need(Unit.PFU, "conv")
-        self.emit(f"conv {first}, {mvm_flags(bias, act)}")
+        self.emit(f"conv {first}, {mvm_flags(bias, act, wshift=wshift)}")
 
     def vec(self, first, fn, act=Act.NONE):
         self._need(Unit.PFU, "vec")

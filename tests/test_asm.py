@@ -11,9 +11,10 @@ from dypipe.sw.program import vec_flags
 SHIFTS = {Op.SLLI, Op.SRLI, Op.SRAI}
 
 
-def flags(bias, act, acc_in=0, acc_out=0):
+def flags(bias, act, acc_in=0, acc_out=0, wshift=0):
     """MVM flags packed from the MvmFlags layout."""
-    values = {"bias": int(bias), "act": Act(act).value, "acc_in": acc_in, "acc_out": acc_out}
+    values = {"bias": int(bias), "act": Act(act).value, "acc_in": acc_in, "acc_out": acc_out,
+              "wshift": wshift}
     return sum(values[name] << field.offset for name, field in MvmFlags)
 
 
@@ -93,9 +94,11 @@ def test_mvm_flags():
     assert words_of("mvm r1, 0\nmvm r1, none\nmvm r1, relu\nmvm r1, BIAS\nmvm r1, 3") == [
         encode(Op.MVM, b=1, imm16=flags(b, a)) for b, a in
         [(0, Act.NONE), (0, Act.NONE), (0, Act.RELU), (1, Act.NONE), (1, Act.RELU)]]
-    assert words_of("mvm r1, acc_in|acc_out\nconv r2, bias|acc_out") == [
+    assert words_of("mvm r1, acc_in|acc_out\nconv r2, bias|acc_out|wshift=11") == [
         encode(Op.MVM, b=1, imm16=flags(0, Act.NONE, 1, 1)),
-        encode(Op.CONV, b=2, imm16=flags(1, Act.NONE, 0, 1))]
+        encode(Op.CONV, b=2, imm16=flags(1, Act.NONE, 0, 1, 11))]
+    word = encode(Op.CONV, b=2, imm16=flags(1, Act.RELU, wshift=5))
+    assert canon(disassemble_word(word)) == "conv r2, bias|relu|wshift=5"
     # Bits outside the flags print as an integer.
     bad = 1 << MvmFlags.size | flags(1, Act.TANH)
     assert canon(disassemble_word(encode(Op.MVM, b=1, imm16=bad))) == f"mvm r1, {bad}"
@@ -297,10 +300,11 @@ def test_targets_outside_the_program():
     ("savepc ctrl, r0, 0", 1, ["expected a unit io/pfu/store", "got 'ctrl'"]),
     ("savepc io, r0, 70000", 1, ["target pc 70000 does not fit uimm16 (0..65535)"]),
     ("dload foo, r1", 1, ["expected a buffer nbin/sb/nbout as operand 1 of 'dload'"]),
-    ("mvm r1, bias|softmax", 1, ["expected flags (bias|none|relu|sigmoid|tanh|acc_in|acc_out "
-                                 "or an integer)",
+    ("mvm r1, bias|softmax", 1, ["expected flags (bias|none|relu|sigmoid|tanh|acc_in|acc_out|"
+                                 "wshift=N or an integer)",
                                  "got 'softmax'"]),
     ("mvm r1, relu|none", 1, ["flags give act twice"]),
+    ("mvm r1, wshift=16", 1, ["wshift=16 does not fit 4 bits"]),
     ("beq r1, r2, 40000", 1, ["offset 40000 does not fit simm16"]),
     ("lw r1, 4[r2]", 1, ["expected an address simm16(ra) as operand 2 of 'lw', got '4[r2]'"]),
     ("lw r1, x(r2)", 1, ["expected an integer (simm16) as operand 2 of 'lw', got 'x'"]),

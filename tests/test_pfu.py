@@ -12,7 +12,7 @@ from dypipe.rtl.global_buffer import GlobalBuffer
 from dypipe.rtl.pfu import PFU
 from dypipe.sw import golden
 from dypipe.sw.fc import block_weights
-from dypipe.sw.isa import Act, Buf, Err, Op, MVM_PARAMS
+from dypipe.sw.isa import Act, Buf, Err, Op, MvmFlags, MVM_PARAMS
 from dypipe.sw.program import mvm_flags
 
 CFG = PRESETS["small"]
@@ -137,7 +137,7 @@ def test_mvm_matches_golden(n_out, n_in, act, bias):
     (dict(dst=0, src=CFG.nbin_rows - 1, weights=0, k_chunks=2, m_blocks=1), 0, Err.BUF_RANGE),
     (dict(dst=0, src=0, weights=CFG.sb_rows - 2, k_chunks=1, m_blocks=3), 0, Err.BUF_RANGE),
     (dict(dst=CFG.nbout_rows, src=0, weights=0, k_chunks=1, m_blocks=1), 0, Err.BUF_RANGE),
-    (dict(dst=0, src=0, weights=0, k_chunks=1, m_blocks=1), 1 << 8, Err.BAD_PARAM),
+    (dict(dst=0, src=0, weights=0, k_chunks=1, m_blocks=1), 1 << MvmFlags.size, Err.BAD_PARAM),
 ])
 def test_mvm_errors(params, flags, code):
     seen = {}

@@ -31,9 +31,9 @@ def _sat(v):
     return np.clip(v, -(1 << 15), (1 << 15) - 1)
 
 
-def conv_model(banks, p, bias, act):
+def conv_model(banks, p, bias, act, wshift=0):
     """CONV as CONV_PARAMS states it: NBin by elements (a chunk may start at any lane), SB and
-    NBout by rows."""
+    NBout by rows; weights with ``frac_bits + wshift`` fraction bits."""
     nbin, sb, nbout = banks[Buf.NBIN].reshape(-1), banks[Buf.SB], banks[Buf.NBOUT].copy()
     f = CFG.frac_bits
     for y in range(p["y_count"]):
@@ -41,7 +41,7 @@ def conv_model(banks, p, bias, act):
             for i in range(p["m_blocks"]):
                 acc = np.zeros(R, np.int64)
                 if bias:
-                    acc += nbout[p["bias"] + i].astype(np.int64) << f
+                    acc += nbout[p["bias"] + i].astype(np.int64) << (f + wshift)
                 for h in range(p["kh"]):
                     for k in range(p["k_chunks"]):
                         w = sb[p["weights"] + (i * p["kh"] + h) * p["k_chunks"] + k]
@@ -50,7 +50,7 @@ def conv_model(banks, p, bias, act):
                         v = nbin[e:e + C]
                         acc += w.reshape(R, C).astype(np.int64) @ v.astype(np.int64)
                 out = p["dst"] + y * p["dst_y_stride"] + x * p["dst_x_stride"] + i
-                nbout[out] = golden.write_back(acc, f, act)
+                nbout[out] = golden.write_back(acc, f, act, w_shift=wshift)
     return nbout
 
 
@@ -119,14 +119,14 @@ def conv_params(draw):
 
 @settings(max_examples=10, **FAST)
 @given(p=conv_params(), bias=st.booleans(), act=st.sampled_from(list(Act)),
-       seed=st.integers(0, 1000))
-def test_conv_matches_model(p, bias, act, seed):
+       wshift=st.integers(0, 15), seed=st.integers(0, 1000))
+def test_conv_matches_model(p, bias, act, wshift, seed):
     banks = _random_banks(np.random.default_rng(seed))
-    seen = _simulate(banks, Op.CONV, CONV_PARAMS, p, mvm_flags(bias, act))
+    seen = _simulate(banks, Op.CONV, CONV_PARAMS, p, mvm_flags(bias, act, wshift=wshift))
     assert seen["status"][0] == "done", seen["status"]
     work = p["y_count"] * p["x_count"] * p["m_blocks"] * p["kh"] * p["k_chunks"]
     assert seen["status"][1] <= work + 8, (seen["status"], work)   # one row pair a cycle
-    np.testing.assert_array_equal(seen[Buf.NBOUT], conv_model(banks, p, bias, act))
+    np.testing.assert_array_equal(seen[Buf.NBOUT], conv_model(banks, p, bias, act, wshift))
 
 
 @st.composite

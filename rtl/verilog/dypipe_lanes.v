@@ -6,7 +6,8 @@
 // window's first row, else max(acc, d) (MAX), acc * d (MUL), acc (COPY) or acc + d.
 //
 // dypipe_lane_finish: write-back. On en, lane i of out becomes act(saturate16(v)), where v is
-// (in + 2^(F-1)) >>> F for the MAC array (VEC = 0) and, for the vector unit (VEC = 1),
+// (in + 2^(F+W-1)) >>> (F+W) for the MAC array (VEC = 0; W = wshift, the weights' extra
+// fraction bits) and, for the vector unit (VEC = 1),
 // (in * scale + 2^(AVG_SHIFT-1)) >>> AVG_SHIFT for AVG, (in + 2^(F-1)) >>> F for MUL, in otherwise. The
 // activation is none, ReLU, or sigmoid / tanh by the piecewise-linear tables of sw/pwl.py,
 // passed in as parameters (SEGMENTS entries of CB-bit slope and intercept each).
@@ -59,6 +60,7 @@ module dypipe_lane_finish #(
     input [2:0] fn,
     input [1:0] act,
     input [16:0] scale,
+    input [3:0] wshift,
     input [N*IN_BITS-1:0] in,
     output reg [16*N-1:0] out
 );
@@ -94,7 +96,8 @@ module dypipe_lane_finish #(
         if (en) begin
             for (i = 0; i < N; i = i + 1) begin
                 v = $signed(in[IN_BITS*i +: IN_BITS]);
-                if (VEC == 0 || fn == MUL) v = (v + (64'sd1 <<< (F - 1))) >>> F;
+                if (VEC == 0) v = (v + (64'sd1 <<< (F + wshift - 1))) >>> (F + wshift);
+                else if (fn == MUL) v = (v + (64'sd1 <<< (F - 1))) >>> F;
                 else if (fn == AVG)
                     v = (v * $signed({1'b0, scale}) + (64'sd1 <<< (AVG_SHIFT - 1))) >>> AVG_SHIFT;
                 s = sat16(v);
