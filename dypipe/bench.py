@@ -26,7 +26,8 @@ NAMES = {"nonepipe": "NonePipe", "static": "Static", "dypipe": "DyPipe"}
 _COMMON = ("mode", "cycles", "roofline_cycles", "roofline_fraction", "normalized_to_nonepipe",
            "speed_vs_static", "verified", "macs", "mac_utilization", "dram_read_bytes",
            "dram_write_bytes", "dram_bytes", "compulsory_bytes", "dram_bytes_over_compulsory",
-           "cf_ctx_cycles", "cf_ctx_fraction", "wall_seconds", "sim_cycles_per_second")
+           "cf_ctx_cycles", "cf_ctx_fraction", "tasks", "ctrl_cycles_per_task", "wall_seconds",
+           "sim_cycles_per_second")
 OP_FIELDS = ("op", "kind") + _COMMON
 NET_FIELDS = ("net",) + _COMMON + ("layers", "program_words", "overlays", "max_abs_error",
                                    "relative_rms_error", "top1_agrees")
@@ -47,6 +48,7 @@ def _record(config, wl, r):
         "dram_bytes_over_compulsory": round(moved / meta["compulsory_bytes"], 4),
         "cf_ctx_cycles": c["datapath_idle"],
         "cf_ctx_fraction": round(c["datapath_idle"] / r.cycles, 4),
+        "tasks": c["tasks"], "ctrl_cycles_per_task": r.ctrl_cycles_per_task,
         "wall_seconds": round(r.wall_seconds, 3),
         "sim_cycles_per_second": round(r.sim_cycles_per_second),
         "counters": dict(c), "mismatches": r.mismatches,
@@ -154,13 +156,15 @@ def summarize(records, key, wall_seconds):
     }
     width = max(len(str(r[key])) for r in records) if records else 4
     lines = [f"{key:<{width}} {'mode':<9} {'cycles':>11} {'roofline':>10} {'of roof':>8} "
-             f"{'MAC util':>8} {'DRAM/comp.':>10} {'CF&CTX':>7} {'vs static':>9}  verified"]
+             f"{'MAC util':>8} {'DRAM/comp.':>10} {'CF&CTX':>7} {'ctrl/task':>9} "
+             f"{'vs static':>9}  verified"]
     for r in records:
         vs = f"{r['speed_vs_static']:.3f}" if r["speed_vs_static"] else "-"
         lines.append(f"{r[key]:<{width}} {r['mode']:<9} {r['cycles']:>11,} "
                      f"{r['roofline_cycles']:>10,} {r['roofline_fraction']:>8.1%} "
                      f"{r['mac_utilization']:>8.1%} {r['dram_bytes_over_compulsory']:>10.3f} "
-                     f"{r['cf_ctx_fraction']:>7.1%} {vs:>9}  {'yes' if r['verified'] else 'NO'}")
+                     f"{r['cf_ctx_fraction']:>7.1%} {r['ctrl_cycles_per_task']:>9.2f} "
+                     f"{vs:>9}  {'yes' if r['verified'] else 'NO'}")
     lines += [
         f"geomean DyPipe / static speed: {figures['geomean_dypipe_vs_static']:.4f}",
         f"geomean static / NonePipe speed: {figures['geomean_static_vs_nonepipe']:.4f}",

@@ -44,7 +44,8 @@ def _mode_row(r, base):
     moved = c["dram_read_bytes"] + c["dram_write_bytes"]
     return (f"{r.mode:<9} {r.cycles:>12,} {speedup:>8.2f}x "
             f"{(f'{roof / r.cycles:.1%}' if roof else '-'):>8} {moved:>13,} {c['busy_io']:>11,} "
-            f"{c['busy_pfu']:>11,} {c['busy_store']:>11,}  {'yes' if r.verified else 'NO'}")
+            f"{c['busy_pfu']:>11,} {c['busy_store']:>11,} {c['tasks']:>7,} "
+            f"{r.ctrl_cycles_per_task:>9.2f}  {'yes' if r.verified else 'NO'}")
 
 
 def _workloads(args, config, modes):
@@ -98,7 +99,8 @@ def cmd_run(args):
                 f"DRAM bytes / {config.dram_bytes_per_cycle} per cycle)")
         print(f"roofline {meta['roofline_cycles']:,} cycles = {what}")
     print(f"{'mode':<9} {'cycles':>12} {'speedup':>9} {'of roof':>8} {'DRAM bytes':>13} "
-          f"{'busy io':>11} {'busy pfu':>11} {'busy store':>11}  verified")
+          f"{'busy io':>11} {'busy pfu':>11} {'busy store':>11} {'tasks':>7} {'ctrl/task':>9}  "
+          f"verified")
     for r in results.values():
         print(_mode_row(r, base))
     for mode, e in errors.items():

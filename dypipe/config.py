@@ -17,6 +17,9 @@ ELEM_BITS = 16
 ELEM_BYTES = ELEM_BITS // 8
 #: Scalar registers, instructions and context-buffer words are 32 bits wide.
 WORD_BITS = 32
+#: Words in a row of the context buffer (and of the templates' contexts): the most the
+#: control unit writes in a cycle. ``ctx_slot_words`` is a multiple of it.
+CB_LANES = 4
 
 
 def _log2(value, what):
@@ -50,7 +53,7 @@ class Config:
     nbin_bytes, sb_bytes, nbout_bytes : int
         The global buffer: input neurons, synapses (weights), output neurons.
     cb_bytes : int
-        Context buffer (paper: 16 KB).
+        Context buffer (paper: 16 KB): the task ring's context slots.
     ctx_slot_words : int
         32-bit words in one task's context slot.
     imem_words : int
@@ -58,6 +61,9 @@ class Config:
     task_ring : int
         Task records the dispatcher holds (committed, not yet finished); SavePC stalls when all
         are taken.
+    templates : int
+        Task templates the control unit holds (a record and ``ctx_slot_words`` context words
+        each), which SPAWN instantiates.
     """
 
     name: str
@@ -75,12 +81,16 @@ class Config:
     ctx_slot_words: int
     imem_words: int
     task_ring: int
+    templates: int
 
     def __post_init__(self):
         _log2(self.pe_rows, "pe_rows")
         _log2(self.pe_cols, "pe_cols")
         _log2(self.dram_bytes_per_cycle, "dram_bytes_per_cycle")
         _log2(self.ctx_slot_words, "ctx_slot_words")
+        if self.ctx_slot_words < CB_LANES:
+            raise ValueError(f"ctx_slot_words must be at least {CB_LANES} (a row of the "
+                             f"context buffer), not {self.ctx_slot_words!r}")
         _log2(self.imem_words, "imem_words")
         if not 2 <= self.task_ring <= 64:
             raise ValueError(f"task_ring must be in 2..64, not {self.task_ring!r}")
@@ -110,6 +120,11 @@ class Config:
             raise ValueError(f"cb_bytes ({self.cb_bytes}) must hold a whole number of "
                              f"{self.ctx_slot_words}-word context slots")
         _log2(self.cb_slots, "cb_bytes / slot size (the number of context slots)")
+        if not 1 <= self.templates <= 64:
+            raise ValueError(f"templates must be in 1..64, not {self.templates!r}")
+        if self.ctx_slot_words > 2048:
+            raise ValueError(f"ctx_slot_words must be at most 2048 (TPLCTX's offset field), "
+                             f"not {self.ctx_slot_words}")
 
     # -- the PFU -------------------------------------------------------------------------
 
@@ -220,13 +235,13 @@ PRESETS = {
         name="small", pe_rows=4, pe_cols=8, frac_bits=8, acc_bits=48,
         dram_bytes_per_cycle=8, dram_latency=10, dram_bytes=16 * MB,
         nbin_bytes=4 * KB, sb_bytes=16 * KB, nbout_bytes=2 * KB,
-        cb_bytes=1 * KB, ctx_slot_words=16, imem_words=16384, task_ring=8),
+        cb_bytes=1 * KB, ctx_slot_words=16, imem_words=16384, task_ring=8, templates=32),
     # Table 1 of the paper: 32 x 64 PEs, 32 GB/s at 1 GHz, 1008 KB global buffer + 16 KB CB.
     "paper": Config(
         name="paper", pe_rows=32, pe_cols=64, frac_bits=8, acc_bits=48,
         dram_bytes_per_cycle=32, dram_latency=100, dram_bytes=256 * MB,
         nbin_bytes=384 * KB, sb_bytes=512 * KB, nbout_bytes=112 * KB,
-        cb_bytes=16 * KB, ctx_slot_words=16, imem_words=16384, task_ring=16),
+        cb_bytes=16 * KB, ctx_slot_words=16, imem_words=16384, task_ring=16, templates=32),
 }
 
 

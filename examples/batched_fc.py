@@ -3,7 +3,9 @@
 ``Y[:, j] = relu(W @ X[:, j] + b)`` for every column ``j`` of ``X``. The weights are loaded
 into SB once and stay there; each column is one Load / Compute / Store triple, alternating
 between two NBin and two NBout areas so that column ``j + 1`` loads while ``j`` computes.
-Nothing in the compiler knows about this operator. See docs/programming.md.
+The triples are task templates, one per buffer half, whose operands are the column's DRAM
+addresses: a column costs the control unit two ``li`` and three ``spawn``. Nothing in the
+compiler knows about this operator. See docs/programming.md.
 """
 
 import numpy as np
@@ -12,7 +14,7 @@ from dypipe.sw.fc import block_weights
 from dypipe.sw.golden import fc as golden_fc
 from dypipe.sw.image import DramImage
 from dypipe.sw.isa import Act, Buf, Space, Unit
-from dypipe.sw.program import ProgramBuilder, module_function
+from dypipe.sw.program import ARG, ProgramBuilder, Reg, module_function
 from dypipe.sw.workload import Workload
 
 
@@ -64,20 +66,31 @@ def batched_fc(config, x, w, b):
     ry = image.alloc("y", batch * nb * R)
 
     pb = ProgramBuilder(config)
+    # A one-off task: its context word by word, then its commit.
     pb.task(load_weights, dram=rw.beat, beats=w_beats, writes=[(Space.SB, 0, w_beats)])
-    for j in range(batch):
-        half = j % 2                                   # double buffering
+    # The column tasks as templates, one set per buffer half (double buffering). ARG[0] and
+    # ARG[1], the first two registers of each spawn, are the column's x and y addresses.
+    x_dram, y_dram = ARG[0], ARG[1]
+    column = []
+    for half in (0, 1):
         nbin, nbout = half * x_beats, half * y_beats
-        pb.task(load_column, x_dram=rx.beat + j * x_beats, x_buf=nbin, x_beats=x_beats,
-                b_dram=rb.beat, b_buf=nbout, b_beats=y_beats,
-                writes=[(Space.NBIN, nbin, x_beats), (Space.NBOUT, nbout, y_beats)])
-        pb.task(compute_column, dst=half * nb, src=half * kc, weights=0, k_chunks=kc,
-                m_blocks=nb,
-                reads=[(Space.NBIN, nbin, x_beats), (Space.SB, 0, w_beats)],
-                writes=[(Space.NBOUT, nbout, y_beats)])
-        pb.task(store_column, dram=ry.beat + j * y_beats, buf=nbout, beats=y_beats,
-                reads=[(Space.NBOUT, nbout, y_beats)],
-                writes=[(Space.DRAM, ry.beat + j * y_beats, y_beats)])
+        column.append((
+            pb.define(load_column, x_dram=x_dram, x_buf=nbin, x_beats=x_beats,
+                      b_dram=rb.beat, b_buf=nbout, b_beats=y_beats,
+                      writes=[(Space.NBIN, nbin, x_beats), (Space.NBOUT, nbout, y_beats)]),
+            pb.define(compute_column, dst=half * nb, src=half * kc, weights=0, k_chunks=kc,
+                      m_blocks=nb,
+                      reads=[(Space.NBIN, nbin, x_beats), (Space.SB, 0, w_beats)],
+                      writes=[(Space.NBOUT, nbout, y_beats)]),
+            pb.define(store_column, dram=y_dram, buf=nbout, beats=y_beats,
+                      reads=[(Space.NBOUT, nbout, y_beats)],
+                      writes=[(Space.DRAM, y_dram, y_beats)])))
+    x_ptr, y_ptr = Reg(2), Reg(3)
+    for j in range(batch):
+        pb.li(x_ptr, rx.beat + j * x_beats)
+        pb.li(y_ptr, ry.beat + j * y_beats)
+        for template in column[j % 2]:
+            pb.spawn(template, x_ptr, y_ptr)
     pb.halt()
 
     expected = np.zeros((batch, nb * R), np.int16)

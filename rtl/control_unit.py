@@ -12,23 +12,48 @@ Besides scalar arithmetic, DRAM word loads/stores and branches it builds tasks:
 :attr:`Op.SAVEPC` commits a task record for that slot and moves the head on. Both stall while
 the head slot still belongs to an unfinished task, so a live context is never overwritten.
 :attr:`Op.WAIT` and :attr:`Op.HALT` wait until every committed task finished.
+
+*Templates* make a task one instruction. :attr:`Op.TPL` selects template ``t``;
+:attr:`Op.TPLCTX` writes a word of its context and which SPAWN operand adds to it;
+:attr:`Op.TPLPC` stores its module, function and footprint (each range's start may add an
+operand too) in the template table. Both live in the control unit. :attr:`Op.SPAWN` hands
+template ``t`` and its four operand registers to the *spawn engine* and goes on: the engine
+writes the context into the head slot, ``CB_LANES`` words a cycle with the operands added
+where the template says, and commits the task with the last row. A SPAWN waits while the
+engine is busy with the one before; instructions that need the ring or the CB in order
+(SAVECTX, SAVEPC, the template definitions, WAIT, HALT, LW, SW, OVERLAY) wait until it is
+idle. After :attr:`Op.TPLTASK` (instead of TPL), TPLCTX also writes the head slot and TPLPC
+also commits the task: the definition is a task with the template's own values.
 """
 
-from amaranth import Module, Signal, Const, Mux
-from amaranth.lib import wiring
+from amaranth import Module, Signal, Const, Mux, Array, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..config import WORD_BITS
-from ..sw.isa import Op, Err, Unit
+from ..config import WORD_BITS, CB_LANES
+from ..sw.isa import Op, Err, Unit, Operand, FIELDS, SPAWN_OPERANDS
+from .context_buffer import CbWritePort
 from .imem_copy import ImemCopy
 from .mem_port import MemPort
 from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu
 from .sequencer import ErrorReport
 from .sram import ReadPort, RowWritePort
-from .task import TaskPort, RetirePort, PC_BITS, slot_bits
+from .task import TaskPort, RetirePort, PC_BITS, Range, slot_bits
 from ..sw.isa import MODULE_UNITS, FOOTPRINT_RANGES
 
-__all__ = ["ControlUnit"]
+__all__ = ["ControlUnit", "TemplateRecord"]
+
+
+def TemplateRecord(config):
+    """A template in the control unit's table: a task record without its slot, plus which
+    SPAWN operand each context word adds (its ranges say so in ``desc.operand``)."""
+    return data.StructLayout({
+        "unit": FIELDS["a"][1], "pc": PC_BITS, "barrier": 1,
+        "ranges": data.ArrayLayout(Range, FOOTPRINT_RANGES),
+        "ctx_ops": data.ArrayLayout(Operand, config.ctx_slot_words),
+        "words": range(config.ctx_slot_words + 1),     # context words it has (TPLCTX)
+    })
 
 
 class ControlUnit(wiring.Component):
@@ -42,7 +67,8 @@ class ControlUnit(wiring.Component):
     halted : Out(1)        HALT retired
     stall : Out(1)         this cycle waits (memory, ring full, WAIT/HALT, a copy)
     imem_w : Out(RowWritePort), imem_r : Out(ReadPort)
-    cb_w : Out(RowWritePort)  context writes
+    cb_w : Out(CbWritePort)    context writes
+    task_pc : Out(PC_BITS)      the instruction that offers ``task`` (for error reports)
     mem : Out(MemPort)
     task : Out(TaskPort)   committed tasks, to the dispatcher
     retire : In(RetirePort).array(len(MODULE_UNITS))   slots given back
@@ -59,7 +85,8 @@ class ControlUnit(wiring.Component):
             "pc": Out(PC_BITS),
             "imem_w": Out(RowWritePort(imem_bits, WORD_BITS)),
             "imem_r": Out(ReadPort(imem_bits, WORD_BITS)),
-            "cb_w": Out(RowWritePort((config.cb_words - 1).bit_length(), WORD_BITS)),
+            "cb_w": Out(CbWritePort(config)),
+            "task_pc": Out(PC_BITS),
             "mem": Out(MemPort(config)),
             "task": Out(TaskPort(config)),
             "retire": In(RetirePort(config)).array(len(MODULE_UNITS)),
@@ -81,11 +108,14 @@ class ControlUnit(wiring.Component):
         result = alu(m, d, rf, ops)
 
         # -- the task ring: head slot and which slots are live -------------------------------
+        ring = cfg.cb_slots
+        words = cfg.ctx_slot_words
+        lane_bits = max(1, (words - 1).bit_length())
         head = Signal(slot_bits(cfg))
-        live = Signal(cfg.cb_slots)
+        live = Signal(ring)
         commit = Signal()
-        set_mask = Signal(cfg.cb_slots)
-        clear_mask = Signal(cfg.cb_slots)
+        set_mask = Signal(ring)
+        clear_mask = Signal(ring)
         m.d.comb += set_mask.eq(Mux(commit, 1 << head, 0))
         m.d.comb += clear_mask.eq(0)
         for r in self.retire:
@@ -93,7 +123,7 @@ class ControlUnit(wiring.Component):
                 m.d.comb += clear_mask.bit_select(r.slot, 1).eq(1)
         m.d.sync += live.eq((live & ~clear_mask) | set_mask)
         with m.If(commit):
-            m.d.sync += head.eq(head + 1)
+            m.d.sync += head.eq(Mux(head == ring - 1, 0, head + 1))
         ring_full = live.bit_select(head, 1)
 
         # -- fetch -----------------------------------------------------------------------------
@@ -111,18 +141,99 @@ class ControlUnit(wiring.Component):
             self.mem.addr.eq(ea >> word_sel_bits),
             self.mem.wdata.eq(rs.replicate(bw)),
             self.mem.wmask.eq(Const(0xF, 4) << (ea[:word_sel_bits] * 4 if word_sel_bits else 0)),
-            self.cb_w.addr.eq(head * cfg.ctx_slot_words + d.imm16),
-            self.cb_w.data.eq(rs),
-            self.task.payload.unit.eq(d.a),
-            self.task.payload.pc.eq(d.imm16),
-            self.task.payload.slot.eq(head),
-            self.task.payload.barrier.eq(d.b == 0),
         ]
-        # A barrier (rb = r0) carries no ranges.
+        # What SAVEPC commits and TPLPC stores: a barrier (rb = r0) carries no ranges.
+        insn_rec = Signal(TemplateRecord(cfg))
+        m.d.comb += [insn_rec.unit.eq(d.a), insn_rec.pc.eq(d.imm16),
+                     insn_rec.barrier.eq(d.b == 0)]
         footprint = rf.read_block(d.b, 2 * FOOTPRINT_RANGES)
-        for i, rng in enumerate(self.task.payload.ranges):
+        for i, rng in enumerate(insn_rec.ranges):
             with m.If(d.b != 0):
                 m.d.comb += [rng.desc.eq(footprint[2 * i]), rng.len.eq(footprint[2 * i + 1])]
+        # A range naming a SPAWN operand belongs in a template (TPLPC), not in SAVEPC.
+        insn_op_bad = Signal()
+        insn_op_desc = Signal(WORD_BITS)
+        for rng in insn_rec.ranges:
+            with m.If(rng.desc.operand != Operand.NONE):
+                m.d.comb += [insn_op_bad.eq(1), insn_op_desc.eq(rng.desc.as_value())]
+        m.d.comb += [self.task.payload.unit.eq(insn_rec.unit),
+                     self.task.payload.pc.eq(insn_rec.pc),
+                     self.task.payload.slot.eq(head),
+                     self.task.payload.barrier.eq(insn_rec.barrier),
+                     self.task.payload.ranges.eq(insn_rec.ranges),
+                     self.task_pc.eq(pc)]
+
+        # -- templates: their records and contexts, the definition in progress ---------------
+        n_tpl = cfg.templates
+        m.submodules.templates = table = Memory(shape=TemplateRecord(cfg), depth=n_tpl, init=[])
+        table_w = table.write_port()
+        table_r = table.read_port()
+        rows = words // CB_LANES                # rows of a slot, of a template's context
+        lb = (CB_LANES - 1).bit_length()
+        m.submodules.template_ctx = tctx = Memory(shape=unsigned(CB_LANES * WORD_BITS),
+                                                  depth=n_tpl * rows, init=[])
+        tctx_w = tctx.write_port(granularity=WORD_BITS)
+        tctx_r = tctx.read_port()
+        defined = Signal(n_tpl)
+        tpl_idx = Signal(range(n_tpl))          # the template TPLCTX / TPLPC define
+        tpl_task = Signal()                     # ... and whether they build a task too
+        ctx_ops = Signal(data.ArrayLayout(Operand, words))
+        ctx_words = Signal(range(words + 1))
+        m.d.comb += [table_w.addr.eq(tpl_idx), table_w.data.eq(insn_rec),
+                     insn_rec.ctx_ops.eq(ctx_ops), insn_rec.words.eq(ctx_words),
+                     tctx_w.addr.eq(tpl_idx * rows + (d.off[:lane_bits] >> lb)),
+                     tctx_w.data.eq(rs.replicate(CB_LANES))]
+
+        # -- the spawn engine: a SPAWN's context into the head slot, CB_LANES words a cycle ------
+        sp_busy = Signal()
+        sp_pc = Signal(PC_BITS)
+        sp_tmpl = Signal(range(n_tpl))
+        sp_ops = Signal(data.ArrayLayout(WORD_BITS, SPAWN_OPERANDS))
+        sp_row = Signal(range(rows + 1))        # the row on tctx_r.data, next to write
+        sp_enter = Signal()
+        sp_write = Signal()
+        sp_commit = Signal()
+        engine_free = ~sp_busy | sp_commit
+        tpl = table_r.data                      # read when the SPAWN enters, held
+        m.d.comb += [table_r.addr.eq(d.tmpl), table_r.en.eq(sp_enter)]
+        # (a read port's enable is 1 unless driven)
+        with m.If(sp_enter):
+            m.d.comb += [tctx_r.addr.eq(d.tmpl * rows), tctx_r.en.eq(1)]
+        with m.Elif(sp_write):
+            m.d.comb += [tctx_r.addr.eq(sp_tmpl * rows + sp_row + 1), tctx_r.en.eq(1)]
+        with m.Else():
+            m.d.comb += tctx_r.en.eq(0)
+        operand = Array([Const(0, WORD_BITS)] + [sp_ops[i] for i in range(SPAWN_OPERANDS)]
+                        + [Const(0, WORD_BITS)] * (8 - 1 - SPAWN_OPERANDS))
+        sp_data = Signal(CB_LANES * WORD_BITS)  # the row's words with their operands
+        sp_mask = Signal(CB_LANES)              # the row's words the template has
+        sp_last = Signal()                      # the row is the context's last (or none)
+        ops_of_row = Array([Array(tpl.ctx_ops[r * CB_LANES + j] for j in range(CB_LANES))
+                            for r in range(rows)] + [Array([Const(0, 3)] * CB_LANES)])
+        for j in range(CB_LANES):
+            word = tctx_r.data.word_select(j, WORD_BITS)
+            m.d.comb += [
+                sp_data.word_select(j, WORD_BITS).eq(word + operand[ops_of_row[sp_row][j]]),
+                sp_mask[j].eq((sp_row << lb) + j < tpl.words)]
+        m.d.comb += sp_last.eq(((sp_row + 1) << lb) >= tpl.words)
+        sp_ranges = Signal(data.ArrayLayout(Range, FOOTPRINT_RANGES))
+        sp_bad = Signal()
+        sp_bad_lo = Signal(WORD_BITS)
+        lo_bits = len(sp_ranges[0].desc.lo)
+        for i in range(FOOTPRINT_RANGES):
+            t_rng, rng = tpl.ranges[i], sp_ranges[i]
+            lo = Signal(WORD_BITS, name=f"spawn_lo{i}")
+            # A template's start is signed (an operand may be the end of what it covers).
+            m.d.comb += [lo.eq(t_rng.desc.lo.as_signed() + operand[t_rng.desc.operand]),
+                         rng.desc.space.eq(t_rng.desc.space), rng.desc.write.eq(t_rng.desc.write),
+                         rng.desc.lo.eq(lo), rng.len.eq(t_rng.len)]
+            # A start past the field (or below zero) is a malformed range.
+            with m.If(lo[lo_bits:] != 0):
+                m.d.comb += [sp_bad.eq(1), sp_bad_lo.eq(lo)]
+        with m.If(sp_busy):
+            m.d.comb += [self.task.payload.unit.eq(tpl.unit), self.task.payload.pc.eq(tpl.pc),
+                         self.task.payload.barrier.eq(tpl.barrier),
+                         self.task.payload.ranges.eq(sp_ranges), self.task_pc.eq(sp_pc)]
         taken = Signal()
         # Branch and OVERLAY operands: a = ra, b = rb (see Fmt.BRANCH, Fmt.OVERLAY).
         bra, brb = rf.read(d.a), rf.read(d.b)
@@ -159,6 +270,21 @@ class ControlUnit(wiring.Component):
                     m.next = "EXEC"
             with m.State("EXEC"):
                 m.d.comb += self.running.eq(1)
+                # The spawn engine writes the head slot once it is free, a word a cycle, then
+                # commits the task; a SPAWN below may start the next one in the same cycle.
+                with m.If(sp_busy & ~ring_full):
+                    m.d.comb += [self.cb_w.row.eq(head * rows + sp_row),
+                                 self.cb_w.mask.eq(sp_mask), self.cb_w.data.eq(sp_data)]
+                    with m.If(~sp_last):
+                        m.d.comb += sp_write.eq(1)
+                        m.d.sync += sp_row.eq(sp_row + 1)
+                    with m.Elif(~sp_bad):
+                        # The last row lands with the commit: no sequencer reads the slot
+                        # before the cycle after.
+                        m.d.comb += self.task.valid.eq(1)
+                        with m.If(self.task.ready):
+                            m.d.comb += [sp_commit.eq(1), commit.eq(1)]
+                            m.d.sync += sp_busy.eq(0)
                 with m.Switch(d.op):
                     with m.Case(*ops):
                         rf.write(m, d.a, result)
@@ -176,7 +302,7 @@ class ControlUnit(wiring.Component):
                     with m.Case(Op.LW, Op.SW):
                         with m.If(ea >= dram_words):
                             report(Err.DRAM_RANGE, ea)
-                        with m.Elif(copy.busy):         # the copy holds the memory port
+                        with m.Elif(copy.busy | sp_busy):   # the copy holds the memory port
                             m.d.comb += self.stall.eq(1)
                         with m.Else():
                             m.d.comb += [self.mem.valid.eq(1),
@@ -188,15 +314,20 @@ class ControlUnit(wiring.Component):
                             with m.Else():
                                 m.next = "LW"
                     with m.Case(Op.SAVECTX):
-                        with m.If(d.imm16 >= cfg.ctx_slot_words):
+                        with m.If(d.imm16 >= words):
                             report(Err.CTX_RANGE, d.imm16)
-                        with m.Elif(ring_full):
+                        with m.Elif(ring_full | sp_busy):
                             m.d.comb += self.stall.eq(1)
                         with m.Else():
-                            m.d.comb += self.cb_w.en.eq(1)
+                            m.d.comb += [self.cb_w.row.eq(head * rows
+                                                          + (d.imm16[:lane_bits] >> lb)),
+                                         self.cb_w.mask.eq(1 << d.imm16[:lb]),
+                                         self.cb_w.data.eq(rs.replicate(CB_LANES))]
                             next_insn(pc + 1)
                     with m.Case(Op.SAVEPC):
-                        with m.If(ring_full):
+                        with m.If(insn_op_bad):         # a template's range, not a task's
+                            report(Err.BAD_TASK, insn_op_desc)
+                        with m.Elif(ring_full | sp_busy):
                             m.d.comb += self.stall.eq(1)
                         with m.Else():
                             m.d.comb += self.task.valid.eq(1)
@@ -205,6 +336,72 @@ class ControlUnit(wiring.Component):
                                 next_insn(pc + 1)
                             with m.Else():
                                 m.d.comb += self.stall.eq(1)
+                    with m.Case(Op.TPL, Op.TPLTASK):
+                        with m.If(d.imm16 >= n_tpl):
+                            report(Err.BAD_PARAM, d.imm16)
+                        with m.Elif(sp_busy):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Else():
+                            m.d.sync += [tpl_idx.eq(d.imm16), tpl_task.eq(d.op == Op.TPLTASK),
+                                         defined.bit_select(d.imm16[:len(tpl_idx)], 1).eq(0),
+                                         ctx_ops.eq(0), ctx_words.eq(0)]
+                            next_insn(pc + 1)
+                    with m.Case(Op.TPLCTX):
+                        with m.If(d.off >= words):
+                            report(Err.CTX_RANGE, d.off)
+                        with m.Elif(d.c > Operand.D.value):
+                            report(Err.BAD_PARAM, d.c)
+                        with m.Elif(sp_busy | (tpl_task & ring_full)):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Else():
+                            m.d.comb += tctx_w.en.eq(1 << d.off[:lb])
+                            with m.If(tpl_task):         # the word of the task, too
+                                m.d.comb += [self.cb_w.row.eq(head * rows
+                                                              + (d.off[:lane_bits] >> lb)),
+                                             self.cb_w.mask.eq(1 << d.off[:lb]),
+                                             self.cb_w.data.eq(rs.replicate(CB_LANES))]
+                            m.d.sync += ctx_ops[d.off[:lane_bits]].eq(d.c)
+                            with m.If(d.off >= ctx_words):
+                                m.d.sync += ctx_words.eq(d.off + 1)
+                            next_insn(pc + 1)
+                    with m.Case(Op.TPLPC):
+                        bad_op = Signal()
+                        for rng in insn_rec.ranges:
+                            with m.If(rng.desc.operand.as_value() > Operand.D.value):
+                                m.d.comb += bad_op.eq(1)
+                        with m.If(bad_op):
+                            report(Err.BAD_PARAM, d.b)
+                        with m.Elif(sp_busy | (tpl_task & ring_full)):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Elif(tpl_task):
+                            # The task as defined: each range at the template's own start.
+                            for rng in self.task.payload.ranges:
+                                m.d.comb += rng.desc.operand.eq(Operand.NONE)
+                            m.d.comb += self.task.valid.eq(1)
+                            with m.If(self.task.ready):
+                                m.d.comb += [table_w.en.eq(1), commit.eq(1)]
+                                m.d.sync += defined.bit_select(tpl_idx, 1).eq(1)
+                                next_insn(pc + 1)
+                            with m.Else():
+                                m.d.comb += self.stall.eq(1)
+                        with m.Else():
+                            m.d.comb += table_w.en.eq(1)
+                            m.d.sync += defined.bit_select(tpl_idx, 1).eq(1)
+                            next_insn(pc + 1)
+                    with m.Case(Op.SPAWN):
+                        with m.If(d.tmpl >= n_tpl):
+                            report(Err.BAD_PARAM, d.tmpl)
+                        with m.Elif(~defined.bit_select(d.tmpl[:len(tpl_idx)], 1)):
+                            report(Err.BAD_TASK, d.tmpl)
+                        with m.Elif(~engine_free):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Else():
+                            m.d.comb += sp_enter.eq(1)
+                            m.d.sync += [sp_busy.eq(1), sp_pc.eq(pc), sp_tmpl.eq(d.tmpl),
+                                         sp_row.eq(0)]
+                            for i, reg in enumerate((d.a, d.b, d.c, d.d)):
+                                m.d.sync += sp_ops[i].eq(rf.read(reg))
+                            next_insn(pc + 1)
                     with m.Case(Op.OVERLAY, Op.PREFETCH):
                         # Checked before a copy under way has landed: nothing moves on an error.
                         with m.If(brb == 0):
@@ -213,7 +410,7 @@ class ControlUnit(wiring.Component):
                             report(Err.DRAM_RANGE, src_end - 1)
                         with m.Elif(dst_end > cfg.imem_words):
                             report(Err.PC_RANGE, dst_end - 1)
-                        with m.Elif(copy.busy):
+                        with m.Elif(copy.busy | sp_busy):
                             m.d.comb += self.stall.eq(1)
                         with m.Elif(d.op == Op.OVERLAY):
                             m.d.comb += [copy.start.eq(1), self.stall.eq(1)]
@@ -228,7 +425,8 @@ class ControlUnit(wiring.Component):
                             next_insn(d.imm16)
                     with m.Case(Op.WAIT, Op.HALT):
                         # HALT also waits for a copy, so that a halted machine is quiet.
-                        with m.If(~self.tasks_idle | ((d.op == Op.HALT) & copy.busy)):
+                        with m.If(~self.tasks_idle | sp_busy
+                                  | ((d.op == Op.HALT) & copy.busy)):
                             m.d.comb += self.stall.eq(1)
                         with m.Elif(d.op == Op.WAIT):
                             next_insn(pc + 1)
@@ -236,6 +434,9 @@ class ControlUnit(wiring.Component):
                             m.next = "HALTED"
                     with m.Default():
                         report(Err.ILLEGAL, self.imem_r.data)
+                # The spawn engine's error wins over the instruction's (it is older).
+                with m.If(sp_busy & sp_bad):
+                    report(Err.BAD_TASK, sp_bad_lo, at=sp_pc)
             with m.State("LW"):
                 m.d.comb += [self.running.eq(1), self.stall.eq(1)]
                 with m.If(self.mem.resp_valid):

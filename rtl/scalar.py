@@ -36,10 +36,18 @@ class Decoded:
         self.op = self.insn.op
         self.a = self.insn.a
         self.b = self.insn.b
-        self.c = word[FIELDS["c"][0]:FIELDS["c"][0] + FIELDS["c"][1]]
+        self.c = self._field(word, "c")
+        self.d = self._field(word, "d")
+        self.tmpl = self._field(word, "tmpl")
+        self.off = self._field(word, "off")
         self.imm16 = self.insn.imm16
         self.simm16 = self.insn.imm16.as_signed()
         self.simm21 = word[:FIELDS["imm21"][1]].as_signed()
+
+    @staticmethod
+    def _field(word, name):
+        lsb, width = FIELDS[name]
+        return word[lsb:lsb + width]
 
 
 def alu_ops(unit):

@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
 from ..sw.isa import Err, Unit, MODULE_UNITS
+from .context_buffer import ContextBuffer
 from .control_unit import ControlUnit
 from .dispatcher import Dispatcher
 from .dma import LoadDMA, StoreDMA
@@ -80,7 +81,7 @@ class Top(wiring.Component):
 
         m.submodules.imem = imem = Memory(shape=unsigned(WORD_BITS), depth=cfg.imem_words,
                                           init=[])
-        m.submodules.cb = cb = Memory(shape=unsigned(WORD_BITS), depth=cfg.cb_words, init=[])
+        m.submodules.cb = cb = ContextBuffer(cfg, len(MODULE_UNITS))
 
         def connect_write(port, mem):
             p = mem.write_port()
@@ -92,10 +93,10 @@ class Top(wiring.Component):
 
         connect_write(ctrl.imem_w, imem)
         connect_read(ctrl.imem_r, imem)
-        connect_write(ctrl.cb_w, cb)
-        for unit, seq in seqs.items():
+        wiring.connect(m, ctrl.cb_w, cb.w)
+        for idx, (unit, seq) in enumerate(seqs.items()):
             connect_read(seq.imem, imem)
-            connect_read(seq.cb, cb)
+            wiring.connect(m, seq.cb, cb.r[idx])
             wiring.connect(m, seq.unit, units[unit].cmd)
 
         # Tasks: control unit -> dispatcher -> sequencers; slots back to the control unit.
@@ -120,8 +121,8 @@ class Top(wiring.Component):
 
         # Start, done, errors: the first error stops the machine.
         m.d.comb += [ctrl.start.eq(self.start), ctrl.prog_len.eq(self.prog_len)]
-        # A malformed record is found in the cycle SavePC offers it: blame that SavePC.
-        reporters = [(Unit.CTRL, ctrl.err, ctrl.err.pc), (Unit.CTRL, disp.err, ctrl.pc)]
+        # A malformed record is found in the cycle it is offered: blame its SAVEPC or SPAWN.
+        reporters = [(Unit.CTRL, ctrl.err, ctrl.err.pc), (Unit.CTRL, disp.err, ctrl.task_pc)]
         reporters += [(unit, seqs[unit].err, seqs[unit].err.pc) for unit in MODULE_UNITS]
         with m.If(~self.error):
             for unit, rep, pc in reversed(reporters):   # the first one listed wins a tie

@@ -35,6 +35,10 @@ Syntax, one statement per line::
     savectx rs, uimm16          CTX
     ldc     rd, uimm16          LDC
     savepc  unit, rb, target    TASK   unit io, pfu or store; imm16 = target, absolute
+                                       (also tplpc)
+    tpl     template            TMPL   a template number 0..63 (also tpltask)
+    tplctx  rs, offset, operand TPLCTX operand none, a, b, c or d
+    spawn   template, ra, rb, rc, rd   SPAWN
     overlay ra, rb, dest        OVERLAY  imm16 = dest, absolute (also prefetch)
     enter   dest                DEST   imm16 = dest, absolute
     dload   buf, rs             DMA    buf nbin, sb or nbout (also dstore, dload3, dstore3)
@@ -58,7 +62,7 @@ import re
 from typing import Callable, NamedTuple
 
 from .isa import (Op, Fmt, OPS, FIELDS, INSN_BITS, NUM_REGS, Buf, MODULE_UNITS, MvmFlags,
-                  VecFlags, encode, decode, sext)
+                  VecFlags, Operand, encode, decode, sext)
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "disassemble_word"]
 
@@ -318,6 +322,9 @@ class _Flags(_Kind):
 
 # -- statements ------------------------------------------------------------------------------
 
+#: TPL's template number: the range SPAWN can name.
+_TEMPLATE = _Imm("imm16", 0, _mask(FIELDS["tmpl"][1]), "a template number", "template")
+
 _FORMATS = {
     Fmt.NONE: (),
     Fmt.R: (_Reg("a"), _Reg("b"), _Reg("c")),
@@ -334,6 +341,10 @@ _FORMATS = {
     Fmt.TASK: (_Name("a", "a unit", MODULE_UNITS), _Reg("b"), _Target("imm16", relative=False)),
     Fmt.OVERLAY: (_Reg("a"), _Reg("b"), _Target("imm16", relative=False)),
     Fmt.DEST: (_Target("imm16", relative=False),),
+    Fmt.TMPL: (_TEMPLATE,),
+    Fmt.TPLCTX: (_Reg("a"), _uimm("off"), _Name("c", "an operand", Operand)),
+    Fmt.SPAWN: (_Imm("tmpl", 0, _mask(FIELDS["tmpl"][1]), "a template number", "template"),
+                _Reg("a"), _Reg("b"), _Reg("c"), _Reg("d")),
     Fmt.DMA: (_Name("a", "a buffer", Buf), _Reg("b")),
     Fmt.MVM: (_Reg("b"), _Flags("imm16", MvmFlags)),
     Fmt.VEC: (_Reg("b"), _Flags("imm16", VecFlags)),

@@ -25,6 +25,13 @@ jumps, the control unit waiting meanwhile; :attr:`Op.PREFETCH` starts the same c
 background and goes on, and :attr:`Op.ENTER` waits until it has landed and jumps. One copy
 runs at a time: OVERLAY and PREFETCH, and LW and SW (the copy holds the control unit's memory
 port), wait while one is under way.
+
+A task is built word by word (SAVECTX for each context word, then SAVEPC with the footprint in
+registers) or spawned from a *template* in one instruction: :attr:`Op.TPL` (or
+:attr:`Op.TPLTASK`, whose definition is also a task), :attr:`Op.TPLCTX` and :attr:`Op.TPLPC`
+define one, naming for each context word and range start the :class:`Operand` a SPAWN adds;
+:attr:`Op.SPAWN` instantiates it with four operand registers (``docs/architecture.md``,
+"Task templates").
 """
 
 from amaranth.lib import enum, data
@@ -33,14 +40,15 @@ __all__ = [
     "Op", "Unit", "Buf", "Err", "Act", "Fmt", "FIELDS", "INSN_BITS", "NUM_REGS",
     "InsnLayout", "MvmFlags", "VecFn", "VecFlags", "AVG_SHIFT", "OPS", "DMA_PARAMS", "MVM_PARAMS",
     "CONV_PARAMS", "VEC_PARAMS", "PARAM_BITS", "MODULE_UNITS",
-    "Space", "RangeDesc", "FOOTPRINT_RANGES",
+    "Space", "RangeDesc", "FOOTPRINT_RANGES", "Operand", "SPAWN_OPERANDS",
     "encode", "decode", "sext",
 ]
 
 INSN_BITS = 32
 NUM_REGS = 32
 
-#: Bit positions ``(lsb, width)`` of the instruction fields.
+#: Bit positions ``(lsb, width)`` of the instruction fields. ``d`` and ``tmpl`` (SPAWN) and
+#: ``off`` (TPLCTX) are further slices of imm16.
 FIELDS = {
     "imm16": (0, 16),
     "imm21": (0, 21),
@@ -48,6 +56,9 @@ FIELDS = {
     "b": (16, 5),
     "a": (21, 5),
     "op": (26, 6),
+    "d": (6, 5),
+    "tmpl": (0, 6),
+    "off": (0, 11),
 }
 
 #: The same fields as an Amaranth layout for the RTL's decoders (c and imm21 are slices).
@@ -109,6 +120,11 @@ class Op(enum.Enum, shape=6):
     VEC = 46      # vector unit: pooling, elementwise, activation; r[b] .. r[b+14], flags imm16
     DLOAD3 = 47   # 3-D DMA DRAM -> buffer a; parameters in r[b] .. r[b+8]
     DSTORE3 = 48  # 3-D DMA buffer a -> DRAM; parameters in r[b] .. r[b+8]
+    TPL = 49      # TPLCTX and TPLPC that follow define task template imm16
+    TPLCTX = 50   # template context[imm16[10:0]] = rs, plus the spawn operand c (Operand)
+    TPLPC = 51    # the template's module a, function imm16, footprint r[b] ..; no task
+    SPAWN = 52    # commit a task from template tmpl, operands r[a], r[b], r[c], r[d]
+    TPLTASK = 53  # TPL, and the definition that follows is also a task (its values as given)
 
 
 class Unit(enum.Enum, shape=2):
@@ -199,12 +215,29 @@ class Space(enum.Enum, shape=3):
 #: *barrier*: it conflicts with every other task.
 FOOTPRINT_RANGES = 4
 
+class Operand(enum.Enum, shape=3):
+    """Which operand of :attr:`Op.SPAWN` a template's context word or footprint range start
+    adds to its value: none (the value is the template's), or the register in field a, b, c
+    or d of the SPAWN."""
+    NONE = 0
+    A = 1
+    B = 2
+    C = 3
+    D = 4
+
+
+#: Registers a SPAWN names (fields a, b, c, d).
+SPAWN_OPERANDS = 4
+
 #: First word of a footprint range. Space and kind sit in the low bits so that a small
-#: constant range is one ``li``.
+#: constant range is one ``li``. ``operand`` is for templates (TPLPC): the SPAWN operand added
+#: to ``lo``; a task's own range (SAVEPC, or one a SPAWN made) has it 0, else the record is
+#: malformed.
 RangeDesc = data.StructLayout({
     "space": Space,
     "write": 1,      # the task writes the range (else it only reads it)
-    "lo": 28,        # first beat
+    "lo": 25,        # first beat (signed in a template: TPLPC)
+    "operand": Operand,
 })
 
 #: Registers read by the DMA macro-instructions, starting at r[b]: ``planes`` planes of ``rows``
@@ -266,6 +299,9 @@ class Fmt(enum.Enum):
     TASK = "unit, rb, target"   # a=unit b=footprint base imm16 = absolute pc
     OVERLAY = "ra, rb, dest"    # a=DRAM word address b=word count imm16 = absolute imem pc
     DEST = "dest"               # imm16 = absolute imem pc
+    TMPL = "template"           # imm16 = template number
+    TPLCTX = "rs, offset, operand"   # a=rs off=context offset c=Operand
+    SPAWN = "template, ra, rb, rc, rd"   # tmpl=template; a, b, c, d = operand registers
     DMA = "buf, rs"             # a=buf b=first parameter register
     MVM = "rs, flags"           # b=first parameter register imm16=flags
     VEC = "rs, vflags"          # b=first parameter register imm16=vector flags
@@ -315,6 +351,11 @@ OPS = {
     Op.OVERLAY: (Fmt.OVERLAY, _CTRL),
     Op.PREFETCH: (Fmt.OVERLAY, _CTRL),
     Op.ENTER: (Fmt.DEST, _CTRL),
+    Op.TPL: (Fmt.TMPL, _CTRL),
+    Op.TPLTASK: (Fmt.TMPL, _CTRL),
+    Op.TPLCTX: (Fmt.TPLCTX, _CTRL),
+    Op.TPLPC: (Fmt.TASK, _CTRL),
+    Op.SPAWN: (Fmt.SPAWN, _CTRL),
     Op.LDC: (Fmt.LDC, {Unit.IO, Unit.PFU, Unit.STORE}),
     Op.END: (Fmt.NONE, {Unit.IO, Unit.PFU, Unit.STORE}),
     Op.DLOAD: (Fmt.DMA, {Unit.IO}),
@@ -337,12 +378,12 @@ def sext(value, width):
     return value - (1 << width) if value >> (width - 1) else value
 
 
-def encode(op, a=0, b=0, c=0, imm16=None, imm21=None):
+def encode(op, a=0, b=0, c=0, imm16=None, imm21=None, d=0, tmpl=0, off=0):
     """Pack fields into an instruction word. Immediates may be negative; they are checked to
     fit their field (signed or unsigned), and :class:`ValueError` names the field that does not."""
     op = Op(op)
     word = op.value << FIELDS["op"][0]
-    for name, value in (("a", a), ("b", b), ("c", c)):
+    for name, value in (("a", a), ("b", b), ("c", c), ("d", d), ("tmpl", tmpl), ("off", off)):
         lsb, width = FIELDS[name]
         if not 0 <= int(value) <= _mask(width):
             raise ValueError(f"{op.name}: field {name} = {value!r} does not fit {width} bits")

@@ -25,11 +25,12 @@ import contextlib
 import dataclasses
 
 from .isa import (Unit, Buf, Act, VecFn, MODULE_UNITS, NUM_REGS, MvmFlags, VecFlags, Space,
-                  RangeDesc, FOOTPRINT_RANGES, OPS, Fmt, DMA_PARAMS)
+                  RangeDesc, FOOTPRINT_RANGES, OPS, Fmt, DMA_PARAMS, Operand, SPAWN_OPERANDS)
 from .link import Boundary, link
 
 __all__ = ["Reg", "module_function", "ModuleFunction", "FunctionBuilder", "ProgramBuilder",
-           "mvm_flags", "vec_flags", "AT", "FOOTPRINT_REGS", "TRAMPOLINE_REGS"]
+           "mvm_flags", "vec_flags", "AT", "FOOTPRINT_REGS", "TRAMPOLINE_REGS", "Arg", "ARG",
+           "Template"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,40 @@ class Reg:
         return f"r{self.index}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Arg:
+    """In a template (:meth:`ProgramBuilder.define`): SPAWN operand ``operand`` plus ``offset``,
+    written ``ARG[1] + 4``."""
+    operand: Operand
+    offset: int = 0
+
+    def __add__(self, k):
+        return Arg(self.operand, self.offset + int(k))
+
+    __radd__ = __add__
+
+    def __sub__(self, k):
+        return Arg(self.operand, self.offset - int(k))
+
+    def __str__(self):
+        return f"{self.operand.name.lower()}{self.offset:+d}" if self.offset else \
+            self.operand.name.lower()
+
+
+#: The operands of a SPAWN, in the order it names them.
+ARG = tuple(Arg(Operand(i + 1)) for i in range(SPAWN_OPERANDS))
+
+
+@dataclasses.dataclass(eq=False)
+class Template:
+    """A task template as the builder defined it: its number in the hardware table and what
+    it holds. :meth:`ProgramBuilder.spawn` takes it while no later definition has reused the
+    number."""
+    index: int
+    fn: object
+    operands: int       # how many SPAWN operands it uses (the highest one named)
+
+
 ZERO = Reg(0)
 #: Scratch register the builders use to materialize immediates; user code should not keep
 #: values in it across builder calls.
@@ -58,13 +93,22 @@ TRAMPOLINE_REGS = (AT, FOOTPRINT_REGS[-1])
 
 
 _LO = dict(RangeDesc)["lo"]
+_OPERAND = dict(RangeDesc)["operand"]
+
+
+def _split(value):
+    """``(value, Operand)`` of a template value: an integer or register and the SPAWN operand
+    it adds (NONE for plain values)."""
+    if isinstance(value, Arg):
+        return value.offset, value.operand
+    return value, Operand.NONE
 
 
 def range_desc(space, write):
     """The constant part (space, write) of a footprint range's first word."""
     value = 0
     for name, field in RangeDesc:
-        v = {"lo": 0, "write": int(bool(write)), "space": Space(space).value}[name]
+        v = {"lo": 0, "operand": 0, "write": int(bool(write)), "space": Space(space).value}[name]
         value |= v << field.offset
     return value
 
@@ -257,6 +301,9 @@ class ProgramBuilder:
         self._known = {}
         self._boundaries = []
         self._atomic = 0
+        # Template numbers, least recently used first, and what each holds now.
+        self._tpl_order = list(range(config.templates))
+        self._tpl = {}
 
     # -- plain assembly ----------------------------------------------------------------------
 
@@ -315,6 +362,14 @@ class ProgramBuilder:
     def save_context(self, fn, **params):
         """SaveContext: store parameters of ``fn`` (integers or registers) into the context
         slot of the next task. Every parameter must be given."""
+        self._check_params(fn, params)
+        for offset, name in enumerate(fn.params):
+            value = params[name]
+            reg = ZERO if (not isinstance(value, Reg) and int(value) == 0) else self.value(value)
+            self._emit_keeping(f"savectx {reg}, {offset}    # {fn.name}.{name}")
+
+    def _check_params(self, fn, params):
+        """Every parameter of ``fn`` given, no other, and the context fits a slot."""
         missing = [p for p in fn.params if p not in params]
         extra = [p for p in params if p not in fn.params]
         if missing or extra:
@@ -323,10 +378,6 @@ class ProgramBuilder:
         if len(fn.params) > self.config.ctx_slot_words:
             raise ValueError(f"{fn.name} has {len(fn.params)} parameters, a context slot "
                              f"holds {self.config.ctx_slot_words} words")
-        for offset, name in enumerate(fn.params):
-            value = params[name]
-            reg = ZERO if (not isinstance(value, Reg) and int(value) == 0) else self.value(value)
-            self._emit_keeping(f"savectx {reg}, {offset}    # {fn.name}.{name}")
 
     def savectx(self, reg, offset, note=""):
         """One SaveContext word: context word ``offset`` of the next task = ``reg``."""
@@ -343,27 +394,95 @@ class ProgramBuilder:
         if reads is None and writes is None:
             self._emit_keeping(f"savepc {fn.unit.name.lower()}, r0, {fn.label}")
             return
+        self._footprint(fn, reads, writes)
+        self._emit_keeping(f"savepc {fn.unit.name.lower()}, {FOOTPRINT_REGS[0]}, {fn.label}")
+
+    def _footprint(self, fn, reads, writes):
+        """Load the footprint registers; returns the highest SPAWN operand a range names."""
         ranges = [(sp, lo, n, False) for sp, lo, n in reads or ()]
         ranges += [(sp, lo, n, True) for sp, lo, n in writes or ()]
         if len(ranges) > FOOTPRINT_RANGES:
             raise ValueError(f"{fn.name}: {len(ranges)} footprint ranges, a task record holds "
                              f"{FOOTPRINT_RANGES}")
+        used = 0
         for i in range(FOOTPRINT_RANGES):
             desc, length = FOOTPRINT_REGS[2 * i], FOOTPRINT_REGS[2 * i + 1]
             if i >= len(ranges):
                 self.li(desc, 0)
                 continue
             space, lo, n, write = ranges[i]
-            const = range_desc(space, write)
+            lo, operand = _split(lo)
+            used = max(used, operand.value)
+            const = range_desc(space, write) | operand.value << _OPERAND.offset
             if isinstance(lo, Reg):
                 self.emit(f"slli {desc}, {lo}, {_LO.offset}")
-                self.emit(f"ori {desc}, {desc}, {const}")
+                if const < (1 << 16):
+                    self.emit(f"ori {desc}, {desc}, {const}")
+                else:
+                    self.li(AT, const)
+                    self.emit(f"or {desc}, {desc}, {AT}")
             else:
-                if not 0 <= lo < (1 << _LO.width):
-                    raise ValueError(f"{fn.name}: footprint address {lo} out of range")
-                self.li(desc, const | lo << _LO.offset)
+                # A template's start is signed: the SPAWN operand added to it may be larger.
+                low = -(1 << (_LO.width - 1)) if operand != Operand.NONE else 0
+                high = (1 << (_LO.width - 1)) if operand != Operand.NONE else 1 << _LO.width
+                if not low <= lo < high:
+                    raise ValueError(f"{fn.name}: footprint address {lo} out of range "
+                                     f"({low}..{high - 1})")
+                self.li(desc, const | (lo & ((1 << _LO.width) - 1)) << _LO.offset)
             self.li(length, n)
-        self._emit_keeping(f"savepc {fn.unit.name.lower()}, {FOOTPRINT_REGS[0]}, {fn.label}")
+        return used
+
+    # -- templates ---------------------------------------------------------------------------
+
+    def define(self, fn, *, reads=None, writes=None, task=False, **params):
+        """Define a task template: ``fn`` with its parameters and footprint (as for
+        :meth:`task`), where a value may also be ``ARG[i] + k``: the ``i``-th register of each
+        :meth:`spawn` plus ``k``. Takes the least recently used template number (a later
+        definition may reuse it: define before the spawns on every path through the program,
+        and not inside a loop that spawns an older template). Returns the :class:`Template`.
+
+        With ``task``, the definition also commits a task with the template's own values
+        (``ARG[i] + k`` counts as ``k``), for the cost of building that task word by word."""
+        self._register(fn)
+        self._check_params(fn, params)
+        index = self._tpl_order.pop(0)
+        self._tpl_order.append(index)
+        used = 0
+        self._emit_keeping(f"{'tpltask' if task else 'tpl'} {index}    # {fn.name}")
+        for offset, name in enumerate(fn.params):
+            value, operand = _split(params[name])
+            used = max(used, operand.value)
+            reg = value if isinstance(value, Reg) else ZERO if value == 0 else self.value(value)
+            self._emit_keeping(f"tplctx {reg}, {offset}, {operand.name.lower()}    "
+                               f"# {fn.name}.{name}")
+        barrier = reads is None and writes is None
+        if not barrier:
+            used = max(used, self._footprint(fn, reads, writes))
+        base = "r0" if barrier else FOOTPRINT_REGS[0]
+        self._emit_keeping(f"tplpc {fn.unit.name.lower()}, {base}, {fn.label}")
+        template = Template(index, fn, used)
+        self._tpl[index] = template
+        return template
+
+    def holds(self, template):
+        """Whether ``template`` is still defined (no later definition took its number)."""
+        return self._tpl.get(template.index) is template
+
+    def spawn(self, template, *regs):
+        """SPAWN: commit a task from ``template`` with operand registers ``regs`` (``ARG[0]``
+        first; the template's unused operands may be left out)."""
+        if not self.holds(template):
+            raise ValueError(f"template {template.index} ({template.fn.name}) was replaced by a "
+                             f"later definition; define it again before spawning")
+        if len(regs) > SPAWN_OPERANDS or len(regs) < template.operands:
+            raise ValueError(f"{template.fn.name}: a spawn takes {template.operands}.."
+                             f"{SPAWN_OPERANDS} operand registers, got {len(regs)}")
+        if not all(isinstance(r, Reg) for r in regs):
+            raise ValueError(f"spawn operands must be registers, got {regs}")
+        self._tpl_order.remove(template.index)
+        self._tpl_order.append(template.index)
+        names = [str(r) for r in regs] + ["r0"] * (SPAWN_OPERANDS - len(regs))
+        self._emit_keeping(f"spawn {template.index}, {', '.join(names)}    # {template.fn.name}")
 
     def task(self, fn, *, reads=None, writes=None, **params):
         """``save_context`` then ``save_pc``, then a :meth:`boundary`."""

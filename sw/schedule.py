@@ -10,14 +10,23 @@ into a control program:
   loop whose contexts are computed at run time: each changing value is an induction (or ring)
   register plus a constant;
 * ``nonepipe``: the ``dypipe`` program with every task a barrier.
+
+In every mode a task is a SPAWN of a template where it can be. Inside a loop, a task's
+template holds its constant values and adds the induction registers it uses (at most
+:data:`SPAWN_OPERANDS`) to the others; the templates are defined before the loop, so the body
+is a SPAWN per task plus the register updates. Tasks outside loops (all of them in ``static``)
+that share a function and footprint shape share a template whose values change by at most
+:data:`SPAWN_OPERANDS` different amounts from one task to the next: each task loads those
+amounts into operand registers and spawns. A task that fits neither is built word by word
+(SAVECTX, SAVEPC).
 """
 
 import dataclasses
 
 import numpy as np
 
-from .isa import Space, NUM_REGS, FOOTPRINT_RANGES
-from .program import Reg, ZERO, AT
+from .isa import Space, NUM_REGS, FOOTPRINT_RANGES, SPAWN_OPERANDS
+from .program import Reg, ZERO, AT, ARG
 from .workload import MODES
 
 __all__ = ["Task", "emit", "MAX_UNROLL"]
@@ -33,6 +42,8 @@ _COUNTER = Reg(2)
 _SCRATCH = Reg(3)
 _LO_REGS = tuple(Reg(4 + i) for i in range(FOOTPRINT_RANGES))
 _INDUCTION = tuple(Reg(i) for i in range(4 + FOOTPRINT_RANGES, NUM_REGS - 2 * FOOTPRINT_RANGES))
+#: Operand registers of spawns outside loops.
+_OPERAND_REGS = _LO_REGS[:SPAWN_OPERANDS]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,30 +74,157 @@ class Task:
         return ([int(self.params[name]) for name in self.fn.params]
                 + [int(lo) for _, lo, _ in self.reads + self.writes])
 
+    def with_values(self, values):
+        """The task's fields (``params``, ``reads``, ``writes`` as :meth:`ProgramBuilder.define`
+        takes them) with ``values`` in the order of :meth:`values`."""
+        values = list(values)
+        n = len(self.fn.params)
+        params = dict(zip(self.fn.params, values[:n]))
+        los = values[n:]
+        ranges = [(sp, lo, length) for (sp, _, length), lo in zip(self.reads + self.writes, los)]
+        return params, ranges[:len(self.reads)], ranges[len(self.reads):]
+
 
 def emit(pb, steps, mode):
     """Emit ``steps`` (a list of lists of :class:`Task`) into ``pb`` for ``mode``. There is an
-    overlay boundary after every task outside a loop and after every loop, none inside one."""
+    overlay boundary after every task outside a loop and after every loop, none inside one.
+
+    A template is defined by the first task that uses it (TPLTASK: the definition is also
+    that task), so it costs no more than building that task word by word."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     steps = [list(s) for s in steps if s]
-    if mode == "static":
-        for task in (t for step in steps for t in step):
-            _straight(pb, task, barrier=False)
-        return
     barrier = mode == "nonepipe"
-    i = 0
-    while i < len(steps):
-        unroll, count, models = _best_loop(steps, i, pb.config.imem_words // LOOP_SHARE)
-        body = [t for s in steps[i:i + unroll] for t in s]
-        if count == 1:
-            for task in body:
-                _straight(pb, task, barrier)
+    tasks = [t for s in steps for t in s]
+    templates = _Templates(pb, barrier)
+    straight = _Straight(templates, tasks)
+    pieces = []             # ("task", task) or ("loop", body, count, models, spawns)
+    if mode == "static":
+        pieces = [("task", t) for t in tasks]
+    else:
+        i = 0
+        while i < len(steps):
+            unroll, count, models = _best_loop(steps, i, pb.config.imem_words // LOOP_SHARE)
+            body = [t for s in steps[i:i + unroll] for t in s]
+            if count == 1:
+                pieces += [("task", t) for t in body]
+            else:
+                regs = dict(zip(sorted({(d, p or 0) for _, d, p in models if d}), _INDUCTION))
+                spawns = _loop_templates(body, models, regs, barrier, pb.config.templates)
+                pieces.append(("loop", body, count, models, regs, spawns))
+            i += unroll * count
+    for piece in pieces:
+        if piece[0] == "task":
+            straight.emit(piece[1])
         else:
+            _, body, count, models, regs, spawns = piece
             with pb.atomic():
-                _loop(pb, body, count, models, barrier)
+                _loop(pb, body, count, models, barrier, regs, spawns, templates)
             pb.boundary()
-        i += unroll * count
+
+
+class _Templates:
+    """The templates a layer's program has defined, by definition ``(function label, params,
+    reads, writes)`` with :data:`ARG` values: :meth:`get` defines one when the builder no
+    longer holds it."""
+
+    def __init__(self, pb, barrier):
+        self.pb, self.barrier, self.defined = pb, barrier, {}
+
+    def holds(self, definition):
+        template = self.defined.get(definition)
+        return template is not None and self.pb.holds(template)
+
+    def issue(self, definition, fn, operands):
+        """A task of ``definition`` with ``operands`` (registers): a SPAWN; or, when the
+        template is not defined, its definition that is also the task (the operands must
+        hold 0 then, so that the task has the template's values)."""
+        if self.holds(definition):
+            self.pb.spawn(self.defined[definition], *operands)
+            return
+        _, params, reads, writes = definition
+        footprint = {} if self.barrier else dict(reads=list(reads), writes=list(writes))
+        self.defined[definition] = self.pb.define(fn, task=True, **footprint, **dict(params))
+
+
+def _definition(task, values):
+    params, reads, writes = task.with_values(values)
+    return (task.fn.label, tuple(params.items()), tuple(reads), tuple(writes))
+
+
+class _Straight:
+    """Tasks outside loops: those of one function and footprint shape (and at least two of
+    them) share a template when their values differ from the first one's by at most
+    :data:`SPAWN_OPERANDS` different amounts, field by field; the rest are built word by
+    word."""
+
+    def __init__(self, templates, tasks):
+        self.templates = templates
+        self.pb, self.barrier = templates.pb, templates.barrier
+        self.first = True
+        groups = {}
+        for task in tasks:
+            groups.setdefault(task.shape(), []).append(task)
+        self.plans = {}         # shape -> (first task's values, field -> operand or -1)
+        for shape, group in groups.items():
+            if len(group) < 2:
+                continue
+            values = np.array([t.values() for t in group], dtype=np.int64)
+            if self.barrier:        # a barrier has no footprint: only the parameters count
+                values[:, len(group[0].fn.params):] = values[0, len(group[0].fn.params):]
+            diffs = values - values[:1]
+            columns = {}
+            fields = []
+            for j in range(values.shape[1]):
+                if not diffs[:, j].any():
+                    fields.append(-1)
+                    continue
+                fields.append(columns.setdefault(diffs[:, j].tobytes(), len(columns)))
+            if len(columns) <= SPAWN_OPERANDS:
+                self.plans[shape] = (values[0], fields)
+
+    def definition(self, task):
+        """The definition of ``task``'s template, or None when it has none."""
+        plan = self.plans.get(task.shape())
+        if plan is None:
+            return None
+        base, fields = plan
+        return _definition(task, [int(b) if f < 0 else ARG[f] + int(b)
+                                  for b, f in zip(base, fields)])
+
+    def emit(self, task):
+        pb = self.pb
+        definition = self.definition(task)
+        if definition is None:
+            self.first = False
+            _straight(pb, task, self.barrier)
+            return
+        base, fields = self.plans[task.shape()]
+        if self.first:
+            # The layer's first task goes out word by word: TPLTASK's one more instruction
+            # would delay the whole layer.
+            self.first = False
+            _straight(pb, task, self.barrier)
+            return
+        if not self.templates.holds(definition):
+            # Defined by this task: the template's values are the first task's. Any one
+            # task of the group will do, with the other tasks' operands taken from it.
+            base = np.array(task.values(), dtype=np.int64)
+            if self.barrier:
+                base[len(task.fn.params):] = self.plans[task.shape()][0][len(task.fn.params):]
+            self.plans[task.shape()] = (base, fields)
+            definition = self.definition(task)
+            self.templates.issue(definition, task.fn, ())
+            pb.boundary()
+            return
+        operands = [0] * (max(fields) + 1)
+        for value, b, f in zip(task.values(), base, fields):
+            if f >= 0:
+                operands[f] = value - int(b)
+        for reg, value in zip(_OPERAND_REGS, operands):
+            pb.li(reg, value)
+        self.templates.issue(definition, task.fn, _OPERAND_REGS[:len(operands)])
+        pb.boundary()
 
 
 #: Periods a ring-buffer address may cycle with inside a loop.
@@ -195,14 +333,31 @@ def _add(pb, dst, src, value):
         pb.emit(f"add {dst}, {src}, {AT}")
 
 
-def _loop(pb, body, count, models, barrier):
+def _loop(pb, body, count, models, barrier, regs, spawns, templates):
     """``count`` iterations of ``body`` (the first one's tasks); value ``k`` of the body
-    follows ``models[k]``."""
-    regs = dict(zip(sorted({(d, p or 0) for _, d, p in models if d}), _INDUCTION))
+    follows ``models[k]``. Unless every template is already defined, the first iteration is
+    peeled off: its tasks define the templates (the induction registers are 0 there, so each
+    task has its template's values), at the cost of building them word by word."""
     for reg in regs.values():
         pb.li(reg, 0)
+    if not all(templates.holds(sp[0]) for sp in spawns if sp):
+        _iteration(pb, body, models, regs, barrier, spawns, templates)
+        count -= 1
+        if count == 0:
+            return
+        _advance(pb, regs)
     pb.li(_COUNTER, count)
     top = pb.label(pb.fresh_label("loop"))
+    _iteration(pb, body, models, regs, barrier, spawns, templates)
+    _advance(pb, regs)
+    pb.emit(f"addi {_COUNTER}, {_COUNTER}, -1")
+    pb.emit(f"bne {_COUNTER}, r0, {top}")
+
+
+def _iteration(pb, body, models, regs, barrier, spawns, templates):
+    """One iteration of a loop body: a SPAWN per task that has a template (``spawns``:
+    ``(definition, operand registers)`` or None; ``templates`` a :class:`_Templates`), else
+    the task built word by word."""
     k = 0
 
     def value(into):
@@ -217,7 +372,12 @@ def _loop(pb, body, count, models, barrier):
         _add(pb, into, reg, a)
         return into
 
-    for task in body:
+    for task, spawn in zip(body, spawns):
+        if spawn is not None:
+            definition, operands = spawn
+            templates.issue(definition, task.fn, operands)
+            k += len(task.values())
+            continue
         for offset, name in enumerate(task.fn.params):
             v = value(_SCRATCH)
             pb.savectx(v if isinstance(v, Reg) else pb.value(v) if v else ZERO, offset,
@@ -229,6 +389,10 @@ def _loop(pb, body, count, models, barrier):
         else:
             nr = len(task.reads)
             pb.save_pc(task.fn, reads=ranges[:nr], writes=ranges[nr:])
+
+
+def _advance(pb, regs):
+    """Move the induction and ring registers to the next iteration."""
     for (d, p), reg in regs.items():
         _add(pb, reg, reg, d)
         if p:
@@ -237,5 +401,34 @@ def _loop(pb, body, count, models, barrier):
             pb.emit(f"bne {reg}, {AT}, {wrap}")
             pb.li(reg, 0)
             pb.label(wrap)
-    pb.emit(f"addi {_COUNTER}, {_COUNTER}, -1")
-    pb.emit(f"bne {_COUNTER}, r0, {top}")
+
+
+def _loop_templates(body, models, regs, barrier, limit):
+    """For each task of a loop body that adds at most :data:`SPAWN_OPERANDS` induction
+    registers to its values: ``(definition, operand registers)``, where a definition is
+    ``(function label, params, reads, writes)`` with :data:`ARG` values (equal definitions
+    share a template; at most ``limit`` of them). None for the other tasks."""
+    out, seen = [], set()
+    k = 0
+    for task in body:
+        n = len(task.values())
+        fields = models[k:k + n]
+        k += n
+        if barrier:                 # a barrier has no footprint: only the parameters count
+            fields = fields[:len(task.fn.params)] + [(a, 0, None) for a, _, _ in
+                                                     fields[len(task.fn.params):]]
+        used = []
+        for _, d, p in fields:
+            if d and regs[(d, p or 0)] not in used:
+                used.append(regs[(d, p or 0)])
+        if len(used) > SPAWN_OPERANDS:
+            out.append(None)
+            continue
+        values = [a if not d else ARG[used.index(regs[(d, p or 0)])] + a for a, d, p in fields]
+        definition = _definition(task, values)
+        if definition not in seen and len(seen) == limit:
+            out.append(None)
+            continue
+        seen.add(definition)
+        out.append((definition, used))
+    return out

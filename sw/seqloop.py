@@ -26,7 +26,7 @@ from .fc import block_weights, dma_params, footprint, barrier, load_sb
 from .golden import fc as golden_fc
 from .image import DramImage
 from .isa import Act, Buf, Unit, Space
-from .program import ProgramBuilder, Reg, module_function
+from .program import ProgramBuilder, Reg, module_function, ARG
 from .roofline import roofline
 from .workload import Workload, CompileError, MODES
 
@@ -118,35 +118,57 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
     pb.task(load_sb, **dma_params(dram_addr=rw.beat, buf_addr=0, row_beats=w_beats),
             **fp(writes=[(Space.SB, 0, w_beats)]))
 
-    def step(k, x_dram, h_prev, h_dram):
-        """The three tasks of one step in slot ``k`` (addresses: integers or registers)."""
+    kinds = (load, cell, store)
+
+    def define(k, parts=(0, 1, 2)):
+        """Templates of a step in slot ``k`` (``parts`` of load, cell, store): the step's input
+        and output pointers (DRAM beats) are SPAWN operands a and b; h_{t-1} lies one output
+        before h_t."""
         nbin_row, nbout_row = k * slot_nbin, k * slot_nbout
         nbin, nbout = nbin_row * nbin_bpr, nbout_row * nbout_bpr
-        pb.task(load, x_dram=x_dram, h_dram=h_prev, nbin=nbin, nbout=nbout,
-                **fp(reads=[(Space.DRAM, h_prev, h_beats)],
-                     writes=[(Space.NBIN, nbin, x_beats + h_beats),
-                             (Space.NBOUT, nbout, nbh * nbout_bpr)]))
-        pb.task(cell, dst=nbout_row, src=nbin_row,
-                **fp(reads=[(Space.NBIN, nbin, x_beats + h_beats), (Space.SB, 0, w_beats)],
-                     writes=[(Space.NBOUT, nbout, nbh * nbout_bpr)]))
-        pb.task(store, h_dram=h_dram, nbout=nbout,
-                **fp(reads=[(Space.NBOUT, nbout, nbh * nbout_bpr)],
-                     writes=[(Space.DRAM, h_dram, nbh * nbout_bpr)]))
+        x_dram, h_dram = ARG[0], ARG[1]
+        h_prev = h_dram - h_step_beats
+        fields = (
+            dict(x_dram=x_dram, h_dram=h_prev, nbin=nbin, nbout=nbout,
+                 **fp(reads=[(Space.DRAM, h_prev, h_beats)],
+                      writes=[(Space.NBIN, nbin, x_beats + h_beats),
+                              (Space.NBOUT, nbout, nbh * nbout_bpr)])),
+            dict(dst=nbout_row, src=nbin_row,
+                 **fp(reads=[(Space.NBIN, nbin, x_beats + h_beats), (Space.SB, 0, w_beats)],
+                      writes=[(Space.NBOUT, nbout, nbh * nbout_bpr)])),
+            dict(h_dram=h_dram, nbout=nbout,
+                 **fp(reads=[(Space.NBOUT, nbout, nbh * nbout_bpr)],
+                      writes=[(Space.DRAM, h_dram, nbh * nbout_bpr)])))
+        for part in parts:
+            templates[k, part] = pb.define(kinds[part], **fields[part])
+
+    templates = {}
+
+    def step(k, x_dram, h_dram, parts=(0, 1, 2)):
+        """Tasks of one step in slot ``k`` (``parts`` of load, cell, store): registers with its
+        input and output pointers."""
+        for part in parts:
+            if (k, part) not in templates:
+                define(k, (part,))
+            pb.spawn(templates[k, part], x_dram, h_dram)
 
     if mode == "static":
         # Fixed at compile time: slot k runs sequences k, k + K, ... each for max_length steps.
+        x_reg, h_reg = Reg(4), Reg(5)
         for t_global in range(-(-n_seq // slots) * max_length):
             rnd, t = divmod(t_global, max_length)
             for k in range(slots):
                 b = rnd * slots + k
                 if b >= n_seq:
                     continue
-                h_dram = h_first + b * h_seq + t * h_step_beats
-                step(k, rx.beat + b * x_seq + t * x_step, h_dram - h_step_beats, h_dram)
+                pb.li(x_reg, rx.beat + b * x_seq + t * x_step)
+                pb.li(h_reg, h_first + b * h_seq + t * h_step_beats)
+                step(k, x_reg, h_reg)
+                pb.boundary()
     else:
         with pb.atomic():               # branches and a loop: one overlay segment
-            _dynamic_schedule(pb, step, slots, n_seq, rx.beat, x_seq, x_step, h_first, h_seq,
-                              h_step_beats, rlen.beat * config.beat_words)
+            _dynamic_schedule(pb, step, define, slots, n_seq, rx.beat, x_seq, x_step, h_first,
+                              h_seq, h_step_beats, rlen.beat * config.beat_words)
     pb.halt()
 
     # The golden model: the real steps of every sequence.
@@ -179,12 +201,16 @@ def compile_seqloop(config, xs, lengths, wx, wh, bias, *, slots=4, max_length=20
     return workload
 
 
-def _dynamic_schedule(pb, step, slots, n_seq, x_base, x_seq, x_step, h_base, h_seq, h_step,
-                      len_word):
+def _dynamic_schedule(pb, step, define, slots, n_seq, x_base, x_seq, x_step, h_base, h_seq,
+                      h_step, len_word):
     """The run-time control program: K slots, each walking its sequence's steps and taking the
     next sequence (its length read from DRAM) when it ends. A slot keeps three running
     pointers: ``x`` (this step's input), ``h`` (this step's output; the previous output, or the
-    zero step -1, is just before it) and ``end`` (where its outputs stop; 0 when idle)."""
+    zero step -1, is just before it) and ``end`` (where its outputs stop; 0 when idle).
+
+    The slots start one round apart: round ``r < K`` (unrolled) defines slot r's templates
+    (``define(r)``) and assigns its first sequence, then steps slots 0..r. So the first
+    tasks start at once, and the later slots are set up while the earlier ones run."""
     nxt, any_, tmp = Reg(2), Reg(3), Reg(4)
     x, h, end = ([Reg(5 + 3 * k + i) for k in range(slots)] for i in range(3))
     if 5 + 3 * slots > 24:
@@ -212,23 +238,33 @@ def _dynamic_schedule(pb, step, slots, n_seq, x_base, x_seq, x_step, h_base, h_s
         pb.li(end[k], 0)
         pb.label(done)
 
-    pb.li(nxt, 0)
-    for k in range(slots):
-        assign(k)
-    loop = pb.label(pb.fresh_label("round"))
-    pb.li(any_, 0)
-    for k in range(slots):
+    def slot_step(k, parts=(0, 1, 2)):
+        """Slot k's step, if it has a sequence; then its next sequence, if this one ended."""
         skip = pb.fresh_label("skip")
         pb.emit(f"beq {end[k]}, r0, {skip}")
-        pb.emit(f"addi {tmp}, {h[k]}, {-h_step}")
-        step(k, x[k], tmp, h[k])
+        step(k, x[k], h[k], parts)
         pb.emit(f"addi {x[k]}, {x[k]}, {x_step}")
         pb.emit(f"addi {h[k]}, {h[k]}, {h_step}")
         pb.li(any_, 1)
         pb.emit(f"blt {h[k]}, {end[k]}, {skip}")
         assign(k)
         pb.label(skip)
+
+    pb.li(nxt, 0)
+    for r in range(slots):              # the first K rounds: slot r joins in round r
+        pb.li(any_, 0)
+        define(r)
+        assign(r)
+        for k in range(r + 1):
+            slot_step(k)
+    done = pb.fresh_label("done")
+    pb.emit(f"beq {any_}, r0, {done}")
+    loop = pb.label(pb.fresh_label("round"))
+    pb.li(any_, 0)
+    for k in range(slots):
+        slot_step(k)
     pb.emit(f"bne {any_}, r0, {loop}")
+    pb.label(done)
 
 
 def random_seqloop(config, *, sequences=8, hidden=8, inputs=8, slots=4, max_length=20,

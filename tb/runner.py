@@ -75,12 +75,21 @@ class RunResult:
     def sim_cycles_per_second(self):
         return self.counters["cycles"] / self.wall_seconds if self.wall_seconds else 0.0
 
+    @property
+    def ctrl_cycles_per_task(self):
+        """The control unit's active cycles per committed task: its cost of issuing one
+        (every control-unit instruction takes one active cycle, so this is also its
+        instructions per task)."""
+        tasks = self.counters["tasks"]
+        return round(self.counters["ctrl_active"] / tasks, 2) if tasks else 0.0
+
     def summary(self):
         """The JSON-ready record of the run; ``counters`` also groups the modules' busy cycles
         as ``"busy": {"io", "pfu", "store"}``."""
         busy = {unit: self.counters[f"busy_{unit}"] for unit in ("io", "pfu", "store")}
         return {"workload": self.workload, "config": self.config, "mode": self.mode,
                 "cycles": self.cycles, "verified": self.verified,
+                "ctrl_cycles_per_task": self.ctrl_cycles_per_task,
                 "mismatches": self.mismatches, "counters": {**self.counters, "busy": busy},
                 "wall_seconds": round(self.wall_seconds, 3),
                 "sim_cycles_per_second": round(self.sim_cycles_per_second), **self.meta}

@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from dypipe.sw.asm import AsmError, Program, assemble, disassemble, disassemble_word
 from dypipe.sw.isa import (Op, Fmt, OPS, FIELDS, NUM_REGS, MODULE_UNITS, Unit, Buf, Act,
-                           MvmFlags, VecFn, encode, decode)
+                           MvmFlags, VecFn, Operand, encode, decode)
 from dypipe.sw.program import vec_flags
 
 SHIFTS = {Op.SLLI, Op.SRLI, Op.SRAI}
@@ -46,6 +46,9 @@ SAMPLES = {
     Fmt.TASK: ("Store, r24, back", dict(a=Unit.STORE.value, b=24, imm16=0)),
     Fmt.OVERLAY: ("r21, r22, back", dict(a=21, b=22, imm16=0)),
     Fmt.DEST: ("back", dict(imm16=0)),
+    Fmt.TMPL: ("63", dict(imm16=63)),
+    Fmt.TPLCTX: ("r9, 2047, d", dict(a=9, off=2047, c=Operand.D.value)),
+    Fmt.SPAWN: ("17, r1, r30, r0, r31", dict(tmpl=17, a=1, b=30, c=0, d=31)),
     Fmt.DMA: ("nbout, r18", dict(a=Buf.NBOUT.value, b=18)),
     Fmt.MVM: ("r19, bias|relu", dict(b=19, imm16=flags(True, Act.RELU))),
     Fmt.VEC: ("r20, avg|tanh", dict(b=20, imm16=vec_flags(VecFn.AVG, Act.TANH))),
@@ -84,6 +87,11 @@ def test_every_op_assembles(op):
     ("overlay r1, r31, 5", 0x943F0005),     # 37 << 26 | 1 << 21 | 31 << 16 | 5
     ("prefetch r1, r31, 5", 0x983F0005),    # 38 << 26 | 1 << 21 | 31 << 16 | 5
     ("enter 300", 0x9C00012C),              # 39 << 26 | 300
+    ("tpl 5", 0xC4000005),                  # 49 << 26 | 5
+    ("tplctx r3, 7, b", 0xC8601007),        # 50 << 26 | 3 << 21 | b (2) << 11 | 7
+    ("tplpc store, r24, 9", 0xCC580009),    # 51 << 26 | 2 << 21 | 24 << 16 | 9
+    ("spawn 33, r1, r2, r3, r4", 0xD0221921),   # 52 << 26 | 1 << 21 | 2 << 16 | 3 << 11
+                                                # | 4 << 6 | 33
 ])
 def test_absolute_encodings(text, word):
     assert words_of(text) == [word]
@@ -221,6 +229,10 @@ def _fields(op):
         Fmt.TASK: dict(a=st.sampled_from([u.value for u in MODULE_UNITS]), b=reg, imm16=u16),
         Fmt.OVERLAY: dict(a=reg, b=reg, imm16=u16),
         Fmt.DEST: dict(imm16=u16),
+        Fmt.TMPL: dict(imm16=imm("tmpl", False)),
+        Fmt.TPLCTX: dict(a=reg, off=imm("off", False),
+                         c=st.sampled_from([o.value for o in Operand])),
+        Fmt.SPAWN: dict(tmpl=imm("tmpl", False), a=reg, b=reg, c=reg, d=reg),
         Fmt.DMA: dict(a=st.sampled_from([b.value for b in Buf]), b=reg),
         Fmt.MVM: dict(b=reg, imm16=u16),
         Fmt.VEC: dict(b=reg, imm16=u16),
@@ -310,6 +322,11 @@ def test_targets_outside_the_program():
     ("lw r1, x(r2)", 1, ["expected an integer (simm16) as operand 2 of 'lw', got 'x'"]),
     ("li32 r1, 0x100000000", 1, ["value 4294967296 does not fit 32 bits"]),
     (".word -2147483649", 1, ["value -2147483649 does not fit 32 bits"]),
+    ("tpl 64", 1, ["template 64 does not fit a template number (0..63)"]),
+    ("spawn 64, r1, r2, r3, r4", 1, ["template 64 does not fit a template number (0..63)"]),
+    ("spawn 1, r1, r2, r3", 1, ["'spawn' takes 5 operands (template, ra, rb, rc, rd), got 4"]),
+    ("tplctx r1, 2048, a", 1, ["does not fit uoff (0..2047)"]),
+    ("tplctx r1, 0, e", 1, ["expected an operand none/a/b/c/d as operand 3 of 'tplctx'"]),
 ])
 def test_errors(source, line, parts):
     with pytest.raises(AsmError) as info:

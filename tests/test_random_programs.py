@@ -5,6 +5,11 @@ windows of DRAM and of each bank, so that they overlap often, each declaring its
 footprint. It runs on the RTL with DyPipe's dispatcher; a Python model executes the same tasks
 one after another. The DRAM window and every bank window (copied out by final tasks) must be
 identical.
+
+The same tasks are also issued as SPAWNs: each task through a template of its own, whose
+values are split at random between the template and the four operand registers; the template
+numbers wrap around, so templates are defined again while tasks spawned from them are still
+waiting or running.
 """
 
 import numpy as np
@@ -15,8 +20,8 @@ from dypipe.config import PRESETS
 from dypipe.sw.fc import dma_params
 from dypipe.sw.golden import write_back
 from dypipe.sw.image import DramImage
-from dypipe.sw.isa import Act, Buf, Space, Unit, DMA_PARAMS, MVM_PARAMS
-from dypipe.sw.program import ProgramBuilder, module_function
+from dypipe.sw.isa import Act, Buf, Space, Unit, DMA_PARAMS, MVM_PARAMS, SPAWN_OPERANDS
+from dypipe.sw.program import ARG, ProgramBuilder, Reg, module_function
 from dypipe.sw.workload import Workload
 from dypipe.tb.runner import run_workload
 
@@ -82,13 +87,41 @@ def programs(draw, max_tasks=14):
 
 # -- building and running -----------------------------------------------------------------------
 
-def build(tasks, seed):
+class _Spawner:
+    """Issues a task as a SPAWN of a template of its own (``pb.task``'s arguments): each
+    value is the template's, or an operand register plus the template's rest, at random."""
+
+    def __init__(self, pb, rng):
+        self.pb, self.rng = pb, rng
+
+    def _split(self, value, operands):
+        if self.rng.random() < 0.3:
+            return value
+        i = int(self.rng.integers(SPAWN_OPERANDS))
+        if i not in operands:
+            operands[i] = int(self.rng.integers(-40, 40))
+        return ARG[i] + (value - operands[i])
+
+    def task(self, fn, *, reads, writes, **params):
+        operands = {}
+        params = {name: self._split(v, operands) for name, v in params.items()}
+        reads = [(sp, self._split(lo, operands), n) for sp, lo, n in reads]
+        writes = [(sp, self._split(lo, operands), n) for sp, lo, n in writes]
+        template = self.pb.define(fn, reads=reads, writes=writes, **params)
+        regs = [Reg(4 + i) for i in range(SPAWN_OPERANDS)]
+        for i, reg in enumerate(regs):
+            self.pb.li(reg, operands.get(i, 0))
+        self.pb.spawn(template, *regs)
+
+
+def build(tasks, seed, spawn=False):
     rng = np.random.default_rng(seed)
     image = DramImage(CFG)
     init = rng.integers(-300, 300, DRAM_BEATS * V, dtype=np.int16)
     data = image.alloc("data", DRAM_BEATS * V, init)
     dumps = {buf: image.alloc(f"bank_{buf.name.lower()}", WINDOW[buf] * V) for buf in Buf}
     pb = ProgramBuilder(CFG)
+    issue = _Spawner(pb, rng) if spawn else pb
     for task in tasks:
         if task[0] in ("load", "store"):
             kind, buf, buf_lo, dram_lo, beats = task
@@ -96,11 +129,11 @@ def build(tasks, seed):
             bank = (SPACE[buf], buf_lo, beats)
             fn = (LOAD if kind == "load" else STORE)[buf]
             reads, writes = ([dram], [bank]) if kind == "load" else ([bank], [dram])
-            pb.task(fn, **dma_params(dram_addr=data.beat + dram_lo, buf_addr=buf_lo,
-                                     row_beats=beats), reads=reads, writes=writes)
+            issue.task(fn, **dma_params(dram_addr=data.beat + dram_lo, buf_addr=buf_lo,
+                                        row_beats=beats), reads=reads, writes=writes)
         else:
             _, dst, src, w, k, m, bias = task
-            pb.task(MVM_BIAS if bias else MVM_PLAIN, dst=dst, src=src, weights=w, k_chunks=k,
+            issue.task(MVM_BIAS if bias else MVM_PLAIN, dst=dst, src=src, weights=w, k_chunks=k,
                     m_blocks=m,
                     reads=[(Space.NBIN, src * BPR[Buf.NBIN], k * BPR[Buf.NBIN]),
                            (Space.SB, w * BPR[Buf.SB], m * k * BPR[Buf.SB])],
@@ -149,19 +182,22 @@ def serial(tasks, init):
 
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(programs(), st.integers(0, 1000))
-def test_random_programs_match_serial_execution(tasks, seed):
-    r = run_workload(build(tasks, seed))
+@given(programs(), st.integers(0, 1000), st.booleans())
+def test_random_programs_match_serial_execution(tasks, seed, spawn):
+    r = run_workload(build(tasks, seed, spawn))
     assert r.verified, f"{tasks}: {r.mismatches}"
 
 
-def test_long_random_program_matches_serial_execution():
-    """One long program: the ring fills and wraps, slots are reused many times."""
+@pytest.mark.parametrize("spawn", [False, True], ids=["savepc", "spawn"])
+def test_long_random_program_matches_serial_execution(spawn):
+    """One long program: the ring fills and wraps, slots are reused many times (and with
+    spawns, every template number is defined again three times)."""
     rng = np.random.default_rng(7)
     tasks = random_tasks(lambda lo, hi: int(rng.integers(lo, hi + 1)),
                          lambda seq: seq[int(rng.integers(len(seq)))], 120)
-    r = run_workload(build(tasks, 7))
+    r = run_workload(build(tasks, 7, spawn))
     assert r.verified, r.mismatches
-    # The dispatcher overlapped work: fewer cycles than the modules' busy cycles added up.
-    c = r.counters
-    assert r.cycles < c["busy_io"] + c["busy_pfu"] + c["busy_store"]
+    if not spawn:       # (a definition per task: there the control unit sets the pace)
+        # The dispatcher overlapped work: fewer cycles than the modules' busy cycles added up.
+        c = r.counters
+        assert r.cycles < c["busy_io"] + c["busy_pfu"] + c["busy_store"]
