@@ -113,8 +113,9 @@ class ConvEngine(wiring.Component):
         par = {name: Signal(WORD_BITS, name=name) for name in CONV_PARAMS}
         flags = Signal(MvmFlags)
         cmd = self.cmd.payload
+        imm = Signal.like(cmd.imm)      # checked whole: the payload moves on after the handshake
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += flags.eq(cmd.imm)
+            m.d.sync += [flags.eq(cmd.imm), imm.eq(cmd.imm)]
             with m.If(cmd.op == Op.CONV):
                 m.d.sync += [par[name].eq(cmd.params[i]) for i, name in enumerate(CONV_PARAMS)]
             with m.Else():
@@ -140,7 +141,7 @@ class ConvEngine(wiring.Component):
         many = (p["m_blocks"] != 1) | (p["x_count"] != 1) | (p["y_count"] != 1)
         with m.If(Cat(*zero).any() | params_too_big(par.values())
                   | ((flags.acc_in | flags.acc_out) & many)
-                  | (self.cmd.payload.imm >> len(flags.as_value()) != 0)):
+                  | (imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
         for last, rows in ((last_in, cfg.nbin_rows * C), (last_w, cfg.sb_rows),
                            (last_out, cfg.nbout_rows)):

@@ -55,9 +55,10 @@ class VectorUnit(wiring.Component):
         flags = Signal(VecFlags)
         cmd = self.cmd.payload
         binary = (flags.fn == VecFn.ADD) | (flags.fn == VecFn.MUL)
+        imm = Signal.like(cmd.imm)      # checked whole: the payload moves on after the handshake
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [p[name].eq(cmd.params[i]) for i, name in enumerate(VEC_PARAMS)]
-            m.d.sync += flags.eq(cmd.imm)
+            m.d.sync += [flags.eq(cmd.imm), imm.eq(cmd.imm)]
         kh = Mux(binary, 1, p["kh"])
         kw = Mux(binary, 2, p["kw"])
         kw_stride = Mux(binary, p["src_b"] - p["src"], p["kw_stride"])[:WORD_BITS]
@@ -81,7 +82,7 @@ class VectorUnit(wiring.Component):
                   | (flags.fn.as_value() >= len(VecFn))
                   | (~binary & ((p["kh"] == 0) | (p["kw"] == 0)
                                 | (p["kh"] * p["kw"] > MAX_WINDOW)))
-                  | (cmd.imm >> len(flags.as_value()) != 0)):
+                  | (imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
         with m.Elif(binary & (p["src"] + base_last >= rows)):
             m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(p["src"] + base_last)]

@@ -60,9 +60,11 @@ async def _read(ctx, gbuf, buf, beat, n_beats, config=CFG):
     return np.frombuffer(raw, dtype="<i2")
 
 
-async def _mvm(ctx, pfu, params, flags, cycles=10_000, op=Op.MVM, names=MVM_PARAMS):
+async def _mvm(ctx, pfu, params, flags, cycles=10_000, op=Op.MVM, names=MVM_PARAMS,
+               then_imm=None):
     """Issue one macro-instruction (MVM unless told); returns ('done', cycles) or
-    ('err', code, addr)."""
+    ('err', code, addr). ``then_imm``: the payload's imm after the handshake (the sequencer
+    presents its next instruction there)."""
     ctx.set(pfu.cmd.payload.op, op)
     for i, name in enumerate(names):
         ctx.set(pfu.cmd.payload.params[i], params[name])
@@ -70,6 +72,8 @@ async def _mvm(ctx, pfu, params, flags, cycles=10_000, op=Op.MVM, names=MVM_PARA
     ctx.set(pfu.cmd.valid, 1)
     await ctx.tick()
     ctx.set(pfu.cmd.valid, 0)
+    if then_imm is not None:
+        ctx.set(pfu.cmd.payload.imm, then_imm)
     for n in range(cycles):
         if ctx.get(pfu.cmd.done):
             await ctx.tick()

@@ -227,3 +227,19 @@ def _vec(**kw):
 def test_errors(op, names, params, flags, code, addr):
     seen = _simulate({}, op, names, params, flags, read=())
     assert seen["status"] == ("err", code, addr)
+
+
+@pytest.mark.parametrize("op,names,params,flags", [
+    (Op.VEC, VEC_PARAMS, _vec(chunks=3, src=3, src_b=6, dst=9), vec_flags(VecFn.MUL)),
+    (Op.CONV, CONV_PARAMS, _conv(), mvm_flags(bias=True)),
+])
+def test_flags_checked_as_issued(op, names, params, flags):
+    """The flags are checked as the instruction gave them, not as the payload reads a cycle
+    later (a seq2seq cell's VEC followed by ``addi r12, r2, 33`` once failed BAD_PARAM)."""
+    seen = {}
+
+    async def testbench(ctx, bench):
+        seen["status"] = await _mvm(ctx, bench.pfu, params, flags, op=op, names=names,
+                                    then_imm=0xFFFF)
+    _run(testbench, CFG)
+    assert seen["status"][0] == "done"
