@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.dypipe-installed
 CONFIG ?= small
 JOBS   ?= 2
 
-.PHONY: venv test demo verilog lint sim bench-ops bench-nets clean
+.PHONY: venv test demo verilog lint sim bench-ops bench-nets bench-dynamic clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,11 @@ bench-ops: $(STAMP)
 # three modes: CSV, JSON, Fig.9 and Fig.11 charts in bench-out/nets-paper/.
 bench-nets: $(STAMP)
 	$(DYPIPE) bench nets --config $(BENCH_CONFIG) --out bench-out/nets-$(BENCH_CONFIG)
+
+# The dynamic networks (seq2seq RNN / LSTM / GRU at hidden 256 and 128) in all three modes:
+# CSV, JSON, Fig.10 and Fig.11's dynamic rows in bench-out/dynamic-paper/.
+bench-dynamic: $(STAMP)
+	$(DYPIPE) bench dynamic --config $(BENCH_CONFIG) --out bench-out/dynamic-$(BENCH_CONFIG)
 
 clean:
 	rm -rf sim_build build results bench-out .pytest_cache

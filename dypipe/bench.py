@@ -1,6 +1,7 @@
-"""``dypipe bench ops`` and ``dypipe bench nets``: Table 2's nine operators, or the paper's four
-networks, in all three modes on the RTL, with their rooflines; a CSV, a JSON and charts like the
-paper's Fig.8 (operators), Fig.9 and Fig.11 (networks).
+"""``dypipe bench ops``, ``dypipe bench nets`` and ``dypipe bench dynamic``: Table 2's nine
+operators, the paper's four networks, or the dynamic networks, in all three modes on the RTL,
+with their rooflines; a CSV, a JSON and charts like the paper's Fig.8 (operators), Fig.9 and
+Fig.11 (networks), Fig.10 and Fig.11's dynamic rows (dynamic networks).
 
 How Fig.11's breakdown is measured: the counter ``datapath_idle`` counts the cycles in which no
 DMA engine moved data and the PFU computed nothing, so that only the control unit, the module
@@ -17,8 +18,8 @@ import time
 
 from .sw.workload import MODES
 
-__all__ = ["bench_ops", "bench_nets", "OP_FIELDS", "NET_FIELDS", "summarize", "plot",
-           "plot_breakdown", "main"]
+__all__ = ["bench_ops", "bench_nets", "bench_dynamic", "dynamic_workloads", "OP_FIELDS",
+           "NET_FIELDS", "DYNAMIC_FIELDS", "summarize", "plot", "plot_breakdown", "main"]
 
 NAMES = {"nonepipe": "NonePipe", "static": "Static", "dypipe": "DyPipe"}
 
@@ -31,6 +32,7 @@ _COMMON = ("mode", "cycles", "roofline_cycles", "roofline_fraction", "normalized
 OP_FIELDS = ("op", "kind") + _COMMON
 NET_FIELDS = ("net",) + _COMMON + ("layers", "program_words", "overlays", "max_abs_error",
                                    "relative_rms_error", "top1_agrees")
+DYNAMIC_FIELDS = ("workload",) + _COMMON + ("steps", "padded_work_ratio")
 
 
 def _record(config, wl, r):
@@ -118,6 +120,43 @@ def bench_nets(config, *, modes=MODES, only=None, seed=0, log=print):
             records.append(rec)
             _progress(log, len(records), total, name, r, rec)
     return _compare(records, "net")
+
+
+def dynamic_workloads(config):
+    """name -> builder(mode, seed) of the dynamic workloads: on ``paper`` at the paper's sizes
+    (seq2seq at hidden 256 and 128), on other presets scaled down (hidden 8 and 16)."""
+    from .sw.seq2seq import random_seq2seq
+    sizes = (256, 128) if config.name == "paper" else (16, 8)
+    out = {}
+    for hidden in sizes:
+        for cell in ("rnn", "lstm", "gru"):
+            name = f"seq2seq-{cell}-{hidden}"
+            out[name] = (lambda mode, seed, cell=cell, hidden=hidden, name=name:
+                         random_seq2seq(config, cell, sentences=16, hidden=hidden, seed=seed,
+                                        mode=mode, name=name))
+    return out
+
+
+def bench_dynamic(config, *, modes=MODES, only=None, seed=0, log=print):
+    """The dynamic networks (``only``: names to keep) in ``modes``; returns the records, each
+    with its run-time lengths."""
+    from .tb.runner import run_workload
+    builders = dynamic_workloads(config)
+    names = _select(list(builders), only, "workload")
+    records, total = [], len(names) * len(modes)
+    for name in names:
+        for mode in modes:
+            started = time.monotonic()
+            wl = builders[name](mode, seed)
+            log(f"[{len(records) + 1}/{total}] {name} {mode} (compiled in "
+                f"{time.monotonic() - started:.1f} s) ...")
+            r = run_workload(wl, log=log)
+            rec = {"workload": name, **_record(config, wl, r), "steps": wl.meta["steps"],
+                   "padded_work_ratio": wl.meta["padded_work_ratio"],
+                   "lengths": wl.meta["lengths"], "layer": wl.meta}
+            records.append(rec)
+            _progress(log, len(records), total, name, r, rec)
+    return _compare(records, "workload")
 
 
 def _compare(records, key):
@@ -246,6 +285,9 @@ SUITES = {
     "ops": ("op", OP_FIELDS, {"ops.png": (plot, "Table 2 operators on the RTL")}),
     "nets": ("net", NET_FIELDS, {"fig9.png": (plot, "Fig.9: networks on the RTL"),
                                  "fig11.png": (plot_breakdown, "Fig.11: COM & IO vs CF & CTX")}),
+    "dynamic": ("workload", DYNAMIC_FIELDS, {
+        "fig10.png": (plot, "Fig.10: dynamic networks on the RTL"),
+        "fig11-dynamic.png": (plot_breakdown, "Fig.11 (dynamic): COM & IO vs CF & CTX")}),
 }
 
 
@@ -269,9 +311,10 @@ def write(suite, records, figures, out_dir, config_name):
 
 
 def main(suite, config, out_dir, *, only=None, modes=MODES, seed=0, log=print):
-    """Run ``suite`` ("ops" or "nets"), print its table and figures, write its files."""
+    """Run ``suite`` ("ops", "nets" or "dynamic"), print its table and figures, write its
+    files."""
     started = time.monotonic()
-    run = {"ops": bench_ops, "nets": bench_nets}[suite]
+    run = {"ops": bench_ops, "nets": bench_nets, "dynamic": bench_dynamic}[suite]
     records = run(config, modes=modes, only=only, seed=seed, log=log)
     figures, lines = summarize(records, SUITES[suite][0], time.monotonic() - started)
     for line in lines:

@@ -126,9 +126,11 @@ def cmd_bench(args):
     from . import bench
     from .sw.workload import MODES
     config = get_config(args.config)
-    chosen = args.ops if args.suite == "ops" else args.nets
-    if (args.ops and args.suite != "ops") or (args.nets and args.suite != "nets"):
-        raise ValueError("--ops is for `bench ops`, --nets for `bench nets`")
+    chosen = {"ops": args.ops, "nets": args.nets, "dynamic": args.workloads}[args.suite]
+    for option, suite in ((args.ops, "ops"), (args.nets, "nets"), (args.workloads, "dynamic")):
+        if option and args.suite != suite:
+            raise ValueError("--ops is for `bench ops`, --nets for `bench nets`, --workloads "
+                             "for `bench dynamic`")
     only = {name.strip().lower() for name in chosen.split(",")} if chosen else None
     modes = MODES if args.mode == "all" else (args.mode,)
     out = args.out or f"bench-out/{args.suite}-{config.name}"
@@ -188,14 +190,17 @@ def build_parser():
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="run a benchmark suite on the RTL and write CSV, JSON, PNG")
-    p.add_argument("suite", choices=("ops", "nets"),
-                   help="ops: the nine operators of Table 2; nets: the paper's four networks")
+    p.add_argument("suite", choices=("ops", "nets", "dynamic"),
+                   help="ops: the nine operators of Table 2; nets: the paper's four networks; "
+                   "dynamic: the dynamic networks (seq2seq RNN / LSTM / GRU)")
     p.add_argument("--config", default="paper", choices=sorted(PRESETS),
                    help="paper runs them as published; other presets a scaled-down twin")
     p.add_argument("--mode", default="all", choices=(*MODES, "all"))
     p.add_argument("--ops", help="comma-separated operator names (default: all nine)")
     p.add_argument("--nets", help="comma-separated network names (default: alexnet, resnet18,"
                    " googlenet, squeezenet)")
+    p.add_argument("--workloads", help="comma-separated dynamic workload names (default: all, "
+                   "e.g. seq2seq-lstm-256)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default bench-out/SUITE-CONFIG)")

@@ -4,6 +4,7 @@ mode from a seed."""
 from .branch import random_branch
 from .ops import (TABLE2, conv_workload, eltwise_workload, fc_workload, op_workload,
                   pool_workload)
+from .seq2seq import random_seq2seq
 from .seqloop import random_seqloop
 
 __all__ = ["WORKLOADS", "build_workload", "parse_size"]
@@ -65,6 +66,19 @@ def _seqloop(config, mode, seed, size=None):
                           max_length=20, seed=seed, mode=mode)
 
 
+def _seq2seq(cell):
+    def build(config, mode, seed, size=None):
+        """One encoder and one decoder layer over sentence pairs of lengths uniform in 1..20
+        (``--size SENTENCESxHIDDEN``; the embedding equals the hidden width)."""
+        if size:
+            sentences, hidden = parse_size(size, 2)
+        else:
+            sentences, hidden = 16, (256 if config.name == "paper" else 8)
+        return random_seq2seq(config, cell, sentences=sentences, hidden=hidden, seed=seed,
+                              mode=mode, name=f"seq2seq-{cell}")
+    return build
+
+
 def _conv(config, mode, seed, size=None):
     """Convolution with bias and ReLU: ``--size HxWxCINxCOUTxKxSTRIDExPAD``."""
     h, w, cin, cout, k, stride, pad = parse_size(size or "9x9x12x9x3x1x1", 7, zero_last=True)
@@ -98,6 +112,10 @@ WORKLOADS = {
     "branch": (_branch, "A, then B or C by a run-time condition, then D (--size IN x A x BC x D)"),
     "seqloop": (_seqloop, "RNN cell over run-time lengths 1..20, static pads to 20 "
                           "(--size SEQUENCESxHIDDEN)"),
+    **{f"seq2seq-{cell}": (_seq2seq(cell), f"seq2seq {cell.upper()}: encoder and decoder over "
+                                           "run-time lengths 1..20, static pads both to 20 "
+                                           "(--size SENTENCESxHIDDEN)")
+       for cell in ("rnn", "lstm", "gru")},
     "conv": (_conv, "convolution with bias and ReLU (--size HxWxCINxCOUTxKxSTRIDExPAD)"),
     "pool": (_pool, "max pooling (--size HxWxCxKxSTRIDE)"),
     "eltwise": (_eltwise, "elementwise add (--size N)"),

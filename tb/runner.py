@@ -197,8 +197,10 @@ def _run_dir(keep_dir):
 
 
 def _default_limit(workload):
-    # Generous: every DRAM beat of the image twice over, plus the MACs, plus slack.
-    beats = workload.image.used_beats
+    # Generous: every DRAM beat of the image twice over (and of the traffic a workload says
+    # it streams on top, such as weights read again at every step), plus the MACs, plus slack.
+    beats = workload.image.used_beats + workload.meta.get("streamed_bytes", 0) // (
+        workload.config.dram_bytes_per_cycle)
     macs = workload.meta.get("macs", 0)
     return 4 * beats + 4 * macs // workload.config.macs_per_cycle + 200_000
 
