@@ -32,7 +32,7 @@ _COMMON = ("mode", "cycles", "roofline_cycles", "roofline_fraction", "normalized
 OP_FIELDS = ("op", "kind") + _COMMON
 NET_FIELDS = ("net",) + _COMMON + ("layers", "program_words", "overlays", "max_abs_error",
                                    "relative_rms_error", "top1_agrees")
-DYNAMIC_FIELDS = ("workload",) + _COMMON + ("steps", "padded_work_ratio")
+DYNAMIC_FIELDS = ("workload",) + _COMMON + ("steps", "padded_work_ratio", "taken")
 
 
 def _record(config, wl, r):
@@ -124,7 +124,9 @@ def bench_nets(config, *, modes=MODES, only=None, seed=0, log=print):
 
 def dynamic_workloads(config):
     """name -> builder(mode, seed) of the dynamic workloads: on ``paper`` at the paper's sizes
-    (seq2seq at hidden 256 and 128), on other presets scaled down (hidden 8 and 16)."""
+    (seq2seq at hidden 256 and 128), on other presets scaled down (hidden 8 and 16); the
+    early-exit CNN with its exit taken and not."""
+    from .sw.early_exit import random_early_exit
     from .sw.seq2seq import random_seq2seq
     sizes = (256, 128) if config.name == "paper" else (16, 8)
     out = {}
@@ -134,6 +136,10 @@ def dynamic_workloads(config):
             out[name] = (lambda mode, seed, cell=cell, hidden=hidden, name=name:
                          random_seq2seq(config, cell, sentences=16, hidden=hidden, seed=seed,
                                         mode=mode, name=name))
+    for take in (True, False):
+        out[f"early-exit-{'taken' if take else 'continue'}"] = (
+            lambda mode, seed, take=take: random_early_exit(config, take=take, seed=seed,
+                                                            mode=mode))
     return out
 
 
@@ -151,9 +157,9 @@ def bench_dynamic(config, *, modes=MODES, only=None, seed=0, log=print):
             log(f"[{len(records) + 1}/{total}] {name} {mode} (compiled in "
                 f"{time.monotonic() - started:.1f} s) ...")
             r = run_workload(wl, log=log)
-            rec = {"workload": name, **_record(config, wl, r), "steps": wl.meta["steps"],
-                   "padded_work_ratio": wl.meta["padded_work_ratio"],
-                   "lengths": wl.meta["lengths"], "layer": wl.meta}
+            rec = {"workload": name, **_record(config, wl, r), "layer": wl.meta,
+                   **{k: wl.meta[k] for k in ("steps", "padded_work_ratio", "lengths", "taken")
+                      if k in wl.meta}}
             records.append(rec)
             _progress(log, len(records), total, name, r, rec)
     return _compare(records, "workload")

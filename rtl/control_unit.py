@@ -11,7 +11,8 @@ Besides scalar arithmetic, DRAM word loads/stores and branches it builds tasks:
 :attr:`Op.SAVECTX` writes a register into the context slot at the head of the task ring and
 :attr:`Op.SAVEPC` commits a task record for that slot and moves the head on. Both stall while
 the head slot still belongs to an unfinished task, so a live context is never overwritten.
-:attr:`Op.WAIT` and :attr:`Op.HALT` wait until every committed task finished.
+:attr:`Op.WAIT` and :attr:`Op.HALT` wait until every committed task finished; :attr:`Op.WAITN` until
+at most ``imm16`` of them are unfinished.
 
 *Templates* make a task one instruction. :attr:`Op.TPL` selects template ``t``;
 :attr:`Op.TPLCTX` writes a word of its context and which SPAWN operand adds to it;
@@ -73,6 +74,7 @@ class ControlUnit(wiring.Component):
     task : Out(TaskPort)   committed tasks, to the dispatcher
     retire : In(RetirePort).array(len(MODULE_UNITS))   slots given back
     tasks_idle : In(1)     the dispatcher holds no unfinished task
+    tasks_live : In(range(task_ring + 1))   unfinished tasks the dispatcher holds
     err : Out(ErrorReport)
     """
 
@@ -90,7 +92,7 @@ class ControlUnit(wiring.Component):
             "mem": Out(MemPort(config)),
             "task": Out(TaskPort(config)),
             "retire": In(RetirePort(config)).array(len(MODULE_UNITS)),
-            "tasks_idle": In(1),
+            "tasks_idle": In(1), "tasks_live": In(range(config.task_ring + 1)),
             "err": Out(ErrorReport()),
         })
 
@@ -432,6 +434,11 @@ class ControlUnit(wiring.Component):
                             next_insn(pc + 1)
                         with m.Else():
                             m.next = "HALTED"
+                    with m.Case(Op.WAITN):
+                        with m.If((self.tasks_live > d.imm16) | sp_busy):
+                            m.d.comb += self.stall.eq(1)
+                        with m.Else():
+                            next_insn(pc + 1)
                     with m.Default():
                         report(Err.ILLEGAL, self.imem_r.data)
                 # The spawn engine's error wins over the instruction's (it is older).

@@ -66,6 +66,7 @@ class Dispatcher(wiring.Component):
     finished : In(n_modules)                    a module's oldest released task finished
     retire : Out(RetirePort).array(n_modules)   slots given back to the ring
     idle : Out(1)                               no unfinished task
+    live : Out(range(task_ring + 1))            unfinished tasks
     stall_hazard : Out(1)   a task next in line for its idle module waits on a data conflict
     stall_busy : Out(1)     a task free of conflicts waits for its module
     err : Out(ErrorReport)   ``pc`` is the record's; ``addr`` the bad field (unit or range)
@@ -79,7 +80,8 @@ class Dispatcher(wiring.Component):
             "issue": Out(TaskPort(config)).array(n),
             "released": In(n), "finished": In(n),
             "retire": Out(RetirePort(config)).array(n),
-            "idle": Out(1), "stall_hazard": Out(1), "stall_busy": Out(1),
+            "idle": Out(1), "live": Out(range(config.task_ring + 1)),
+            "stall_hazard": Out(1), "stall_busy": Out(1),
             "err": Out(ErrorReport()),
         })
 
@@ -205,6 +207,7 @@ class Dispatcher(wiring.Component):
             waiting = valid[j] & ~issued[j]
             m.d.comb += [hazard[j].eq(waiting & (order_deps[j] == 0) & (data_deps[j] != 0)),
                          busy[j].eq(waiting & (order_deps[j] != 0) & (data_deps[j] == 0))]
-        m.d.comb += [self.idle.eq(valid == 0), self.stall_hazard.eq(hazard.any()),
+        m.d.comb += [self.idle.eq(valid == 0), self.live.eq(sum(valid[j] for j in range(W))),
+                     self.stall_hazard.eq(hazard.any()),
                      self.stall_busy.eq(busy.any())]
         return m

@@ -106,7 +106,7 @@ class Top(wiring.Component):
             wiring.connect(m, disp.retire[idx], ctrl.retire[idx])
             m.d.comb += [disp.finished[idx].eq(seqs[unit].done),
                          disp.released[idx].eq(seqs[unit].released)]
-        m.d.comb += ctrl.tasks_idle.eq(disp.idle)
+        m.d.comb += [ctrl.tasks_idle.eq(disp.idle), ctrl.tasks_live.eq(disp.live)]
 
         # Data paths.
         wiring.connect(m, load.buf, gbuf.dma_w)

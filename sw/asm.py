@@ -37,6 +37,7 @@ Syntax, one statement per line::
     savepc  unit, rb, target    TASK   unit io, pfu or store; imm16 = target, absolute
                                        (also tplpc)
     tpl     template            TMPL   a template number 0..63 (also tpltask)
+    waitn   count               COUNT  a number of tasks 0..65535
     tplctx  rs, offset, operand TPLCTX operand none, a, b, c or d
     spawn   template, ra, rb, rc, rd   SPAWN
     overlay ra, rb, dest        OVERLAY  imm16 = dest, absolute (also prefetch)
@@ -342,6 +343,7 @@ _FORMATS = {
     Fmt.OVERLAY: (_Reg("a"), _Reg("b"), _Target("imm16", relative=False)),
     Fmt.DEST: (_Target("imm16", relative=False),),
     Fmt.TMPL: (_TEMPLATE,),
+    Fmt.COUNT: (_uimm("imm16"),),
     Fmt.TPLCTX: (_Reg("a"), _uimm("off"), _Name("c", "an operand", Operand)),
     Fmt.SPAWN: (_Imm("tmpl", 0, _mask(FIELDS["tmpl"][1]), "a template number", "template"),
                 _Reg("a"), _Reg("b"), _Reg("c"), _Reg("d")),

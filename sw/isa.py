@@ -125,6 +125,7 @@ class Op(enum.Enum, shape=6):
     TPLPC = 51    # the template's module a, function imm16, footprint r[b] ..; no task
     SPAWN = 52    # commit a task from template tmpl, operands r[a], r[b], r[c], r[d]
     TPLTASK = 53  # TPL, and the definition that follows is also a task (its values as given)
+    WAITN = 54    # wait until at most imm16 committed tasks are unfinished (WAIT: none)
 
 
 class Unit(enum.Enum, shape=2):
@@ -300,6 +301,7 @@ class Fmt(enum.Enum):
     OVERLAY = "ra, rb, dest"    # a=DRAM word address b=word count imm16 = absolute imem pc
     DEST = "dest"               # imm16 = absolute imem pc
     TMPL = "template"           # imm16 = template number
+    COUNT = "count"             # imm16 = a number of tasks (unsigned)
     TPLCTX = "rs, offset, operand"   # a=rs off=context offset c=Operand
     SPAWN = "template, ra, rb, rc, rd"   # tmpl=template; a, b, c, d = operand registers
     DMA = "buf, rs"             # a=buf b=first parameter register
@@ -348,6 +350,7 @@ OPS = {
     Op.SAVECTX: (Fmt.CTX, _CTRL),
     Op.SAVEPC: (Fmt.TASK, _CTRL),
     Op.WAIT: (Fmt.NONE, _CTRL),
+    Op.WAITN: (Fmt.COUNT, _CTRL),
     Op.OVERLAY: (Fmt.OVERLAY, _CTRL),
     Op.PREFETCH: (Fmt.OVERLAY, _CTRL),
     Op.ENTER: (Fmt.DEST, _CTRL),

@@ -517,8 +517,10 @@ class ProgramBuilder:
         finally:
             self._atomic -= 1
 
-    def wait(self):
-        self._emit_keeping("wait")
+    def wait(self, at_most=0):
+        """WAIT until every committed task has finished, or (WAITN) until at most ``at_most``
+        of them are unfinished: the tasks committed since, say, while older ones finish."""
+        self._emit_keeping("wait" if not at_most else f"waitn {int(at_most)}")
 
     def halt(self):
         self._emit_keeping("halt")

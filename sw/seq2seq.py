@@ -85,11 +85,12 @@ class _Plan:
         self.gates_off = 0 if not cell.ops else hp * self.outs     # elements into a record
         self.rec = hp * (self.outs + (n_gates if cell.ops else 0))
         self.rec_beats = self.rec // V
-        self.xrec = ep + hp                                         # [x | m]
+        self.xrec = hp + ep                                         # [m | x]
         self.xrec_beats = self.xrec // V
-        # NBin area of a slot (rows): inputs [x h m hraw], then the vector operations'.
-        names = ["x", "h", "m", "hraw"]
-        sizes = [self.rows_x, self.rows_h, self.rows_h, self.rows_h]
+        # NBin area of a slot (rows): inputs [m x h hraw] (an input record lands as [m x], the
+        # CONVs read [x h]), then the vector operations'.
+        names = ["m", "x", "h", "hraw"]
+        sizes = [self.rows_h, self.rows_x, self.rows_h, self.rows_h]
         if cell.ops:
             elt = [g.name for g in cell.gates] + (["c"] if cell.has_c else [])
             elt += [n for n in ("cm",) if cell.has_c]
@@ -101,7 +102,7 @@ class _Plan:
         r = 0
         for n, s in zip(names, sizes):
             self.row[n], r = r, r + s
-        self.in_rows = self.row["hraw"] + self.rows_h            # x, h, m, hraw
+        self.in_rows = self.row["hraw"] + self.rows_h            # m, x, h, hraw
         self.elt_first = self.in_rows
         self.slot_rows = r
         self.minus_one_row = slots * r
@@ -125,18 +126,18 @@ def _functions(p, tag):
 
     @module_function(Unit.IO, "x_dram", "h_dram", "nbin", name=f"{tag}_load_in")
     def load_in(f, q):
-        f.dload_span(Buf.NBIN, q.x_dram, q.nbin, x_beats)
+        """x (past the mask in its input record) and h_{t-1}."""
+        f.emit(f"addi r1, {q.nbin}, {p.row['x'] * nb}")
+        f.emit(f"addi r{_VEC_FIRST - 1}, {q.x_dram}, {h_beats}")
+        f.dload_span(Buf.NBIN, Reg(_VEC_FIRST - 1), Reg(1), x_beats)
         f.emit(f"addi r1, {q.nbin}, {p.row['h'] * nb}")
         f.dload_span(Buf.NBIN, q.h_dram, Reg(1), h_beats)
     fns["load_in"] = load_in
 
     @module_function(Unit.IO, "x_dram", "h_dram", "nbin", name=f"{tag}_load_in_masked")
     def load_in_masked(f, q):
-        """x, the mask after it in the input record, and h_{t-1} aside (``hraw``)."""
-        f.dload_span(Buf.NBIN, q.x_dram, q.nbin, x_beats)
-        f.emit(f"addi r1, {q.nbin}, {p.row['m'] * nb}")
-        f.emit(f"addi r{_VEC_FIRST - 1}, {q.x_dram}, {x_beats}")
-        f.dload_span(Buf.NBIN, Reg(_VEC_FIRST - 1), Reg(1), h_beats)
+        """The input record [m | x], and h_{t-1} aside (``hraw``) to be masked."""
+        f.dload_span(Buf.NBIN, q.x_dram, q.nbin, p.xrec_beats)
         f.emit(f"addi r1, {q.nbin}, {p.row['hraw'] * nb}")
         f.dload_span(Buf.NBIN, q.h_dram, Reg(1), h_beats)
     fns["load_in_masked"] = load_in_masked
@@ -287,7 +288,7 @@ def compile_seq2seq(config, cell_name, enc_x, dec_x, lengths, weights, *, hidden
     shared = n_gates if streamed else 0
     slots = max(1, min(slots, n_sent, (config.templates - shared) // per_slot, _MAX_SLOTS))
     p = _Plan(config, cell, hidden, inputs, slots, streamed)
-    V, hp, ep = p.V, p.hp, p.ep
+    V, hp = p.V, p.hp
 
     # -- DRAM -----------------------------------------------------------------------------
     image = DramImage(config)
@@ -302,9 +303,9 @@ def compile_seq2seq(config, cell_name, enc_x, dec_x, lengths, weights, *, hidden
     xs = np.zeros((n_sent, 2 * L, p.xrec), dtype=np.int16)
     one = 1 << config.frac_bits
     for b, (le, ld) in enumerate(lengths):
-        xs[b, L - le:L, :inputs] = enc_x[b, :le]
-        xs[b, L - le + 1:L, ep:] = one                  # the mask: 0 at the first real step
-        xs[b, L:L + ld, :inputs] = dec_x[b, :ld]
+        xs[b, L - le:L, hp:hp + inputs] = enc_x[b, :le]
+        xs[b, L - le + 1:L, :hp] = one                  # the mask: 0 at the first real step
+        xs[b, L:L + ld, hp:hp + inputs] = dec_x[b, :ld]
     rx = image.alloc("x", xs.size, xs)
     rrec = image.alloc("rec", n_sent * (2 * L + 1) * p.rec)
     rlen = image.alloc("lengths", 4 * n_sent,
@@ -344,7 +345,8 @@ def compile_seq2seq(config, cell_name, enc_x, dec_x, lengths, weights, *, hidden
         """The template fields of task ``kind`` of slot ``k``: ARG[0] is the step's input
         record, ARG[1] its state record, ARG[2] / ARG[3] the layer's weights / bias offsets."""
         row = k * p.slot_rows
-        nbin, el, nbout = row * nbb, row * p.C, k * p.gate_blocks
+        nbin, nbout = row * nbb, k * p.gate_blocks
+        el = (row + p.row["x"]) * p.C           # the CONVs' input [x h], in elements
         in_fp = (Space.NBIN, nbin, p.in_rows * nbb)
         elt_fp = (Space.NBIN, (row + p.elt_first) * nbb, (p.slot_rows - p.elt_first) * nbb)
         gates_fp = (Space.NBOUT, nbout * nob, p.gate_blocks * nob)
@@ -462,7 +464,7 @@ def compile_seq2seq(config, cell_name, enc_x, dec_x, lengths, weights, *, hidden
         c = np.zeros(hp, dtype=np.int16) if cell.has_c else None
         for pos in range(L - le, L + ld):
             layer = 0 if pos < L else 1
-            x = xs[b, pos, :ep]
+            x = xs[b, pos, hp:]
             h, c, gates = cell_step(cell, config, weights[layer], x, h, c)
             r = expected[b, pos + 1]
             r[:hp] = h

@@ -4,6 +4,7 @@ mode from a seed."""
 from .branch import random_branch
 from .ops import (TABLE2, conv_workload, eltwise_workload, fc_workload, op_workload,
                   pool_workload)
+from .early_exit import random_early_exit
 from .seq2seq import random_seq2seq
 from .seqloop import random_seqloop
 
@@ -79,6 +80,14 @@ def _seq2seq(cell):
     return build
 
 
+def _early_exit(take):
+    def build(config, mode, seed, size=None):
+        if size:
+            raise ValueError("the early-exit CNN has a fixed size per preset; it takes no --size")
+        return random_early_exit(config, take=take, seed=seed, mode=mode)
+    return build
+
+
 def _conv(config, mode, seed, size=None):
     """Convolution with bias and ReLU: ``--size HxWxCINxCOUTxKxSTRIDExPAD``."""
     h, w, cin, cout, k, stride, pad = parse_size(size or "9x9x12x9x3x1x1", 7, zero_last=True)
@@ -116,6 +125,10 @@ WORKLOADS = {
                                            "run-time lengths 1..20, static pads both to 20 "
                                            "(--size SENTENCESxHIDDEN)")
        for cell in ("rnn", "lstm", "gru")},
+    "early-exit-taken": (_early_exit(True), "a CNN with an exit classifier after its first "
+                                            "block; the accelerator's gate says exit"),
+    "early-exit-continue": (_early_exit(False), "the same CNN; the gate says go on through "
+                                                "the second block"),
     "conv": (_conv, "convolution with bias and ReLU (--size HxWxCINxCOUTxKxSTRIDExPAD)"),
     "pool": (_pool, "max pooling (--size HxWxCxKxSTRIDE)"),
     "eltwise": (_eltwise, "elementwise add (--size N)"),

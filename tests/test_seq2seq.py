@@ -105,3 +105,21 @@ def test_bench_dynamic_writes_csv_json_png(tmp_path):
     assert rec["steps"] == sum(a + b for a, b in rec["lengths"])
     with pytest.raises(ValueError, match="unknown workload"):
         bench.bench_dynamic(SMALL, only={"treelstm-19"})
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("mode", MODES)
+def test_early_exit(mode):
+    """The accelerator's gate decides: each mode runs the path it says, bit-exact; with the
+    exit taken, block 2 neither runs (fewer cycles, fewer bytes written) nor is expected."""
+    from dypipe.sw.early_exit import random_early_exit
+    runs = {}
+    for take in (True, False):
+        wl = random_early_exit(SMALL, take=take, mode=mode)
+        assert wl.meta["taken"] == take
+        assert ("y" in wl.expected) == (not take) and "y_exit" in wl.expected
+        r = run_workload(wl)
+        assert r.verified, f"{mode}, take={take}: {r.mismatches}"
+        runs[take] = r
+    assert runs[True].cycles < runs[False].cycles
+    assert runs[True].counters["dram_write_bytes"] < runs[False].counters["dram_write_bytes"]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from dypipe.config import PRESETS
-from dypipe.sw.functions import LOAD, STORE, dma_params
+from dypipe.sw.functions import LOAD, STORE, VEC, dma_params
 from dypipe.sw.image import DramImage
-from dypipe.sw.isa import Buf, Err, Op, Operand, Space, Unit, decode, encode
+from dypipe.sw.isa import Act, Buf, Err, Op, Operand, Space, Unit, VecFn, decode, encode
 from dypipe.sw.program import ARG, ProgramBuilder, Reg
 from dypipe.sw.workload import Workload
 from dypipe.tb.runner import run_workload
@@ -166,3 +166,33 @@ def test_spawn_of_a_template_whose_definition_began_again():
             "spawn 2, r0, r0, r0, r0\nhalt\nfn: end\n")
     e = run_expecting(text, Err.BAD_TASK, Unit.CTRL, 4)
     assert e.addr == 2
+
+
+def test_waitn_goes_on_while_older_tasks_run():
+    """WAITN k returns once at most k committed tasks are unfinished: after a long load, WAIT
+    (WAITN 0) holds back a PFU task that could run beside it, WAITN 1 does not."""
+
+    # A max over 3x3 windows of 60 pixels: 540 row reads on rows the load does not touch.
+    rb = CFG.nbin_row_bytes // CFG.dram_bytes_per_cycle      # beats per NBin row
+    pool = dict(dst=230, src=160, src_b=0, chunks=1, kh=3, kw=3, kh_stride=1, kw_stride=1,
+                x_count=60, x_stride=1, y_count=1, y_stride=0, dst_x_stride=0,
+                dst_y_stride=0, scale=0)
+
+    cycles = {}
+    for n in (0, 1):
+        image = DramImage(CFG)
+        src = image.alloc("src", 300 * V, np.arange(300 * V, dtype=np.int16))
+        pb = ProgramBuilder(CFG)
+        pb.task(LOAD[Buf.NBIN], **dma_params(dram_addr=src.beat, buf_addr=0, row_beats=300),
+                writes=[(Space.NBIN, 0, 300)])
+        pb.wait(at_most=n)
+        pb.task(VEC[VecFn.MAX, Act.NONE], **pool, reads=[(Space.NBIN, 160 * rb, 64 * rb)],
+                writes=[(Space.NBIN, 230 * rb, rb)])
+        pb.halt()
+        wl = Workload(name="waitn", mode="dypipe", config=CFG,
+                      program=pb.assemble(image=image), image=image, expected={})
+        ops = [decode(w)["op"] for w in wl.program.words]
+        assert (Op.WAITN in ops) == bool(n) and (Op.WAIT in ops) == (not n)
+        cycles[n] = run_workload(wl).cycles
+    # The max (over 500 cycles) runs beside the load (over 300 cycles) only with WAITN 1.
+    assert cycles[1] < cycles[0] - 200, cycles
