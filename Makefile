@@ -45,8 +45,8 @@ bench-ops: $(STAMP)
 bench-nets: $(STAMP)
 	$(DYPIPE) bench nets --config $(BENCH_CONFIG) --out bench-out/nets-$(BENCH_CONFIG)
 
-# The dynamic networks (seq2seq RNN / LSTM / GRU at hidden 256 and 128, the run-time exit) in
-# all three modes: CSV, JSON, Fig.10 and Fig.11's dynamic rows in bench-out/dynamic-paper/.
+# The dynamic networks (seq2seq RNN / LSTM / GRU at hidden 256 and 128, Tree-LSTM, the run-time
+# exit) in all three modes: CSV, JSON, Fig.10 and Fig.11's dynamic rows in bench-out/dynamic-paper/.
 bench-dynamic: $(STAMP)
 	$(DYPIPE) bench dynamic --config $(BENCH_CONFIG) --out bench-out/dynamic-$(BENCH_CONFIG)
 

@@ -32,7 +32,8 @@ _COMMON = ("mode", "cycles", "roofline_cycles", "roofline_fraction", "normalized
 OP_FIELDS = ("op", "kind") + _COMMON
 NET_FIELDS = ("net",) + _COMMON + ("layers", "program_words", "overlays", "max_abs_error",
                                    "relative_rms_error", "top1_agrees")
-DYNAMIC_FIELDS = ("workload",) + _COMMON + ("steps", "padded_work_ratio", "taken")
+DYNAMIC_FIELDS = ("workload",) + _COMMON + ("steps", "padded_work_ratio", "taken", "leaves",
+                                            "depth")
 
 
 def _record(config, wl, r):
@@ -124,10 +125,12 @@ def bench_nets(config, *, modes=MODES, only=None, seed=0, log=print):
 
 def dynamic_workloads(config):
     """name -> builder(mode, seed) of the dynamic workloads: on ``paper`` at the paper's sizes
-    (seq2seq at hidden 256 and 128), on other presets scaled down (hidden 8 and 16); the
-    early-exit CNN with its exit taken and not."""
+    (seq2seq at hidden 256 and 128, Tree-LSTM at hidden 150), on other presets scaled down
+    (hidden 8 and 16, 12); Tree-LSTM over trees of 19 and 128 leaves; the early-exit CNN with
+    its exit taken and not."""
     from .sw.early_exit import random_early_exit
     from .sw.seq2seq import random_seq2seq
+    from .sw.treelstm import random_treelstm
     sizes = (256, 128) if config.name == "paper" else (16, 8)
     out = {}
     for hidden in sizes:
@@ -136,6 +139,9 @@ def dynamic_workloads(config):
             out[name] = (lambda mode, seed, cell=cell, hidden=hidden, name=name:
                          random_seq2seq(config, cell, sentences=16, hidden=hidden, seed=seed,
                                         mode=mode, name=name))
+    for leaves in (19, 128):
+        out[f"treelstm-{leaves}"] = (lambda mode, seed, leaves=leaves:
+                                     random_treelstm(config, leaves, seed=seed, mode=mode))
     for take in (True, False):
         out[f"early-exit-{'taken' if take else 'continue'}"] = (
             lambda mode, seed, take=take: random_early_exit(config, take=take, seed=seed,
@@ -158,8 +164,8 @@ def bench_dynamic(config, *, modes=MODES, only=None, seed=0, log=print):
                 f"{time.monotonic() - started:.1f} s) ...")
             r = run_workload(wl, log=log)
             rec = {"workload": name, **_record(config, wl, r), "layer": wl.meta,
-                   **{k: wl.meta[k] for k in ("steps", "padded_work_ratio", "lengths", "taken")
-                      if k in wl.meta}}
+                   **{k: wl.meta[k] for k in ("steps", "padded_work_ratio", "lengths", "taken",
+                                              "leaves", "depth", "tree") if k in wl.meta}}
             records.append(rec)
             _progress(log, len(records), total, name, r, rec)
     return _compare(records, "workload")
@@ -217,6 +223,42 @@ def summarize(records, key, wall_seconds):
         f"({figures['sim_cycles_per_second']:,} cycles/s incl. start-up); "
         f"benchmark wall time {wall_seconds:.0f} s",
     ]
+    return figures, lines
+
+
+def dynamic_figures(records):
+    """The dynamic suite's figures by group: seq2seq's geomean DyPipe / static speed at each
+    hidden width, Tree-LSTM's DyPipe against the per-tree static program and NonePipe, and the
+    exit's DyPipe / static speed taken and not."""
+    dyn = {r["workload"]: r for r in records if r["mode"] == "dypipe"}
+    base = {r["workload"]: r for r in records if r["mode"] == "nonepipe"}
+    figures, lines = {}, []
+    widths = sorted({name.rsplit("-", 1)[1] for name in dyn if name.startswith("seq2seq-")},
+                    key=int, reverse=True)
+    for width in widths:
+        group = [r for name, r in dyn.items()
+                 if name.startswith("seq2seq-") and name.endswith(f"-{width}")]
+        speeds = [r["speed_vs_static"] for r in group if r["speed_vs_static"]]
+        if speeds:
+            bound = _geomean(r["padded_work_ratio"] for r in group)
+            figures[f"seq2seq_{width}_geomean_dypipe_vs_static"] = round(_geomean(speeds), 4)
+            lines.append(f"seq2seq at hidden {width}: geomean DyPipe / static speed "
+                         f"{_geomean(speeds):.4f} (padded / real steps {bound:.4f})")
+    for name, r in dyn.items():
+        if name.startswith("treelstm-"):
+            vs_none = base[name]["cycles"] / r["cycles"] if name in base else None
+            figures[f"{name}_dypipe_vs_static"] = r["speed_vs_static"]
+            figures[f"{name}_dypipe_vs_nonepipe"] = round(vs_none, 4) if vs_none else None
+            lines.append(f"{name}: DyPipe / per-tree static speed {r['speed_vs_static']}, "
+                         f"DyPipe / NonePipe {vs_none:.3f}" if vs_none else
+                         f"{name}: DyPipe / per-tree static speed {r['speed_vs_static']}")
+        if name.startswith("early-exit-"):
+            figures[f"{name}_dypipe_vs_static"] = r["speed_vs_static"]
+            lines.append(f"{name}: DyPipe / static speed {r['speed_vs_static']} "
+                         f"({r['cycles']:,} cycles)")
+    cf = max((r["cf_ctx_fraction"] for r in dyn.values()), default=0)
+    figures["max_dypipe_cf_ctx_fraction"] = cf
+    lines.append(f"largest CF & CTX share of a DyPipe run: {cf:.1%}")
     return figures, lines
 
 
@@ -323,6 +365,10 @@ def main(suite, config, out_dir, *, only=None, modes=MODES, seed=0, log=print):
     run = {"ops": bench_ops, "nets": bench_nets, "dynamic": bench_dynamic}[suite]
     records = run(config, modes=modes, only=only, seed=seed, log=log)
     figures, lines = summarize(records, SUITES[suite][0], time.monotonic() - started)
+    if suite == "dynamic":
+        more, more_lines = dynamic_figures(records)
+        figures.update(more)
+        lines = lines[:-3] + more_lines + lines[-3:]
     for line in lines:
         print(line)
     paths = write(suite, records, figures, out_dir, config.name)

@@ -7,6 +7,7 @@ from .ops import (TABLE2, conv_workload, eltwise_workload, fc_workload, op_workl
 from .early_exit import random_early_exit
 from .seq2seq import random_seq2seq
 from .seqloop import random_seqloop
+from .treelstm import random_treelstm
 
 __all__ = ["WORKLOADS", "build_workload", "parse_size"]
 
@@ -20,8 +21,10 @@ def parse_size(text, parts, zero_last=False):
         values = ()
     if (len(values) != parts or min(values[:-1] if zero_last else values, default=1) < 1
             or values[-1] < 0):
-        raise ValueError(f"size must be {parts} positive integers joined by 'x'"
-                         f"{' (the last may be 0)' if zero_last else ''}, not {text!r}")
+        what = ("a positive integer" if parts == 1 else
+                f"{parts} positive integers joined by 'x'"
+                f"{' (the last may be 0)' if zero_last else ''}")
+        raise ValueError(f"size must be {what}, not {text!r}")
     return values
 
 
@@ -88,6 +91,12 @@ def _early_exit(take):
     return build
 
 
+def _treelstm(config, mode, seed, size=None):
+    """Tree-LSTM over a seeded random binary tree: ``--size LEAVES`` (default 19)."""
+    (leaves,) = parse_size(size or "19", 1)
+    return random_treelstm(config, leaves, seed=seed, mode=mode)
+
+
 def _conv(config, mode, seed, size=None):
     """Convolution with bias and ReLU: ``--size HxWxCINxCOUTxKxSTRIDExPAD``."""
     h, w, cin, cout, k, stride, pad = parse_size(size or "9x9x12x9x3x1x1", 7, zero_last=True)
@@ -125,6 +134,8 @@ WORKLOADS = {
                                            "run-time lengths 1..20, static pads both to 20 "
                                            "(--size SENTENCESxHIDDEN)")
        for cell in ("rnn", "lstm", "gru")},
+    "treelstm": (_treelstm, "binary Tree-LSTM over a random tree read at run time "
+                            "(--size LEAVES); static is a program compiled for that tree"),
     "early-exit-taken": (_early_exit(True), "a CNN with an exit classifier after its first "
                                             "block; the accelerator's gate says exit"),
     "early-exit-continue": (_early_exit(False), "the same CNN; the gate says go on through "

@@ -98,13 +98,16 @@ def test_bench_dynamic_writes_csv_json_png(tmp_path):
     records, figures = main("dynamic", SMALL, tmp_path, only={"seq2seq-rnn-8"},
                             log=lambda *a: None)
     assert figures["all_verified"] and len(records) == 3
+    static = {r["mode"]: r for r in records}["static"]["cycles"]
+    dyn = {r["mode"]: r for r in records}["dypipe"]["cycles"]
+    assert figures["seq2seq_8_geomean_dypipe_vs_static"] == round(static / dyn, 4)
     for name in ("dynamic.csv", "dynamic.json", "fig10.png", "fig11-dynamic.png"):
         assert (tmp_path / name).stat().st_size > 0
     rec = {r["mode"]: r for r in records}["dypipe"]
     assert rec["workload"] == "seq2seq-rnn-8" and len(rec["lengths"]) == 16
     assert rec["steps"] == sum(a + b for a, b in rec["lengths"])
     with pytest.raises(ValueError, match="unknown workload"):
-        bench.bench_dynamic(SMALL, only={"treelstm-19"})
+        bench.bench_dynamic(SMALL, only={"no-such-workload"})
 
 
 @pytest.mark.verilator
