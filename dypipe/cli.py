@@ -156,6 +156,23 @@ def cmd_disasm(args):
     return 0
 
 
+def _integer(least, what):
+    """An argparse type: an integer of at least ``least`` (argparse names the option)."""
+    def parse(text):
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+        return value
+    return parse
+
+
+_SEED = _integer(0, "a non-negative integer")
+_LIMIT = _integer(1, "a positive number of cycles")
+
+
 def build_parser():
     from .sw.workload import MODES
     from .sw.workloads import WORKLOADS
@@ -178,11 +195,12 @@ def build_parser():
     p.add_argument("--config", default="small", choices=sorted(PRESETS))
     p.add_argument("--mode", default="dypipe", choices=(*MODES, "all"))
     p.add_argument("--size", help="workload size, e.g. 99x70 for fc (OUTxIN)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--waves", action="store_true",
                    help="trace a waveform (FST with lz4, else VCD); slow, use small runs")
-    p.add_argument("--max-cycles", type=int, help="stop with a timeout error after this many")
+    p.add_argument("--max-cycles", type=_LIMIT,
+                   help="stop with a timeout error after this many cycles")
     p.add_argument("--keep", metavar="DIR", help="keep the run directory (image, dumps, waves)"
                    " under DIR")
     p.add_argument("--input", metavar="X.npy", help="a network's input (float, the ONNX "
@@ -201,7 +219,7 @@ def build_parser():
                    " googlenet, squeezenet)")
     p.add_argument("--workloads", help="comma-separated dynamic workload names (default: all, "
                    "e.g. seq2seq-lstm-256)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default bench-out/SUITE-CONFIG)")
     p.set_defaults(func=cmd_bench)

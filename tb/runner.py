@@ -11,9 +11,11 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -95,10 +97,44 @@ class RunResult:
                 "sim_cycles_per_second": round(self.sim_cycles_per_second), **self.meta}
 
 
+_RELATIVE_IMPORT = re.compile(r"^\s*from (\.+[\w.]*) import ([\w, ]+)", re.M)
+
+
+def _imported(module):
+    """The project modules that ``module`` (a dotted name) imports relatively: ``from .x
+    import y`` and ``from ..sw import y`` give the module or its submodule ``y``."""
+    spec = importlib.util.find_spec(module)
+    package = module if spec.submodule_search_locations else module.rpartition(".")[0]
+    found = []
+    for source, names in _RELATIVE_IMPORT.findall(pathlib.Path(spec.origin).read_text()):
+        base = importlib.util.resolve_name(source, package)
+        for name in [base] + [f"{base}.{n.strip()}" for n in names.split(",")]:
+            try:
+                sub = importlib.util.find_spec(name)
+            except ModuleNotFoundError:
+                continue
+            if sub is not None and sub.origin and sub.origin.endswith(".py"):
+                found.append(name)
+    return found
+
+
 def rtl_sources():
-    """Every file the generated Verilog depends on."""
+    """Every file the generated Verilog depends on: the RTL, and the modules of the shared
+    layer (``sw/isa.py``, ``sw/pwl.py``, ``dypipe/config.py`` ...) it imports, followed
+    through their own imports."""
     files = sorted(RTL_DIR.rglob("*.py")) + sorted(RTL_DIR.rglob("*.v"))
-    return files + [ROOT / "sw" / "isa.py", ROOT / "dypipe" / "config.py"]
+    seen, todo = set(), [f"dypipe.rtl.{f.stem}" for f in files
+                         if f.suffix == ".py" and f.stem != "__init__"]
+    shared = set()
+    while todo:
+        for name in _imported(todo.pop()):
+            if name in seen:
+                continue
+            seen.add(name)
+            todo.append(name)
+            if not name.startswith("dypipe.rtl"):
+                shared.add(pathlib.Path(importlib.util.find_spec(name).origin))
+    return files + sorted(shared)
 
 
 def _hardware_hash(config):
@@ -213,6 +249,8 @@ def run_workload(workload, *, waves=False, max_cycles=None, log=None, keep_dir=N
     when the machine stops on an error and :class:`SimulationTimeout` when it does not finish
     within ``max_cycles``."""
     cfg = workload.config
+    if max_cycles is not None and int(max_cycles) < 1:
+        raise ValueError(f"max_cycles must be a positive number of cycles, not {max_cycles}")
     handle = build(cfg, waves=waves, log=log)
     max_cycles = max_cycles or _default_limit(workload)
     with _run_dir(keep_dir) as tmp:

@@ -1,5 +1,7 @@
 """The command line's assembler subcommands and its error handling (no simulation)."""
 
+import pytest
+
 from dypipe.cli import main
 
 PROGRAM = "start: li r2, 5\nloop: addi r2, r2, -1\n  bne r2, r0, loop\n  halt\n"
@@ -32,3 +34,23 @@ def test_asm_error_names_file_and_line(tmp_path, capsys):
 def test_unknown_workload_size_is_an_error(capsys):
     assert main(["run", "fc", "--size", "3"]) == 2
     assert "size must be 2 positive integers" in capsys.readouterr().err
+
+
+def _exit_code(argv):
+    try:
+        return main(argv)
+    except SystemExit as e:          # argparse rejects an option before any work
+        return e.code
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "fc", "--max-cycles", "0"], "argument --max-cycles: must be a positive number"),
+    (["run", "fc", "--max-cycles", "-5"], "argument --max-cycles: must be a positive number"),
+    (["run", "fc", "--seed", "-1"], "argument --seed: must be a non-negative integer"),
+    (["bench", "ops", "--seed", "one"], "argument --seed: must be a non-negative integer"),
+    (["run", "treelstm", "--size", "0"], "size must be a positive integer, not '0'"),
+    (["run", "conv", "--size", "3x3x4x4x5x1x0"], "a 5x5 kernel does not fit a 3x3 input"),
+])
+def test_bad_options_name_themselves(argv, message, capsys):
+    assert _exit_code(argv) == 2
+    assert message in capsys.readouterr().err

@@ -243,3 +243,16 @@ def test_flags_checked_as_issued(op, names, params, flags):
                                     then_imm=0xFFFF)
     _run(testbench, CFG)
     assert seen["status"][0] == "done"
+
+
+@pytest.mark.parametrize("fn,dst", [(VecFn.ADD, "src"), (VecFn.MUL, "src_b"),
+                                    (VecFn.COPY, "src")])
+def test_elementwise_vec_may_work_in_place(fn, dst):
+    """An elementwise VEC whose output rows are its input rows (a or b) reads each row before
+    it writes it: the result is the instruction's formula on the rows as they were."""
+    p = _vec(src=4, src_b=20, chunks=6, x_count=2, x_stride=6, dst_x_stride=6)
+    p["dst"] = p[dst]
+    banks = _random_banks(np.random.default_rng(5))
+    seen = _simulate(banks, Op.VEC, VEC_PARAMS, p, vec_flags(fn, Act.TANH), read=(Buf.NBIN,))
+    assert seen["status"][0] == "done", seen["status"]
+    np.testing.assert_array_equal(seen[Buf.NBIN], vec_model(banks[Buf.NBIN], p, fn, Act.TANH))
