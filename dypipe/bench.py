@@ -339,7 +339,7 @@ SUITES = {
 }
 
 
-def write(suite, records, figures, out_dir, config_name):
+def write(suite, records, figures, out_dir, config):
     """Write ``<suite>.csv``, ``<suite>.json`` and the charts into ``out_dir``; returns the
     paths."""
     key, fields, charts = SUITES[suite]
@@ -350,11 +350,13 @@ def write(suite, records, figures, out_dir, config_name):
         w = csv.DictWriter(f, fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(records)
-    paths["json"].write_text(json.dumps({"config": config_name, "summary": figures,
-                                         "records": records}, indent=2) + "\n")
+    paths["json"].write_text(json.dumps({"config": config.name,
+                                         "config_fields": config.as_dict(),
+                                         "summary": figures, "records": records},
+                                        indent=2) + "\n")
     for name, (chart, title) in charts.items():
         paths[name] = out / name
-        chart(records, key, paths[name], f"{title} ({config_name})")
+        chart(records, key, paths[name], f"{title} ({config.name})")
     return paths
 
 
@@ -371,6 +373,6 @@ def main(suite, config, out_dir, *, only=None, modes=MODES, seed=0, log=print):
         lines = lines[:-3] + more_lines + lines[-3:]
     for line in lines:
         print(line)
-    paths = write(suite, records, figures, out_dir, config.name)
+    paths = write(suite, records, figures, out_dir, config)
     log("wrote " + ", ".join(str(p) for p in paths.values()))
     return records, figures

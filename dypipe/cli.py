@@ -6,7 +6,7 @@ import pathlib
 import subprocess
 import sys
 
-from .config import PRESETS, get_config
+from .config import PRESETS, get_config, with_overrides
 
 __all__ = ["main"]
 
@@ -15,10 +15,18 @@ def _log(message):
     print(message, file=sys.stderr, flush=True)
 
 
+def _config(args):
+    """The chosen preset with the ``--set FIELD=VALUE`` overrides applied."""
+    config = with_overrides(get_config(args.config), args.set)
+    if args.set:
+        _log(f"configuration {config.name} with {', '.join(args.set)} (build {config.key})")
+    return config
+
+
 def cmd_verilog(args):
     from .tb import toolchain
     from .tb.runner import generate_verilog, RTL_DIR, VERILOG_LIBRARY, TOPLEVEL
-    config = get_config(args.config)
+    config = _config(args)
     out = pathlib.Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     generate_verilog(config, out, log=_log)
@@ -74,7 +82,7 @@ def _workloads(args, config, modes):
 def cmd_run(args):
     from .sw.workload import MODES
     from .tb.runner import run_workload
-    config = get_config(args.config)
+    config = _config(args)
     modes = MODES if args.mode == "all" else (args.mode,)
     name, builders, compare = _workloads(args, config, modes)
     results, errors = {}, {}
@@ -117,6 +125,8 @@ def cmd_run(args):
                                               else {})} for mode, r in results.items()}
         record = dict(summaries.get("dypipe", next(iter(summaries.values()))))
         record["modes"] = summaries
+        record["config_fields"] = config.as_dict()
+        record["config_overrides"] = list(args.set or ())
         pathlib.Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
         _log(f"wrote {args.json}")
     return 0 if all(r.verified for r in results.values()) else 1
@@ -125,7 +135,7 @@ def cmd_run(args):
 def cmd_bench(args):
     from . import bench
     from .sw.workload import MODES
-    config = get_config(args.config)
+    config = _config(args)
     chosen = {"ops": args.ops, "nets": args.nets, "dynamic": args.workloads}[args.suite]
     for option, suite in ((args.ops, "ops"), (args.nets, "nets"), (args.workloads, "dynamic")):
         if option and args.suite != suite:
@@ -183,6 +193,9 @@ def build_parser():
     p = sub.add_parser("verilog", help="write the accelerator's Verilog")
     p.add_argument("--config", default="small", choices=sorted(PRESETS))
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a configuration field of the preset (repeatable), e.g. "
+                   "dram_latency=40 or sb_bytes=1M")
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only")
     p.set_defaults(func=cmd_verilog)
 
@@ -194,6 +207,9 @@ def build_parser():
     p.add_argument("workload", help="a workload name, a network name or an ONNX file")
     p.add_argument("--config", default="small", choices=sorted(PRESETS))
     p.add_argument("--mode", default="dypipe", choices=(*MODES, "all"))
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a configuration field of the preset (repeatable), e.g. "
+                   "dram_latency=40 or sb_bytes=1M")
     p.add_argument("--size", help="workload size, e.g. 99x70 for fc (OUTxIN)")
     p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
@@ -213,6 +229,9 @@ def build_parser():
                    "dynamic: the dynamic networks (seq2seq RNN / LSTM / GRU)")
     p.add_argument("--config", default="paper", choices=sorted(PRESETS),
                    help="paper runs them as published; other presets a scaled-down twin")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a configuration field of the preset (repeatable), e.g. "
+                   "dram_latency=40 or sb_bytes=1M")
     p.add_argument("--mode", default="all", choices=(*MODES, "all"))
     p.add_argument("--ops", help="comma-separated operator names (default: all nine)")
     p.add_argument("--nets", help="comma-separated network names (default: alexnet, resnet18,"

@@ -10,7 +10,8 @@ import dataclasses
 import hashlib
 import json
 
-__all__ = ["Config", "PRESETS", "get_config", "ELEM_BITS", "ELEM_BYTES", "WORD_BITS"]
+__all__ = ["Config", "PRESETS", "get_config", "with_overrides", "ELEM_BITS", "ELEM_BYTES",
+           "WORD_BITS"]
 
 #: Activations and weights are 16-bit two's complement fixed point (DianNao's choice).
 ELEM_BITS = 16
@@ -252,3 +253,33 @@ def get_config(name):
     except KeyError:
         raise ValueError(f"unknown configuration {name!r}; presets are: "
                          f"{', '.join(sorted(PRESETS))}") from None
+
+
+_SUFFIXES = {"K": KB, "M": MB}
+
+
+def with_overrides(config, settings):
+    """``config`` with ``settings`` (``"FIELD=VALUE"`` strings, as ``--set`` takes them) applied;
+    a value is an integer, optionally with a ``K`` or ``M`` suffix (times 1024, 1024**2).
+    The preset's name stays (workloads size themselves by it); :attr:`Config.key` changes, so
+    the variant gets a build of its own. Raises :class:`ValueError` naming the bad setting."""
+    fields = [f.name for f in dataclasses.fields(Config) if f.name != "name"]
+    changes = {}
+    for setting in settings or ():
+        field, sep, text = setting.partition("=")
+        field, text = field.strip(), text.strip()
+        if not sep or field not in fields:
+            raise ValueError(f"--set {setting!r}: expected FIELD=VALUE with FIELD one of "
+                             f"{', '.join(fields)}")
+        scale = _SUFFIXES.get(text[-1:].upper(), 1) if text else 1
+        digits = text[:-1] if scale != 1 else text
+        try:
+            changes[field] = int(digits, 0) * scale
+        except ValueError:
+            raise ValueError(f"--set {setting!r}: {text!r} is not an integer") from None
+    if not changes:
+        return config
+    try:
+        return dataclasses.replace(config, **changes)
+    except ValueError as e:
+        raise ValueError(f"--set {', '.join(settings)}: {e}") from None

@@ -50,6 +50,9 @@ def _exit_code(argv):
     (["bench", "ops", "--seed", "one"], "argument --seed: must be a non-negative integer"),
     (["run", "treelstm", "--size", "0"], "size must be a positive integer, not '0'"),
     (["run", "conv", "--size", "3x3x4x4x5x1x0"], "a 5x5 kernel does not fit a 3x3 input"),
+    (["run", "fc", "--set", "pe_rows=3"], "--set pe_rows=3: pe_rows must be a power of two"),
+    (["verilog", "-o", "x.v", "--set", "bogus=1"], "expected FIELD=VALUE with FIELD one of"),
+    (["bench", "ops", "--set", "sb_bytes=lots"], "'lots' is not an integer"),
 ])
 def test_bad_options_name_themselves(argv, message, capsys):
     assert _exit_code(argv) == 2

@@ -131,6 +131,23 @@ def test_cli_run_all_modes_json(tmp_path):
     assert len(record["lengths"]) == 6 and record["max_length"] == 20
 
 
+def test_cli_set_overrides_a_preset_field(tmp_path):
+    """--set builds and runs a variant of the preset: a longer DRAM latency costs cycles, the
+    results are still exact, and the JSON says which configuration ran."""
+    records = {}
+    for extra in ([], ["--set", "dram_latency=40"]):
+        out = tmp_path / f"fc{len(extra)}.json"
+        dypipe_cli("run", "fc", "--config", "small", "--size", "20x30", "--json", str(out),
+                   *extra)
+        records[len(extra)] = json.loads(out.read_text())
+    base, slow = records[0], records[2]
+    assert base["verified"] and slow["verified"]
+    assert base["config_fields"]["dram_latency"] == 10
+    assert slow["config_fields"]["dram_latency"] == 40
+    assert slow["config_overrides"] == ["dram_latency=40"]
+    assert slow["cycles"] > base["cycles"]
+
+
 def test_cli_rejects_bad_input():
     proc = dypipe_cli("run", "fc", "--size", "0x3", check=False)
     assert proc.returncode == 2 and "size must be" in proc.stderr, proc.stderr
