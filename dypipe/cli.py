@@ -216,7 +216,8 @@ def build_parser():
     p.add_argument("--waves", action="store_true",
                    help="trace a waveform (FST with lz4, else VCD); slow, use small runs")
     p.add_argument("--max-cycles", type=_LIMIT,
-                   help="stop with a timeout error after this many cycles")
+                   help="stop with a timeout error after this many cycles, counted as "
+                   "`cycles` is (from the first instruction; boot is not counted)")
     p.add_argument("--keep", metavar="DIR", help="keep the run directory (image, dumps, waves)"
                    " under DIR")
     p.add_argument("--input", metavar="X.npy", help="a network's input (float, the ONNX "

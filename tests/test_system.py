@@ -167,3 +167,15 @@ def test_waves(tmp_path):
     assert str(waves[0]) in proc.stderr
     if waves[0].suffix == ".vcd":
         assert "$var" in waves[0].read_text(errors="replace")[:200_000]
+
+
+def test_cycle_limit_counts_what_cycles_counts():
+    """--max-cycles counts cycles from the first instruction, as ``cycles`` does (boot apart):
+    a run fits a limit of its own cycle count and times out one below it."""
+    from dypipe.tb.runner import SimulationTimeout
+    wl = build_workload("seqloop", SMALL, "static", size="4x8")
+    r = run_workload(wl)
+    assert r.counters["boot_cycles"] > 0
+    assert run_workload(wl, max_cycles=r.cycles + 1).cycles == r.cycles
+    with pytest.raises(SimulationTimeout):
+        run_workload(wl, max_cycles=r.cycles - 1)
