@@ -149,6 +149,17 @@ def cmd_bench(args):
     return 0 if figures["all_verified"] else 1
 
 
+def cmd_sweep(args):
+    from . import sweep
+    from .sw.workload import MODES
+    config = _config(args)
+    modes = MODES if args.mode == "all" else (args.mode,)
+    out = args.out or f"bench-out/sweep-{args.workload}-{config.name}"
+    records = sweep.main(args.workload, config, args.set, args.set_range, out, modes=modes,
+                         size=args.size, seed=args.seed, jobs=args.jobs, log=_log)
+    return 0 if all(r["verified"] for r in records) else 1
+
+
 def cmd_asm(args):
     from .sw.asm import assemble
     path = pathlib.Path(args.source)
@@ -243,6 +254,24 @@ def build_parser():
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default bench-out/SUITE-CONFIG)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("sweep", help="run a workload over a grid of configurations (CSV, "
+                       "JSON, PNG)")
+    p.add_argument("workload", help="a workload name (see `dypipe run --help`)")
+    p.add_argument("--config", default="small", choices=sorted(PRESETS))
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a configuration field at every point (repeatable)")
+    p.add_argument("--set-range", action="append", metavar="FIELD=V1,V2,...", required=True,
+                   help="sweep a configuration field over these values (repeatable: the "
+                   "grid is the product)")
+    p.add_argument("--mode", default="all", choices=(*MODES, "all"))
+    p.add_argument("--size", help="workload size, as for `dypipe run`")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--jobs", type=_integer(1, "a positive number of builds"),
+                   help="builds at a time (default: one per core)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output directory (default bench-out/sweep-WORKLOAD-CONFIG)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("asm", help="assemble a file and print the words")
     p.add_argument("source")

@@ -53,6 +53,10 @@ def _exit_code(argv):
     (["run", "fc", "--set", "pe_rows=3"], "--set pe_rows=3: pe_rows must be a power of two"),
     (["verilog", "-o", "x.v", "--set", "bogus=1"], "expected FIELD=VALUE with FIELD one of"),
     (["bench", "ops", "--set", "sb_bytes=lots"], "'lots' is not an integer"),
+    (["sweep", "fc", "--set-range", "pe_rows"], "expected FIELD=V1,V2,..."),
+    (["sweep", "fc", "--set-range", "pe_rows=3,4"], "pe_rows must be a power of two"),
+    (["sweep", "fc", "--set-range", "pe_rows=4", "--set-range", "pe_rows=8"], "swept twice"),
+    (["sweep", "fc"], "the following arguments are required: --set-range"),
 ])
 def test_bad_options_name_themselves(argv, message, capsys):
     assert _exit_code(argv) == 2

@@ -179,3 +179,18 @@ def test_cycle_limit_counts_what_cycles_counts():
     assert run_workload(wl, max_cycles=r.cycles + 1).cycles == r.cycles
     with pytest.raises(SimulationTimeout):
         run_workload(wl, max_cycles=r.cycles - 1)
+
+
+def test_cli_sweep_writes_csv_json_png(tmp_path):
+    """A 2 x 1 grid (the builds are the ones the --set test uses): every point verified, the
+    longer latency slower, the files written."""
+    out = tmp_path / "sweep"
+    dypipe_cli("sweep", "fc", "--config", "small", "--size", "20x30", "--mode", "dypipe",
+               "--set-range", "dram_latency=10,40", "--out", str(out))
+    data = json.loads((out / "sweep.json").read_text())
+    assert data["grid"] == {"dram_latency": ["10", "40"]}
+    recs = {r["dram_latency"]: r for r in data["records"]}
+    assert set(recs) == {10, 40} and all(r["verified"] for r in recs.values())
+    assert recs[40]["cycles"] > recs[10]["cycles"]
+    assert recs[40]["config_fields"]["dram_latency"] == 40
+    assert (out / "sweep.png").stat().st_size > 0 and (out / "sweep.csv").exists()
