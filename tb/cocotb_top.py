@@ -1,7 +1,8 @@
 """The cocotb testbench of the whole accelerator.
 
-Python only starts the clock, starts the machine and awaits ``done``, ``error`` or the cycle
-limit: no per-cycle Python in the hot path. Afterwards it reads the status and performance
+The clock is made inside the simulation (the harness around the top, :func:`~dypipe.tb.runner.
+harness_verilog`); Python only starts the machine and awaits ``done``, ``error`` or the cycle
+limit: nothing crosses into Python on a clock edge. Afterwards it reads the status and performance
 counters, has the DRAM model dump the requested regions, and writes everything to a JSON file.
 The run is described by the JSON file named in ``DYPIPE_SPEC`` (written by
 :mod:`dypipe.tb.runner`): ``prog_len``, ``max_cycles``, ``dumps`` ([name, first, last] beats),
@@ -13,19 +14,16 @@ import os
 import shutil
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 
 from dypipe.rtl.perf import COUNTERS
-
-PERIOD_NS = 10
+from dypipe.tb.runner import CLOCK_PERIOD_NS as PERIOD_NS
 
 
 @cocotb.test()
 async def run_program(dut):
     with open(os.environ["DYPIPE_SPEC"]) as f:
         spec = json.load(f)
-    Clock(dut.clk, PERIOD_NS, unit="ns").start()
     dut.rst.value = 1
     dut.start.value = 0
     dut.dump_valid.value = 0

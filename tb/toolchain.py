@@ -118,7 +118,7 @@ def public_ports_vlt(toplevel, ports):
 
 
 def build(sources, toplevel, build_dir, *, public=(), waves=False, parameters=None,
-          verbose=False):
+          verbose=False, timing=False):
     """Verilate ``sources`` into ``build_dir`` (``build_dir/waves`` with tracing), with only the
     top-level signals named in ``public`` visible to the testbench. An unchanged design is not
     rebuilt. Returns a :class:`Build`."""
@@ -132,6 +132,9 @@ def build(sources, toplevel, build_dir, *, public=(), waves=False, parameters=No
     if waves:
         runner.trace_flag = "--trace-fst" if waves_format() == "fst" else "--trace"
     build_args = [f"-Wno-{w}" for w in WAIVED_WARNINGS] + SPEED_ARGS
+    if timing:              # the clock is made inside the design (``always #5``)
+        build_args += ["--timing", "--timescale", "1ns/1ps", "-Wno-TIMESCALEMOD",
+                       "-CFLAGS", "-std=gnu++20", "-CFLAGS", "-fcoroutines"]
     build_dir.mkdir(parents=True, exist_ok=True)
     runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=build_args, parameters=parameters or {}, waves=waves,
