@@ -1,10 +1,10 @@
 """The cocotb testbench of the whole accelerator.
 
-The clock is made inside the simulation (the harness around the top, :func:`~dypipe.tb.runner.
-harness_verilog`); Python only starts the machine and awaits ``done``, ``error`` or the cycle
-limit: nothing crosses into Python on a clock edge. Afterwards it reads the status and performance
-counters, has the DRAM model dump the requested regions, and writes everything to a JSON file.
-The run is described by the JSON file named in ``DYPIPE_SPEC`` (written by
+The clock is made inside the simulation (the harness around the top, :mod:`dypipe.tb.harness`);
+Python only starts the machine and awaits ``done``, ``error`` or the cycle limit: nothing
+crosses into Python on a clock edge. Afterwards it reads the status and performance counters,
+has the DRAM model dump the requested regions, and writes everything to a JSON file. The run
+is described by the JSON file named in ``DYPIPE_SPEC`` (written by
 :mod:`dypipe.tb.runner`): ``prog_len``, ``max_cycles``, ``dumps`` ([name, first, last] beats),
 ``dump_file`` (the model's +DRAM_DUMP), ``result`` (where to write).
 """
@@ -17,7 +17,7 @@ import cocotb
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 
 from dypipe.rtl.perf import COUNTERS
-from dypipe.tb.runner import CLOCK_PERIOD_NS as PERIOD_NS
+from dypipe.tb.harness import CLOCK_PERIOD_NS as PERIOD_NS
 
 
 @cocotb.test()

@@ -24,6 +24,7 @@ import time
 from ..sw.asm import disassemble_word
 from ..sw.isa import Err, Unit
 from . import toolchain
+from .harness import HARNESS, harness_verilog
 from .dram_image import read_dump, write_image
 
 __all__ = ["MachineError", "SimulationTimeout", "RunResult", "generate_verilog",
@@ -206,36 +207,13 @@ def _top_ports(config):
     return ports
 
 
-HARNESS = "dypipe_harness"
-#: The clock the harness makes (the testbench's timers count in it).
-CLOCK_PERIOD_NS = 10
-_PORT = re.compile(r"^\s*(input|output)\s*(\[[^\]]+\])?\s*(\w+);", re.M)
-
-
-def harness_verilog(top):
-    """A harness around the top module in ``top`` (generated Verilog): the same ports but the
-    clock, which it makes itself (:data:`CLOCK_PERIOD_NS`, ``clk`` as an output), so that the
-    testbench awaits only ``done`` / ``error`` instead of driving every clock edge through
-    VPI (1.4x the simulated cycles per second, start-up included)."""
-    text = pathlib.Path(top).read_text()
-    body = text[text.index(f"module {TOPLEVEL}("):]
-    body = body[:body.index("endmodule")]
-    ports = [(d, w or "", n) for d, w, n in _PORT.findall(body) if n != "clk"]
-    decls = "\n".join(f"  {d} {w} {n};" for d, w, n in ports)
-    conns = ",\n    ".join(f".{n}({n})" for _, _, n in ports)
-    return (f"`timescale 1ns/1ps\nmodule {HARNESS}(clk, {', '.join(n for _, _, n in ports)});\n"
-            f"  output reg clk;\n{decls}\n  initial clk = 1'b0;\n"
-            f"  always #{CLOCK_PERIOD_NS // 2} clk = ~clk;\n"
-            f"  {TOPLEVEL} top (\n    .clk(clk),\n    {conns}\n  );\nendmodule\n")
-
-
 def build(config, *, waves=False, log=None):
     """Generate and Verilate the accelerator for ``config``; returns the toolchain handle."""
     build_dir = SIM_BUILD / config.key
     with _locked(build_dir):
         top = generate_verilog(config, log=log)
         harness = build_dir / f"{HARNESS}.v"
-        toolchain.write_if_changed(harness, harness_verilog(top))
+        toolchain.write_if_changed(harness, harness_verilog(top, TOPLEVEL))
         sources = [harness, top] + [RTL_DIR / "verilog" / name for name in VERILOG_LIBRARY]
         started = time.monotonic()
         handle = toolchain.build(sources, HARNESS, build_dir / "verilator-harness",
