@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.dypipe-installed
 CONFIG ?= small
 JOBS   ?= 2
 
-.PHONY: venv test demo verilog lint sim bench-ops bench-nets bench-dynamic clean
+.PHONY: venv test demo verilog lint sim bench-ops bench-nets bench-dynamic bench-sim clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,12 @@ bench-nets: $(STAMP)
 # exit) in all three modes: CSV, JSON, Fig.10 and Fig.11's dynamic rows in bench-out/dynamic-paper/.
 bench-dynamic: $(STAMP)
 	$(DYPIPE) bench dynamic --config $(BENCH_CONFIG) --out bench-out/dynamic-$(BENCH_CONFIG)
+
+# Simulation speed of this checkout against commit REV (a worktree under build/), side by
+# side: `make bench-sim REV=2a2caf4`.
+bench-sim: $(STAMP)
+	@test -n "$(REV)" || { echo "usage: make bench-sim REV=<commit>"; exit 2; }
+	$(PY) -m dypipe.simspeed --against $(REV)
 
 clean:
 	rm -rf sim_build build results bench-out .pytest_cache
