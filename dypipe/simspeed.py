@@ -60,15 +60,16 @@ def compare(rev, configs=("small", "paper"), runs=3, log=print):
     other = _checkout(rev, log)
     results = {}
     for config in configs:
-        best = {"this": 0.0, rev: 0.0}
+        best, cycles = {"this": 0.0, rev: 0.0}, {}
         log(f"{config}: fc {RUNS[config]} static, {runs} runs each (the first builds) ...")
         _run(ROOT, config, RUNS[config])         # builds before timing
         _run(other, config, RUNS[config])
         for _ in range(runs):
             for name, tree in (("this", ROOT), (rev, other)):
-                cycles, speed = _run(tree, config, RUNS[config])
+                cycles[name], speed = _run(tree, config, RUNS[config])
                 best[name] = max(best[name], speed)
-        results[config] = {"cycles": cycles, **best, "ratio": best["this"] / best[rev]}
+        results[config] = {"cycles": cycles, "cycles_per_second": best,
+                           "ratio": best["this"] / best[rev]}
         log(f"{config}: this checkout {best['this'] / 1e3:,.0f}k cycles/s, {rev} "
             f"{best[rev] / 1e3:,.0f}k cycles/s: {results[config]['ratio']:.2f}x")
     return results
