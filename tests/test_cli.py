@@ -61,3 +61,12 @@ def _exit_code(argv):
 def test_bad_options_name_themselves(argv, message, capsys):
     assert _exit_code(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_sim_rejects_bad_arguments(capsys):
+    from dypipe.simspeed import main as simspeed
+    for argv in (["--against", "HEAD", "--config", "huge"], ["--against", "HEAD", "--runs", "0"]):
+        with pytest.raises(SystemExit) as e:
+            simspeed(argv)
+        assert e.value.code == 2
+        assert "--config takes small, paper" in capsys.readouterr().err
