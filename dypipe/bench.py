@@ -245,6 +245,8 @@ def dynamic_figures(records):
             lines.append(f"seq2seq at hidden {width}: geomean DyPipe / static speed "
                          f"{_geomean(speeds):.4f} (padded / real steps {bound:.4f})")
     for name, r in dyn.items():
+        if r["speed_vs_static"] is None:        # static did not run
+            continue
         if name.startswith("treelstm-"):
             vs_none = base[name]["cycles"] / r["cycles"] if name in base else None
             figures[f"{name}_dypipe_vs_static"] = r["speed_vs_static"]

@@ -23,7 +23,8 @@ import numpy as np
 from . import golden
 from .isa import Act, VecFn
 
-__all__ = ["Gate", "VecOp", "Cell", "CELLS", "padded", "random_cell_weights", "cell_step"]
+__all__ = ["Gate", "VecOp", "Cell", "CELLS", "padded", "random_cell_weights", "cell_step",
+           "vector_ops"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,11 +151,19 @@ def cell_step(cell, config, weights, x, h, c=None, mask=None):
     if not cell.ops:
         return gates[cell.outputs[0]], None, gates
     v.update(h=h, c=c, minus_one=np.full(len(h), -(1 << fb), dtype=np.int16))
-    for op in cell.ops:
-        fn = {VecFn.ADD: "add", VecFn.MUL: "mul"}.get(op.fn)
-        if op.fn == VecFn.COPY:
-            v[op.dst] = golden.eltwise(v[op.a], 0 * v[op.a], "add", fb, op.act)
-        else:
-            v[op.dst] = golden.eltwise(v[op.a], v[op.b], fn, fb, op.act)
+    vector_ops(cell.ops, v, fb)
     outs = [v[name] for name in cell.outputs]
     return outs[0], (outs[1] if cell.has_c else None), gates
+
+
+def vector_ops(ops, values, frac_bits):
+    """Run :class:`VecOp` s on ``values`` (name -> int16 vector) as the vector unit does,
+    adding each result under its name."""
+    for op in ops:
+        if op.fn == VecFn.COPY:
+            values[op.dst] = golden.eltwise(values[op.a], 0 * values[op.a], "add", frac_bits,
+                                            op.act)
+        else:
+            fn = {VecFn.ADD: "add", VecFn.MUL: "mul"}[op.fn]
+            values[op.dst] = golden.eltwise(values[op.a], values[op.b], fn, frac_bits, op.act)
+    return values

@@ -11,8 +11,14 @@ import functools
 from .isa import Act, Buf, Unit, VecFn, DMA_PARAMS, CONV_PARAMS, VEC_PARAMS
 from .program import module_function
 
-__all__ = ["LOAD", "STORE", "LOAD_2D", "STORE_2D", "CONV", "VEC", "conv_function",
+__all__ = ["PARAM_BLOCK", "LOAD", "STORE", "LOAD_2D", "STORE_2D", "CONV", "VEC", "conv_function",
            "dma_params", "dma_task"]
+
+#: First module register of the parameter block a multi-instruction module function builds
+#: itself (a CONV or VEC block, or a scratch value for DMA spans): with at most four
+#: parameters (r2 ..) and a DMA span block right above them (six registers), r12 and up are
+#: free.
+PARAM_BLOCK = 12
 
 #: The parameters of a transfer of one plane.
 DMA_2D_PARAMS = DMA_PARAMS[:6]

@@ -36,19 +36,21 @@ import numpy as np
 
 from .cells import CELLS, VecOp, cell_step, padded, random_cell_weights
 from .fc import block_weights, barrier, footprint
+from .functions import PARAM_BLOCK
 from .image import DramImage
-from .isa import Buf, Unit, Space, VecFn
+from .isa import Buf, Unit, Space, VecFn, CONV_PARAMS, VEC_PARAMS
 from .program import ProgramBuilder, Reg, module_function, ARG
 from .roofline import roofline
+from .schedule import emit
+from .slots import FIRST_SLOT_REG, SLOT_REGS, slot_rounds
 from .workload import Workload, CompileError, MODES
 
 __all__ = ["compile_seq2seq", "random_seq2seq", "SLOTS"]
 
 #: Sentences in flight at once (fewer when the templates or registers do not allow it).
 SLOTS = 4
-#: The control program keeps four registers a slot, from r7 up, below the footprint registers.
-_MAX_SLOTS = (24 - 7) // 4
-_VEC_FIRST, _CONV_FIRST = 12, 12          # module registers of the VEC / CONV parameter blocks
+#: The control program keeps four registers a slot.
+_MAX_SLOTS = SLOT_REGS // 4
 
 
 class _Plan:
@@ -128,8 +130,8 @@ def _functions(p, tag):
     def load_in(f, q):
         """x (past the mask in its input record) and h_{t-1}."""
         f.emit(f"addi r1, {q.nbin}, {p.row['x'] * nb}")
-        f.emit(f"addi r{_VEC_FIRST - 1}, {q.x_dram}, {h_beats}")
-        f.dload_span(Buf.NBIN, Reg(_VEC_FIRST - 1), Reg(1), x_beats)
+        f.emit(f"addi r{PARAM_BLOCK}, {q.x_dram}, {h_beats}")
+        f.dload_span(Buf.NBIN, Reg(PARAM_BLOCK), Reg(1), x_beats)
         f.emit(f"addi r1, {q.nbin}, {p.row['h'] * nb}")
         f.dload_span(Buf.NBIN, q.h_dram, Reg(1), h_beats)
     fns["load_in"] = load_in
@@ -144,23 +146,20 @@ def _functions(p, tag):
 
     def vec_block(f):
         """The VEC parameters all operations share: whole vectors, one pixel."""
-        names = ("dst", "src", "src_b", "chunks", "kh", "kw", "kh_stride", "kw_stride",
-                 "x_count", "x_stride", "y_count", "y_stride", "dst_x_stride", "dst_y_stride",
-                 "scale")
         fixed = dict(chunks=p.rows_h, kh=1, kw=1, x_count=1, y_count=1)
-        for i, name in enumerate(names[3:], start=3):
-            f.li(Reg(_VEC_FIRST + i), fixed.get(name, 0))
+        for i, name in enumerate(VEC_PARAMS[3:], start=3):
+            f.li(Reg(PARAM_BLOCK + i), fixed.get(name, 0))
 
     def vec(f, row, op, place):
         """One vector operation; ``place`` maps a vector name to its row (relative to the
-        slot's ``row`` register, or absolute with ``abs_``)."""
+        slot's ``row`` register, or absolute as ``("abs", row)``)."""
         for i, name in enumerate((op.dst, op.a, op.b or op.a)):
             where = place(name)
             if isinstance(where, tuple):
-                f.li(Reg(_VEC_FIRST + i), where[1])
+                f.li(Reg(PARAM_BLOCK + i), where[1])
             else:
-                f.emit(f"addi r{_VEC_FIRST + i}, {row}, {where}")
-        f.vec(Reg(_VEC_FIRST), op.fn, op.act)
+                f.emit(f"addi r{PARAM_BLOCK + i}, {row}, {where}")
+        f.vec(Reg(PARAM_BLOCK), op.fn, op.act)
 
     def place(name):
         if name == "minus_one":
@@ -169,25 +168,23 @@ def _functions(p, tag):
 
     def conv_block(f):
         fixed = dict(kh=1, x_count=1, y_count=1)
-        names = ("dst", "src", "weights", "k_chunks", "m_blocks", "bias", "kh", "kh_stride",
-                 "x_count", "x_stride", "y_count", "y_stride", "dst_x_stride", "dst_y_stride")
-        for i, name in enumerate(names[6:], start=6):
-            f.li(Reg(_CONV_FIRST + i), fixed.get(name, 0))
-        f.li(Reg(_CONV_FIRST + 4), p.blocks_h)
+        for i, name in enumerate(CONV_PARAMS[6:], start=6):
+            f.li(Reg(PARAM_BLOCK + i), fixed.get(name, 0))
+        f.li(Reg(PARAM_BLOCK + 4), p.blocks_h)
 
     def conv(f, q, gate, weights):
         """One gate: ``weights`` is a register plus an offset, or an absolute SB row."""
         g = [i for i, x in enumerate(cell.gates) if x.name == gate.name][0]
-        r = lambda i: f"r{_CONV_FIRST + i}"     # noqa: E731
+        r = lambda i: f"r{PARAM_BLOCK + i}"     # noqa: E731
         f.emit(f"addi {r(0)}, {q.nbout}, {g * p.blocks_h}")
         f.emit(f"addi {r(1)}, {q.el}, {p.src[gate.name]}")
         if isinstance(weights, tuple):
             f.emit(f"addi {r(2)}, {weights[0]}, {weights[1]}")
         else:
-            f.li(Reg(_CONV_FIRST + 2), weights)
-        f.li(Reg(_CONV_FIRST + 3), p.kc[gate.name])
+            f.li(Reg(PARAM_BLOCK + 2), weights)
+        f.li(Reg(PARAM_BLOCK + 3), p.kc[gate.name])
         f.emit(f"addi {r(5)}, {q.b}, {g * p.blocks_h}")
-        f.conv(Reg(_CONV_FIRST), bias=True, act=gate.act)
+        f.conv(Reg(PARAM_BLOCK), bias=True, act=gate.act)
 
     def mask_h(f, q):
         vec_block(f)
@@ -237,12 +234,12 @@ def _functions(p, tag):
         @module_function(Unit.IO, "nbin", "rec", name=f"{tag}_load_gates")
         def load_gates(f, q):
             f.emit(f"addi r1, {q.rec}, {p.gates_off // p.V}")
-            f.emit(f"addi r{_VEC_FIRST - 1}, {q.nbin}, {first_gate * nb}")
-            f.dload_span(Buf.NBIN, Reg(1), Reg(_VEC_FIRST - 1), n_gate_beats)
+            f.emit(f"addi r{PARAM_BLOCK}, {q.nbin}, {first_gate * nb}")
+            f.dload_span(Buf.NBIN, Reg(1), Reg(PARAM_BLOCK), n_gate_beats)
             if cell.has_c:      # c_{t-1}: the record before, after its h
                 f.emit(f"addi r1, {q.rec}, {p.beats_h - p.rec_beats}")
-                f.emit(f"addi r{_VEC_FIRST - 1}, {q.nbin}, {p.row['c'] * nb}")
-                f.dload_span(Buf.NBIN, Reg(1), Reg(_VEC_FIRST - 1), h_beats)
+                f.emit(f"addi r{PARAM_BLOCK}, {q.nbin}, {p.row['c'] * nb}")
+                f.dload_span(Buf.NBIN, Reg(1), Reg(PARAM_BLOCK), h_beats)
         fns["load_gates"] = load_gates
 
         for masked in (False, True):
@@ -338,8 +335,7 @@ def compile_seq2seq(config, cell_name, enc_x, dec_x, lengths, weights, *, hidden
         setup.append(dma_task("load", Buf.NBIN, dram_addr=rm1.beat, buf_addr=m1_fp[0][1],
                               row_beats=rm1.beats, writes=tuple(m1_fp)))
     for t in setup:
-        kw = fp(reads=list(t.reads), writes=list(t.writes))
-        pb.task(t.fn, **t.params, **kw)
+        emit(pb, [[t]], mode)
 
     def fields(k, kind, masked):
         """The template fields of task ``kind`` of slot ``k``: ARG[0] is the step's input
@@ -431,8 +427,8 @@ def compile_seq2seq(config, cell_name, enc_x, dec_x, lengths, weights, *, hidden
 
     x_base, h_base = rx.beat, rrec.beat
     if mode == "static":
-        xr = [Reg(7 + 4 * k) for k in range(slots)]
-        hr = [Reg(8 + 4 * k) for k in range(slots)]
+        xr = [Reg(FIRST_SLOT_REG + 4 * k) for k in range(slots)]
+        hr = [Reg(FIRST_SLOT_REG + 1 + 4 * k) for k in range(slots)]
         a2, a3 = Reg(5), Reg(6)
         for rnd in range(-(-n_sent // slots)):
             for pos in range(2 * L):
@@ -511,7 +507,8 @@ def _dynamic(pb, p, slots, n_sent, L, spawn, define_slot, part_a, part_b, x_base
     ends (``end``; 0 when idle). Round ``r < K`` (unrolled) defines slot r's templates and
     assigns its first sentence, so that the first tasks start at once."""
     nxt, any_, tmp, a2, a3 = Reg(2), Reg(3), Reg(4), Reg(5), Reg(6)
-    x, h, end, dec = ([Reg(7 + 4 * k + i) for k in range(slots)] for i in range(4))
+    x, h, end, dec = ([Reg(FIRST_SLOT_REG + 4 * k + i) for k in range(slots)]
+                      for i in range(4))
 
     def assign(k):
         idle, done = pb.fresh_label("idle"), pb.fresh_label("assigned")
@@ -572,25 +569,18 @@ def _dynamic(pb, p, slots, n_sent, L, spawn, define_slot, part_a, part_b, x_base
         assign(k)
         pb.label(skip)
 
-    pb.li(nxt, 0)
-    for r in range(slots):
-        pb.li(any_, 0)
+    def join(r):
         define_slot(r)
         assign(r)
-        for k in range(r + 1):
+
+    def step(ks):
+        for k in ks:
             step_a(k)
-        for k in range(r + 1):
+        for k in ks:
             step_b(k)
-    done = pb.fresh_label("done")
-    pb.emit(f"beq {any_}, r0, {done}")
-    loop = pb.label(pb.fresh_label("round"))
-    pb.li(any_, 0)
-    for k in range(slots):
-        step_a(k)
-    for k in range(slots):
-        step_b(k)
-    pb.emit(f"bne {any_}, r0, {loop}")
-    pb.label(done)
+
+    pb.li(nxt, 0)
+    slot_rounds(pb, slots, any_, join, step)
 
 
 def random_seq2seq(config, cell, *, sentences=16, hidden=8, inputs=None, max_length=20,

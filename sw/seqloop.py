@@ -26,8 +26,9 @@ from .fc import block_weights, dma_params, footprint, barrier, load_sb
 from .golden import fc as golden_fc
 from .image import DramImage
 from .isa import Act, Buf, Unit, Space
-from .program import ProgramBuilder, Reg, module_function, ARG
+from .program import ProgramBuilder, Reg, module_function, ARG, FOOTPRINT_REGS
 from .roofline import roofline
+from .slots import slot_rounds
 from .workload import Workload, CompileError, MODES
 
 __all__ = ["compile_seqloop", "random_seqloop"]
@@ -213,7 +214,7 @@ def _dynamic_schedule(pb, step, define, slots, n_seq, x_base, x_seq, x_step, h_b
     tasks start at once, and the later slots are set up while the earlier ones run."""
     nxt, any_, tmp = Reg(2), Reg(3), Reg(4)
     x, h, end = ([Reg(5 + 3 * k + i) for k in range(slots)] for i in range(3))
-    if 5 + 3 * slots > 24:
+    if 5 + 3 * slots > FOOTPRINT_REGS[0].index:
         raise CompileError(f"{slots} slots need more registers than the control program has")
 
     def assign(k):
@@ -250,21 +251,12 @@ def _dynamic_schedule(pb, step, define, slots, n_seq, x_base, x_seq, x_step, h_b
         assign(k)
         pb.label(skip)
 
-    pb.li(nxt, 0)
-    for r in range(slots):              # the first K rounds: slot r joins in round r
-        pb.li(any_, 0)
+    def join(r):
         define(r)
         assign(r)
-        for k in range(r + 1):
-            slot_step(k)
-    done = pb.fresh_label("done")
-    pb.emit(f"beq {any_}, r0, {done}")
-    loop = pb.label(pb.fresh_label("round"))
-    pb.li(any_, 0)
-    for k in range(slots):
-        slot_step(k)
-    pb.emit(f"bne {any_}, r0, {loop}")
-    pb.label(done)
+
+    pb.li(nxt, 0)
+    slot_rounds(pb, slots, any_, join, lambda ks: [slot_step(k) for k in ks])
 
 
 def random_seqloop(config, *, sequences=8, hidden=8, inputs=8, slots=4, max_length=20,

@@ -35,12 +35,14 @@ through DRAM into NBin, with ``c_l`` and ``c_r``), ``elt`` (the vector operation
 import numpy as np
 
 from . import golden
+from .cells import VecOp, vector_ops
 from .fc import block_weights, barrier, footprint
-from .functions import STORE_2D, dma_params, dma_task
+from .functions import PARAM_BLOCK, STORE_2D, dma_params, dma_task
 from .image import DramImage
 from .isa import Act, Buf, Space, Unit, VecFn, CONV_PARAMS, VEC_PARAMS
 from .program import ProgramBuilder, Reg, module_function, ARG
 from .roofline import roofline
+from .schedule import emit
 from .workload import Workload, CompileError, MODES
 
 __all__ = ["compile_treelstm", "random_tree", "random_treelstm", "LEAF_GATES", "NODE_GATES"]
@@ -48,15 +50,14 @@ __all__ = ["compile_treelstm", "random_tree", "random_treelstm", "LEAF_GATES", "
 LEAF_GATES = (("i", Act.SIGMOID), ("o", Act.SIGMOID), ("u", Act.TANH))
 NODE_GATES = (("i", Act.SIGMOID), ("fl", Act.SIGMOID), ("fr", Act.SIGMOID), ("o", Act.SIGMOID),
               ("u", Act.TANH))
-#: The vector operations (dst, fn, a, b, act); ``h2``, ``c2`` are the node's new state.
-LEAF_OPS = (("c2", VecFn.MUL, "i", "u", Act.NONE), ("tc", VecFn.COPY, "c2", None, Act.TANH),
-            ("h2", VecFn.MUL, "o", "tc", Act.NONE))
-NODE_OPS = (("iu", VecFn.MUL, "i", "u", Act.NONE), ("flc", VecFn.MUL, "fl", "cl", Act.NONE),
-            ("frc", VecFn.MUL, "fr", "cr", Act.NONE), ("s", VecFn.ADD, "iu", "flc", Act.NONE),
-            ("c2", VecFn.ADD, "s", "frc", Act.NONE), ("tc", VecFn.COPY, "c2", None, Act.TANH),
-            ("h2", VecFn.MUL, "o", "tc", Act.NONE))
+#: The vector operations; ``h2``, ``c2`` are the node's new state.
+LEAF_OPS = (VecOp("c2", VecFn.MUL, "i", "u"), VecOp("tc", VecFn.COPY, "c2", act=Act.TANH),
+            VecOp("h2", VecFn.MUL, "o", "tc"))
+NODE_OPS = (VecOp("iu", VecFn.MUL, "i", "u"), VecOp("flc", VecFn.MUL, "fl", "cl"),
+            VecOp("frc", VecFn.MUL, "fr", "cr"), VecOp("s", VecFn.ADD, "iu", "flc"),
+            VecOp("c2", VecFn.ADD, "s", "frc"), VecOp("tc", VecFn.COPY, "c2", act=Act.TANH),
+            VecOp("h2", VecFn.MUL, "o", "tc"))
 SLOTS = 4
-_FIRST = 12                 # module registers of the CONV / VEC parameter blocks
 
 
 def random_tree(leaves, rng):
@@ -105,7 +106,7 @@ class _Plan:
         size = 0
         for kind in ("leaf", "node"):
             names = [g for g, _ in self.gates[kind]] + (["cl", "cr"] if kind == "node" else [])
-            names += [op[0] for op in self.ops[kind] if op[0] not in ("h2", "c2")]
+            names += [op.dst for op in self.ops[kind] if op.dst not in ("h2", "c2")]
             names += ["h2", "c2"]
             r = self.kc[kind]
             rows = {"in": 0}
@@ -148,7 +149,7 @@ def _functions(p, tag):
 
         @module_function(Unit.PFU, "el", "nbout", "w", "b", name=f"{tag}_{kind}_gates")
         def conv_gates(f, q, gates=gates, kind=kind):
-            r = [Reg(_FIRST + i) for i in range(len(CONV_PARAMS))]
+            r = [Reg(PARAM_BLOCK + i) for i in range(len(CONV_PARAMS))]
             fixed = dict(m_blocks=p.blocks, kh=1, x_count=1, y_count=1,
                          k_chunks=p.kc[kind])
             for i, name in enumerate(CONV_PARAMS):
@@ -164,14 +165,14 @@ def _functions(p, tag):
 
         @module_function(Unit.PFU, "row", name=f"{tag}_{kind}_elt")
         def elt(f, q, ops=p.ops[kind], rows=rows):
-            r = [Reg(_FIRST + i) for i in range(len(VEC_PARAMS))]
+            r = [Reg(PARAM_BLOCK + i) for i in range(len(VEC_PARAMS))]
             fixed = dict(chunks=p.rows_h, kh=1, kw=1, x_count=1, y_count=1)
             for i, name in enumerate(VEC_PARAMS[3:], start=3):
                 f.li(r[i], fixed.get(name, 0))
-            for dst, fn, a, b, act in ops:
-                for reg, name in zip(r, (dst, a, b or a)):
+            for op in ops:
+                for reg, name in zip(r, (op.dst, op.a, op.b or op.a)):
                     f.emit(f"addi {reg}, {q.row}, {rows[name]}")
-                f.vec(r[0], fn, act)
+                f.vec(r[0], op.fn, op.act)
         fns[kind, "elt"] = elt
 
         n_gates = len(gates)
@@ -180,13 +181,13 @@ def _functions(p, tag):
         def gates_in(f, q, n_gates=n_gates, rows=rows, kind=kind):
             """The gates (one slot of the record each) and, for a node, c_l and c_r."""
             f.emit(f"addi r1, {q.rec}, {2 * p.vec // V}")
-            f.emit(f"addi r11, {q.nbin}, {rows['i'] * nb}")
-            f.dload_span(Buf.NBIN, Reg(1), Reg(11), n_gates * p.vec // V)
+            f.emit(f"addi r{PARAM_BLOCK}, {q.nbin}, {rows['i'] * nb}")
+            f.dload_span(Buf.NBIN, Reg(1), Reg(PARAM_BLOCK), n_gates * p.vec // V)
             if kind == "node":
                 for src, name in ((q.l_rec, "cl"), (q.r_rec, "cr")):
                     f.emit(f"addi r1, {src}, {p.vec // V}")
-                    f.emit(f"addi r11, {q.nbin}, {rows[name] * nb}")
-                    f.dload_span(Buf.NBIN, Reg(1), Reg(11), hb)
+                    f.emit(f"addi r{PARAM_BLOCK}, {q.nbin}, {rows[name] * nb}")
+                    f.dload_span(Buf.NBIN, Reg(1), Reg(PARAM_BLOCK), hb)
         fns[kind, "load_gates"] = gates_in
 
         @module_function(Unit.STORE, "nbin", "rec", name=f"{tag}_{kind}_out")
@@ -266,9 +267,8 @@ def compile_treelstm(config, tree, words, weights, *, hidden, embed, slots=SLOTS
     def load(kind):
         """The kind's weights into SB (the node ones once every leaf has read the leaf
         ones: their footprints say so)."""
-        t = dma_task("load", Buf.SB, dram_addr=rw[kind].beat, buf_addr=0,
-                     row_beats=rw[kind].beats, writes=(w_fp[kind],))
-        pb.task(t.fn, **t.params, **fp(writes=list(t.writes)))
+        emit(pb, [[dma_task("load", Buf.SB, dram_addr=rw[kind].beat, buf_addr=0,
+                            row_beats=rw[kind].beats, writes=(w_fp[kind],))]], mode)
 
     def fields(k, kind, task):
         """Slot ``k``'s template of ``task``: ARG[0] the node's record, ARG[1] its left
@@ -332,9 +332,8 @@ def compile_treelstm(config, tree, words, weights, *, hidden, embed, slots=SLOTS
             templates[k, kind, task] = pb.define(function[kind, task], **fields(k, kind, task))
 
     pb = ProgramBuilder(config)
-    t = dma_task("load", Buf.NBOUT, dram_addr=rb.beat, buf_addr=bias_fp[1], row_beats=rb.beats,
-                 writes=(bias_fp,))
-    pb.task(t.fn, **t.params, **fp(writes=list(t.writes)))
+    emit(pb, [[dma_task("load", Buf.NBOUT, dram_addr=rb.beat, buf_addr=bias_fp[1],
+                        row_beats=rb.beats, writes=(bias_fp,))]], mode)
     own, left, right = Reg(5), Reg(6), Reg(7)
     if mode == "static":
         load("leaf")
@@ -366,11 +365,8 @@ def compile_treelstm(config, tree, words, weights, *, hidden, embed, slots=SLOTS
         v = {g: golden.fc(x, weights[kind][g][0], weights[kind][g][1], fb, act, acc)
              for g, act in p.gates[kind]}
         gates = dict(v)
-        v.update(cl=cl, cr=cr)
-        for dst, fn, a, b, act in p.ops[kind]:
-            other = v[b] if b else 0 * v[a]
-            v[dst] = golden.eltwise(v[a], other, "add" if fn != VecFn.MUL else "mul", fb, act)
-        return v["h2"], v["c2"], gates
+        out = vector_ops(p.ops[kind], {**v, "cl": cl, "cr": cr}, fb)
+        return out["h2"], out["c2"], gates
 
     for i in range(n):
         h[i], c[i], gates_out[i] = step("leaf", words[i, :embed])
