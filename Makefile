@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.dypipe-installed
 CONFIG ?= small
 JOBS   ?= 2
 
-.PHONY: venv test demo verilog lint sim bench-ops bench-nets bench-dynamic bench-sim clean
+.PHONY: venv test demo verilog lint sim bench-ops bench-nets bench-dynamic bench-sim fuzz clean
 
 venv: $(STAMP)
 
@@ -55,6 +55,12 @@ bench-dynamic: $(STAMP)
 bench-sim: $(STAMP)
 	@test -n "$(REV)" || { echo "usage: make bench-sim REV=<commit>"; exit 2; }
 	$(PY) -m dypipe.simspeed --against $(REV)
+
+# N random task graphs on the RTL against serial execution, under random memory timing:
+# `make fuzz N=10000` (failing batches are written to bench-out/fuzz/ to replay).
+N ?= 1000
+fuzz: $(STAMP)
+	$(DYPIPE) fuzz -n $(N) --jobs $(JOBS) --json bench-out/fuzz/summary.json
 
 clean:
 	rm -rf sim_build build results bench-out .pytest_cache

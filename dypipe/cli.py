@@ -25,17 +25,16 @@ def _config(args):
 
 def cmd_verilog(args):
     from .tb import toolchain
-    from .tb.runner import generate_verilog, RTL_DIR, VERILOG_LIBRARY, TOPLEVEL
+    from .tb.runner import generate_verilog, TOPLEVEL
     config = _config(args)
     out = pathlib.Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    generate_verilog(config, out, log=_log)
-    library = [RTL_DIR / "verilog" / name for name in VERILOG_LIBRARY]
-    _log(f"wrote {out} (top module {TOPLEVEL}; also needs {', '.join(p.name for p in library)}"
-         f" from {library[0].parent})")
+    generate_verilog(config, out, backend="amaranth", log=_log)
+    _log(f"wrote {out}: top module {TOPLEVEL}, self-contained; its memory side is the port "
+         f"dram__* (docs/architecture.md, 'DRAM and the memory port')")
     if args.lint:
         toolchain.activate()
-        cmd = toolchain.lint_command(out, library, TOPLEVEL)
+        cmd = toolchain.lint_command(out, [], TOPLEVEL)
         _log("$ " + " ".join(cmd))
         proc = subprocess.run(cmd)
         if proc.returncode:
@@ -79,10 +78,25 @@ def _workloads(args, config, modes):
                   for mode in modes}, None
 
 
+def _timing(args):
+    """The random memory timing ``--random-timing`` and its companions ask for, or None
+    (then the runner's default: fixed latency, or the seed in DYPIPE_RANDOM_TIMING)."""
+    from .tb.mem_timing import MemTiming
+    if args.random_timing is None:
+        if args.stall_percent is not None or args.max_extra_latency is not None:
+            raise ValueError("--stall-percent and --max-extra-latency need --random-timing SEED")
+        return None
+    extra = {"stall_percent": args.stall_percent, "max_extra": args.max_extra_latency}
+    timing = MemTiming(args.random_timing, **{k: v for k, v in extra.items() if v is not None})
+    _log(timing.describe())
+    return timing
+
+
 def cmd_run(args):
     from .sw.workload import MODES
     from .tb.runner import run_workload
     config = _config(args)
+    timing = _timing(args)
     modes = MODES if args.mode == "all" else (args.mode,)
     name, builders, compare = _workloads(args, config, modes)
     results, errors = {}, {}
@@ -90,7 +104,7 @@ def cmd_run(args):
         workload = builders[mode]()
         _log(f"running {name} ({mode}) on {config.name} ...")
         r = run_workload(workload, waves=args.waves, max_cycles=args.max_cycles, log=_log,
-                         keep_dir=args.keep)
+                         keep_dir=args.keep, timing=timing)
         rate = (f" ({r.sim_cycles_per_second / 1e3:,.0f}k cycles/s with start-up)"
                 if r.cycles >= 100_000 else "")
         _log(f"  {r.cycles:,} cycles, simulated in {r.wall_seconds:.1f} s{rate}")
@@ -160,6 +174,18 @@ def cmd_sweep(args):
     return 0 if all(r["verified"] for r in records) else 1
 
 
+def cmd_fuzz(args):
+    from . import fuzz
+    summary = fuzz.main(args.n, seed=args.seed, batch_size=args.batch, jobs=args.jobs or 1,
+                        out=args.out, log=_log)
+    if args.json:
+        path = pathlib.Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary, indent=2) + "\n")
+        _log(f"wrote {args.json}")
+    return 1 if summary["failed_graphs"] else 0
+
+
 def cmd_asm(args):
     from .sw.asm import assemble
     path = pathlib.Path(args.source)
@@ -190,12 +216,26 @@ def _integer(least, what):
     return parse
 
 
+def _between(least, most):
+    """An argparse type: an integer in ``least..most``."""
+    check = _integer(least, f"an integer in {least}..{most}")
+
+    def parse(text):
+        value = check(text)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be an integer in {least}..{most}, "
+                                             f"not {text!r}")
+        return value
+    return parse
+
+
 _SEED = _integer(0, "a non-negative integer")
 _LIMIT = _integer(1, "a positive number of cycles")
 
 
 def build_parser():
     from .sw.workload import MODES
+    from .tb.mem_timing import MAX_EXTRA, MAX_STALL_PERCENT
     from .sw.workloads import WORKLOADS
     from .sw.model_zoo import NETWORKS
     parser = argparse.ArgumentParser(prog="dypipe", description=__doc__)
@@ -233,6 +273,15 @@ def build_parser():
                    " under DIR")
     p.add_argument("--input", metavar="X.npy", help="a network's input (float, the ONNX "
                    "input's shape); default: uniform in [-1, 1) from --seed")
+    p.add_argument("--random-timing", type=_integer(0, "a seed (a non-negative integer)"),
+                   metavar="SEED", help="random memory timing from this seed: the DRAM "
+                   "model refuses requests at random and adds random latency to reads")
+    p.add_argument("--stall-percent", type=_between(0, MAX_STALL_PERCENT),
+                   help="with --random-timing: the share of cycles the memory refuses "
+                   "requests (default 25)")
+    p.add_argument("--max-extra-latency", type=_between(0, MAX_EXTRA),
+                   help="with --random-timing: the most cycles added to a read's latency "
+                   "(default 16)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="run a benchmark suite on the RTL and write CSV, JSON, PNG")
@@ -272,6 +321,20 @@ def build_parser():
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default bench-out/sweep-WORKLOAD-CONFIG)")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("fuzz", help="run random task graphs on the RTL (small) against serial "
+                       "execution, under random memory timing")
+    p.add_argument("-n", type=_integer(1, "a positive number of graphs"), default=1000,
+                   help="graphs to run (default 1000)")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--batch", type=_integer(1, "a positive number of graphs"), default=50,
+                   help="graphs per simulation run (default 50)")
+    p.add_argument("--jobs", type=_integer(1, "a positive number of runs"),
+                   help="runs at a time (default 1)")
+    p.add_argument("--out", metavar="DIR", default="bench-out/fuzz",
+                   help="where failing batches are written, to replay (default bench-out/fuzz)")
+    p.add_argument("--json", metavar="FILE", help="write the summary as JSON")
+    p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser("asm", help="assemble a file and print the words")
     p.add_argument("source")

@@ -1,9 +1,11 @@
 """The accelerator's single memory port and the arbiter that shares it.
 
 One beat (``config.dram_bytes_per_cycle``) moves per cycle, read or write: loads and stores
-share the bandwidth. The DRAM itself is modelled outside the accelerator (the Verilog
-``dypipe_dram`` in simulation); reads return in order after ``config.dram_latency`` cycles,
-tagged with the requester's number.
+share the bandwidth. The memory sits outside the accelerator, behind :func:`DramPort`: in
+simulation the Verilog ``dypipe_dram`` (the harness wraps the top and it), on an FPGA a memory
+controller. Reads return in request order, tagged with the requester's number; nominally
+``config.dram_latency`` cycles after the request, but the accelerator works with any latency
+and with back-pressure on requests (``req_ready``).
 """
 
 from amaranth import Module, Signal
@@ -25,9 +27,22 @@ def MemPort(config):
 
 
 def DramPort(config, tag_bits):
-    """The port to the DRAM model, from the accelerator's side (no back-pressure)."""
+    """The memory port, from the accelerator's side.
+
+    Requests: a request (read or write of one beat) moves in a cycle where ``req_valid`` and
+    ``req_ready`` are both high. ``req_valid`` may fall again without a transfer and the other
+    fields matter only while it is high (the arbiter may switch clients while the memory is
+    not ready). A
+    write stores the bytes of ``req_wdata`` selected by ``req_wmask`` (bit ``i``: bits
+    ``8i .. 8i+7``). Addresses are in beats.
+    Responses: every read is answered once, in request order, by one cycle of ``resp_valid``
+    with the beat as it was when the read was accepted and the request's ``req_tag``; they
+    cannot be refused (the accelerator always has room for the reads it has issued), any
+    number of cycles later (at least one).
+    """
     return wiring.Signature({
-        "req_valid": Out(1), "req_write": Out(1), "req_addr": Out(config.dram_addr_bits),
+        "req_valid": Out(1), "req_ready": In(1), "req_write": Out(1),
+        "req_addr": Out(config.dram_addr_bits),
         "req_wdata": Out(config.beat_bits), "req_wmask": Out(config.dram_bytes_per_cycle),
         "req_tag": Out(tag_bits),
         "resp_valid": In(1), "resp_data": In(config.beat_bits), "resp_tag": In(tag_bits),
@@ -45,6 +60,8 @@ class MemArbiter(wiring.Component):
         Grants nothing while high (the machine stopped on an error).
     read_beat, write_beat : Out(1)
         A read or write beat was issued this cycle (performance counters).
+    refused : Out(1)
+        A client asked and the memory was not ready (performance counter).
     """
 
     def __init__(self, config, n_clients):
@@ -56,6 +73,7 @@ class MemArbiter(wiring.Component):
             "stop": In(1),
             "read_beat": Out(1),
             "write_beat": Out(1),
+            "refused": Out(1),
         })
 
     @property
@@ -74,8 +92,8 @@ class MemArbiter(wiring.Component):
                 idx = (start + offset) % n
                 with m.If((last == start) & self.clients[idx].valid):
                     m.d.comb += [grant.eq(idx), any_valid.eq(1)]
-        fire = Signal()
-        m.d.comb += fire.eq(any_valid & ~self.stop)
+        asking, fire = Signal(), Signal()
+        m.d.comb += [asking.eq(any_valid & ~self.stop), fire.eq(asking & self.dram.req_ready)]
         for idx, client in enumerate(self.clients):
             m.d.comb += [
                 client.ready.eq(fire & (grant == idx)),
@@ -90,10 +108,11 @@ class MemArbiter(wiring.Component):
                     self.dram.req_wmask.eq(client.wmask),
                 ]
         m.d.comb += [
-            self.dram.req_valid.eq(fire),
+            self.dram.req_valid.eq(asking),
             self.dram.req_tag.eq(grant),
             self.read_beat.eq(fire & ~self.dram.req_write),
             self.write_beat.eq(fire & self.dram.req_write),
+            self.refused.eq(asking & ~self.dram.req_ready),
         ]
         with m.If(fire):
             m.d.sync += last.eq(grant)

@@ -19,6 +19,8 @@ COUNTERS = {
     "stall_busy": "cycles a task free of conflicts waited for its module to finish another",
     "dram_read_bytes": "bytes read from DRAM",
     "dram_write_bytes": "bytes written to DRAM",
+    "dram_refused": "cycles a memory request waited because the memory was not ready "
+                    "(back-pressure on the port)",
     "macs": "multiply-accumulates done by the PFU array",
     "tasks": "tasks committed by SavePC",
     "datapath_idle": "cycles no DMA engine moved data and the PFU computed nothing: control "

@@ -1,13 +1,13 @@
 """The DyPipe accelerator: only wiring of the units.
 
-Control and status are plain ports (see :class:`Top`). The DRAM is either the Verilog model
-``dypipe_dram`` instantiated inside (``dram="verilog"``, for Verilator) or left outside as a
-port (``dram="port"``, for Amaranth's simulator with a Python model). ``backend`` picks the
-SRAM banks and the MAC array: plain Verilog primitives (``"verilog"``, for Verilator and
-FPGA tools) or their Amaranth twins (``"amaranth"``, for Amaranth's simulator)."""
+Control and status are plain ports and the memory is outside, behind one memory port
+(:func:`~dypipe.rtl.mem_port.DramPort`): see :class:`Top`. Nothing in it is for simulation
+only. ``backend`` picks the SRAM banks, the MAC array and the lane arithmetic: their Amaranth
+descriptions (``"amaranth"``: the Verilog for synthesis, and Amaranth's simulator) or plain
+Verilog twins that Verilator simulates faster (``"verilog"``, used by the simulation harness,
+:mod:`dypipe.tb.harness`)."""
 
 from amaranth import Module, unsigned
-from amaranth.hdl import Instance, ClockSignal, ResetSignal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -25,10 +25,15 @@ from .pfu import PFU
 from .sequencer import ModuleSequencer
 from .task import PC_BITS
 
-__all__ = ["Top", "MEM_CLIENTS"]
+__all__ = ["Top", "MEM_CLIENTS", "mem_tag_bits"]
 
 #: Memory port clients, in arbiter (tag) order.
 MEM_CLIENTS = ("ctrl", "load", "store")
+
+
+def mem_tag_bits():
+    """Width of the memory port's tags."""
+    return max(1, (len(MEM_CLIENTS) - 1).bit_length())
 
 
 class Top(wiring.Component):
@@ -40,27 +45,21 @@ class Top(wiring.Component):
     error : Out(1)           stopped on an error; the ``err_*`` ports say which and where
     err_code : Out(Err), err_unit : Out(Unit), err_pc : Out(PC_BITS), err_addr : Out(32)
     perf_<name> : Out(COUNTER_BITS)   one port per :data:`dypipe.rtl.perf.COUNTERS` entry
-    dump_valid, dump_lo, dump_hi : In   (``dram="verilog"``) write DRAM beats lo..hi to the
-                                        model's +DRAM_DUMP file
-    dram : Out(DramPort)     (``dram="port"``) the memory port
+    dram : Out(DramPort)     the memory port (tags: :data:`MEM_CLIENTS` order)
     """
 
-    def __init__(self, config, *, dram="verilog", backend="verilog"):
-        if dram not in ("verilog", "port"):
-            raise ValueError(f"dram must be 'verilog' or 'port', not {dram!r}")
-        self._config, self._dram, self._backend = config, dram, backend
-        self._tag_bits = max(1, (len(MEM_CLIENTS) - 1).bit_length())
+    def __init__(self, config, *, backend="amaranth"):
+        if backend not in ("amaranth", "verilog"):
+            raise ValueError(f"backend must be 'amaranth' or 'verilog', not {backend!r}")
+        self._config, self._backend = config, backend
+        self._tag_bits = mem_tag_bits()
         members = {
             "start": In(1), "prog_len": In(PC_BITS + 1),
             "done": Out(1), "error": Out(1), "err_code": Out(Err), "err_unit": Out(Unit),
             "err_pc": Out(PC_BITS), "err_addr": Out(WORD_BITS),
             **{f"perf_{name}": Out(COUNTER_BITS) for name in COUNTERS},
+            "dram": Out(DramPort(config, self._tag_bits)),
         }
-        if dram == "verilog":
-            members.update({"dump_valid": In(1), "dump_lo": In(config.dram_addr_bits),
-                            "dump_hi": In(config.dram_addr_bits)})
-        else:
-            members["dram"] = Out(DramPort(config, self._tag_bits))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -147,6 +146,7 @@ class Top(wiring.Component):
             "stall_busy": disp.stall_busy,
             "dram_read_bytes": arb.read_beat * beat_bytes,
             "dram_write_bytes": arb.write_beat * beat_bytes,
+            "dram_refused": arb.refused,
             "macs": pfu.mac_cycles * cfg.macs_per_cycle,
             "tasks": ctrl.task.valid & ctrl.task.ready,
             "datapath_idle": ~(load.busy | store.busy | pfu.busy),
@@ -158,20 +158,5 @@ class Top(wiring.Component):
                 m.d.sync += counter.eq(counter + inc)
         m.d.sync += self.perf_boot_cycles.eq(self.perf_boot_cycles + ctrl.booting)
 
-        # The DRAM.
-        if self._dram == "verilog":
-            m.submodules.dram = Instance(
-                "dypipe_dram",
-                p_WIDTH=cfg.beat_bits, p_DEPTH=cfg.dram_beats, p_ADDR_BITS=cfg.dram_addr_bits,
-                p_LATENCY=cfg.dram_latency, p_TAG_BITS=self._tag_bits,
-                i_clk=ClockSignal(), i_rst=ResetSignal(),
-                i_req_valid=arb.dram.req_valid, i_req_write=arb.dram.req_write,
-                i_req_addr=arb.dram.req_addr, i_req_wdata=arb.dram.req_wdata,
-                i_req_wmask=arb.dram.req_wmask, i_req_tag=arb.dram.req_tag,
-                o_resp_valid=arb.dram.resp_valid, o_resp_data=arb.dram.resp_data,
-                o_resp_tag=arb.dram.resp_tag,
-                i_dump_valid=self.dump_valid, i_dump_lo=self.dump_lo, i_dump_hi=self.dump_hi,
-            )
-        else:
-            wiring.connect(m, arb.dram, wiring.flipped(self.dram))
+        wiring.connect(m, arb.dram, wiring.flipped(self.dram))
         return m

@@ -1,31 +1,51 @@
 """The simulation harness: a Verilog module around the accelerator's top that makes the clock
-itself, so that the cocotb testbench (:mod:`.cocotb_top`) only starts the machine and awaits
-``done``, ``error`` or the cycle limit; nothing crosses into Python on a clock edge. Kept
-light: the testbench imports it inside the simulator."""
+itself and holds the DRAM model (``rtl/verilog/dypipe_dram.v``) on the top's memory port.
+The cocotb testbench (:mod:`.cocotb_top`) only starts the machine and awaits ``done``,
+``error`` or the cycle limit; nothing crosses into Python on a clock edge. Kept light: the
+testbench imports it inside the simulator."""
 
 import pathlib
 import re
 
-__all__ = ["HARNESS", "CLOCK_PERIOD_NS", "harness_verilog"]
+__all__ = ["HARNESS", "CLOCK_PERIOD_NS", "DRAM_PREFIX", "harness_verilog"]
 
 HARNESS = "dypipe_harness"
 #: The clock the harness makes (the testbench's timers count in it).
 CLOCK_PERIOD_NS = 10
+#: The top's memory port signals start with this (the ``dram`` member of its signature).
+DRAM_PREFIX = "dram__"
 
 _PORT = re.compile(r"^\s*(input|output)\s*(\[[^\]]+\])?\s*(\w+);", re.M)
 
 
-def harness_verilog(top, toplevel):
-    """A harness around module ``toplevel`` of the generated Verilog file ``top``: the same
-    ports but the clock, which it makes itself (:data:`CLOCK_PERIOD_NS`, ``clk`` as an
-    output). Simulated with Verilator ``--timing``."""
+def harness_verilog(top, toplevel, config, tag_bits):
+    """A harness around module ``toplevel`` of the generated Verilog file ``top`` for
+    ``config``: the top's ports but the clock (made here, :data:`CLOCK_PERIOD_NS`, ``clk`` as
+    an output) and the memory port (wired to the DRAM model), plus the model's dump port
+    (``dump_valid``, ``dump_lo``, ``dump_hi``). Simulated with Verilator ``--timing``."""
     text = pathlib.Path(top).read_text()
     body = text[text.index(f"module {toplevel}("):]
     body = body[:body.index("endmodule")]
-    ports = [(d, w or "", n) for d, w, n in _PORT.findall(body) if n != "clk"]
-    decls = "\n".join(f"  {d} {w} {n};" for d, w, n in ports)
-    conns = ",\n    ".join(f".{n}({n})" for _, _, n in ports)
-    return (f"`timescale 1ns/1ps\nmodule {HARNESS}(clk, {', '.join(n for _, _, n in ports)});\n"
-            f"  output reg clk;\n{decls}\n  initial clk = 1'b0;\n"
+    ports = _PORT.findall(body)
+    outer = [(d, w or "", n) for d, w, n in ports if n != "clk" and not n.startswith(DRAM_PREFIX)]
+    dram = [(w or "", n) for d, w, n in ports if n.startswith(DRAM_PREFIX)]
+    addr = f"[{config.dram_addr_bits - 1}:0]"
+    outer += [("input", "", "dump_valid"), ("input", addr, "dump_lo"), ("input", addr, "dump_hi")]
+    decls = "\n".join(f"  {d} {w} {n};" for d, w, n in outer)
+    wires = "\n".join(f"  wire {w} {n};" for w, n in dram)
+    top_conns = ",\n    ".join([".clk(clk)"] + [f".{n}({n})" for _, _, n in outer
+                                                if not n.startswith("dump_")]
+                               + [f".{n}({n})" for _, n in dram])
+    dram_conns = ",\n    ".join([".clk(clk)", ".rst(rst)"]
+                               + [f".{n[len(DRAM_PREFIX):]}({n})" for _, n in dram]
+                               + [f".{n}({n})" for n in ("dump_valid", "dump_lo", "dump_hi")])
+    params = (f"    .WIDTH({config.beat_bits}), .DEPTH({config.dram_beats}), "
+              f".ADDR_BITS({config.dram_addr_bits}),\n"
+              f"    .LATENCY({config.dram_latency}), .TAG_BITS({tag_bits})")
+    return (f"`timescale 1ns/1ps\n"
+            f"module {HARNESS}(clk, {', '.join(n for _, _, n in outer)});\n"
+            f"  output reg clk;\n{decls}\n{wires}\n  initial clk = 1'b0;\n"
             f"  always #{CLOCK_PERIOD_NS // 2} clk = ~clk;\n"
-            f"  {toplevel} top (\n    .clk(clk),\n    {conns}\n  );\nendmodule\n")
+            f"  {toplevel} top (\n    {top_conns}\n  );\n"
+            f"  dypipe_dram #(\n{params}\n  ) dram (\n    {dram_conns}\n  );\n"
+            f"endmodule\n")

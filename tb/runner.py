@@ -24,8 +24,9 @@ import time
 from ..sw.asm import disassemble_word
 from ..sw.isa import Err, Unit
 from . import toolchain
-from .harness import HARNESS, harness_verilog
+from .harness import DRAM_PREFIX, HARNESS, harness_verilog
 from .dram_image import read_dump, write_image
+from .mem_timing import choose_timing
 
 __all__ = ["MachineError", "SimulationTimeout", "RunResult", "generate_verilog",
            "run_workload", "rtl_sources", "SIM_BUILD", "TOPLEVEL"]
@@ -34,7 +35,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RTL_DIR = ROOT / "rtl"
 SIM_BUILD = pathlib.Path(os.environ.get("DYPIPE_SIM_BUILD", ROOT / "sim_build"))
 TOPLEVEL = "dypipe_top"
+#: The hand-written Verilog the simulation build adds: the fast twins of the SRAM banks, the MAC
+#: array and the lane arithmetic (``backend="verilog"``), and the DRAM model.
 VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v", "dypipe_mac_array.v", "dypipe_lanes.v")
+#: Backends of :func:`generate_verilog`: for simulation (with Verilog twins) or synthesis.
+BACKENDS = ("verilog", "amaranth")
 
 
 class MachineError(RuntimeError):
@@ -138,8 +143,8 @@ def rtl_sources():
     return files + sorted(shared)
 
 
-def _hardware_hash(config):
-    h = hashlib.sha256(json.dumps(config.as_dict(), sort_keys=True).encode())
+def _hardware_hash(config, backend):
+    h = hashlib.sha256(json.dumps([config.as_dict(), backend], sort_keys=True).encode())
     for path in rtl_sources():
         h.update(path.name.encode())
         h.update(path.read_bytes())
@@ -158,14 +163,18 @@ def _locked(directory):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def generate_verilog(config, path=None, *, log=None):
+def generate_verilog(config, path=None, *, backend="verilog", log=None):
     """Write the accelerator's Verilog for ``config`` to ``path`` (default: the configuration's
-    build directory), regenerating only when the hardware sources or the configuration changed.
-    Returns the path."""
+    build directory), regenerating only when the hardware sources, the configuration or the
+    backend changed. ``backend="verilog"`` instantiates the Verilog twins of
+    :data:`VERILOG_LIBRARY` (for simulation); ``"amaranth"`` gives one self-contained file
+    described by Amaranth alone (for synthesis). Returns the path."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     build_dir = SIM_BUILD / config.key
-    target = pathlib.Path(path) if path else build_dir / f"{TOPLEVEL}.v"
+    target = pathlib.Path(path) if path else build_dir / f"{TOPLEVEL}-{backend}.v"
     stamp = target.with_suffix(".sha256")
-    digest = _hardware_hash(config)
+    digest = _hardware_hash(config, backend)
     if target.exists() and stamp.exists() and stamp.read_text() == digest:
         return target
     if log:
@@ -174,8 +183,8 @@ def generate_verilog(config, path=None, *, log=None):
     # In a fresh interpreter: this one may hold RTL modules imported before their files
     # changed, and the stamp must describe the Verilog actually written.
     proc = subprocess.run([sys.executable, "-c", "import sys; from dypipe.tb.runner import "
-                           "_convert; sys.stdout.write(_convert(sys.argv[1]))",
-                           json.dumps(config.as_dict())], capture_output=True, text=True)
+                           "_convert; sys.stdout.write(_convert(*sys.argv[1:]))",
+                           json.dumps(config.as_dict()), backend], capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"Verilog generation failed:\n{proc.stderr}")
     text = proc.stdout
@@ -187,37 +196,42 @@ def generate_verilog(config, path=None, *, log=None):
     return target
 
 
-def _convert(config_json):
+def _convert(config_json, backend):
     """The Verilog text of the top for a configuration given as JSON."""
     from amaranth.back import verilog
     from ..config import Config
     from ..rtl.top import Top
-    return verilog.convert(Top(Config(**json.loads(config_json))), name=TOPLEVEL,
-                           emit_src=False)
+    return verilog.convert(Top(Config(**json.loads(config_json)), backend=backend),
+                           name=TOPLEVEL, emit_src=False)
 
 
-def _top_ports(config):
-    """Names of the top-level ports (what the testbench touches), from the top's signature."""
+def _harness_ports(config):
+    """Names of the harness's ports (what the testbench touches): the top's, from its
+    signature, but the memory port, and the DRAM model's dump port."""
     from ..rtl.top import Top
-    ports = ["clk", "rst"]
+    ports = ["clk", "rst", "dump_valid", "dump_lo", "dump_hi"]
     top = Top(config)
     for path, member, _ in top.signature.flatten(top):
-        ports.append("__".join(str(p) for p in path))
+        name = "__".join(str(p) for p in path)
+        if not name.startswith(DRAM_PREFIX):
+            ports.append(name)
     top._MustUse__silence = True     # built only for its signature
     return ports
 
 
 def build(config, *, waves=False, log=None):
     """Generate and Verilate the accelerator for ``config``; returns the toolchain handle."""
+    from ..rtl.top import mem_tag_bits
     build_dir = SIM_BUILD / config.key
     with _locked(build_dir):
         top = generate_verilog(config, log=log)
         harness = build_dir / f"{HARNESS}.v"
-        toolchain.write_if_changed(harness, harness_verilog(top, TOPLEVEL))
+        toolchain.write_if_changed(harness, harness_verilog(top, TOPLEVEL, config,
+                                                            mem_tag_bits()))
         sources = [harness, top] + [RTL_DIR / "verilog" / name for name in VERILOG_LIBRARY]
         started = time.monotonic()
         handle = toolchain.build(sources, HARNESS, build_dir / "verilator-harness",
-                                 public=_top_ports(config), waves=waves, timing=True)
+                                 public=_harness_ports(config), waves=waves, timing=True)
         if log and time.monotonic() - started > 1:
             log(f"  Verilator build in {time.monotonic() - started:.1f} s")
     return handle
@@ -244,8 +258,11 @@ def _default_limit(workload):
     return 4 * beats + 4 * macs // workload.config.macs_per_cycle + 200_000
 
 
-def run_workload(workload, *, waves=False, max_cycles=None, log=None, keep_dir=None):
-    """Run ``workload`` on the RTL.
+def run_workload(workload, *, waves=False, max_cycles=None, log=None, keep_dir=None,
+                 timing=None):
+    """Run ``workload`` on the RTL, with the memory's fixed latency, or under random memory
+    ``timing`` (a :class:`~dypipe.tb.mem_timing.MemTiming`; by default the one the environment
+    variable ``DYPIPE_RANDOM_TIMING`` names; ``False`` for the fixed latency whatever it says).
 
     Returns a :class:`RunResult` (``verified`` says whether every output matched the golden
     model; ``mismatches`` names the first differing elements). Raises :class:`MachineError`
@@ -254,6 +271,7 @@ def run_workload(workload, *, waves=False, max_cycles=None, log=None, keep_dir=N
     cfg = workload.config
     if max_cycles is not None and int(max_cycles) < 1:
         raise ValueError(f"max_cycles must be a positive number of cycles, not {max_cycles}")
+    timing = choose_timing(timing)
     handle = build(cfg, waves=waves, log=log)
     max_cycles = max_cycles or _default_limit(workload)
     with _run_dir(keep_dir) as tmp:
@@ -267,8 +285,9 @@ def run_workload(workload, *, waves=False, max_cycles=None, log=None, keep_dir=N
                 "result": str(tmp / "result.json")}
         (tmp / "spec.json").write_text(json.dumps(spec))
         started = time.monotonic()
+        plusargs = [f"+DRAM_INIT={image}", f"+DRAM_DUMP={spec['dump_file']}"]
         toolchain.run(handle, "dypipe.tb.cocotb_top", tmp,
-                      plusargs=[f"+DRAM_INIT={image}", f"+DRAM_DUMP={spec['dump_file']}"],
+                      plusargs=plusargs + (timing.plusargs() if timing else []),
                       extra_env={"DYPIPE_SPEC": str(tmp / "spec.json")}, waves=waves)
         wall = time.monotonic() - started
         result = json.loads((tmp / "result.json").read_text())
@@ -290,7 +309,8 @@ def run_workload(workload, *, waves=False, max_cycles=None, log=None, keep_dir=N
     return RunResult(workload=workload.name, config=cfg.name, mode=workload.mode,
                      cycles=counters["cycles"], verified=not mismatches, mismatches=mismatches,
                      counters=counters, outputs=outputs, wall_seconds=wall,
-                     meta=dict(workload.meta))
+                     meta={**workload.meta, **({"mem_timing": dataclasses.asdict(timing)}
+                                              if timing else {})})
 
 
 def stderr_log(message):

@@ -27,11 +27,17 @@ def test_cache_key_covers_every_module_the_rtl_imports():
 def test_cache_key_changes_with_the_activation_table(monkeypatch):
     """An edit of sw/pwl.py (the sigmoid / tanh table the RTL bakes in) rebuilds."""
     pwl = next(p for p in rtl_sources() if p.name == "pwl.py")
-    before = _hardware_hash(PRESETS["small"])
+    before = _hardware_hash(PRESETS["small"], "verilog")
     original = pathlib.Path.read_bytes
 
     def edited(path):
         data = original(path)
         return data + b"\n# edited\n" if path == pwl else data
     monkeypatch.setattr(pathlib.Path, "read_bytes", edited)
-    assert _hardware_hash(PRESETS["small"]) != before
+    assert _hardware_hash(PRESETS["small"], "verilog") != before
+
+
+def test_cache_key_differs_between_backends():
+    """The simulation Verilog (with Verilog twins) and the synthesis Verilog are two files."""
+    assert _hardware_hash(PRESETS["small"], "verilog") != _hardware_hash(PRESETS["small"],
+                                                                         "amaranth")

@@ -57,6 +57,12 @@ def _exit_code(argv):
     (["sweep", "fc", "--set-range", "pe_rows=3,4"], "pe_rows must be a power of two"),
     (["sweep", "fc", "--set-range", "pe_rows=4", "--set-range", "pe_rows=8"], "swept twice"),
     (["sweep", "fc"], "the following arguments are required: --set-range"),
+    (["run", "fc", "--stall-percent", "10"], "--stall-percent and --max-extra-latency need "
+                                             "--random-timing SEED"),
+    (["run", "fc", "--random-timing", "1", "--stall-percent", "95"],
+     "argument --stall-percent: must be an integer in 0..90"),
+    (["run", "fc", "--random-timing", "-3"], "argument --random-timing: must be a seed"),
+    (["fuzz", "-n", "0"], "argument -n: must be a positive number of graphs"),
 ])
 def test_bad_options_name_themselves(argv, message, capsys):
     assert _exit_code(argv) == 2

@@ -203,12 +203,13 @@ def overlay_cost(config, program):
 def test_workloads_in_overlays(make):
     """Bit-exact in every mode, within :func:`overlay_cost` of the cycles of the normal build:
     about 1% for these runs. With blocking copies, the static program of short 1x1 tasks (the
-    control unit has little slack) took 27% longer than on the normal build."""
-    normal = {mode: run_workload(make(SMALL, mode)) for mode in MODES}
+    control unit has little slack) took 27% longer than on the normal build. (At the nominal
+    memory timing, which the cost bound assumes.)"""
+    normal = {mode: run_workload(make(SMALL, mode), timing=False) for mode in MODES}
     tiny = {}
     for mode in MODES:
         workload = make(TINY, mode)
-        tiny[mode] = run_workload(workload), workload
+        tiny[mode] = run_workload(workload, timing=False), workload
     assert tiny["static"][1].program.overlays, "the static program needs run-time copies"
     for mode in MODES:
         r, workload = tiny[mode]

@@ -55,8 +55,9 @@ def test_fc_pipelines_to_the_busiest_module():
 
 
 def test_fc1_on_paper():
-    """Table 2's FC1 (1000 x 512) on the paper configuration, DRAM-bound."""
-    r = run_workload(build_workload("fc", PAPER, "dypipe"))
+    """Table 2's FC1 (1000 x 512) on the paper configuration, DRAM-bound (at the nominal
+    memory timing: the bound assumes it)."""
+    r = run_workload(build_workload("fc", PAPER, "dypipe"), timing=False)
     assert r.verified, r.mismatches
     weights_bound = 1000 * 512 * 2 // PAPER.dram_bytes_per_cycle
     assert weights_bound <= r.cycles <= 1.10 * weights_bound, r.cycles

@@ -1,10 +1,19 @@
-// DRAM model: the testbench side of the accelerator's memory port.
+// DRAM model: the memory behind the accelerator's port, for simulation only (the harness
+// instantiates it beside the top; see dypipe/rtl/mem_port.py for the port's rules).
 //
-// One request per cycle (reads and writes share the port; there is no back-pressure). A write
-// updates the bytes selected by req_wmask at the clock edge. A read returns mem[req_addr], as it
-// was when requested, with resp_valid high exactly LATENCY cycles after the request cycle and its
-// tag echoed; reads come back in order. Addresses are in WIDTH-bit beats; beats at or past
-// DEPTH read as zero and ignore writes (the accelerator checks ranges itself).
+// A request moves when req_valid and req_ready are high; reads and writes share the port. A
+// write updates the bytes selected by req_wmask at the clock edge. A read returns mem[req_addr]
+// as it was when accepted, with its tag echoed, LATENCY cycles after the request cycle (plus a
+// random extra, below); reads come back in order, one resp_valid cycle each. Addresses are in
+// WIDTH-bit beats; beats at or past DEPTH read as zero and ignore writes (the accelerator
+// checks ranges itself).
+//
+// Random timing, off unless the plusarg +DRAM_SEED=<n> is given: a 32-bit xorshift generator,
+// seeded with n and stepped every cycle, refuses requests (req_ready low) in about
+// +DRAM_STALL=<percent> of cycles (default 25, at most 90) and adds 0..+DRAM_EXTRA=<cycles>
+// (default 16, at most MAX_EXTRA) to each read's latency, keeping responses in order (a
+// response is due at max(request + LATENCY + extra, previous response + 1)).
+// dypipe/tb/mem_timing.py has the same rule for the Python model: keep the two in step.
 //
 // The memory is filled at time 0 from the binary file named by plusarg +DRAM_INIT=<path>
 // ($fread: each beat WIDTH/8 bytes, most significant byte first). While dump_valid is high at a
@@ -14,11 +23,13 @@ module dypipe_dram #(
     parameter DEPTH = 1024,
     parameter ADDR_BITS = 10,
     parameter LATENCY = 10,
-    parameter TAG_BITS = 2
+    parameter TAG_BITS = 2,
+    parameter MAX_EXTRA = 255
 ) (
     input clk,
     input rst,
     input req_valid,
+    output req_ready,
     input req_write,
     input [ADDR_BITS-1:0] req_addr,
     input [WIDTH-1:0] req_wdata,
@@ -33,30 +44,59 @@ module dypipe_dram #(
 );
     reg [WIDTH-1:0] mem [0:DEPTH-1];
 
-    // Responses wait in a circular buffer of LATENCY entries: the entry written LATENCY cycles
-    // ago is the one about to be overwritten now, so it is the one on the outputs.
-    localparam PTR_BITS = LATENCY > 1 ? $clog2(LATENCY) : 1;
-    reg [PTR_BITS-1:0] ptr;
-    reg pend_valid [0:LATENCY-1];
-    reg [WIDTH-1:0] pend_data [0:LATENCY-1];
-    reg [TAG_BITS-1:0] pend_tag [0:LATENCY-1];
-    wire in_range = {1'b0, req_addr} < DEPTH;
+    // -- timing: the generator, the stall threshold (out of 256) and the extra latency ---------
+    reg random_on;
+    reg [31:0] seed, rng;
+    integer stall_pct, extra_max;
+    reg [8:0] stall_below;
+    wire [31:0] rng_next0 = rng ^ (rng << 13);
+    wire [31:0] rng_next1 = rng_next0 ^ (rng_next0 >> 17);
+    wire [31:0] rng_next = rng_next1 ^ (rng_next1 << 5);
+    assign req_ready = ~random_on | ({1'b0, rng[7:0]} >= stall_below);
+    wire [31:0] extra = random_on ? {16'b0, rng[31:16]} % (extra_max + 1) : 32'd0;
 
-    assign resp_valid = pend_valid[ptr];
-    assign resp_data = pend_data[ptr];
-    assign resp_tag = pend_tag[ptr];
+    // -- reads in flight: a queue of (due cycle, data, tag), dues strictly increasing ------------
+    // A response is due at most LATENCY + MAX_EXTRA cycles after its request, so the queue never
+    // holds more entries than that.
+    localparam Q_BITS = $clog2(LATENCY + MAX_EXTRA + 2);
+    localparam Q_DEPTH = 1 << Q_BITS;
+    reg [63:0] q_due [0:Q_DEPTH-1];
+    reg [WIDTH-1:0] q_data [0:Q_DEPTH-1];
+    reg [TAG_BITS-1:0] q_tag [0:Q_DEPTH-1];
+    reg [Q_BITS-1:0] head, tail;
+    reg [Q_BITS:0] count;
+    reg [63:0] now, last_due;
+    wire in_range = {1'b0, req_addr} < DEPTH;
+    wire accept = req_valid & req_ready;
+    wire read = accept & ~req_write;
+    wire [63:0] earliest = now + LATENCY + {32'b0, extra};
+    wire [63:0] due = (count != 0 && last_due >= earliest) ? last_due + 1 : earliest;
+
+    assign resp_valid = (count != 0) && (q_due[head] == now);
+    assign resp_data = q_data[head];
+    assign resp_tag = q_tag[head];
 
     integer i;
     always @(posedge clk) begin
         if (rst) begin
-            for (i = 0; i < LATENCY; i = i + 1) pend_valid[i] <= 1'b0;
-            ptr <= 0;
+            head <= 0;
+            tail <= 0;
+            count <= 0;
+            now <= 0;
+            rng <= seed;
         end else begin
-            pend_valid[ptr] <= req_valid & ~req_write;
-            pend_data[ptr] <= in_range ? mem[req_addr] : {WIDTH{1'b0}};
-            pend_tag[ptr] <= req_tag;
-            ptr <= (ptr == LATENCY - 1) ? 0 : ptr + 1;
-            if (req_valid & req_write & in_range)
+            now <= now + 1;
+            rng <= rng_next;
+            if (read) begin
+                q_due[tail] <= due;
+                q_data[tail] <= in_range ? mem[req_addr] : {WIDTH{1'b0}};
+                q_tag[tail] <= req_tag;
+                tail <= tail + 1;
+                last_due <= due;
+            end
+            if (resp_valid) head <= head + 1;
+            count <= count + {{Q_BITS{1'b0}}, read} - {{Q_BITS{1'b0}}, resp_valid};
+            if (accept & req_write & in_range)
                 for (i = 0; i < WIDTH / 8; i = i + 1)
                     if (req_wmask[i]) mem[req_addr][i*8 +: 8] <= req_wdata[i*8 +: 8];
         end
@@ -67,6 +107,17 @@ module dypipe_dram #(
     integer fd;
     integer loaded;
     initial begin
+        random_on = $value$plusargs("DRAM_SEED=%d", seed);
+        if (!random_on) seed = 32'd1;
+        if (seed == 0) seed = 32'h2545F491;     // xorshift never leaves 0
+        rng = seed;
+        if (!$value$plusargs("DRAM_STALL=%d", stall_pct)) stall_pct = 25;
+        if (!$value$plusargs("DRAM_EXTRA=%d", extra_max)) extra_max = 16;
+        if (stall_pct < 0 || stall_pct > 90 || extra_max < 0 || extra_max > MAX_EXTRA) begin
+            $display("dypipe_dram: +DRAM_STALL must be 0..90 and +DRAM_EXTRA 0..%0d", MAX_EXTRA);
+            $finish;
+        end
+        stall_below = (stall_pct * 256 + 50) / 100;
         if ($value$plusargs("DRAM_INIT=%s", init_path)) begin
             fd = $fopen(init_path, "rb");
             if (fd == 0) begin
