@@ -28,6 +28,12 @@ def _packed(values):
                  SEGMENTS * COEFF_BITS)
 
 
+def _codes(enum, prefix, *names):
+    """Instance parameters ``p_<prefix>_<NAME>`` with ``enum``'s codes: the Verilog twins take
+    every code from :mod:`dypipe.sw.isa`, none is written there by hand."""
+    return {f"p_{prefix}_{name}": enum[name].value for name in names}
+
+
 def _lanes(value, n, width):
     return [value.word_select(i, width).as_signed() for i in range(n)]
 
@@ -44,7 +50,8 @@ class LaneFold(wiring.Component):
         m = Module()
         if self._backend == "verilog":
             m.submodules.lanes = Instance(
-                "dypipe_lane_fold", p_N=self._n, i_clk=ClockSignal(), i_en=self.en,
+                "dypipe_lane_fold", p_N=self._n, **_codes(VecFn, "FN", "MAX", "MUL", "COPY"),
+                i_clk=ClockSignal(), i_en=self.en,
                 i_first=self.first, i_fn=self.fn, i_d=self.d, o_acc=self.acc)
             return m
         with m.If(self.en):
@@ -88,6 +95,8 @@ class LaneFinish(wiring.Component):
                 "dypipe_lane_finish", p_N=n, p_IN_BITS=self._in_bits, p_F=f,
                 p_SEGMENTS=SEGMENTS, p_CB=COEFF_BITS,
                 p_VEC=int(self._vector), p_AVG_SHIFT=AVG_SHIFT, **params,
+                **_codes(VecFn, "FN", "AVG", "MUL"),
+                **_codes(Act, "ACT", "RELU", "SIGMOID", "TANH"),
                 i_clk=ClockSignal(), i_en=self.en, i_fn=self.fn, i_act=self.act,
                 i_scale=self.scale, i_wshift=self.wshift, i_in=self.inp, o_out=self.out)
             return m

@@ -65,7 +65,7 @@ class MemTiming:
 
     def plusargs(self):
         """The Verilog model's plusargs."""
-        return [f"+DRAM_SEED={self.seed}", f"+DRAM_STALL={self.stall_percent}",
+        return [f"+DRAM_SEED={self.start}", f"+DRAM_STALL={self.stall_percent}",
                 f"+DRAM_EXTRA={self.max_extra}"]
 
     def describe(self):

@@ -8,11 +8,12 @@
 // WIDTH-bit beats; beats at or past DEPTH read as zero and ignore writes (the accelerator
 // checks ranges itself).
 //
-// Random timing, off unless the plusarg +DRAM_SEED=<n> is given: a 32-bit xorshift generator,
-// seeded with n and stepped every cycle, refuses requests (req_ready low) in about
-// +DRAM_STALL=<percent> of cycles (default 25, at most 90) and adds 0..+DRAM_EXTRA=<cycles>
-// (default 16, at most MAX_EXTRA) to each read's latency, keeping responses in order (a
-// response is due at max(request + LATENCY + extra, previous response + 1)).
+// Random timing, off unless the plusarg +DRAM_SEED=<n> is given (n != 0; dypipe/tb/mem_timing.py
+// picks it): a 32-bit xorshift generator, starting at n and stepped every cycle, refuses
+// requests (req_ready low) in about +DRAM_STALL=<percent> of cycles (default 25, at most 90) and
+// adds 0..+DRAM_EXTRA=<cycles> (default 16, at most MAX_EXTRA) to each read's latency, keeping
+// responses in order (a response is due at max(request + LATENCY + extra, previous response +
+// 1)).
 // dypipe/tb/mem_timing.py has the same rule for the Python model: keep the two in step.
 //
 // The memory is filled at time 0 from the binary file named by plusarg +DRAM_INIT=<path>
@@ -109,7 +110,10 @@ module dypipe_dram #(
     initial begin
         random_on = $value$plusargs("DRAM_SEED=%d", seed);
         if (!random_on) seed = 32'd1;
-        if (seed == 0) seed = 32'h2545F491;     // xorshift never leaves 0
+        if (seed == 0) begin                    // xorshift never leaves 0
+            $display("dypipe_dram: +DRAM_SEED must not be 0");
+            $finish;
+        end
         rng = seed;
         if (!$value$plusargs("DRAM_STALL=%d", stall_pct)) stall_pct = 25;
         if (!$value$plusargs("DRAM_EXTRA=%d", extra_max)) extra_max = 16;

@@ -6,14 +6,20 @@
 // window's first row, else max(acc, d) (MAX), acc * d (MUL), acc (COPY) or acc + d.
 //
 // dypipe_lane_finish: write-back. On en, lane i of out becomes act(saturate16(v)), where v is
-// (in + 2^(F+W-1)) >>> (F+W) for the MAC array (VEC = 0; W = wshift, the weights' extra
-// fraction bits) and, for the vector unit (VEC = 1),
-// (in * scale + 2^(AVG_SHIFT-1)) >>> AVG_SHIFT for AVG, (in + 2^(F-1)) >>> F for MUL, in otherwise. The
-// activation is none, ReLU, or sigmoid / tanh by the piecewise-linear tables of sw/pwl.py,
-// passed in as parameters (SEGMENTS entries of CB-bit slope and intercept each).
+// (in + 2^(F+W-1)) >>> (F+W) for the MAC array (VEC = 0; W = wshift, the weights' extra fraction
+// bits) and, for the vector unit (VEC = 1), (in * scale + 2^(AVG_SHIFT-1)) >>> AVG_SHIFT for
+// AVG, (in + 2^(F-1)) >>> F for MUL, in otherwise. The activation is none, ReLU, or sigmoid /
+// tanh by the piecewise-linear tables of sw/pwl.py, passed in as parameters (SEGMENTS entries of
+// CB-bit slope and intercept each).
+//
+// The codes of fn (VecFn) and act (Act) are parameters too, set by rtl/lanes.py from
+// sw/isa.py: their defaults here are placeholders, never used.
 
 module dypipe_lane_fold #(
-    parameter N = 8
+    parameter N = 8,
+    parameter FN_MAX = 7,
+    parameter FN_MUL = 7,
+    parameter FN_COPY = 7
 ) (
     input clk,
     input en,
@@ -22,7 +28,6 @@ module dypipe_lane_fold #(
     input [16*N-1:0] d,
     output reg [32*N-1:0] acc
 );
-    localparam MAX = 0, MUL = 3, COPY = 4;
     integer i;
     reg signed [31:0] a, x;
     always @(posedge clk) begin
@@ -31,9 +36,9 @@ module dypipe_lane_fold #(
                 a = acc[32*i +: 32];
                 x = {{16{d[16*i + 15]}}, d[16*i +: 16]};
                 if (first) a = x;
-                else if (fn == MAX) a = (x > a) ? x : a;
-                else if (fn == MUL) a = a * x;
-                else if (fn != COPY) a = a + x;
+                else if (fn == FN_MAX) a = (x > a) ? x : a;
+                else if (fn == FN_MUL) a = a * x;
+                else if (fn != FN_COPY) a = a + x;
                 acc[32*i +: 32] <= a;
             end
         end
@@ -50,6 +55,11 @@ module dypipe_lane_finish #(
     parameter CB = 18,
     parameter SIG_SHIFT = 8,
     parameter TANH_SHIFT = 7,
+    parameter FN_AVG = 7,
+    parameter FN_MUL = 7,
+    parameter ACT_RELU = 7,
+    parameter ACT_SIGMOID = 7,
+    parameter ACT_TANH = 7,
     parameter [SEGMENTS*CB-1:0] SIG_SLOPE = 0,
     parameter [SEGMENTS*CB-1:0] SIG_INTER = 0,
     parameter [SEGMENTS*CB-1:0] TANH_SLOPE = 0,
@@ -64,8 +74,6 @@ module dypipe_lane_finish #(
     input [N*IN_BITS-1:0] in,
     output reg [16*N-1:0] out
 );
-    localparam AVG = 1, MUL = 3;
-    localparam RELU = 1, SIGMOID = 2, TANH = 3;
 
     function signed [15:0] sat16(input signed [63:0] v);
         sat16 = (v > 32767) ? 16'sd32767 : (v < -32768) ? -16'sd32768 : v[15:0];
@@ -97,16 +105,13 @@ module dypipe_lane_finish #(
             for (i = 0; i < N; i = i + 1) begin
                 v = $signed(in[IN_BITS*i +: IN_BITS]);
                 if (VEC == 0) v = (v + (64'sd1 <<< (F + wshift - 1))) >>> (F + wshift);
-                else if (fn == MUL) v = (v + (64'sd1 <<< (F - 1))) >>> F;
-                else if (fn == AVG)
+                else if (fn == FN_MUL) v = (v + (64'sd1 <<< (F - 1))) >>> F;
+                else if (fn == FN_AVG)
                     v = (v * $signed({1'b0, scale}) + (64'sd1 <<< (AVG_SHIFT - 1))) >>> AVG_SHIFT;
                 s = sat16(v);
-                case (act)
-                    RELU: s = (s < 0) ? 16'sd0 : s;
-                    SIGMOID: s = pwl(s, SIG_SHIFT, SIG_SLOPE, SIG_INTER);
-                    TANH: s = pwl(s, TANH_SHIFT, TANH_SLOPE, TANH_INTER);
-                    default: ;
-                endcase
+                if (act == ACT_RELU) s = (s < 0) ? 16'sd0 : s;
+                else if (act == ACT_SIGMOID) s = pwl(s, SIG_SHIFT, SIG_SLOPE, SIG_INTER);
+                else if (act == ACT_TANH) s = pwl(s, TANH_SHIFT, TANH_SLOPE, TANH_INTER);
                 out[16*i +: 16] <= s;
             end
         end
