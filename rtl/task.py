@@ -1,7 +1,7 @@
 """Task records: what SavePC commits and the dispatcher issues to a module sequencer."""
 
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import Out
 
 from ..config import WORD_BITS
 from ..sw.isa import FIELDS, FOOTPRINT_RANGES, RangeDesc, Space, Buf
@@ -46,8 +46,9 @@ def TaskRecord(config):
 
 
 def TaskPort(config):
-    """A stream of task records, from the producer's side."""
-    return wiring.Signature({"valid": Out(1), "ready": In(1), "payload": Out(TaskRecord(config))})
+    """A stream of task records, from the producer's side (``amaranth.lib.stream``: a record
+    moves on ``valid & ready``; ``valid`` does not wait for ``ready``)."""
+    return stream.Signature(TaskRecord(config))
 
 
 def RetirePort(config):
