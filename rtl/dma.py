@@ -27,15 +27,15 @@ class _Transfer:
 
     def __init__(self, m, config, port):
         self.config = config
-        p = port.payload.params
+        p = port.macro.payload.params
         names = dict(zip(DMA_PARAMS, range(len(DMA_PARAMS))))
-        self.buf = Signal(port.payload.a.shape(), name="xfer_buf")
+        self.buf = Signal(port.macro.payload.a.shape(), name="xfer_buf")
         self.regs = {name: Signal(WORD_BITS, name=f"xfer_{name}") for name in DMA_PARAMS}
         self.accept = Signal(name="xfer_accept")
-        flat = (port.payload.op == Op.DLOAD) | (port.payload.op == Op.DSTORE)
+        flat = (port.macro.payload.op == Op.DLOAD) | (port.macro.payload.op == Op.DSTORE)
         one_plane = {"planes": 1, "dram_plane_stride": 0, "buf_plane_stride": 0}
         with m.If(self.accept):
-            m.d.sync += self.buf.eq(port.payload.a)
+            m.d.sync += self.buf.eq(port.macro.payload.a)
             m.d.sync += [self.regs[name].eq(Mux(flat, one_plane[name], p[idx])
                                             if name in one_plane else p[idx])
                          for name, idx in names.items()]
@@ -75,8 +75,8 @@ class _Transfer:
         code, addr = self.check(m)
         with m.FSM(name="command"):
             with m.State("IDLE"):
-                m.d.comb += [port.ready.eq(~busy), self.accept.eq(port.valid & ~busy)]
-                with m.If(port.valid & ~busy):
+                m.d.comb += [port.macro.ready.eq(~busy), self.accept.eq(port.macro.valid & ~busy)]
+                with m.If(port.macro.valid & ~busy):
                     m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(code != Err.NONE):

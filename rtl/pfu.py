@@ -112,9 +112,9 @@ class ConvEngine(wiring.Component):
         # -- command: MVM is CONV with one pixel, one kernel row and bias = dst --------------
         par = {name: Signal(WORD_BITS, name=name) for name in CONV_PARAMS}
         flags = Signal(MvmFlags)
-        cmd = self.cmd.payload
+        cmd = self.cmd.macro.payload
         imm = Signal.like(cmd.imm)      # checked whole: the payload moves on after the handshake
-        with m.If(self.cmd.valid & self.cmd.ready):
+        with m.If(self.cmd.macro.valid & self.cmd.macro.ready):
             m.d.sync += [flags.eq(cmd.imm), imm.eq(cmd.imm)]
             with m.If(cmd.op == Op.CONV):
                 m.d.sync += [par[name].eq(cmd.params[i]) for i, name in enumerate(CONV_PARAMS)]
@@ -277,13 +277,14 @@ class PFU(wiring.Component):
         m = Module()
         m.submodules.conv = conv = self._conv
         m.submodules.vec = vec = self._vec
-        is_vec = self.cmd.payload.op == Op.VEC
+        is_vec = self.cmd.macro.payload.op == Op.VEC
         idle = ~conv.busy & ~vec.busy
         for engine, mine in ((conv, ~is_vec), (vec, is_vec)):
-            m.d.comb += [engine.cmd.payload.eq(self.cmd.payload),
-                         engine.cmd.valid.eq(self.cmd.valid & mine & idle)]
+            m.d.comb += [engine.cmd.macro.payload.eq(self.cmd.macro.payload),
+                         engine.cmd.macro.valid.eq(self.cmd.macro.valid & mine & idle)]
         m.d.comb += [
-            self.cmd.ready.eq(idle & Mux(is_vec, vec.cmd.ready, conv.cmd.ready)),
+            self.cmd.macro.ready.eq(idle & Mux(is_vec, vec.cmd.macro.ready,
+                                                conv.cmd.macro.ready)),
             self.cmd.done.eq(conv.cmd.done | vec.cmd.done),
             self.cmd.err.eq(conv.cmd.err | vec.cmd.err),
             self.cmd.err_code.eq(Mux(vec.cmd.err, vec.cmd.err_code, conv.cmd.err_code)),

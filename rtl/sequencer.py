@@ -79,7 +79,7 @@ class ModuleSequencer(wiring.Component):
         marks = [Signal(8, name=f"mark{k}") for k in range(PENDING)]
         nmarks = Signal(range(PENDING + 1))
         macro_pc = Signal(PC_BITS)
-        taken = self.unit.valid & self.unit.ready
+        taken = self.unit.macro.valid & self.unit.macro.ready
         m.d.sync += [taken_n.eq(taken_n + taken), done_n.eq(done_n + self.unit.done)]
         with m.If(taken):
             m.d.sync += macro_pc.eq(pc)
@@ -101,12 +101,12 @@ class ModuleSequencer(wiring.Component):
                 report(self.unit.err_code, self.unit.err_addr, at=macro_pc)
 
         m.d.comb += [
-            self.unit.payload.op.eq(d.op),
-            self.unit.payload.a.eq(d.a),
-            self.unit.payload.imm.eq(d.imm16),
+            self.unit.macro.payload.op.eq(d.op),
+            self.unit.macro.payload.a.eq(d.a),
+            self.unit.macro.payload.imm.eq(d.imm16),
             self.cb.addr.eq(slot * cfg.ctx_slot_words + d.imm16),
         ]
-        m.d.comb += [self.unit.payload.params[i].eq(v)
+        m.d.comb += [self.unit.macro.payload.params[i].eq(v)
                      for i, v in enumerate(rf.read_block(d.b, MAX_PARAMS))]
 
         with m.FSM():
@@ -130,8 +130,8 @@ class ModuleSequencer(wiring.Component):
                             m.d.comb += self.cb.en.eq(1)
                             m.next = "LDC"
                     with m.Case(*macro_ops):
-                        m.d.comb += self.unit.valid.eq(~self.unit.err)
-                        with m.If(self.unit.ready):
+                        m.d.comb += self.unit.macro.valid.eq(~self.unit.err)
+                        with m.If(self.unit.macro.ready):
                             next_insn(pc + 1)
                     with m.Case(Op.END):
                         with m.If(nmarks != PENDING):

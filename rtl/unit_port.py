@@ -2,7 +2,7 @@
 (the load DMA for IO, the MAC array for PFU, the store DMA for Store)."""
 
 from amaranth import Cat
-from amaranth.lib import data, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
@@ -26,10 +26,11 @@ MacroCmd = data.StructLayout({
 
 
 def UnitPort():
-    """From the sequencer's side: ``payload`` moves on ``valid & ready``; the unit later pulses
-    ``done``, or ``err`` with a code and the offending address instead."""
+    """From the sequencer's side: ``macro`` is a stream of macro-instructions (one moves on
+    ``macro.valid & macro.ready``); for each, the unit later pulses ``done``, or ``err`` with a
+    code and the offending address instead."""
     return wiring.Signature({
-        "valid": Out(1), "ready": In(1), "payload": Out(MacroCmd),
+        "macro": Out(stream.Signature(MacroCmd)),
         "done": In(1), "err": In(1), "err_code": In(Err), "err_addr": In(WORD_BITS),
     })
 
@@ -51,8 +52,8 @@ def command_fsm(m, port, busy, err_code, err_addr, start, finished):
     from ..sw.isa import Err
     with m.FSM():
         with m.State("IDLE"):
-            m.d.comb += port.ready.eq(1)
-            with m.If(port.valid):
+            m.d.comb += port.macro.ready.eq(1)
+            with m.If(port.macro.valid):
                 m.next = "CHECK"
         with m.State("CHECK"):
             m.d.comb += busy.eq(1)

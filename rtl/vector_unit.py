@@ -53,10 +53,10 @@ class VectorUnit(wiring.Component):
         # -- command, check: ADD and MUL are a window of two rows, a then b ------------------
         p = {name: Signal(WORD_BITS, name=name) for name in VEC_PARAMS}
         flags = Signal(VecFlags)
-        cmd = self.cmd.payload
+        cmd = self.cmd.macro.payload
         binary = (flags.fn == VecFn.ADD) | (flags.fn == VecFn.MUL)
         imm = Signal.like(cmd.imm)      # checked whole: the payload moves on after the handshake
-        with m.If(self.cmd.valid & self.cmd.ready):
+        with m.If(self.cmd.macro.valid & self.cmd.macro.ready):
             m.d.sync += [p[name].eq(cmd.params[i]) for i, name in enumerate(VEC_PARAMS)]
             m.d.sync += [flags.eq(cmd.imm), imm.eq(cmd.imm)]
         kh = Mux(binary, 1, p["kh"])

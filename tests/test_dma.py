@@ -40,13 +40,13 @@ async def run_cmd(ctx, unit, buf, params, limit=5000, planes=True):
     params = {"planes": 1, **params} if planes else {
         "planes": 7, "dram_plane_stride": 12345, "buf_plane_stride": 999, **params}
     for i, name in enumerate(DMA_PARAMS):
-        ctx.set(unit.cmd.payload.params[i], params.get(name, 0))
+        ctx.set(unit.cmd.macro.payload.params[i], params.get(name, 0))
     ops = {LoadDMA: (Op.DLOAD, Op.DLOAD3), StoreDMA: (Op.DSTORE, Op.DSTORE3)}[type(unit)]
-    ctx.set(unit.cmd.payload.op, ops[planes])
-    ctx.set(unit.cmd.payload.a, buf)
-    ctx.set(unit.cmd.valid, 1)
+    ctx.set(unit.cmd.macro.payload.op, ops[planes])
+    ctx.set(unit.cmd.macro.payload.a, buf)
+    ctx.set(unit.cmd.macro.valid, 1)
     await ctx.tick()
-    ctx.set(unit.cmd.valid, 0)
+    ctx.set(unit.cmd.macro.valid, 0)
     for n in range(limit):
         if ctx.get(unit.cmd.done):
             await ctx.tick()

@@ -65,15 +65,15 @@ async def _mvm(ctx, pfu, params, flags, cycles=10_000, op=Op.MVM, names=MVM_PARA
     """Issue one macro-instruction (MVM unless told); returns ('done', cycles) or
     ('err', code, addr). ``then_imm``: the payload's imm after the handshake (the sequencer
     presents its next instruction there)."""
-    ctx.set(pfu.cmd.payload.op, op)
+    ctx.set(pfu.cmd.macro.payload.op, op)
     for i, name in enumerate(names):
-        ctx.set(pfu.cmd.payload.params[i], params[name])
-    ctx.set(pfu.cmd.payload.imm, flags)
-    ctx.set(pfu.cmd.valid, 1)
+        ctx.set(pfu.cmd.macro.payload.params[i], params[name])
+    ctx.set(pfu.cmd.macro.payload.imm, flags)
+    ctx.set(pfu.cmd.macro.valid, 1)
     await ctx.tick()
-    ctx.set(pfu.cmd.valid, 0)
+    ctx.set(pfu.cmd.macro.valid, 0)
     if then_imm is not None:
-        ctx.set(pfu.cmd.payload.imm, then_imm)
+        ctx.set(pfu.cmd.macro.payload.imm, then_imm)
     for n in range(cycles):
         if ctx.get(pfu.cmd.done):
             await ctx.tick()
