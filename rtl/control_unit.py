@@ -139,10 +139,11 @@ class ControlUnit(wiring.Component):
         ea_word = Signal(word_sel_bits)
         if word_sel_bits:
             m.d.sync += ea_word.eq(ea[:word_sel_bits])
+        req = self.mem.req.payload
         m.d.comb += [
-            self.mem.addr.eq(ea >> word_sel_bits),
-            self.mem.wdata.eq(rs.replicate(bw)),
-            self.mem.wmask.eq(Const(0xF, 4) << (ea[:word_sel_bits] * 4 if word_sel_bits else 0)),
+            req.addr.eq(ea >> word_sel_bits),
+            req.wdata.eq(rs.replicate(bw)),
+            req.wmask.eq(Const(0xF, 4) << (ea[:word_sel_bits] * 4 if word_sel_bits else 0)),
         ]
         # What SAVEPC commits and TPLPC stores: a barrier (rb = r0) carries no ranges.
         insn_rec = Signal(TemplateRecord(cfg))
@@ -307,9 +308,9 @@ class ControlUnit(wiring.Component):
                         with m.Elif(copy.busy | sp_busy):   # the copy holds the memory port
                             m.d.comb += self.stall.eq(1)
                         with m.Else():
-                            m.d.comb += [self.mem.valid.eq(1),
-                                         self.mem.write.eq(d.op == Op.SW)]
-                            with m.If(~self.mem.ready):
+                            m.d.comb += [self.mem.req.valid.eq(1),
+                                         self.mem.req.payload.write.eq(d.op == Op.SW)]
+                            with m.If(~self.mem.req.ready):
                                 m.d.comb += self.stall.eq(1)
                             with m.Elif(d.op == Op.SW):
                                 next_insn(pc + 1)
@@ -464,9 +465,10 @@ class ControlUnit(wiring.Component):
         # The copy engine owns the memory port while it copies: LW and SW wait meanwhile, and
         # an LW's response has come back before the FSM leaves the LW state.
         with m.If(copy.busy):
-            m.d.comb += [self.mem.valid.eq(copy.mem.valid), self.mem.addr.eq(copy.mem.addr),
-                         self.mem.write.eq(0)]
-        m.d.comb += [copy.mem.ready.eq(self.mem.ready & copy.busy),
+            m.d.comb += [self.mem.req.valid.eq(copy.mem.req.valid),
+                         self.mem.req.payload.addr.eq(copy.mem.req.payload.addr),
+                         self.mem.req.payload.write.eq(0)]
+        m.d.comb += [copy.mem.req.ready.eq(self.mem.req.ready & copy.busy),
                      copy.mem.resp_valid.eq(self.mem.resp_valid),
                      copy.mem.resp_data.eq(self.mem.resp_data)]
         return m

@@ -186,10 +186,10 @@ class LoadDMA(wiring.Component):
             m.d.sync += receiving.eq(0)
 
         m.d.comb += [
-            self.mem.write.eq(0),
-            self.mem.addr.eq(issue.addr),
-            self.mem.valid.eq(issuing),
-            issue.step.eq(self.mem.valid & self.mem.ready),
+            self.mem.req.payload.write.eq(0),
+            self.mem.req.payload.addr.eq(issue.addr),
+            self.mem.req.valid.eq(issuing),
+            issue.step.eq(self.mem.req.valid & self.mem.req.ready),
             recv.step.eq(self.mem.resp_valid),
             self.buf.buf.eq(cur_buf),
             self.buf.addr.eq(recv.addr),
@@ -257,16 +257,17 @@ class StoreDMA(wiring.Component):
         with m.If(read & rd.last):
             m.d.sync += reading.eq(0)
         head_ends = fifo.r_data[-1]
+        req = self.mem.req.payload
         m.d.comb += [
             fifo.w_en.eq(in_flight),
             fifo.w_data.eq(Cat(self.buf.data, dram_addr, ends)),
-            self.mem.valid.eq(fifo.r_rdy),
-            self.mem.write.eq(1),
-            self.mem.wdata.eq(fifo.r_data[:cfg.beat_bits]),
-            self.mem.addr.eq(fifo.r_data[cfg.beat_bits:cfg.beat_bits + cfg.dram_addr_bits]),
-            self.mem.wmask.eq(Const(-1, len(self.mem.wmask))),
-            fifo.r_en.eq(self.mem.ready),
-            self.cmd.done.eq(self.mem.valid & self.mem.ready & head_ends),
+            self.mem.req.valid.eq(fifo.r_rdy),
+            req.write.eq(1),
+            req.wdata.eq(fifo.r_data[:cfg.beat_bits]),
+            req.addr.eq(fifo.r_data[cfg.beat_bits:cfg.beat_bits + cfg.dram_addr_bits]),
+            req.wmask.eq(Const(-1, len(req.wmask))),
+            fifo.r_en.eq(self.mem.req.ready),
+            self.cmd.done.eq(self.mem.req.valid & self.mem.req.ready & head_ends),
             self.busy.eq(reading | in_flight | fifo.r_rdy),
         ]
         with m.If(x.command(m, self.cmd, busy=reading)):

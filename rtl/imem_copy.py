@@ -90,9 +90,9 @@ class ImemCopy(wiring.Component):
 
         # -- requests, while there is room for their beats -------------------------------------
         issue, pop = Signal(), Signal()
-        m.d.comb += [self.mem.valid.eq((req_left != 0) & (held < depth)),
-                     self.mem.addr.eq(req_beat),
-                     issue.eq(self.mem.valid & self.mem.ready)]
+        m.d.comb += [self.mem.req.valid.eq((req_left != 0) & (held < depth)),
+                     self.mem.req.payload.addr.eq(req_beat),
+                     issue.eq(self.mem.req.valid & self.mem.req.ready)]
         with m.If(issue):
             m.d.sync += [req_beat.eq(req_beat + 1), req_left.eq(req_left - 1)]
         m.d.sync += held.eq(held + issue - pop)

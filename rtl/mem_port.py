@@ -9,19 +9,25 @@ and with back-pressure on requests (``req_ready``).
 """
 
 from amaranth import Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MemPort", "DramPort", "MemArbiter"]
+__all__ = ["MemRequest", "MemPort", "DramPort", "MemArbiter"]
+
+
+def MemRequest(config):
+    """One request of a memory client: a read, or a write of the bytes of ``wdata`` that
+    ``wmask`` selects, at beat ``addr``."""
+    return data.StructLayout({"write": 1, "addr": config.dram_addr_bits,
+                              "wdata": config.beat_bits, "wmask": config.dram_bytes_per_cycle})
 
 
 def MemPort(config):
-    """A client's port, from the client's side. A request moves when ``valid & ready``; a read's
-    data arrives later on ``resp_valid``/``resp_data``, in request order, always accepted."""
+    """A client's port, from the client's side: ``req`` is a stream of :func:`MemRequest`; a
+    read's data arrives later on ``resp_valid`` / ``resp_data``, in request order, always
+    accepted."""
     return wiring.Signature({
-        "valid": Out(1), "ready": In(1), "write": Out(1),
-        "addr": Out(config.dram_addr_bits), "wdata": Out(config.beat_bits),
-        "wmask": Out(config.dram_bytes_per_cycle),
+        "req": Out(stream.Signature(MemRequest(config))),
         "resp_valid": In(1), "resp_data": In(config.beat_bits),
     })
 
@@ -90,22 +96,22 @@ class MemArbiter(wiring.Component):
         for offset in reversed(range(1, n + 1)):
             for start in range(n):
                 idx = (start + offset) % n
-                with m.If((last == start) & self.clients[idx].valid):
+                with m.If((last == start) & self.clients[idx].req.valid):
                     m.d.comb += [grant.eq(idx), any_valid.eq(1)]
         asking, fire = Signal(), Signal()
         m.d.comb += [asking.eq(any_valid & ~self.stop), fire.eq(asking & self.dram.req_ready)]
         for idx, client in enumerate(self.clients):
             m.d.comb += [
-                client.ready.eq(fire & (grant == idx)),
+                client.req.ready.eq(fire & (grant == idx)),
                 client.resp_valid.eq(self.dram.resp_valid & (self.dram.resp_tag == idx)),
                 client.resp_data.eq(self.dram.resp_data),
             ]
             with m.If(grant == idx):
                 m.d.comb += [
-                    self.dram.req_write.eq(client.write),
-                    self.dram.req_addr.eq(client.addr),
-                    self.dram.req_wdata.eq(client.wdata),
-                    self.dram.req_wmask.eq(client.wmask),
+                    self.dram.req_write.eq(client.req.payload.write),
+                    self.dram.req_addr.eq(client.req.payload.addr),
+                    self.dram.req_wdata.eq(client.req.payload.wdata),
+                    self.dram.req_wmask.eq(client.req.payload.wmask),
                 ]
         m.d.comb += [
             self.dram.req_valid.eq(asking),
