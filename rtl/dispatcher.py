@@ -70,10 +70,19 @@ class Dispatcher(wiring.Component):
     stall_hazard : Out(1)   a task next in line for its idle module waits on a data conflict
     stall_busy : Out(1)     a task free of conflicts waits for its module
     err : Out(ErrorReport)   ``pc`` is the record's; ``addr`` the bad field (unit or range)
+
+    Parameters
+    ----------
+    config : Config
+    conflict : function
+        ``conflict(a, b)``: whether two footprint ranges conflict (default
+        :func:`ranges_conflict`). Only the formal check (:mod:`dypipe.formal`) passes another:
+        a deliberately broken one, to show that the check catches it.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, conflict=ranges_conflict):
         self._config = config
+        self._conflict = conflict
         n = len(MODULE_UNITS)
         super().__init__({
             "task": In(TaskPort(config)),
@@ -153,7 +162,7 @@ class Dispatcher(wiring.Component):
         conflicts = Signal(W)
         same_unit = Signal(W)
         for j, rec in enumerate(recs):
-            pairs = [ranges_conflict(a, b) for a in new.ranges for b in rec.ranges]
+            pairs = [self._conflict(a, b) for a in new.ranges for b in rec.ranges]
             hit = new.barrier | rec.barrier
             for p in pairs:
                 hit = hit | p
