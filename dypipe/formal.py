@@ -54,6 +54,8 @@ ENGINE = "smtbmc boolector"
 
 #: What each property states; each is one SymbiYosys task.
 PROPERTIES = {
+    "invariants": "the dispatcher's registers agree with the shadow entry by entry, and both "
+                  "are consistent (what an induction proof needs)",
     "hazard": "no task is offered to its module while an older live task conflicts with it "
               "(either is a barrier, or ranges in one space overlap and one of them writes)",
     "order": "a module is offered only a live, not yet issued task, exactly as committed and "
@@ -65,7 +67,8 @@ PROPERTIES = {
     "ring": "a record is taken exactly while fewer than task_ring tasks are live and no "
             "malformed record was seen; a malformed one is reported as BAD_TASK at once",
     "idle": "`idle` holds exactly when no task is live and `live` counts the live tasks",
-    "cover": "a task can be issued, released and finished",
+    "cover": "a task can be issued, released and finished, and a task held by a conflict "
+             "can be issued once the older one finished",
 }
 
 
@@ -147,15 +150,22 @@ class FormalChecker(wiring.Component):
         Keys of :data:`PROPERTIES` whose assertions (or covers) to add.
     conflict : function
         Handed to the dispatcher (a mutant from :data:`MUTANTS`, to see the check fail).
+    invariants : None, ``Assert`` or ``Assume``
+        State the invariants with this statement (for an induction proof: the ``invariants``
+        property asserts them, the others assume them): the dispatcher's own
+        (``Dispatcher(invariants=...)``), the shadow's and the modules', and that the
+        dispatcher's registers agree with the shadow entry by entry.
     """
 
-    def __init__(self, config, properties=tuple(PROPERTIES), *, conflict=ranges_conflict):
+    def __init__(self, config, properties=tuple(PROPERTIES), *, conflict=ranges_conflict,
+                 invariants=None):
         unknown = set(properties) - set(PROPERTIES)
         if unknown:
             raise ValueError(f"unknown properties {', '.join(sorted(unknown))}; there are: "
                              f"{', '.join(PROPERTIES)}")
         self._config = config
-        self._properties = set(properties)
+        self._properties = set(properties) - {"invariants"}
+        self._invariants = Assert if "invariants" in properties else invariants
         self._conflict = conflict
         n = len(MODULE_UNITS)
         super().__init__({"task": In(TaskPort(config)), "issue_ready": In(n),
@@ -164,12 +174,21 @@ class FormalChecker(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.d.comb += Assume(~ResetSignal())    # the proof starts from the init values
-        m.submodules.dut = dut = Dispatcher(self._config, conflict=self._conflict)
+        inv = self._invariants
+        dut = Dispatcher(self._config, conflict=self._conflict, invariants=inv)
+        if inv is not None:
+            # Elaborated here, so that the invariants can name its registers (``dut.state``).
+            m.submodules.dut = dut.elaborate(platform)
+            dut._MustUse__silence = True
+        else:
+            m.submodules.dut = dut
         wiring.connect(m, wiring.flipped(self.task), dut.task)
         for u, port in enumerate(dut.issue):
             m.d.comb += port.ready.eq(self.issue_ready[u])
         m.d.comb += [dut.released.eq(self.released), dut.finished.eq(self.finished)]
         s = _Shadow(m, self._config, dut, self)
+        if inv is not None:
+            s.check_invariants(inv)
         for name in PROPERTIES:
             if name in self._properties:
                 getattr(s, f"check_{name}")()
@@ -190,10 +209,13 @@ class _Shadow:
         self.before = [Signal(W, name=f"before{y}") for y in range(W)]
         self.block = [Signal(W, name=f"block{y}") for y in range(W)]
         self.stopped = Signal()
+        self.waited = Signal(W)     # committed while a conflicting task was live
         self.of_unit = [Signal(W, name=f"of_unit{u}") for u in range(n)]
         for u in range(n):
             m.d.comb += self.of_unit[u].eq(
                 Cat(rec.unit == MODULE_UNITS[u].value for rec in self.recs))
+        self.of_unit_any = Signal(W)
+        m.d.comb += self.of_unit_any.eq(_any(self.of_unit))
         self.count = Signal(range(W + 1))
         m.d.comb += self.count.eq(sum(self.live[x] for x in range(W)))
         self.offer = [self._holding(port.payload.slot, f"offer{u}")
@@ -219,11 +241,13 @@ class _Shadow:
         """The module sequencers' assumptions; the shadow's issued, released and live bits."""
         m, env, dut, W = self.m, self.env, self.dut, self.W
         rel, finishing = self.rel, []
-        self.expect_retire, self.run_task = [], []
+        self.expect_retire, self.run_task, self.running, self.npend = [], [], [], []
         for u, port in enumerate(dut.issue):
             running, run_task = Signal(name=f"running{u}"), Signal(W, name=f"run_task{u}")
             npend = Signal(range(PENDING + 1), name=f"npend{u}")
             self.run_task.append(run_task)
+            self.running.append(running)
+            self.npend.append(npend)
             ready, released, finished = env.issue_ready[u], env.released[u], env.finished[u]
             m.d.comb += [Assume(~ready | ~running),
                          Assume(~released | (running & (npend < PENDING))),
@@ -269,9 +293,9 @@ class _Shadow:
                      self.rel.eq((self.rel | releasing) & ~alloc)]
         for y, rec in enumerate(self.recs):
             with m.If(alloc[y]):
+                blocked = Cat(self.live[x] & _clash(self.recs[x], new) for x in range(W))
                 m.d.sync += [rec.eq(new), self.before[y].eq(self.live),
-                             self.block[y].eq(Cat(self.live[x] & _clash(self.recs[x], new)
-                                                  for x in range(W)))]
+                             self.block[y].eq(blocked), self.waited[y].eq(blocked.any())]
             with m.Else():
                 m.d.sync += [self.before[y].eq(self.before[y] & ~alloc),
                              self.block[y].eq(self.block[y] & ~alloc)]
@@ -337,23 +361,97 @@ class _Shadow:
                           Assert(self.dut.live == self.count)]
 
     def check_cover(self):
-        dut = self.dut
+        dut, ready = self.dut, self.env.issue_ready
+        taken = [port.valid & ready[u] for u, port in enumerate(dut.issue)]
         self.m.d.comb += [
-            Cover(_any(port.valid & self.env.issue_ready[u] for u, port in enumerate(dut.issue))),
+            Cover(_any(taken)),
             Cover(self.env.released.any()),
             Cover(_any(r.valid for r in dut.retire)),
+            Cover(_any(t & (self.offer[u] & self.waited).any() for u, t in enumerate(taken))),
         ]
 
+
+    def check_invariants(self, inv=Assert):
+        """What makes the properties inductive: the shadow is a consistent history, the
+        modules' state matches it, and the dispatcher's registers agree with it; stated with
+        ``inv`` (``Assume`` once proven)."""
+        self._shadow_invariants(inv)
+        self._module_invariants(inv)
+        self._dispatcher_agrees(inv)
+
+    def _shadow_invariants(self, inv):
+        m, W, live = self.m, self.W, self.live
+        limit = 2 * max(space_beats(self.cfg, sp) for sp in Space)
+        for y, rec in enumerate(self.recs):
+            with m.If(live[y]):
+                m.d.comb += [inv(~self.before[y][y]),
+                             inv((self.block[y] & live & ~self.before[y]) == 0),
+                             inv(~self.rel[y] | self.issued[y]),
+                             inv(self.of_unit_any[y] & ~_malformed(self.cfg, rec))]
+                for r in rec.ranges:
+                    m.d.comb += inv((r.desc.lo < limit) & (r.len < limit))
+                for x in range(W):
+                    if x == y:
+                        continue
+                    with m.If(live[x]):
+                        m.d.comb += [inv(self.before[y][x] ^ self.before[x][y]),
+                                     inv(self.recs[x].slot != rec.slot)]
+                        for z in range(W):
+                            with m.If(live[z] & self.before[y][x] & self.before[x][z]):
+                                m.d.comb += inv(self.before[y][z])
+
+    def _module_invariants(self, inv):
+        """A module's tasks were issued and released oldest first; it runs at most one."""
+        m, W, live = self.m, self.W, self.live
+        for u in range(len(MODULE_UNITS)):
+            mine = live & self.of_unit[u]
+            running, run_task = self.running[u], self.run_task[u]
+            m.d.comb += [
+                inv((mine & self.issued & ~self.rel) == Mux(running, run_task, 0)),
+                inv(sum((mine & self.rel)[x] for x in range(W)) == self.npend[u])]
+            with m.If(running):
+                m.d.comb += inv((run_task & (run_task - 1)) == 0)
+            for y in range(W):
+                with m.If(mine[y]):
+                    older = mine & self.before[y]
+                    with m.If(self.issued[y]):
+                        m.d.comb += inv((older & ~self.issued) == 0)
+                    with m.If(self.rel[y]):
+                        m.d.comb += inv((older & ~self.rel) == 0)
+
+    def _dispatcher_agrees(self, inv):
+        m, d, W, live = self.m, self.dut.state, self.W, self.live
+        m.d.comb += [inv(d.valid == live), inv(d.stopped == self.stopped)]
+        for j, rec in enumerate(self.recs):
+            same_unit = Cat(other.unit == rec.unit for other in self.recs)
+            with m.If(live[j]):
+                m.d.comb += [
+                    inv(d.recs[j].as_value() == rec.as_value()),
+                    inv(d.issued[j] == self.issued[j]),
+                    inv(d.released[j] == self.rel[j]),
+                    inv(d.data_deps[j] == (self.block[j] & live)),
+                    inv(d.order_deps[j] == (self.before[j] & live & same_unit & ~self.rel))]
+        for u in range(len(MODULE_UNITS)):
+            m.d.comb += inv(d.npend[u] == self.npend[u])
+            oldest = self._oldest(live & self.of_unit[u] & self.rel, f"oldest_released{u}")
+            for j in range(W):
+                with m.If(self.running[u] & (d.running[u] == j)):
+                    m.d.comb += inv(self.run_task[u][j])
+                with m.If((d.npend[u] != 0) & (d.pend[u][0] == j)):
+                    m.d.comb += inv(oldest[j])
 
 # -- running SymbiYosys -----------------------------------------------------------------------
 
 @dataclasses.dataclass
 class Result:
-    """One property's outcome: ``status`` is PASS, FAIL (an assertion failed, or a cover was
-    not reached) or ERROR (the tools failed; ``detail`` says where to look); ``step`` is the
-    cycle of the failing assertion."""
+    """One property's outcome. ``mode``: ``bmc`` (checked ``depth`` cycles from reset),
+    ``prove`` (k-induction with k = ``depth``: for all depths) or ``cover``. ``status``: PASS,
+    FAIL (an assertion failed, or a cover was not reached; ``step`` is the cycle), UNKNOWN
+    (the induction step failed: the invariants are too weak) or ERROR (the tools failed;
+    ``detail`` says where to look)."""
     property: str
     config: str
+    mode: str
     depth: int
     status: str
     seconds: float
@@ -395,30 +493,47 @@ def _tool_env():
     return env
 
 
-def _sby_text(name, depth):
-    mode = "cover" if name == "cover" else "bmc"
+def _mode(name, induction):
+    return "cover" if name == "cover" else "prove" if induction else "bmc"
+
+
+#: Cycles the covers need: a conflicting task is committed, waits, and issues at cycle 3.
+COVER_DEPTH = 6
+
+
+def _depth(name, depth):
+    return max(depth, COVER_DEPTH) if name == "cover" else depth
+
+
+def _sby_text(name, depth, induction):
+    mode = _mode(name, induction)
+    depth = _depth(name, depth)
     return (f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n"
             f"[engines]\n{ENGINE}\n\n"
             f"[script]\nread_rtlil {name}.il\nprep -top top\n\n"
             f"[files]\n{name}.il\n")
 
 
-def _write_task(directory, config, name, depth, conflict):
+def _write_task(directory, config, name, depth, conflict, induction):
     """``NAME.il`` (the checker with this property only) and ``NAME.sby`` in ``directory``."""
     from amaranth.back import rtlil
-    checker = FormalChecker(config, [name], conflict=conflict)
+    checker = FormalChecker(config, [name], conflict=conflict,
+                            invariants=Assume if induction and name != "cover" else None)
     (directory / f"{name}.il").write_text(rtlil.convert(checker, name="top"))
-    (directory / f"{name}.sby").write_text(_sby_text(name, depth))
+    (directory / f"{name}.sby").write_text(_sby_text(name, depth, induction))
 
 
 def _failed_step(output):
-    """The step at which BMC found its counterexample, from yosys-smtbmc's log."""
+    """The step at which BMC found its counterexample, from SymbiYosys's log."""
+    summary = re.findall(r"failed assertion .* step (\d+)", output)
+    if summary:
+        return int(summary[0])
     steps = re.findall(r"(?:Checking assertions|Checking cover reachability) in step (\d+)",
                        output)
     return int(steps[-1]) if steps else None
 
 
-def _run_task(directory, config, name, depth):
+def _run_task(directory, config, name, mode, depth):
     """Run ``NAME.sby`` in ``directory``; the log goes to ``NAME.log``."""
     started = time.monotonic()
     proc = subprocess.run([str(_bin("yowasp-sby")), "-f", f"{name}.sby"], cwd=directory,
@@ -429,18 +544,20 @@ def _run_task(directory, config, name, depth):
     log.write_text(proc.stdout)
     done = re.search(r"DONE \((\w+), rc=", proc.stdout)
     status = done.group(1) if done else "ERROR"
-    if status not in ("PASS", "FAIL"):
-        return Result(name, config.name, depth, "ERROR", seconds,
+    if status not in ("PASS", "FAIL", "UNKNOWN"):
+        return Result(name, config.name, mode, depth, "ERROR", seconds,
                       detail=f"yowasp-sby exited with {proc.returncode}: see {log}")
     step = _failed_step(proc.stdout) if status == "FAIL" and name != "cover" else None
-    return Result(name, config.name, depth, status, seconds, step,
+    return Result(name, config.name, mode, depth, status, seconds, step,
                   detail="" if status == "PASS" else f"see {log} and {directory / name}/")
 
 
-def check(config, properties=tuple(PROPERTIES), depth=8, *, jobs=1, mutant=None, log=print):
-    """Prove each of ``properties`` on ``config`` to ``depth`` cycles, ``jobs`` at a time;
-    ``mutant`` (a key of :data:`MUTANTS`) breaks the dispatcher's conflict test. Prints a
-    progress line per property with ``log``; returns the :class:`Result` list."""
+def check(config, properties=tuple(PROPERTIES), depth=8, *, induction=False, jobs=1,
+          mutant=None, log=print):
+    """Check each of ``properties`` on ``config`` to ``depth`` cycles (with ``induction``: for
+    all depths, by ``depth``-induction), ``jobs`` at a time; ``mutant`` (a key of
+    :data:`MUTANTS`) breaks the dispatcher's conflict test. Prints a progress line per
+    property with ``log``; returns the :class:`Result` list."""
     if depth < 1:
         raise ValueError(f"depth must be at least 1, not {depth!r}")
     if jobs < 1:
@@ -451,21 +568,27 @@ def check(config, properties=tuple(PROPERTIES), depth=8, *, jobs=1, mutant=None,
                          f"there are: {', '.join(PROPERTIES)}")
     if mutant is not None and mutant not in MUTANTS:
         raise ValueError(f"unknown mutant {mutant!r}; there are: {', '.join(MUTANTS)}")
+    if induction and set(properties) - {"cover", "invariants"}:
+        # The other properties assume the invariants: they are proven in the same run.
+        properties = ["invariants", *(p for p in properties if p != "invariants")]
     ensure_tools(log)
-    directory = BUILD / (config.key + (f"-mutant-{mutant}" if mutant else ""))
+    directory = BUILD / (config.key + ("-induction" if induction else "")
+                         + (f"-mutant-{mutant}" if mutant else ""))
     directory.mkdir(parents=True, exist_ok=True)
     conflict = MUTANTS[mutant] if mutant else ranges_conflict
     for name in properties:
-        _write_task(directory, config, name, depth, conflict)
+        _write_task(directory, config, name, depth, conflict, induction)
     total = len(properties)
 
     def one(item):
         i, name = item
+        mode, k = _mode(name, induction), _depth(name, depth)
+        head = f"[{i}/{total}] {name} {'induction' if mode == 'prove' else 'depth'} {k} ..."
         if jobs == 1:
-            log(f"[{i}/{total}] {name} depth {depth} ...", end=" ")
-        r = _run_task(directory, config, name, depth)
+            log(head, end=" ")
+        r = _run_task(directory, config, name, mode, k)
         at = f" at step {r.step}" if r.step is not None else ""
-        prefix = "" if jobs == 1 else f"[{i}/{total}] {name} depth {depth} ... "
+        prefix = "" if jobs == 1 else head + " "
         log(f"{prefix}{r.status}{at} in {r.seconds:.1f} s")
         return r
 
@@ -475,12 +598,12 @@ def check(config, properties=tuple(PROPERTIES), depth=8, *, jobs=1, mutant=None,
 
 def summary(results):
     """The results as a table."""
-    lines = [f"{'property':<9} {'config':<16} {'depth':>5}  {'status':<6} {'step':>4} "
-             f"{'seconds':>8}"]
+    lines = [f"{'property':<10} {'config':<16} {'mode':<6} {'depth':>5}  {'status':<7} "
+             f"{'step':>4} {'seconds':>8}"]
     for r in results:
         step = "-" if r.step is None else str(r.step)
-        lines.append(f"{r.property:<9} {r.config:<16} {r.depth:>5}  {r.status:<6} {step:>4} "
-                     f"{r.seconds:>8.1f}")
+        lines.append(f"{r.property:<10} {r.config:<16} {r.mode:<6} {r.depth:>5}  "
+                     f"{r.status:<7} {step:>4} {r.seconds:>8.1f}")
     return "\n".join(lines)
 
 
@@ -494,17 +617,19 @@ def main(args):
     config = get_config(args.config)
     if args.reduced:
         config = reduced(config)
-    depth = args.depth or (8 if args.reduced else 6)
+    depth = args.depth or (1 if args.induction else 8 if args.reduced else 6)
     default = "hazard" if args.mutant else ",".join(PROPERTIES)
     properties = [p.strip() for p in (args.properties or default).split(",") if p.strip()]
     what = f" with the {args.mutant} mutant" if args.mutant else ""
+    how = f"by {depth}-induction" if args.induction else f"to depth {depth}"
     _print(f"dispatcher of {config.name} (task_ring {config.task_ring}){what}: "
-           f"{', '.join(properties)} to depth {depth}, {ENGINE}")
-    results = check(config, properties, depth, jobs=args.jobs, mutant=args.mutant, log=_print)
+           f"{', '.join(properties)} {how}, {ENGINE}")
+    results = check(config, properties, depth, induction=args.induction, jobs=args.jobs,
+                    mutant=args.mutant, log=_print)
     _print(summary(results))
     if args.json:
         record = {"config": config.name, "config_fields": config.as_dict(), "engine": ENGINE,
-                  "mutant": args.mutant,
+                  "induction": args.induction, "mutant": args.mutant,
                   "results": [{**dataclasses.asdict(r), "statement": PROPERTIES[r.property]}
                               for r in results]}
         pathlib.Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
@@ -516,3 +641,4 @@ def main(args):
                                                        for r in caught) or "NOT caught"))
         return 0 if caught else 1
     return 1 if failed else 0
+
