@@ -291,9 +291,10 @@ class _Shadow:
         m.d.sync += [self.live.eq((self.live & ~self.finishing) | alloc),
                      self.issued.eq((self.issued | started) & ~alloc),
                      self.rel.eq((self.rel | releasing) & ~alloc)]
+        blocked = Signal(W)
+        m.d.comb += blocked.eq(Cat(self.live[x] & _clash(self.recs[x], new) for x in range(W)))
         for y, rec in enumerate(self.recs):
             with m.If(alloc[y]):
-                blocked = Cat(self.live[x] & _clash(self.recs[x], new) for x in range(W))
                 m.d.sync += [rec.eq(new), self.before[y].eq(self.live),
                              self.block[y].eq(blocked), self.waited[y].eq(blocked.any())]
             with m.Else():
@@ -421,14 +422,16 @@ class _Shadow:
 
     def _dispatcher_agrees(self, inv):
         m, d, W, live = self.m, self.dut.state, self.W, self.live
-        m.d.comb += [inv(d.valid == live), inv(d.stopped == self.stopped)]
+        # Both fill an entry only when they take a record, the same one, at the same index:
+        # records, issued and released bits agree in free entries too. (Stated without a
+        # condition, the solver can substitute one for the other: much faster.)
+        m.d.comb += [inv(d.valid == live), inv(d.stopped == self.stopped),
+                     inv(d.issued == self.issued), inv(d.released == self.rel)]
         for j, rec in enumerate(self.recs):
             same_unit = Cat(other.unit == rec.unit for other in self.recs)
+            m.d.comb += inv(d.recs[j].as_value() == rec.as_value())
             with m.If(live[j]):
                 m.d.comb += [
-                    inv(d.recs[j].as_value() == rec.as_value()),
-                    inv(d.issued[j] == self.issued[j]),
-                    inv(d.released[j] == self.rel[j]),
                     inv(d.data_deps[j] == (self.block[j] & live)),
                     inv(d.order_deps[j] == (self.before[j] & live & same_unit & ~self.rel))]
         for u in range(len(MODULE_UNITS)):
