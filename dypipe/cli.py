@@ -284,7 +284,7 @@ def build_parser():
     p.add_argument("--induction", action="store_true", help="prove for all depths by "
                    "k-induction (k = --depth, default 1), the invariants first")
     p.add_argument("--depth", type=_integer(1, "a positive number of cycles"),
-                   help="cycles from reset to check (default 8 with --reduced, else 6)")
+                   help="cycles from reset to check (default 4; each more costs 4-10x)")
     p.add_argument("--properties", metavar="P1,P2,...",
                    help="comma-separated (default: all; with --mutant, hazard)")
     p.add_argument("--jobs", type=_integer(1, "a positive number of jobs"), default=1,
