@@ -336,6 +336,27 @@ def build_parser():
     p.add_argument("--json", metavar="FILE", help="write the summary as JSON")
     p.set_defaults(func=cmd_fuzz)
 
+    from .formal import PROPERTIES, MUTANTS, main as cmd_formal
+    p = sub.add_parser("formal", help="prove the dispatcher's hazard rule and task ring with "
+                       "SymbiYosys (bounded, or for all depths with --induction)",
+                       epilog="properties: " + "; ".join(f"{k}: {v}" for k, v in
+                                                         PROPERTIES.items()))
+    p.add_argument("--config", default="small", choices=sorted(PRESETS))
+    p.add_argument("--reduced", action="store_true", help="a task ring of 4 and buffers of a "
+                   "few beats (deeper in the same time)")
+    p.add_argument("--induction", action="store_true", help="prove for all depths by "
+                   "k-induction (k = --depth, default 1), the invariants first")
+    p.add_argument("--depth", type=_integer(1, "a positive number of cycles"),
+                   help="cycles from reset to check (default 4; each more costs 4-10x)")
+    p.add_argument("--properties", metavar="P1,P2,...",
+                   help="comma-separated (default: all; with --mutant, hazard)")
+    p.add_argument("--jobs", type=_integer(1, "a positive number of jobs"), default=1,
+                   help="SymbiYosys tasks at a time (default 1)")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--mutant", choices=sorted(MUTANTS), help="break the dispatcher's conflict "
+                   "test on purpose; exits 0 only if a property catches it")
+    p.set_defaults(func=cmd_formal)
+
     p = sub.add_parser("asm", help="assemble a file and print the words")
     p.add_argument("source")
     p.set_defaults(func=cmd_asm)

@@ -21,6 +21,8 @@ A record naming no module, or with a range in no space or past the end of its sp
 malformed: the machine stops with :attr:`Err.BAD_TASK`.
 """
 
+from types import SimpleNamespace
+
 from amaranth import Module, Signal, Const, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -70,10 +72,27 @@ class Dispatcher(wiring.Component):
     stall_hazard : Out(1)   a task next in line for its idle module waits on a data conflict
     stall_busy : Out(1)     a task free of conflicts waits for its module
     err : Out(ErrorReport)   ``pc`` is the record's; ``addr`` the bad field (unit or range)
+
+    Parameters
+    ----------
+    config : Config
+    conflict : function
+        ``conflict(a, b)``: whether two footprint ranges conflict (default
+        :func:`ranges_conflict`). Only the formal check (:mod:`dypipe.formal`) passes another:
+        a deliberately broken one, to show that the check catches it.
+    invariants : None, ``Assert`` or ``Assume``
+        State the dispatcher's internal consistency with this statement (for the formal
+        check's induction proof: ``Assert`` to prove it, ``Assume`` to rely on it once proven),
+        and keep its registers in :attr:`state` when elaborated. It holds while the inputs
+        keep the contracts above: a module releases only the task it runs, with fewer than
+        :data:`~.task.PENDING` released tasks unfinished, and finishes only a released task.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, conflict=ranges_conflict, invariants=None):
         self._config = config
+        self._conflict = conflict
+        self._invariants = invariants
+        self.state = None
         n = len(MODULE_UNITS)
         super().__init__({
             "task": In(TaskPort(config)),
@@ -153,7 +172,7 @@ class Dispatcher(wiring.Component):
         conflicts = Signal(W)
         same_unit = Signal(W)
         for j, rec in enumerate(recs):
-            pairs = [ranges_conflict(a, b) for a in new.ranges for b in rec.ranges]
+            pairs = [self._conflict(a, b) for a in new.ranges for b in rec.ranges]
             hit = new.barrier | rec.barrier
             for p in pairs:
                 hit = hit | p
@@ -210,4 +229,38 @@ class Dispatcher(wiring.Component):
         m.d.comb += [self.idle.eq(valid == 0), self.live.eq(sum(valid[j] for j in range(W))),
                      self.stall_hazard.eq(hazard.any()),
                      self.stall_busy.eq(busy.any())]
+        if self._invariants is not None:
+            self.state = SimpleNamespace(
+                recs=recs, valid=valid, issued=issued, released=released, data_deps=data_deps,
+                order_deps=order_deps, stopped=stopped, running=running, pend=pend, npend=npend)
+            _invariants(m, self.state, self._invariants)
         return m
+
+
+def _invariants(m, s, claim):
+    """Dependencies point only at other held tasks, never both ways; an order dependency is on
+    an unreleased task of the same module; an issued task has none left; a released task was
+    issued; each module's released tasks are held, released, its own and distinct. Stated
+    with ``claim`` (``Assert`` or ``Assume``)."""
+    W = len(s.valid)
+    for j, rec in enumerate(s.recs):
+        others = s.valid & ((1 << W) - 1 - (1 << j))
+        with m.If(s.valid[j]):
+            m.d.comb += [claim((s.data_deps[j] & ~others) == 0),
+                         claim((s.order_deps[j] & ~others) == 0),
+                         claim((s.order_deps[j] & s.released) == 0),
+                         claim(~s.issued[j] | ((s.data_deps[j] | s.order_deps[j]) == 0)),
+                         claim(~s.released[j] | s.issued[j])]
+            for k in range(W):
+                m.d.comb += claim(~s.data_deps[j][k] | ~s.data_deps[k][j])
+                with m.If(s.order_deps[j][k]):
+                    m.d.comb += claim(s.recs[k].unit == rec.unit)
+    for u, (pend, npend) in enumerate(zip(s.pend, s.npend)):
+        m.d.comb += claim(npend <= PENDING)
+        for k, idx in enumerate(pend):
+            for j, rec in enumerate(s.recs):
+                with m.If((npend > k) & (idx == j)):
+                    m.d.comb += [claim(s.valid[j] & s.released[j]), claim(rec.unit == u)]
+            if k:
+                with m.If(npend > k):
+                    m.d.comb += claim(idx != pend[0])
