@@ -10,6 +10,7 @@ sequencers' scalar code and context loads, and the dispatcher were at work: that
 COM & IO.
 """
 
+import concurrent.futures
 import csv
 import json
 import math
@@ -58,12 +59,6 @@ def _record(config, wl, r):
     }
 
 
-def _progress(log, k, total, what, r, rec):
-    log(f"[{k}/{total}] {what} {r.mode}: {r.cycles:,} cycles, "
-        f"{rec['roofline_fraction']:.1%} of the roofline ({rec['roofline_cycles']:,}), "
-        f"{'verified' if r.verified else 'MISMATCH'}, simulated in {r.wall_seconds:.1f} s")
-
-
 def _select(items, only, what):
     """The items (by ``.lower()`` name) that ``only`` keeps; an unknown name is an error."""
     chosen = [i for i in items if not only or i.lower() in only]
@@ -72,55 +67,98 @@ def _select(items, only, what):
     return chosen
 
 
-def bench_ops(config, *, modes=MODES, only=None, seed=0, log=print):
-    """Table 2's operators (``only``: names to keep) in ``modes``; returns the records."""
+# -- one run of a suite ------------------------------------------------------------------------
+# Each takes (config, name, mode, seed) and returns (record, run result); module-level so that
+# worker processes can run them.
+
+def _run_op(config, name, mode, seed):
     from .sw.ops import table2_ops
     from .tb.runner import run_workload
-    ops = {op.name: op for op in table2_ops(config)}
-    names = _select(list(ops), only, "operator")
-    records, total = [], len(names) * len(modes)
-    for name in names:
-        op = ops[name]
-        for mode in modes:
-            wl = op.build(config, mode, seed)
-            log(f"[{len(records) + 1}/{total}] {op.name} {mode} ...")
-            r = run_workload(wl, log=log)
-            rec = {"op": op.name, "kind": op.kind, **_record(config, wl, r), "layer": wl.meta}
-            records.append(rec)
-            _progress(log, len(records), total, op.name, r, rec)
-    return _compare(records, "op")
+    op = next(o for o in table2_ops(config) if o.name == name)
+    wl = op.build(config, mode, seed)
+    r = run_workload(wl)
+    return {"op": op.name, "kind": op.kind, **_record(config, wl, r), "layer": wl.meta}, r
 
 
-def bench_nets(config, *, modes=MODES, only=None, seed=0, log=print):
-    """The paper's four networks (``only``: names to keep) in ``modes``; returns the records,
-    each with its per-layer list and its distance from the float model."""
+_NETWORK_JOBS = {}
+
+
+def _run_net(config, name, mode, seed):
     from .nets import NetworkJob
-    from .sw.model_zoo import NETWORKS
     from .tb.runner import run_workload
+    key = (config.key, name, seed)
+    if key not in _NETWORK_JOBS:        # import and quantize once per process and network
+        _NETWORK_JOBS.clear()
+        _NETWORK_JOBS[key] = NetworkJob(config, name, seed=seed)
+    job = _NETWORK_JOBS[key]
+    wl = job.workload(mode)
+    r = run_workload(wl)
+    error = job.compare(wl, r)
+    return {"net": name, **_record(config, wl, r), "layers": wl.meta["layers"],
+            "program_words": len(wl.program.words) + sum(
+                len(o.program.words) for o in wl.program.overlays),
+            "overlays": len(wl.program.overlays),
+            **{k: error.get(k) for k in ("max_abs_error", "relative_rms_error",
+                                         "top1_agrees")},
+            "float_error": error, "weight_bytes": wl.meta["weight_bytes"],
+            "quantization": wl.meta.get("quantization"),
+            "per_layer": wl.meta["per_layer"]}, r
+
+
+def _run_dynamic(config, name, mode, seed):
+    from .tb.runner import run_workload
+    wl = dynamic_workloads(config)[name](mode, seed)
+    r = run_workload(wl)
+    return {"workload": name, **_record(config, wl, r), "layer": wl.meta,
+            **{k: wl.meta[k] for k in ("steps", "padded_work_ratio", "lengths", "taken",
+                                       "leaves", "depth", "tree") if k in wl.meta}}, r
+
+
+def _run_suite(run_one, config, names, modes, seed, jobs, log):
+    """Every (name, mode) through ``run_one``, ``jobs`` at a time (worker processes; each run
+    is one single-threaded simulation), with a progress line as each ends. The simulator is
+    built first, once. Returns the records in (name, mode) order."""
+    from .tb.runner import build
+    build(config, log=log)
+    runs = [(name, mode) for name in names for mode in modes]
+    records = {}
+
+    def done(k, name, mode, rec, r):
+        records[k] = rec
+        log(f"[{len(records)}/{len(runs)}] {name} {mode}: {r.cycles:,} cycles, "
+            f"{rec['roofline_fraction']:.1%} of the roofline ({rec['roofline_cycles']:,}), "
+            f"{'verified' if r.verified else 'MISMATCH'}, simulated in {r.wall_seconds:.1f} s")
+
+    if jobs == 1:
+        for k, (name, mode) in enumerate(runs):
+            log(f"[{k + 1}/{len(runs)}] {name} {mode} ...")
+            done(k, name, mode, *run_one(config, name, mode, seed))
+    else:
+        log(f"{len(runs)} runs, {jobs} at a time ...")
+        with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
+            futures = {pool.submit(run_one, config, name, mode, seed): (k, name, mode)
+                       for k, (name, mode) in enumerate(runs)}
+            for future in concurrent.futures.as_completed(futures):
+                k, name, mode = futures[future]
+                done(k, name, mode, *future.result())
+    return [records[k] for k in range(len(runs))]
+
+
+def bench_ops(config, *, modes=MODES, only=None, seed=0, jobs=1, log=print):
+    """Table 2's operators (``only``: names to keep) in ``modes``, ``jobs`` runs at a time;
+    returns the records."""
+    from .sw.ops import table2_ops
+    names = _select([op.name for op in table2_ops(config)], only, "operator")
+    return _compare(_run_suite(_run_op, config, names, modes, seed, jobs, log), "op")
+
+
+def bench_nets(config, *, modes=MODES, only=None, seed=0, jobs=1, log=print):
+    """The paper's four networks (``only``: names to keep) in ``modes``, ``jobs`` runs at a
+    time; returns the records, each with its per-layer list and its distance from the float
+    model."""
+    from .sw.model_zoo import NETWORKS
     names = _select(list(NETWORKS), only, "network")
-    records, total = [], len(names) * len(modes)
-    for name in names:
-        log(f"building {name} ...")
-        job = NetworkJob(config, name, seed=seed)
-        for mode in modes:
-            started = time.monotonic()
-            wl = job.workload(mode)
-            log(f"[{len(records) + 1}/{total}] {name} {mode} ({len(wl.meta['per_layer'])} "
-                f"layers, compiled in {time.monotonic() - started:.1f} s) ...")
-            r = run_workload(wl, log=log)
-            error = job.compare(wl, r)
-            rec = {"net": name, **_record(config, wl, r), "layers": wl.meta["layers"],
-                   "program_words": len(wl.program.words) + sum(
-                       len(o.program.words) for o in wl.program.overlays),
-                   "overlays": len(wl.program.overlays),
-                   **{k: error.get(k) for k in ("max_abs_error", "relative_rms_error",
-                                                "top1_agrees")},
-                   "float_error": error, "weight_bytes": wl.meta["weight_bytes"],
-                   "quantization": wl.meta.get("quantization"),
-                   "per_layer": wl.meta["per_layer"]}
-            records.append(rec)
-            _progress(log, len(records), total, name, r, rec)
-    return _compare(records, "net")
+    return _compare(_run_suite(_run_net, config, names, modes, seed, jobs, log), "net")
 
 
 def dynamic_workloads(config):
@@ -149,26 +187,12 @@ def dynamic_workloads(config):
     return out
 
 
-def bench_dynamic(config, *, modes=MODES, only=None, seed=0, log=print):
-    """The dynamic networks (``only``: names to keep) in ``modes``; returns the records, each
-    with its run-time lengths."""
-    from .tb.runner import run_workload
-    builders = dynamic_workloads(config)
-    names = _select(list(builders), only, "workload")
-    records, total = [], len(names) * len(modes)
-    for name in names:
-        for mode in modes:
-            started = time.monotonic()
-            wl = builders[name](mode, seed)
-            log(f"[{len(records) + 1}/{total}] {name} {mode} (compiled in "
-                f"{time.monotonic() - started:.1f} s) ...")
-            r = run_workload(wl, log=log)
-            rec = {"workload": name, **_record(config, wl, r), "layer": wl.meta,
-                   **{k: wl.meta[k] for k in ("steps", "padded_work_ratio", "lengths", "taken",
-                                              "leaves", "depth", "tree") if k in wl.meta}}
-            records.append(rec)
-            _progress(log, len(records), total, name, r, rec)
-    return _compare(records, "workload")
+def bench_dynamic(config, *, modes=MODES, only=None, seed=0, jobs=1, log=print):
+    """The dynamic networks (``only``: names to keep) in ``modes``, ``jobs`` runs at a time;
+    returns the records, each with its run-time lengths."""
+    names = _select(list(dynamic_workloads(config)), only, "workload")
+    return _compare(_run_suite(_run_dynamic, config, names, modes, seed, jobs, log),
+                    "workload")
 
 
 def _compare(records, key):
@@ -362,12 +386,12 @@ def write(suite, records, figures, out_dir, config):
     return paths
 
 
-def main(suite, config, out_dir, *, only=None, modes=MODES, seed=0, log=print):
-    """Run ``suite`` ("ops", "nets" or "dynamic"), print its table and figures, write its
-    files."""
+def main(suite, config, out_dir, *, only=None, modes=MODES, seed=0, jobs=1, log=print):
+    """Run ``suite`` ("ops", "nets" or "dynamic"), ``jobs`` runs at a time, print its table
+    and figures, write its files."""
     started = time.monotonic()
     run = {"ops": bench_ops, "nets": bench_nets, "dynamic": bench_dynamic}[suite]
-    records = run(config, modes=modes, only=only, seed=seed, log=log)
+    records = run(config, modes=modes, only=only, seed=seed, jobs=jobs, log=log)
     figures, lines = summarize(records, SUITES[suite][0], time.monotonic() - started)
     if suite == "dynamic":
         more, more_lines = dynamic_figures(records)

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -159,7 +160,7 @@ def cmd_bench(args):
     modes = MODES if args.mode == "all" else (args.mode,)
     out = args.out or f"bench-out/{args.suite}-{config.name}"
     _, figures = bench.main(args.suite, config, out, only=only, modes=modes, seed=args.seed,
-                            log=_log)
+                            jobs=args.jobs or os.cpu_count() or 1, log=_log)
     return 0 if figures["all_verified"] else 1
 
 
@@ -299,6 +300,9 @@ def build_parser():
                    " googlenet, squeezenet)")
     p.add_argument("--workloads", help="comma-separated dynamic workload names (default: all, "
                    "e.g. seq2seq-lstm-256)")
+    p.add_argument("--jobs", type=_integer(1, "a positive number of runs"),
+                   help="simulations at a time (default: one per core); cycles do not depend "
+                   "on it, the per-run simulation speeds do")
     p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default bench-out/SUITE-CONFIG)")

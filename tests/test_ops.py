@@ -287,16 +287,17 @@ def test_roofline_is_the_larger_bound():
 
 @pytest.mark.verilator
 def test_bench_ops_writes_csv_json_png(tmp_path, capsys):
-    """`dypipe bench ops` on two scaled-down operators: progress on stderr, a summary, and the
-    three files with one record per operator and mode."""
+    """`dypipe bench ops` on two scaled-down operators, two runs at a time: progress on stderr,
+    a summary, and the three files with one record per operator and mode, in order."""
     import csv
     import json
     from dypipe.cli import main
     out = tmp_path / "bench"
-    assert main(["bench", "ops", "--config", "small", "--ops", "pool2,conv3",
+    assert main(["bench", "ops", "--config", "small", "--ops", "pool2,conv3", "--jobs", "2",
                  "--out", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "[1/6] Conv3 nonepipe" in captured.err and "geomean DyPipe / static" in captured.out
+    assert "6 runs, 2 at a time" in captured.err and "[6/6] " in captured.err
+    assert "geomean DyPipe / static" in captured.out
     records = json.loads((out / "ops.json").read_text())["records"]
     assert [(r["op"], r["mode"]) for r in records] == [
         (op, mode) for op in ("Conv3", "Pool2") for mode in MODES]
