@@ -553,7 +553,7 @@ def run(config, *, unit=None, device="85k", package="CABGA381", out=None, pnr=Tr
     record = summarize(stats, top, device, unit=unit)
     record.update(config=config.name, config_key=config.key, module=unit, package=package,
                   workdir=str(workdir), target_mhz=DEFAULT_FREQ_MHZ, fmax_mhz=None,
-                  routed=False, pnr_skipped=not pnr)
+                  routed=False, pnr_skipped=not pnr, synth_reused=seconds is None)
     if pnr:
         result, stages["pnr"] = _place_and_route(workdir, bindir, device, package, timeout, log)
         record.update(summarize(stats, top, device, pnr=result, unit=unit))
