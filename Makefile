@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.dypipe-installed
 CONFIG ?= small
 JOBS   ?= 2
 
-.PHONY: venv test demo verilog lint sim formal bench-ops bench-nets bench-dynamic bench-sim fuzz clean
+.PHONY: venv test demo verilog synth lint sim formal bench-ops bench-nets bench-dynamic \
+	bench-sim fuzz clean
 
 venv: $(STAMP)
 
@@ -29,6 +30,12 @@ demo: $(STAMP)
 
 verilog: $(STAMP)
 	$(DYPIPE) verilog --config $(CONFIG) -o build/dypipe_$(CONFIG).v --lint
+
+# Yosys and nextpnr for an ECP5-85k (installed into .venv-fpga on first use; docs/fpga.md):
+# per-unit LUTs, flip-flops, block RAMs, multipliers, fmax. The whole `small` design takes
+# about 17 minutes (and does not fit); `dypipe synth --module NAME` synthesizes one unit.
+synth: $(STAMP)
+	$(DYPIPE) synth --config $(CONFIG) --json build/synth-$(CONFIG).json
 
 # The cocotb regression on the RTL (the Verilator half of `make test`).
 sim: $(STAMP)

@@ -45,6 +45,30 @@ def cmd_verilog(args):
     return 0
 
 
+def cmd_synth(args):
+    from . import synth
+    synth.check_options(args.module, args.device, args.package, args.out)
+    config = _config(args)
+    record = synth.run(config, unit=args.module, device=args.device, package=args.package,
+                       out=args.out, pnr=not args.no_pnr, timeout_minutes=args.timeout_minutes,
+                       log=_log)
+    what = f"the {args.module} of {config.name}" if args.module else config.name
+    print(f"{what} on {record['device']} ({args.package}), yosys synth_ecp5 with the hierarchy "
+          f"kept, in {record['workdir']}")
+    print(synth.format_report(record))
+    print(synth.format_pnr(record))
+    print("wall time: " + ", ".join(f"{stage} {seconds:.0f} s"
+                                    for stage, seconds in record["stages"].items())
+          + f"; total {record['wall_seconds']:.0f} s")
+    if args.json:
+        path = pathlib.Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**record, "config_fields": config.as_dict(),
+                                    "config_overrides": list(args.set or ())}, indent=2) + "\n")
+        _log(f"wrote {args.json}")
+    return 0 if record["routed"] or args.no_pnr else 1
+
+
 def _mode_row(r, base):
     c = r.counters
     speedup = base.cycles / r.cycles if r.cycles else 0.0
@@ -239,6 +263,7 @@ def build_parser():
     from .tb.mem_timing import MAX_EXTRA, MAX_STALL_PERCENT
     from .sw.workloads import WORKLOADS
     from .sw.model_zoo import NETWORKS
+    from . import synth
     parser = argparse.ArgumentParser(prog="dypipe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -250,6 +275,24 @@ def build_parser():
                    "dram_latency=40 or sb_bytes=1M")
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only")
     p.set_defaults(func=cmd_verilog)
+
+    p = sub.add_parser("synth", help="synthesize (and place and route) for an ECP5 FPGA with "
+                       "Yosys and nextpnr (installed into .venv-fpga on first use)")
+    p.add_argument("--config", default="small", choices=sorted(PRESETS))
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a configuration field of the preset (repeatable)")
+    p.add_argument("--module", metavar="NAME", help="synthesize one unit alone: "
+                   + ", ".join(synth.UNITS))
+    p.add_argument("--device", default="85k", metavar="DEVICE",
+                   help=f"nextpnr-ecp5 device: {', '.join(synth.DEVICES)} (default 85k)")
+    p.add_argument("--package", default="CABGA381", help="device package (default CABGA381)")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--out", metavar="DIR", help="working folder, not under /tmp (default "
+                   "build/synth/<config key>[-<module>])")
+    p.add_argument("--no-pnr", action="store_true", help="synthesis only, no place and route")
+    p.add_argument("--timeout-minutes", type=_integer(1, "a positive number of minutes"),
+                   metavar="N", help="stop a stage (yosys or nextpnr) that runs longer")
+    p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("run", help="run a workload on the RTL (Verilator) and check it",
                        epilog="workloads: " + "; ".join(

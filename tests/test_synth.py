@@ -1,0 +1,183 @@
+"""`dypipe synth`: the report parsers on fixed tool output, the IO wrapper, the unit table and
+the argument errors (no tools needed), and one real run of a small unit where the tools are
+installed (marker ``fpga``)."""
+
+import gc
+import json
+import re
+import warnings
+
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import UnusedElaboratable
+
+from dypipe import synth
+from dypipe.cli import main
+from dypipe.config import PRESETS
+from dypipe.rtl.top import Top
+
+# `stat -json` of a wrapper around a two-level design, trimmed to what the parser reads.
+STAT = json.dumps({"modules": {
+    "\\dypipe_synth": {"num_cells_by_type": {"LUT4": 30, "TRELLIS_FF": 50, "dypipe_top": 1}},
+    "\\dypipe_top": {"num_cells_by_type": {"LUT4": 100, "TRELLIS_FF": 40, "DP16KD": 2,
+                                           "\\dypipe_top.pfu": 1, "\\dypipe_top.cb": 1}},
+    "\\dypipe_top.pfu": {"num_cells_by_type": {"LUT4": 500, "TRELLIS_FF": 300,
+                                               "MULT18X18D": 32, "CCU2C": 60,
+                                               "\\dypipe_top.pfu.conv": 1}},
+    "\\dypipe_top.pfu.conv": {"num_cells_by_type": {"LUT4": 300, "CCU2C": 40}},
+    "\\dypipe_top.cb": {"num_cells_by_type": {"LUT4": 100, "TRELLIS_FF": 10, "DP16KD": 4,
+                                              "TRELLIS_DPR16X4": 8}},
+}, "design": {}})
+
+ROUTED_LOG = """\
+Info: Logic utilisation before packing:
+Info:     Total LUT4s:       515/83640     0%
+Info:         logic LUTs:    515/83640     0%
+Info:      Total DFFs:       654/83640     0%
+Info: Device utilisation:
+Info: 	              DP16KD:       0/    208     0%
+Info: 	          MULT18X18D:       0/    156     0%
+Info: 	        TRELLIS_COMB:     516/  83640     0%
+Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 163.32 MHz (PASS at 75.00 MHz)
+Info: Routing complete.
+Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 208.99 MHz (PASS at 75.00 MHz)
+Info: Program finished normally.
+"""
+REPORT = {"fmax": {"$glbnet$clk$TRELLIS_IO_IN": {"achieved": 208.99, "constraint": 75.0}},
+          "utilization": {"TRELLIS_COMB": {"available": 83640, "used": 516},
+                          "DP16KD": {"available": 208, "used": 0}}}
+FULL_LOG = """\
+Info:     Total LUT4s:    251204/83640   300%
+Info:      Total DFFs:     40211/83640    48%
+Info: Device utilisation:
+Info: 	        TRELLIS_COMB:  251300/  83640   300%
+ERROR: Design utilisation too high
+"""
+
+
+def test_stat_counts_each_module_without_its_submodules():
+    stats = synth.parse_stat(STAT)
+    assert stats["dypipe_top.pfu"] == {"luts": 500, "ffs": 300, "bram": 0, "multipliers": 32,
+                                       "carry": 60, "lutram": 0}
+    assert stats["dypipe_top.cb"]["lutram"] == 8 and stats["dypipe_synth"]["luts"] == 30
+
+
+def test_summary_groups_modules_by_unit_and_leaves_the_wrapper_out():
+    record = synth.summarize(synth.parse_stat(STAT), "dypipe_top", "85k")
+    assert record["luts"] == 1000, "the design's LUT4, wrapper excluded"
+    assert record["ffs"] == 350 and record["bram"] == 6 and record["multipliers"] == 32
+    assert record["carry"] == 100 and record["lut_places"] == 1000 + 2 * 100 + 6 * 8
+    assert record["wrapper"]["luts"] == 30
+    assert record["lut_capacity"] == 83640 and record["lut_utilization"] == 1000 / 83640
+    assert record["units"]["pfu"]["luts"] == 800, "pfu and pfu.conv are one unit"
+    assert record["units"]["pfu"]["lut_share"] == pytest.approx(0.8)
+    assert record["units"]["top"]["luts"] == 100
+    assert record["dypipe_unit_lut_share"] == {"cb": pytest.approx(0.1)}
+    names = [m["name"] for m in record["modules"]]
+    assert names[0] == "dypipe_top" and set(names) == {
+        "dypipe_top", "dypipe_top.pfu", "dypipe_top.pfu.conv", "dypipe_top.cb"}
+
+
+def test_report_table_shows_units_totals_and_dypipe_shares():
+    record = synth.summarize(synth.parse_stat(STAT), "dypipe_top", "85k")
+    text = synth.format_report(record)
+    assert re.search(r"^pfu \(PFU.*\s800\s+300\s+0\s+32\s+100\s+0\s+80\.0%$", text, re.M), text
+    assert re.search(r"^  pfu\.conv\s+300 ", text, re.M), text
+    assert "LUT4 1,000 / 83,640 (1.2%)" in text
+    assert "context buffer (cb) 10.0%" in text
+
+
+def test_nextpnr_routed_log_and_report():
+    result = synth.parse_nextpnr(ROUTED_LOG, REPORT)
+    assert result["routed"] and result["fmax_mhz"] == 208.99 and not result["errors"]
+    assert result["utilization"]["Total LUT4s"] == [515, 83640]
+    assert result["utilization"]["TRELLIS_COMB"] == [516, 83640]
+    assert synth.parse_nextpnr(ROUTED_LOG)["fmax_mhz"] == 208.99, "from the log alone"
+
+
+def test_nextpnr_failure_keeps_the_utilisation_and_the_error():
+    result = synth.parse_nextpnr(FULL_LOG)
+    assert not result["routed"] and result["fmax_mhz"] is None
+    assert result["errors"] == ["Design utilisation too high"]
+    assert result["utilization"]["Total LUT4s"] == [251204, 83640]
+    record = synth.summarize(synth.parse_stat(STAT), "dypipe_top", "85k", pnr=result)
+    record.update(routed=False, pnr_errors=result["errors"],
+                  pnr_utilization=result["utilization"], target_mhz=75, fmax_mhz=None)
+    text = synth.format_pnr(record)
+    assert "NOT routed: Design utilisation too high" in text
+    assert "Total LUT4s 251,204 / 83,640 (300%)" in text
+
+
+def test_verilog_ports_of_an_amaranth_module():
+    text = ("module dypipe_x(clk, a, b);\n  wire \\$1 ;\n  input clk;\n  wire clk;\n"
+            "  input [7:0] a;\n  output [15:0] b;\n  reg [15:0] b;\nendmodule\n"
+            "module \\dypipe_x.sub (c);\n  input c;\nendmodule\n")
+    assert synth.verilog_ports(text, "dypipe_x") == [("clk", "input", 1), ("a", "input", 8),
+                                                     ("b", "output", 16)]
+    with pytest.raises(ValueError, match="no module dypipe_y"):
+        synth.verilog_ports(text, "dypipe_y")
+
+
+def test_wrapper_drives_every_input_and_captures_every_output():
+    ports = [("clk", "input", 1), ("rst", "input", 1), ("a", "input", 8), ("go", "input", 1),
+             ("b", "output", 16), ("done", "output", 1)]
+    text = verilog.convert(synth.IoWrapper("dypipe_x", ports), name="dypipe_synth",
+                           emit_src=False)
+    header = text.split("module dypipe_synth(", 1)[1].split(");", 1)[0]
+    assert sorted(p.strip() for p in header.split(",")) == ["clk", "load", "rst", "si", "so"]
+    instance = re.search(r"^  dypipe_x \w+ \((.*?)\);", text, re.M | re.S).group(1)
+    assert set(re.findall(r"\.(\w+)\(", instance)) == {"clk", "rst", "a", "go", "b", "done"}
+    # 9 input bits in one chain, 17 output bits in the other.
+    assert re.search(r"reg \[8:0\] chain_in", text) and re.search(r"reg \[16:0\] chain_out",
+                                                                  text)
+
+
+def test_every_unit_is_built_as_the_top_builds_it():
+    config = PRESETS["small"]
+    # Built for their types only: the parts they make in their constructors stay unused.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        named = {name: type(sub) for name, (sub, _) in
+                 Top(config).elaborate(None)._named_submodules.items()}
+        built = {name: type(synth.build_unit(name, config)) for name in synth.UNITS}
+        gc.collect()
+    assert set(built) == set(named) - {"imem"}
+    for name, cls in built.items():
+        assert cls is named[name], f"{name}: {cls.__name__}, Top builds {named[name].__name__}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--module", "nope"], "unknown module 'nope'; choose one of gbuf, cb, dispatcher"),
+    (["--device", "99k"], "unknown device '99k'; choose one of 25k"),
+    (["--package", "QFN0"], "no clock pin known for package 'QFN0'; known: CABGA381"),
+    (["--out", "/tmp/synth"], "private /tmp"),
+])
+def test_bad_arguments_are_named(args, message, capsys):
+    assert main(["synth", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+def test_timeout_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["synth", "--timeout-minutes", "0"])
+    assert exc.value.code == 2
+    assert "must be a positive number of minutes" in capsys.readouterr().err
+
+
+def _tools_installed():
+    return all((synth.FPGA_VENV / "bin" / tool).exists() for tool in synth.TOOLS)
+
+
+@pytest.mark.fpga
+@pytest.mark.skipif(not _tools_installed(), reason="the FPGA tools are not in .venv-fpga "
+                    "(`dypipe synth` installs them on first use)")
+def test_synthesize_place_and_route_the_arbiter(tmp_path, capsys):
+    out = tmp_path / "arbiter.json"
+    assert main(["synth", "--module", "arbiter", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["routed"] and record["fmax_mhz"] > 0, record
+    assert record["device"] == "LFE5U-85F" and record["lut_capacity"] == 83640
+    assert record["luts"] > 0 and record["modules"][0]["name"] == "dypipe_arbiter"
+    assert set(record["stages"]) >= {"verilog", "pnr"}
+    assert "place and route: routed; fmax" in capsys.readouterr().out
