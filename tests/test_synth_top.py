@@ -2,12 +2,10 @@
 memory port on the outside and nothing for simulation only inside."""
 
 import re
-import subprocess
 
 import pytest
 
 from dypipe.cli import main
-from dypipe.tb import toolchain
 from dypipe.tb.runner import TOPLEVEL
 
 SIMULATION_ONLY = re.compile(r"\$(fread|fopen|fclose|writememh|readmemh|display|finish|"
@@ -40,8 +38,5 @@ def test_synthesis_verilog_has_the_memory_port(top_v):
         assert re.search(rf"\b{port}\b", header), port
 
 
-def test_verilator_lints_the_file_alone(top_v):
-    toolchain.activate()
-    proc = subprocess.run(toolchain.lint_command(top_v, [], TOPLEVEL), capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+# `verilator --lint-only` on the file alone: tests/test_system.py::test_cli_verilog_passes_lint
+# (through `dypipe verilog --lint`, which lints it without any other file).
