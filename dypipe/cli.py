@@ -404,6 +404,25 @@ def build_parser():
                    "test on purpose; exits 0 only if a property catches it")
     p.set_defaults(func=cmd_formal)
 
+    from .equiv import MAX_ROWS, TIMEOUT, MUTANTS as TWIN_MUTANTS, main as cmd_equiv
+    p = sub.add_parser("equiv", help="prove each hand-written Verilog twin (SRAM, MAC array, "
+                       "lanes) equivalent to its Amaranth description, for every parameter set "
+                       "the presets use")
+    p.add_argument("--presets", default=",".join(PRESETS), metavar="P1,P2",
+                   help=f"comma-separated presets whose twins to prove (default: "
+                   f"{','.join(PRESETS)})")
+    p.add_argument("--twins", metavar="CLASS,...", help="only these components, e.g. "
+                   "LaneFinish,MacArray (default: all)")
+    p.add_argument("--max-rows", type=_integer(1, "a positive number of rows"),
+                   default=MAX_ROWS, help=f"prove SRAM banks deeper than this with this many "
+                   f"rows (rounded down to a power of two; default {MAX_ROWS})")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--timeout", type=_integer(1, "a positive number of seconds"),
+                   default=TIMEOUT, help=f"seconds a check may take (default {TIMEOUT})")
+    p.add_argument("--mutant", choices=sorted(TWIN_MUTANTS), help="alter a twin on purpose; "
+                   "exits 0 only if it is found not equivalent")
+    p.set_defaults(func=cmd_equiv)
+
     p = sub.add_parser("asm", help="assemble a file and print the words")
     p.add_argument("source")
     p.set_defaults(func=cmd_asm)

@@ -49,7 +49,7 @@ from .rtl.task import TaskPort, TaskRecord, space_beats, PENDING
 from .sw.isa import Err, Space, MODULE_UNITS
 
 __all__ = ["PROPERTIES", "MUTANTS", "FormalChecker", "reduced", "Result", "ensure_tools",
-           "check", "main"]
+           "run_sby", "check", "main"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".venv-formal"
@@ -540,8 +540,11 @@ def _failed_step(output):
     return int(steps[-1]) if steps else None
 
 
-def _run_task(directory, config, name, mode, depth):
-    """Run ``NAME.sby`` in ``directory``; the log goes to ``NAME.log``."""
+def run_sby(directory, name):
+    """Run ``NAME.sby`` in ``directory`` (relative paths only: the YoWASP tools see a private
+    ``/tmp``); the log goes to ``NAME.log``. Returns ``(status, seconds, output, detail)``:
+    status PASS, FAIL, UNKNOWN, TIMEOUT (the file's ``timeout`` option) or ERROR, and where to
+    look."""
     started = time.monotonic()
     proc = subprocess.run([str(_bin("yowasp-sby")), "-f", f"{name}.sby"], cwd=directory,
                           env=_tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -551,12 +554,16 @@ def _run_task(directory, config, name, mode, depth):
     log.write_text(proc.stdout)
     done = re.search(r"DONE \((\w+), rc=", proc.stdout)
     status = done.group(1) if done else "ERROR"
-    if status not in ("PASS", "FAIL", "UNKNOWN"):
-        return Result(name, config.name, mode, depth, "ERROR", seconds,
-                      detail=f"yowasp-sby exited with {proc.returncode}: see {log}")
-    step = _failed_step(proc.stdout) if status == "FAIL" and name != "cover" else None
-    return Result(name, config.name, mode, depth, status, seconds, step,
-                  detail="" if status == "PASS" else f"see {log} and {directory / name}/")
+    if status not in ("PASS", "FAIL", "UNKNOWN", "TIMEOUT"):
+        return "ERROR", seconds, proc.stdout, f"yowasp-sby exited with {proc.returncode}: see {log}"
+    detail = "" if status == "PASS" else f"see {log} and {directory / name}/"
+    return status, seconds, proc.stdout, detail
+
+
+def _run_task(directory, config, name, mode, depth):
+    status, seconds, output, detail = run_sby(directory, name)
+    step = _failed_step(output) if status == "FAIL" and name != "cover" else None
+    return Result(name, config.name, mode, depth, status, seconds, step, detail=detail)
 
 
 def check(config, properties=tuple(PROPERTIES), depth=8, *, induction=False, jobs=1,

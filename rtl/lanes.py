@@ -46,6 +46,11 @@ class LaneFold(wiring.Component):
         super().__init__({"en": In(1), "first": In(1), "fn": In(VecFn),
                           "d": In(ELEM_BITS * lanes), "acc": Out(FOLD_BITS * lanes)})
 
+    @property
+    def params(self):
+        """The constructor's arguments but ``backend``."""
+        return {"lanes": self._n}
+
     def elaborate(self, platform):
         m = Module()
         if self._backend == "verilog":
@@ -80,6 +85,12 @@ class LaneFinish(wiring.Component):
         super().__init__({"en": In(1), "fn": In(VecFn), "act": In(Act), "scale": In(17),
                           "wshift": In(4), "inp": In(in_bits * lanes),
                           "out": Out(ELEM_BITS * lanes)})
+
+    @property
+    def params(self):
+        """The constructor's arguments but ``backend``."""
+        return {"lanes": self._n, "in_bits": self._in_bits, "frac_bits": self._frac,
+                "vector": self._vector}
 
     def elaborate(self, platform):
         m = Module()

@@ -55,6 +55,11 @@ class MacArray(wiring.Component):
             "sums": Out(rows * self.sum_bits),
         })
 
+    @property
+    def params(self):
+        """The constructor's arguments but ``backend``."""
+        return {"rows": self._rows, "cols": self._cols}
+
     def elaborate(self, platform):
         m = Module()
         R, C = self._rows, self._cols

@@ -64,6 +64,12 @@ class SRAM(wiring.Component):
     def addr_bits(self):
         return self._addr_bits
 
+    @property
+    def params(self):
+        """The constructor's arguments but ``backend``: ``SRAM(**params, backend=...)`` builds
+        this bank with either backend (the equivalence check builds both)."""
+        return {"width": self._width, "depth": self._depth, "lanes": self._lanes}
+
     def elaborate(self, platform):
         m = Module()
         lane_width = self._width // self._lanes

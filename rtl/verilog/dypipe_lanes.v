@@ -14,12 +14,17 @@
 //
 // The codes of fn (VecFn) and act (Act) are parameters too, set by rtl/lanes.py from
 // sw/isa.py: their defaults here are placeholders, never used.
+//
+// Integer parameters are declared `integer`: an untyped parameter takes the type of the value
+// it is overridden with, and Amaranth passes unsigned 32-bit values, which made
+// `(xc >>> shift) + SEGMENTS / 2` unsigned (a wrong segment for negative x) in Yosys, while
+// Verilator happened to compute it signed. `dypipe equiv` found it.
 
 module dypipe_lane_fold #(
-    parameter N = 8,
-    parameter FN_MAX = 7,
-    parameter FN_MUL = 7,
-    parameter FN_COPY = 7
+    parameter integer N = 8,
+    parameter integer FN_MAX = 7,
+    parameter integer FN_MUL = 7,
+    parameter integer FN_COPY = 7
 ) (
     input clk,
     input en,
@@ -46,20 +51,20 @@ module dypipe_lane_fold #(
 endmodule
 
 module dypipe_lane_finish #(
-    parameter N = 8,
-    parameter IN_BITS = 32,
-    parameter F = 8,
-    parameter VEC = 0,
-    parameter AVG_SHIFT = 16,
-    parameter SEGMENTS = 16,
-    parameter CB = 18,
-    parameter SIG_SHIFT = 8,
-    parameter TANH_SHIFT = 7,
-    parameter FN_AVG = 7,
-    parameter FN_MUL = 7,
-    parameter ACT_RELU = 7,
-    parameter ACT_SIGMOID = 7,
-    parameter ACT_TANH = 7,
+    parameter integer N = 8,
+    parameter integer IN_BITS = 32,
+    parameter integer F = 8,
+    parameter integer VEC = 0,
+    parameter integer AVG_SHIFT = 16,
+    parameter integer SEGMENTS = 16,
+    parameter integer CB = 18,
+    parameter integer SIG_SHIFT = 8,
+    parameter integer TANH_SHIFT = 7,
+    parameter integer FN_AVG = 7,
+    parameter integer FN_MUL = 7,
+    parameter integer ACT_RELU = 7,
+    parameter integer ACT_SIGMOID = 7,
+    parameter integer ACT_TANH = 7,
     parameter [SEGMENTS*CB-1:0] SIG_SLOPE = 0,
     parameter [SEGMENTS*CB-1:0] SIG_INTER = 0,
     parameter [SEGMENTS*CB-1:0] TANH_SLOPE = 0,

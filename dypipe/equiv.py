@@ -1,0 +1,342 @@
+"""``dypipe equiv``: each hand-written Verilog twin proven equivalent to its Amaranth description.
+
+The SRAM banks, the MAC array and the lane arithmetic have two backends (``rtl/sram.py``,
+``rtl/pfu.py``, ``rtl/lanes.py``): ``"amaranth"``, the description, and ``"verilog"``, an
+``Instance`` of a hand-written module in ``rtl/verilog/`` that Verilator simulates faster.
+For every such component that a preset's top level instantiates (found by elaborating
+:class:`~dypipe.rtl.top.Top`, so a new preset or a new use is covered without editing this
+file), :func:`prove` builds both backends with the same parameters and ports, and SymbiYosys
+proves them equivalent:
+
+* both sides are converted to RTLIL (the Verilog side with the twin's ``.v`` file), flattened,
+  their memories mapped to registers (``memory``), and joined by ``miter -equiv``, which
+  asserts in every cycle that every output agrees;
+* every register of both sides is a port: the outputs of the MAC array and the lanes are
+  registers, and an SRAM's rows are exposed as extra outputs, row by row, so the miter also
+  asserts that the two memories agree. Then 1-induction (``mode prove``, ``depth 1``,
+  ``smtbmc boolector``) is a proof for all cycles;
+* the initial state is all zero on both sides: Amaranth's ``init`` and memory ``init=[]``,
+  and the twins' registers and rows as Verilator starts them (it zero-initialises;
+  ``tb/toolchain.py`` builds with ``--x-initial fast``);
+* reset is never asserted (the twins have no reset; the Amaranth side's output registers
+  clear on ``rst``, the twins' do not);
+* the inputs keep the component's contract (:data:`ASSUMPTIONS`): an SRAM's two write ports
+  never write one row in the same cycle;
+* an SRAM bank deeper than ``max_rows`` is proven at its full width, lanes and grouping but
+  ``max_rows`` rows (a power of two): depth only sets ``ADDR_BITS`` and the number of rows,
+  and both sides index their rows with the address as it is.
+
+docs/formal.md has the results and times. The tools are ``dypipe formal``'s
+(:func:`dypipe.formal.ensure_tools`); work files go to ``build/equiv/``.
+"""
+
+import dataclasses
+import json
+import pathlib
+import re
+import shutil
+
+from amaranth import Module, ClockDomain, ClockSignal, Elaboratable, Value
+from amaranth.back import rtlil
+from amaranth.hdl import Assume, Fragment, Instance
+
+from .config import PRESETS, get_config
+from .formal import ROOT, ensure_tools, run_sby
+from .rtl.lanes import LaneFold, LaneFinish
+from .rtl.pfu import MacArray
+from .rtl.sram import SRAM
+from .rtl.top import Top
+
+__all__ = ["TWINS", "MUTANTS", "ASSUMPTIONS", "Twin", "Result", "twins", "prove", "check", "main"]
+
+VERILOG = ROOT / "rtl" / "verilog"
+BUILD = ROOT / "build" / "equiv"
+ENGINE = "smtbmc boolector"
+METHOD = f"miter -equiv, all state exposed, k-induction ({ENGINE})"
+
+#: The components with a hand-written twin, and the file that holds it.
+TWINS = {SRAM: "dypipe_sram.v", MacArray: "dypipe_mac_array.v", LaneFold: "dypipe_lanes.v",
+         LaneFinish: "dypipe_lanes.v"}
+
+#: Deliberately altered twins, to show that the check fails: ``(class, file, text, changed)``.
+MUTANTS = {
+    "rounding": (LaneFinish, "dypipe_lanes.v", "(64'sd1 <<< (F + wshift - 1))",
+                 "(64'sd1 <<< (F + wshift - 2))"),
+}
+
+#: Components whose multipliers are cut to free values (``cutpoint``) once ``opt_merge`` made
+#: the two sides share them (a 16 x 16 product of the same two input lanes is one cell). The
+#: sides must then agree for every value of every product, so they agree for the real
+#: products; cutting only widens what the solver must prove, so it can make a check fail
+#: but never pass wrongly. Without it, the solver must also see through the multipliers
+#: to prove that a balanced adder tree (Amaranth) and a chain (the twin) agree.
+CUT_PRODUCTS = {MacArray}
+
+#: Rows an SRAM bank is proven with at most (its full width, lanes and grouping).
+MAX_ROWS = 4
+#: SymbiYosys's depth. With every register exposed, 1 proves it (step 0 from the zero state,
+#: then 1-induction); 2 also checks the first cycle of work from the zero state, so that a
+#: twin that computes something else fails with a trace (FAIL) rather than only a failed
+#: induction step (UNKNOWN). 3 made the base case of the lane fold's products of products
+#: run for over 5 minutes.
+DEPTH = 2
+#: Seconds a check may take (status TIMEOUT after that).
+TIMEOUT = 1800
+
+
+@dataclasses.dataclass(frozen=True)
+class Twin:
+    """One parameter set of a component with a twin, and where the presets use it."""
+    cls: type
+    params: tuple
+    uses: tuple      # "preset: path.in.top"
+
+    @property
+    def name(self):
+        args = ", ".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.cls.__name__}({args})"
+
+    @property
+    def slug(self):
+        return self.cls.__name__ + "-" + "-".join(f"{k}{int(v)}" for k, v in self.params)
+
+    def build(self, backend, **changes):
+        return self.cls(**{**dict(self.params), **changes}, backend=backend)
+
+
+@dataclasses.dataclass
+class Result:
+    """One twin's outcome: ``status`` PASS (equivalent), FAIL (not: a counterexample is in
+    ``detail``'s directory), UNKNOWN (the induction step failed), TIMEOUT or ERROR; ``covered`` says
+    what the check covered when it is less than the preset's component."""
+    twin: str
+    file: str
+    presets: list
+    status: str
+    seconds: float
+    method: str = METHOD
+    covered: str = "as instantiated"
+    step: int = None
+    detail: str = ""
+
+
+def _walk(fragment, path):
+    for obj in getattr(fragment, "origins", ()):
+        if type(obj) in TWINS:
+            yield obj, path
+            return
+    for sub, name, _ in fragment.subfragments:
+        yield from _walk(sub, f"{path}.{name}" if path else name)
+
+
+def twins(presets=tuple(PRESETS)):
+    """Every distinct parameter set a twin is instantiated with by the top level of each of
+    ``presets`` (built with ``backend="verilog"``), in order of first use."""
+    found = {}
+    for preset in presets:
+        top = Fragment.get(Top(get_config(preset), backend="verilog"), None)
+        for component, path in _walk(top, ""):
+            key = (type(component), tuple(component.params.items()))
+            found.setdefault(key, []).append(f"{preset}: {path}")
+    return [Twin(cls, params, tuple(uses)) for (cls, params), uses in found.items()]
+
+
+# -- the two sides ------------------------------------------------------------------------
+
+def _no_write_collision(sram):
+    """SRAM's contract: the two write ports never write one row in the same cycle (the
+    Amaranth memory lets the row port win, the twin the lane port)."""
+    lane, row = sram.w_lane, sram.w_row
+    return [Assume(~(lane.en & row.en & (lane.addr == row.addr)))]
+
+
+#: What a component's contract says about its inputs (assumed on both sides).
+ASSUMPTIONS = {SRAM: _no_write_collision}
+
+
+class _Harness(Elaboratable):
+    """A component in a clock domain without reset, so that both sides have the same ports
+    (the component's and ``clk``), and the assumptions of its contract."""
+
+    def __init__(self, dut):
+        self.dut = dut
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = ClockDomain(reset_less=True)
+        m.submodules.dut = self.dut
+        if type(self.dut) in ASSUMPTIONS:
+            m.d.comb += ASSUMPTIONS[type(self.dut)](self.dut)
+        return m
+
+
+def _rtlil(dut, name):
+    ports = [Value.cast(v) for _, _, v in dut.signature.flatten(dut)]
+    return rtlil.convert(_Harness(dut), name=name, ports=[*ports, ClockSignal()])
+
+
+def _banks(sram):
+    """``[(name, width)]`` of the ``dypipe_sram`` instances the Verilog backend of ``sram``
+    builds, in row order (a wide row is split into lane groups)."""
+    top = Fragment.get(sram, None)
+    return [(name, int(sub.parameters["WIDTH"])) for sub, name, _ in top.subfragments
+            if isinstance(sub, Instance) and sub.type == "dypipe_sram"]
+
+
+def _expose_rows(gold, gate, rows):
+    """Yosys commands (for the gold and the gate module) that make each row of the memory an
+    output ``row<r>_<bank>``, so that the miter compares the two memories row by row."""
+    gold_cmds, gate_cmds, lo = [], [], 0
+    for name, width in _banks(gate):
+        for r in range(rows):
+            port = f"row{r}_{name}"
+            gold_cmds.append(f"add -output {port} {width}; "
+                             f"connect -set {port} \\dut.mem[{r}][{lo + width - 1}:{lo}]")
+            gate_cmds.append(f"add -output {port} {width}; "
+                             f"connect -set {port} \\dut.{name}.mem[{r}]")
+        lo += width
+    return gold_cmds, gate_cmds
+
+
+def _side_script(name, files, expose):
+    # wreduce gives both sides' multipliers their operands' widths, so that the miter's
+    # opt_merge can share the ones with equal inputs.
+    prep = "proc; flatten; opt_clean; memory; opt; wreduce; opt_clean; setundef -zero -init"
+    reads = "\n".join(f"read_rtlil {f}" if f.endswith(".il") else f"read_verilog {f}"
+                      for f in files)
+    return "\n".join([reads, f"hierarchy -check -top {name}", prep, *expose, "opt_clean",
+                      f"design -stash {name}"])
+
+
+def _sby_text(twin_file, gold_expose, gate_expose, timeout, cut):
+    script = "\n".join([
+        _side_script("gold", ["gold.il"], gold_expose),
+        _side_script("gate", ["gate.il", twin_file], gate_expose),
+        "design -copy-from gold -as gold gold",
+        "design -copy-from gate -as gate gate",
+        "miter -equiv -flatten -make_assert gold gate miter",
+        "hierarchy -top miter",
+        "opt_merge; opt_clean",
+        *(["cutpoint t:$mul"] if cut else []),
+    ])
+    return (f"[options]\nmode prove\ndepth {DEPTH}\nmulticlock off\ntimeout {timeout}\n\n"
+            f"[engines]\n{ENGINE}\n\n"
+            f"[script]\n{script}\n\n[files]\ngold.il\ngate.il\n{twin_file}\n")
+
+
+def _write(directory, twin, max_rows, mutant, timeout):
+    """The two sides, the twin's file (altered by ``mutant``) and ``equiv.sby`` in
+    ``directory``; returns what the check covers."""
+    changes, covered = {}, "as instantiated"
+    if twin.cls is SRAM:
+        depth = dict(twin.params)["depth"]
+        rows = min(depth, max_rows)
+        rows = 1 << (rows.bit_length() - 1)     # a power of two: every address is a row
+        if rows != depth:
+            changes["depth"] = rows
+            covered = f"{rows} of {depth} rows (full width, lanes and grouping)"
+    gold, gate = twin.build("amaranth", **changes), twin.build("verilog", **changes)
+    (directory / "gold.il").write_text(_rtlil(gold, "gold"))
+    (directory / "gate.il").write_text(_rtlil(gate, "gate"))
+    twin_file = TWINS[twin.cls]
+    text = (VERILOG / twin_file).read_text()
+    if mutant:
+        _, _, old, new = MUTANTS[mutant]
+        if old not in text:
+            raise ValueError(f"mutant {mutant!r}: {old!r} is not in {twin_file}")
+        text = text.replace(old, new, 1)
+    (directory / twin_file).write_text(text)
+    expose = _expose_rows(gold, gate, changes.get("depth", 0) or
+                          dict(twin.params)["depth"]) if twin.cls is SRAM else ([], [])
+    cut = twin.cls in CUT_PRODUCTS
+    if cut:
+        covered = "products cut to free values once shared by both sides"
+    (directory / "equiv.sby").write_text(_sby_text(twin_file, *expose, timeout, cut))
+    return covered
+
+
+def _failed_step(output):
+    """The cycle of the base case's counterexample, from SymbiYosys's log."""
+    found = re.findall(r"failed assertion .* step (\d+)", output)
+    return int(found[0]) if found else None
+
+
+def prove(twin, *, max_rows=MAX_ROWS, mutant=None, timeout=TIMEOUT):
+    """Prove the twin of ``twin`` (a :class:`Twin`) equivalent to its Amaranth description;
+    ``mutant`` (a key of :data:`MUTANTS`) alters the twin first; after ``timeout`` seconds
+    the status is TIMEOUT. Returns a :class:`Result`."""
+    directory = BUILD / (twin.slug + (f"-mutant-{mutant}" if mutant else ""))
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    covered = _write(directory, twin, max_rows, mutant, timeout)
+    status, seconds, output, detail = run_sby(directory, "equiv")
+    step = _failed_step(output) if status == "FAIL" else None
+    presets = sorted({use.split(":")[0] for use in twin.uses})
+    return Result(twin.name, TWINS[twin.cls], presets, status, seconds, covered=covered,
+                  step=step, detail=detail)
+
+
+def check(presets=tuple(PRESETS), *, only=None, max_rows=MAX_ROWS, mutant=None,
+          timeout=TIMEOUT, log=print):
+    """Prove every twin the ``presets`` instantiate (``only``: those whose class name is in
+    it; with ``mutant``, those of the altered class), one at a time, with a progress line
+    each. Returns the :class:`Result` list."""
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be at least 1, not {max_rows!r}")
+    if mutant is not None and mutant not in MUTANTS:
+        raise ValueError(f"unknown mutant {mutant!r}; there are: {', '.join(MUTANTS)}")
+    names = {cls.__name__ for cls in TWINS}
+    if only is not None and set(only) - names:
+        raise ValueError(f"unknown twins {', '.join(sorted(set(only) - names))}; "
+                         f"there are: {', '.join(sorted(names))}")
+    todo = [t for t in twins(presets) if (only is None or t.cls.__name__ in only)
+            and (mutant is None or t.cls is MUTANTS[mutant][0])]
+    ensure_tools(log)
+    results = []
+    for i, twin in enumerate(todo, 1):
+        log(f"[{i}/{len(todo)}] {twin.name} ({TWINS[twin.cls]}; "
+            f"{', '.join(sorted({u.split(':')[0] for u in twin.uses}))}) ...", end=" ")
+        r = prove(twin, max_rows=max_rows, mutant=mutant, timeout=timeout)
+        at = f" at step {r.step}" if r.step is not None else ""
+        part = f" [{r.covered}]" if r.covered != "as instantiated" else ""
+        log(f"{r.status}{at} in {r.seconds:.1f} s{part}")
+        results.append(r)
+    return results
+
+
+def summary(results):
+    """The results as a table."""
+    lines = [f"{'twin':<58} {'presets':<12} {'status':<7} {'seconds':>8}  covered"]
+    for r in results:
+        lines.append(f"{r.twin:<58} {','.join(r.presets):<12} {r.status:<7} "
+                     f"{r.seconds:>8.1f}  {r.covered}")
+    return "\n".join(lines)
+
+
+def _print(message="", end="\n"):
+    print(message, end=end, flush=True)
+
+
+def main(args):
+    """``dypipe equiv``: returns 0 when every twin is proven equivalent (with ``--mutant``:
+    when the altered twin is found not equivalent), else 1."""
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    only = [t.strip() for t in args.twins.split(",") if t.strip()] if args.twins else None
+    what = f", the {args.mutant} mutant" if args.mutant else ""
+    _print(f"Verilog twins of {', '.join(presets)}{what}: {METHOD}; SRAM banks with at most "
+           f"{args.max_rows} rows")
+    results = check(presets, only=only, max_rows=args.max_rows, mutant=args.mutant,
+                    timeout=args.timeout, log=_print)
+    _print(summary(results))
+    if args.json:
+        record = {"presets": presets, "method": METHOD, "max_rows": args.max_rows,
+                  "mutant": args.mutant, "results": [dataclasses.asdict(r) for r in results]}
+        pathlib.Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+        _print(f"wrote {args.json}")
+    if args.mutant:
+        caught = [r for r in results if r.status == "FAIL"]
+        _print(f"mutant {args.mutant}: " + ("caught (not equivalent)" if caught
+                                            else "NOT caught"))
+        return 0 if caught else 1
+    return 0 if results and all(r.status == "PASS" for r in results) else 1

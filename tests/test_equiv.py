@@ -1,0 +1,80 @@
+"""The equivalence check of the Verilog twins (``dypipe equiv``): it finds every parameter set
+the presets instantiate, proves a real twin, and reports an altered one as not equivalent.
+
+The tests that run SymbiYosys are marked ``formal``: they install the tools on first use and
+are not part of ``make test``; ``make formal`` runs them."""
+
+import dataclasses
+
+import pytest
+
+from dypipe import equiv
+from dypipe.cli import main
+from dypipe.config import PRESETS
+from dypipe.rtl.lanes import LaneFinish, LaneFold
+from dypipe.rtl.pfu import MacArray
+from dypipe.rtl.sram import SRAM
+
+
+def _quiet(message="", end="\n"):
+    pass
+
+
+def _twin(cls, preset="small", **params):
+    for twin in equiv.twins([preset]):
+        if twin.cls is cls and params.items() <= dict(twin.params).items():
+            return twin
+    raise AssertionError(f"no {cls.__name__} {params} in {preset}")
+
+
+@pytest.mark.formal
+def test_altered_rounding_is_not_equivalent():
+    """The MAC array's write-back rounding constant off by a factor of two: FAIL, with a
+    trace from the zero state (step 1: the first result)."""
+    r = equiv.prove(_twin(LaneFinish, vector=False), mutant="rounding")
+    assert (r.status, r.step) == ("FAIL", 1), r
+
+
+@pytest.mark.formal
+def test_real_twins_are_equivalent():
+    for twin in (_twin(LaneFinish, vector=False), _twin(SRAM, width=64)):
+        r = equiv.prove(twin)
+        assert r.status == "PASS", r
+
+
+def test_every_preset_use_is_found():
+    twins = equiv.twins(["small"])
+    uses = sorted(use for t in twins for use in t.uses)
+    assert uses == [f"small: {path}" for path in sorted([
+        "gbuf.nbin0", "gbuf.nbin1", "gbuf.sb", "gbuf.nbout", "pfu.conv.array",
+        "pfu.conv.finish", "pfu.vec.fold", "pfu.vec.finish"])]
+    assert dict(_twin(MacArray).params) == {"rows": 4, "cols": 8}
+    assert dict(_twin(LaneFold).params) == {"lanes": 8}
+    # The two NBin halves share one parameter set.
+    assert len([t for t in twins if t.cls is SRAM]) == 3
+
+
+def test_a_new_preset_is_covered(monkeypatch):
+    wide = dataclasses.replace(PRESETS["small"], name="wide", pe_cols=16)
+    monkeypatch.setitem(PRESETS, "wide", wide)
+    assert dict(_twin(MacArray, "wide").params) == {"rows": 4, "cols": 16}
+
+
+def test_mutants_still_apply():
+    for cls, name, text, _ in equiv.MUTANTS.values():
+        assert text in (equiv.VERILOG / name).read_text(), f"{text!r} not in {name}"
+        assert equiv.TWINS[cls] == name
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="max_rows must be at least 1, not 0"):
+        equiv.check(["small"], max_rows=0, log=_quiet)
+    with pytest.raises(ValueError, match="unknown mutant 'typo'"):
+        equiv.check(["small"], mutant="typo", log=_quiet)
+    with pytest.raises(ValueError, match="unknown twins Adder; there are: LaneFinish"):
+        equiv.check(["small"], only=["Adder"], log=_quiet)
+
+
+def test_cli_names_unknown_preset(capsys):
+    assert main(["equiv", "--presets", "huge"]) == 2
+    assert "unknown configuration 'huge'" in capsys.readouterr().err
