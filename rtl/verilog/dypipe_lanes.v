@@ -17,8 +17,8 @@
 //
 // Integer parameters are declared `integer`: an untyped parameter takes the type of the value
 // it is overridden with, and Amaranth passes unsigned 32-bit values, which made
-// `(xc >>> shift) + SEGMENTS / 2` unsigned (a wrong segment for negative x) in Yosys, while
-// Verilator happened to compute it signed. `dypipe equiv` found it.
+// `(xc >>> shift) + SEGMENTS / 2` unsigned (a wrong segment for negative x) in Yosys; the
+// simulation build happened to compute it signed. `dypipe equiv` found it.
 
 module dypipe_lane_fold #(
     parameter integer N = 8,
