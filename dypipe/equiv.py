@@ -280,8 +280,8 @@ def prove(twin, *, max_rows=MAX_ROWS, mutant=None, timeout=TIMEOUT):
 def check(presets=tuple(PRESETS), *, only=None, max_rows=MAX_ROWS, mutant=None,
           timeout=TIMEOUT, log=print):
     """Prove every twin the ``presets`` instantiate (``only``: those whose class name is in
-    it; with ``mutant``, those of the altered class), one at a time, with a progress line
-    each. Returns the :class:`Result` list."""
+    it; with ``mutant``, those of the altered class, until one fails), one at a time, with a
+    progress line each. Returns the :class:`Result` list."""
     if max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, not {max_rows!r}")
     if mutant is not None and mutant not in MUTANTS:
@@ -302,6 +302,8 @@ def check(presets=tuple(PRESETS), *, only=None, max_rows=MAX_ROWS, mutant=None,
         part = f" [{r.covered}]" if r.covered != "as instantiated" else ""
         log(f"{r.status}{at} in {r.seconds:.1f} s{part}")
         results.append(r)
+        if mutant and r.status == "FAIL":
+            break       # caught: the others need not run
     return results
 
 
