@@ -7,6 +7,8 @@ testbench imports it inside the simulator."""
 import pathlib
 import re
 
+from .mem_timing import MAX_EXTRA, MAX_STALL_PERCENT
+
 __all__ = ["HARNESS", "CLOCK_PERIOD_NS", "DRAM_PREFIX", "harness_verilog"]
 
 HARNESS = "dypipe_harness"
@@ -41,7 +43,8 @@ def harness_verilog(top, toplevel, config, tag_bits):
                                + [f".{n}({n})" for n in ("dump_valid", "dump_lo", "dump_hi")])
     params = (f"    .WIDTH({config.beat_bits}), .DEPTH({config.dram_beats}), "
               f".ADDR_BITS({config.dram_addr_bits}),\n"
-              f"    .LATENCY({config.dram_latency}), .TAG_BITS({tag_bits})")
+              f"    .LATENCY({config.dram_latency}), .TAG_BITS({tag_bits}), "
+              f".MAX_EXTRA({MAX_EXTRA}), .MAX_STALL({MAX_STALL_PERCENT})")
     return (f"`timescale 1ns/1ps\n"
             f"module {HARNESS}(clk, {', '.join(n for _, _, n in outer)});\n"
             f"  output reg clk;\n{decls}\n{wires}\n  initial clk = 1'b0;\n"

@@ -16,7 +16,8 @@ import os
 __all__ = ["MemTiming", "xorshift32", "default_timing", "choose_timing", "MAX_EXTRA",
            "MAX_STALL_PERCENT", "TIMING_ENV"]
 
-#: The largest extra latency the Verilog model's queue is sized for (its ``MAX_EXTRA``).
+#: The largest extra latency: the harness sizes the Verilog model's queue by it (its
+#: ``MAX_EXTRA`` parameter).
 MAX_EXTRA = 255
 #: The most cycles the memory may refuse (100% would never let a request through).
 MAX_STALL_PERCENT = 90

@@ -10,10 +10,10 @@
 //
 // Random timing, off unless the plusarg +DRAM_SEED=<n> is given (n != 0; dypipe/tb/mem_timing.py
 // picks it): a 32-bit xorshift generator, starting at n and stepped every cycle, refuses
-// requests (req_ready low) in about +DRAM_STALL=<percent> of cycles (default 25, at most 90) and
-// adds 0..+DRAM_EXTRA=<cycles> (default 16, at most MAX_EXTRA) to each read's latency, keeping
-// responses in order (a response is due at max(request + LATENCY + extra, previous response +
-// 1)).
+// requests (req_ready low) in about +DRAM_STALL=<percent> of cycles (default 25, at most
+// MAX_STALL) and adds 0..+DRAM_EXTRA=<cycles> (default 16, at most MAX_EXTRA) to each read's
+// latency, keeping responses in order (a response is due at max(request + LATENCY + extra,
+// previous response + 1)). The harness sets MAX_STALL and MAX_EXTRA from mem_timing.py.
 // dypipe/tb/mem_timing.py has the same rule for the Python model: keep the two in step.
 //
 // The memory is filled at time 0 from the binary file named by plusarg +DRAM_INIT=<path>
@@ -25,7 +25,8 @@ module dypipe_dram #(
     parameter ADDR_BITS = 10,
     parameter LATENCY = 10,
     parameter TAG_BITS = 2,
-    parameter MAX_EXTRA = 255
+    parameter MAX_EXTRA = 255,
+    parameter MAX_STALL = 90
 ) (
     input clk,
     input rst,
@@ -117,8 +118,10 @@ module dypipe_dram #(
         rng = seed;
         if (!$value$plusargs("DRAM_STALL=%d", stall_pct)) stall_pct = 25;
         if (!$value$plusargs("DRAM_EXTRA=%d", extra_max)) extra_max = 16;
-        if (stall_pct < 0 || stall_pct > 90 || extra_max < 0 || extra_max > MAX_EXTRA) begin
-            $display("dypipe_dram: +DRAM_STALL must be 0..90 and +DRAM_EXTRA 0..%0d", MAX_EXTRA);
+        if (stall_pct < 0 || stall_pct > MAX_STALL || extra_max < 0 || extra_max > MAX_EXTRA)
+        begin
+            $display("dypipe_dram: +DRAM_STALL must be 0..%0d and +DRAM_EXTRA 0..%0d", MAX_STALL,
+                     MAX_EXTRA);
             $finish;
         end
         stall_below = (stall_pct * 256 + 50) / 100;
