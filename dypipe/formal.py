@@ -78,9 +78,8 @@ PROPERTIES = {
 
 def _off_by_one(a, b):
     """A broken overlap test: misses an overlap of exactly one beat at the end of ``b``."""
-    return ((a.desc.space == b.desc.space) & (a.desc.space != Space.NONE)
-            & (a.desc.write | b.desc.write) & (a.len != 0) & (b.len != 0)
-            & (a.desc.lo + 1 < b.desc.lo + b.len) & (b.desc.lo < a.desc.lo + a.len))
+    return ((a.space == b.space) & (a.space != Space.NONE) & (a.write | b.write)
+            & (a.lo + 1 < b.hi) & (b.lo < a.hi))
 
 
 #: Deliberately broken conflict tests for the dispatcher, to show that the check fails.

@@ -24,14 +24,14 @@ malformed: the machine stops with :attr:`Err.BAD_TASK`.
 from types import SimpleNamespace
 
 from amaranth import Module, Signal, Const, Mux
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..sw.isa import Err, Space, MODULE_UNITS
+from ..sw.isa import Err, Space, MODULE_UNITS, FOOTPRINT_RANGES
 from .sequencer import ErrorReport
 from .task import TaskPort, RetirePort, TaskRecord, space_beats, PENDING
 
-__all__ = ["Dispatcher", "ranges_conflict"]
+__all__ = ["Dispatcher", "Extent", "extent_bits", "ranges_conflict"]
 
 
 def _or(terms):
@@ -41,11 +41,31 @@ def _or(terms):
     return out
 
 
+def extent_bits(config):
+    """Width of a beat address or end in an :func:`Extent`: a well-formed range ends within
+    its space, so the largest space bounds both."""
+    return max(space_beats(config, sp) for sp in Space).bit_length()
+
+
+def Extent(config):
+    """A footprint range as the dispatcher compares it, prepared once when its record arrives:
+    ``space`` (NONE for an empty range), ``write``, and the beats ``lo .. hi - 1``."""
+    n = extent_bits(config)
+    return data.StructLayout({"space": Space, "write": 1, "lo": n, "hi": n})
+
+
 def ranges_conflict(a, b):
-    """Two footprint ranges (:data:`dypipe.rtl.task.Range` views) conflict."""
-    return ((a.desc.space == b.desc.space) & (a.desc.space != Space.NONE)
-            & (a.desc.write | b.desc.write) & (a.len != 0) & (b.len != 0)
-            & (a.desc.lo < b.desc.lo + b.len) & (b.desc.lo < a.desc.lo + a.len))
+    """Two :func:`Extent` views conflict: they lie in the same space, overlap, and at least one
+    of the two writes it."""
+    return ((a.space == b.space) & (a.space != Space.NONE) & (a.write | b.write)
+            & (a.lo < b.hi) & (b.lo < a.hi))
+
+
+def _extent_of(rng, ext):
+    """Statements setting :func:`Extent` ``ext`` from the range ``rng`` of a record."""
+    return [ext.space.eq(Mux(rng.len == 0, Space.NONE, rng.desc.space)),
+            ext.write.eq(rng.desc.write), ext.lo.eq(rng.desc.lo),
+            ext.hi.eq(rng.desc.lo + rng.len)]
 
 
 def _first_set(m, vector, name):
@@ -77,7 +97,7 @@ class Dispatcher(wiring.Component):
     ----------
     config : Config
     conflict : function
-        ``conflict(a, b)``: whether two footprint ranges conflict (default
+        ``conflict(a, b)``: whether two footprint ranges (:func:`Extent` views) conflict (default
         :func:`ranges_conflict`). Only the formal check (:mod:`dypipe.formal`) passes another:
         a deliberately broken one, to show that the check catches it.
     invariants : None, ``Assert`` or ``Assume``
@@ -110,6 +130,9 @@ class Dispatcher(wiring.Component):
         W = cfg.task_ring
         layout = TaskRecord(cfg)
         recs = [Signal(layout, name=f"rec{j}") for j in range(W)]
+        # Each held record's ranges as the conflict test compares them (no adders per pair).
+        extents = [[Signal(Extent(cfg), name=f"ext{j}_{i}") for i in range(FOOTPRINT_RANGES)]
+                   for j in range(W)]
         valid = Signal(W)
         issued = Signal(W)
         data_deps = [Signal(W, name=f"data_deps{j}") for j in range(W)]
@@ -159,20 +182,23 @@ class Dispatcher(wiring.Component):
         bad_addr = Signal(32)
         with m.If(new.unit >= len(MODULE_UNITS)):
             m.d.comb += [malformed.eq(1), bad_addr.eq(new.unit)]
-        for rng in new.ranges:
+        new_extents = [Signal(Extent(cfg), name=f"new_ext{i}") for i in range(FOOTPRINT_RANGES)]
+        for i, (rng, ext) in enumerate(zip(new.ranges, new_extents)):
             space = rng.desc.space
+            end = Signal(len(rng.desc.lo + rng.len), name=f"new_end{i}")
+            m.d.comb += [end.eq(rng.desc.lo + rng.len), *_extent_of(rng, ext)]
             with m.Switch(space.as_value()):
                 for sp in Space:
                     with m.Case(sp):
                         if sp != Space.NONE:
-                            with m.If(rng.desc.lo + rng.len > space_beats(cfg, sp)):
+                            with m.If(end > space_beats(cfg, sp)):
                                 m.d.comb += [malformed.eq(1), bad_addr.eq(rng.desc.as_value())]
                 with m.Default():
                     m.d.comb += [malformed.eq(1), bad_addr.eq(rng.desc.as_value())]
         conflicts = Signal(W)
         same_unit = Signal(W)
         for j, rec in enumerate(recs):
-            pairs = [self._conflict(a, b) for a in new.ranges for b in rec.ranges]
+            pairs = [self._conflict(a, b) for a in new_extents for b in extents[j]]
             hit = new.barrier | rec.barrier
             for p in pairs:
                 hit = hit | p
@@ -215,6 +241,7 @@ class Dispatcher(wiring.Component):
             with m.If(inserted[j]):
                 m.d.sync += [recs[j].eq(new), data_deps[j].eq(conflicts),
                              order_deps[j].eq(same_unit)]
+                m.d.sync += [ext.eq(n) for ext, n in zip(extents[j], new_extents)]
             with m.Else():
                 m.d.sync += [data_deps[j].eq(data_deps[j] & ~finishing),
                              order_deps[j].eq(order_deps[j] & ~finishing & ~releasing)]
@@ -231,8 +258,9 @@ class Dispatcher(wiring.Component):
                      self.stall_busy.eq(busy.any())]
         if self._invariants is not None:
             self.state = SimpleNamespace(
-                recs=recs, valid=valid, issued=issued, released=released, data_deps=data_deps,
-                order_deps=order_deps, stopped=stopped, running=running, pend=pend, npend=npend)
+                recs=recs, extents=extents, valid=valid, issued=issued, released=released,
+                data_deps=data_deps, order_deps=order_deps, stopped=stopped, running=running,
+                pend=pend, npend=npend)
             _invariants(m, self.state, self._invariants)
         return m
 
@@ -240,12 +268,16 @@ class Dispatcher(wiring.Component):
 def _invariants(m, s, claim):
     """Dependencies point only at other held tasks, never both ways; an order dependency is on
     an unreleased task of the same module; an issued task has none left; a released task was
-    issued; each module's released tasks are held, released, its own and distinct. Stated
-    with ``claim`` (``Assert`` or ``Assume``)."""
+    issued; each module's released tasks are held, released, its own and distinct; a held
+    task's extents are its ranges'. Stated with ``claim`` (``Assert`` or ``Assume``)."""
     W = len(s.valid)
     for j, rec in enumerate(s.recs):
         others = s.valid & ((1 << W) - 1 - (1 << j))
         with m.If(s.valid[j]):
+            for i, (rng, ext) in enumerate(zip(rec.ranges, s.extents[j])):
+                expect = Signal.like(ext, name=f"expect_ext{j}_{i}")
+                m.d.comb += _extent_of(rng, expect)
+                m.d.comb += claim(expect.as_value() == ext.as_value())
             m.d.comb += [claim((s.data_deps[j] & ~others) == 0),
                          claim((s.order_deps[j] & ~others) == 0),
                          claim((s.order_deps[j] & s.released) == 0),
