@@ -1,8 +1,9 @@
 """The file formats of the DRAM model (``rtl/verilog/dypipe_dram.v``), in one place.
 
 A beat is ``width_bits`` wide and holds ``width_bits // 16`` int16 elements, element 0 in the
-least significant bits. ``$fread`` fills each beat from ``width_bits // 8`` bytes, most
-significant byte first; ``$writememh`` prints one beat per line in hex.
+least significant bits. The image the model loads (``rtl/verilog/dypipe_dram_load.cpp``) is
+the beats one after another, ``width_bits // 8`` bytes each, least significant byte first;
+``$writememh`` prints one beat per line in hex.
 """
 
 import numpy as np
@@ -11,12 +12,12 @@ __all__ = ["write_image", "read_dump"]
 
 
 def write_image(path, beats, width_bits):
-    """Write a (n_beats, width_bits // 16) array of 16-bit elements for ``$fread``."""
-    beats = np.ascontiguousarray(beats).astype("<u2", copy=False)
-    per_beat = width_bits // 8
-    raw = beats.view(np.uint8).reshape(-1, per_beat)
+    """Write a (n_beats, width_bits // 16) array of 16-bit elements as the model's image."""
+    beats = np.asarray(beats)
+    if beats.ndim != 2 or beats.shape[1] != width_bits // 16:
+        raise ValueError(f"an image is (beats, {width_bits // 16}) elements, not {beats.shape}")
     with open(path, "wb") as f:
-        f.write(np.ascontiguousarray(raw[:, ::-1]).tobytes())
+        f.write(np.ascontiguousarray(beats.astype("<u2", copy=False)).tobytes())
 
 
 def read_dump(path, width_bits):

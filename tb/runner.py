@@ -37,7 +37,8 @@ SIM_BUILD = pathlib.Path(os.environ.get("DYPIPE_SIM_BUILD", ROOT / "sim_build"))
 TOPLEVEL = "dypipe_top"
 #: The hand-written Verilog the simulation build adds: the fast twins of the SRAM banks, the MAC
 #: array and the lane arithmetic (``backend="verilog"``), and the DRAM model.
-VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v", "dypipe_mac_array.v", "dypipe_lanes.v")
+VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v", "dypipe_dram_load.cpp",
+                   "dypipe_mac_array.v", "dypipe_lanes.v")
 #: Backends of :func:`generate_verilog`: for simulation (with Verilog twins) or synthesis.
 BACKENDS = ("verilog", "amaranth")
 
@@ -128,7 +129,8 @@ def rtl_sources():
     """Every file the generated Verilog depends on: the RTL, and the modules of the shared
     layer (``sw/isa.py``, ``sw/pwl.py``, ``dypipe/config.py`` ...) it imports, followed
     through their own imports."""
-    files = sorted(RTL_DIR.rglob("*.py")) + sorted(RTL_DIR.rglob("*.v"))
+    files = sorted(RTL_DIR.rglob("*.py")) + sorted(RTL_DIR.rglob("*.v")) \
+        + sorted(RTL_DIR.rglob("*.cpp"))
     seen, todo = set(), [f"dypipe.rtl.{f.stem}" for f in files
                          if f.suffix == ".py" and f.stem != "__init__"]
     shared = set()

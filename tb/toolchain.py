@@ -120,18 +120,21 @@ def public_ports_vlt(toplevel, ports):
 def build(sources, toplevel, build_dir, *, public=(), waves=False, parameters=None,
           verbose=False, timing=False):
     """Verilate ``sources`` into ``build_dir`` (``build_dir/waves`` with tracing), with only the
-    top-level signals named in ``public`` visible to the testbench. An unchanged design is not
-    rebuilt. Returns a :class:`Build`."""
+    top-level signals named in ``public`` visible to the testbench. C++ files among the sources
+    (DPI-C imports) are compiled into the model. An unchanged design is not rebuilt. Returns a
+    :class:`Build`."""
     from cocotb_tools.runner import VerilatorControlFile
     activate()
     build_dir = pathlib.Path(build_dir) / ("waves" if waves else "fast")
     vlt = build_dir.parent / f"{toplevel}_public.vlt"
     write_if_changed(vlt, public_ports_vlt(toplevel, public))
-    sources = [VerilatorControlFile(str(vlt))] + [str(s) for s in sources]
+    cpp = [str(s) for s in sources if str(s).endswith(".cpp")]
+    sources = [VerilatorControlFile(str(vlt))] + [str(s) for s in sources
+                                                  if not str(s).endswith(".cpp")]
     runner = _runner_class()()
     if waves:
         runner.trace_flag = "--trace-fst" if waves_format() == "fst" else "--trace"
-    build_args = [f"-Wno-{w}" for w in WAIVED_WARNINGS] + SPEED_ARGS
+    build_args = [f"-Wno-{w}" for w in WAIVED_WARNINGS] + SPEED_ARGS + cpp
     if timing:              # the clock is made inside the design (``always #5``)
         build_args += ["--timing", "--timescale", "1ns/1ps", "-Wno-TIMESCALEMOD",
                        "-CFLAGS", "-std=gnu++20", "-CFLAGS", "-fcoroutines"]

@@ -16,9 +16,10 @@
 // previous response + 1)). The harness sets MAX_STALL and MAX_EXTRA from mem_timing.py.
 // dypipe/tb/mem_timing.py has the same rule for the Python model: keep the two in step.
 //
-// The memory is filled at time 0 from the binary file named by plusarg +DRAM_INIT=<path>
-// ($fread: each beat WIDTH/8 bytes, most significant byte first). While dump_valid is high at a
-// clock edge, beats dump_lo..dump_hi are written with $writememh to +DRAM_DUMP=<path>.
+// The memory is filled at time 0 from the binary file named by plusarg +DRAM_INIT=<path>: each
+// beat WIDTH/8 bytes, least significant byte first, read by dypipe_dram_load.cpp (a DPI-C
+// import: Verilator's $fread reads byte by byte). While dump_valid is high at a clock edge,
+// beats dump_lo..dump_hi are written with $writememh to +DRAM_DUMP=<path>.
 module dypipe_dram #(
     parameter WIDTH = 64,
     parameter DEPTH = 1024,
@@ -45,6 +46,10 @@ module dypipe_dram #(
     input [ADDR_BITS-1:0] dump_hi
 );
     reg [WIDTH-1:0] mem [0:DEPTH-1];
+
+    import "DPI-C" function int dypipe_dram_load(input string path, input int beat_bytes);
+    import "DPI-C" function void dypipe_dram_beat(input int index, output bit [WIDTH-1:0] beat);
+    import "DPI-C" function void dypipe_dram_unload();
 
     // -- timing: the generator, the stall threshold (out of 256) and the extra latency ---------
     reg random_on;
@@ -106,8 +111,8 @@ module dypipe_dram #(
 
     reg [8*1024-1:0] init_path;
     reg [8*1024-1:0] dump_path;
-    integer fd;
-    integer loaded;
+    integer beats;
+    bit [WIDTH-1:0] beat;
     initial begin
         random_on = $value$plusargs("DRAM_SEED=%d", seed);
         if (!random_on) seed = 32'd1;
@@ -126,13 +131,17 @@ module dypipe_dram #(
         end
         stall_below = (stall_pct * 256 + 50) / 100;
         if ($value$plusargs("DRAM_INIT=%s", init_path)) begin
-            fd = $fopen(init_path, "rb");
-            if (fd == 0) begin
-                $display("dypipe_dram: cannot open %0s", init_path);
+            beats = dypipe_dram_load(init_path, WIDTH / 8);
+            if (beats < 0 || beats > DEPTH) begin
+                $display("dypipe_dram: %0s is not an image of at most %0d beats of %0d bytes",
+                         init_path, DEPTH, WIDTH / 8);
                 $finish;
             end
-            loaded = $fread(mem, fd);
-            $fclose(fd);
+            for (i = 0; i < beats; i = i + 1) begin
+                dypipe_dram_beat(i, beat);
+                mem[i] = beat;
+            end
+            dypipe_dram_unload();
         end
         if (!$value$plusargs("DRAM_DUMP=%s", dump_path)) dump_path = "dram_dump.hex";
     end
