@@ -1,9 +1,9 @@
 """The file formats of the DRAM model (``rtl/verilog/dypipe_dram.v``), in one place.
 
 A beat is ``width_bits`` wide and holds ``width_bits // 16`` int16 elements, element 0 in the
-least significant bits. The image the model loads (``rtl/verilog/dypipe_dram_load.cpp``) is
-the beats one after another, ``width_bits // 8`` bytes each, least significant byte first;
-``$writememh`` prints one beat per line in hex.
+least significant bits. The image the model loads (``rtl/verilog/dypipe_dram.cpp``) is the
+beats one after another, ``width_bits // 8`` bytes each, least significant byte first; a dump
+is one beat per line in hex, as ``$writememh`` prints it.
 """
 
 import numpy as np

@@ -37,7 +37,7 @@ SIM_BUILD = pathlib.Path(os.environ.get("DYPIPE_SIM_BUILD", ROOT / "sim_build"))
 TOPLEVEL = "dypipe_top"
 #: The hand-written Verilog the simulation build adds: the fast twins of the SRAM banks, the MAC
 #: array and the lane arithmetic (``backend="verilog"``), and the DRAM model.
-VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v", "dypipe_dram_load.cpp",
+VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v", "dypipe_dram.cpp",
                    "dypipe_mac_array.v", "dypipe_lanes.v")
 #: Backends of :func:`generate_verilog`: for simulation (with Verilog twins) or synthesis.
 BACKENDS = ("verilog", "amaranth")

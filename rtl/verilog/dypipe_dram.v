@@ -16,10 +16,10 @@
 // previous response + 1)). The harness sets MAX_STALL and MAX_EXTRA from mem_timing.py.
 // dypipe/tb/mem_timing.py has the same rule for the Python model: keep the two in step.
 //
-// The memory is filled at time 0 from the binary file named by plusarg +DRAM_INIT=<path>: each
-// beat WIDTH/8 bytes, least significant byte first, read by dypipe_dram_load.cpp (a DPI-C
-// import: Verilator's $fread reads byte by byte). While dump_valid is high at a clock edge,
-// beats dump_lo..dump_hi are written with $writememh to +DRAM_DUMP=<path>.
+// The memory is held by dypipe_dram.cpp (DPI-C imports): zero but for the binary image named
+// by plusarg +DRAM_INIT=<path>, loaded at time 0 (each beat WIDTH/8 bytes, least significant
+// byte first). While dump_valid is high at a clock edge, beats dump_lo..dump_hi are written to
+// +DRAM_DUMP=<path> as $writememh would (one beat a line, in hex).
 module dypipe_dram #(
     parameter WIDTH = 64,
     parameter DEPTH = 1024,
@@ -45,11 +45,13 @@ module dypipe_dram #(
     input [ADDR_BITS-1:0] dump_lo,
     input [ADDR_BITS-1:0] dump_hi
 );
-    reg [WIDTH-1:0] mem [0:DEPTH-1];
-
-    import "DPI-C" function int dypipe_dram_load(input string path, input int beat_bytes);
-    import "DPI-C" function void dypipe_dram_beat(input int index, output bit [WIDTH-1:0] beat);
-    import "DPI-C" function void dypipe_dram_unload();
+    import "DPI-C" function int dypipe_dram_open(input string path, input int beat_bytes,
+                                                 input int depth);
+    import "DPI-C" function void dypipe_dram_read(input int addr, output bit [WIDTH-1:0] beat);
+    import "DPI-C" function void dypipe_dram_write(input int addr, input bit [WIDTH-1:0] data,
+                                                   input bit [WIDTH/8-1:0] mask);
+    import "DPI-C" function int dypipe_dram_dump(input string path, input int lo, input int hi);
+    bit [WIDTH-1:0] read_beat;
 
     // -- timing: the generator, the stall threshold (out of 256) and the extra latency ---------
     reg random_on;
@@ -83,8 +85,12 @@ module dypipe_dram #(
     assign resp_data = q_data[head];
     assign resp_tag = q_tag[head];
 
-    integer i;
+    wire [31:0] addr = 32'(req_addr);
     always @(posedge clk) begin
+        if (dump_valid && dypipe_dram_dump(dump_path, 32'(dump_lo), 32'(dump_hi)) != 0) begin
+            $display("dypipe_dram: cannot write %0s", dump_path);
+            $finish;
+        end
         if (rst) begin
             head <= 0;
             tail <= 0;
@@ -95,8 +101,10 @@ module dypipe_dram #(
             now <= now + 1;
             rng <= rng_next;
             if (read) begin
+                read_beat = {WIDTH{1'b0}};
+                if (in_range) dypipe_dram_read(addr, read_beat);
                 q_due[tail] <= due;
-                q_data[tail] <= in_range ? mem[req_addr] : {WIDTH{1'b0}};
+                q_data[tail] <= read_beat;
                 q_tag[tail] <= req_tag;
                 tail <= tail + 1;
                 last_due <= due;
@@ -104,15 +112,11 @@ module dypipe_dram #(
             if (resp_valid) head <= head + 1;
             count <= count + {{Q_BITS{1'b0}}, read} - {{Q_BITS{1'b0}}, resp_valid};
             if (accept & req_write & in_range)
-                for (i = 0; i < WIDTH / 8; i = i + 1)
-                    if (req_wmask[i]) mem[req_addr][i*8 +: 8] <= req_wdata[i*8 +: 8];
+                dypipe_dram_write(addr, req_wdata, req_wmask);
         end
     end
 
-    reg [8*1024-1:0] init_path;
-    reg [8*1024-1:0] dump_path;
-    integer beats;
-    bit [WIDTH-1:0] beat;
+    string init_path, dump_path;
     initial begin
         random_on = $value$plusargs("DRAM_SEED=%d", seed);
         if (!random_on) seed = 32'd1;
@@ -130,23 +134,13 @@ module dypipe_dram #(
             $finish;
         end
         stall_below = (stall_pct * 256 + 50) / 100;
-        if ($value$plusargs("DRAM_INIT=%s", init_path)) begin
-            beats = dypipe_dram_load(init_path, WIDTH / 8);
-            if (beats < 0 || beats > DEPTH) begin
-                $display("dypipe_dram: %0s is not an image of at most %0d beats of %0d bytes",
-                         init_path, DEPTH, WIDTH / 8);
-                $finish;
-            end
-            for (i = 0; i < beats; i = i + 1) begin
-                dypipe_dram_beat(i, beat);
-                mem[i] = beat;
-            end
-            dypipe_dram_unload();
+        if (!$value$plusargs("DRAM_INIT=%s", init_path)) init_path = "";
+        if (dypipe_dram_open(init_path, WIDTH / 8, DEPTH) != 0) begin
+            $display("dypipe_dram: no memory of %0d beats of %0d bytes, or %0s is not an image",
+                     DEPTH, WIDTH / 8, init_path);
+            $finish;
         end
         if (!$value$plusargs("DRAM_DUMP=%s", dump_path)) dump_path = "dram_dump.hex";
     end
 
-    always @(posedge clk) begin
-        if (dump_valid) $writememh(dump_path, mem, dump_lo, dump_hi);
-    end
 endmodule
