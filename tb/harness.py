@@ -1,7 +1,9 @@
 """The simulation harness: a Verilog module around the accelerator's top that makes the clock
 itself and holds the DRAM model (``rtl/verilog/dypipe_dram.v``) on the top's memory port.
 The cocotb testbench (:mod:`.cocotb_top`) only starts the machine and awaits ``done``,
-``error`` or the cycle limit; nothing crosses into Python on a clock edge. Kept light: the
+``error`` or the cycle limit; nothing crosses into Python on a clock edge. The inputs the
+testbench drives reach the top and the model through a register each (a cycle later), so
+that no logic reads a signal Verilator must assume can change at any time. Kept light: the
 testbench imports it inside the simulator."""
 
 import pathlib
@@ -34,13 +36,20 @@ def harness_verilog(top, toplevel, config, tag_bits):
     addr = f"[{config.dram_addr_bits - 1}:0]"
     outer += [("input", "", "dump_valid"), ("input", addr, "dump_lo"), ("input", addr, "dump_hi")]
     decls = "\n".join(f"  {d} {w} {n};" for d, w, n in outer)
+    # The inputs enter through registers: no logic depends on a top-level input directly, so
+    # Verilator's input-combinational region, evaluated at every eval, stays empty.
+    inputs = [(w, n) for d, w, n in outer if d == "input"]
+    decls += "".join(f"\n  reg {w} {n}_q;" for w, n in inputs)
+    decls += "".join(f"\n  always @(posedge clk) {n}_q <= {n};" for w, n in inputs)
+    inner = {n: f"{n}_q" if d == "input" else n for d, w, n in outer}
     wires = "\n".join(f"  wire {w} {n};" for w, n in dram)
-    top_conns = ",\n    ".join([".clk(clk)"] + [f".{n}({n})" for _, _, n in outer
+    top_conns = ",\n    ".join([".clk(clk)"] + [f".{n}({inner[n]})" for _, _, n in outer
                                                 if not n.startswith("dump_")]
                                + [f".{n}({n})" for _, n in dram])
-    dram_conns = ",\n    ".join([".clk(clk)", ".rst(rst)"]
+    dram_conns = ",\n    ".join([".clk(clk)", f".rst({inner['rst']})"]
                                + [f".{n[len(DRAM_PREFIX):]}({n})" for _, n in dram]
-                               + [f".{n}({n})" for n in ("dump_valid", "dump_lo", "dump_hi")])
+                               + [f".{n}({inner[n]})"
+                                  for n in ("dump_valid", "dump_lo", "dump_hi")])
     params = (f"    .WIDTH({config.beat_bits}), .DEPTH({config.dram_beats}), "
               f".ADDR_BITS({config.dram_addr_bits}),\n"
               f"    .LATENCY({config.dram_latency}), .TAG_BITS({tag_bits}), "

@@ -208,17 +208,19 @@ def _convert(config_json, backend):
 
 
 def _harness_ports(config):
-    """Names of the harness's ports (what the testbench touches): the top's, from its
-    signature, but the memory port, and the DRAM model's dump port."""
+    """Names of the harness's ports (what the testbench touches), as two lists: those it
+    writes and those it only reads. The top's, from its signature, but the memory port, and
+    the DRAM model's dump port."""
+    from amaranth.lib.wiring import In
     from ..rtl.top import Top
-    ports = ["clk", "rst", "dump_valid", "dump_lo", "dump_hi"]
+    written, read = ["rst", "dump_valid", "dump_lo", "dump_hi"], ["clk"]
     top = Top(config)
     for path, member, _ in top.signature.flatten(top):
         name = "__".join(str(p) for p in path)
         if not name.startswith(DRAM_PREFIX):
-            ports.append(name)
+            (written if member.flow == In else read).append(name)
     top._MustUse__silence = True     # built only for its signature
-    return ports
+    return written, read
 
 
 def build(config, *, waves=False, log=None):
@@ -231,9 +233,10 @@ def build(config, *, waves=False, log=None):
         toolchain.write_if_changed(harness, harness_verilog(top, TOPLEVEL, config,
                                                             mem_tag_bits()))
         sources = [harness, top] + [RTL_DIR / "verilog" / name for name in VERILOG_LIBRARY]
+        written, read = _harness_ports(config)
         started = time.monotonic()
         handle = toolchain.build(sources, HARNESS, build_dir / "verilator-harness",
-                                 public=_harness_ports(config), waves=waves, timing=True)
+                                 public=written, public_read=read, waves=waves, timing=True)
         if log and time.monotonic() - started > 1:
             log(f"  Verilator build in {time.monotonic() - started:.1f} s")
     return handle

@@ -110,15 +110,18 @@ class Build:
         self.runner, self.toplevel, self.build_dir, self.waves = runner, toplevel, build_dir, waves
 
 
-def public_ports_vlt(toplevel, ports):
-    """A Verilator control file that makes only ``ports`` of ``toplevel`` visible to VPI."""
+def public_ports_vlt(toplevel, ports, read=()):
+    """A Verilator control file that makes only ``ports`` of ``toplevel`` visible to VPI, and
+    ``read`` visible but read-only (Verilator must assume that a writable signal can change at
+    any time, so the logic that reads it is evaluated again at every step)."""
     lines = ["`verilator_config"]
     lines += [f'public_flat_rw -module "{toplevel}" -var "{port}"' for port in ports]
+    lines += [f'public_flat_rd -module "{toplevel}" -var "{port}"' for port in read]
     return "\n".join(lines) + "\n"
 
 
-def build(sources, toplevel, build_dir, *, public=(), waves=False, parameters=None,
-          verbose=False, timing=False):
+def build(sources, toplevel, build_dir, *, public=(), public_read=(), waves=False,
+          parameters=None, verbose=False, timing=False):
     """Verilate ``sources`` into ``build_dir`` (``build_dir/waves`` with tracing), with only the
     top-level signals named in ``public`` visible to the testbench. C++ files among the sources
     (DPI-C imports) are compiled into the model. An unchanged design is not rebuilt. Returns a
@@ -127,7 +130,7 @@ def build(sources, toplevel, build_dir, *, public=(), waves=False, parameters=No
     activate()
     build_dir = pathlib.Path(build_dir) / ("waves" if waves else "fast")
     vlt = build_dir.parent / f"{toplevel}_public.vlt"
-    write_if_changed(vlt, public_ports_vlt(toplevel, public))
+    write_if_changed(vlt, public_ports_vlt(toplevel, public, public_read))
     cpp = [str(s) for s in sources if str(s).endswith(".cpp")]
     sources = [VerilatorControlFile(str(vlt))] + [str(s) for s in sources
                                                   if not str(s).endswith(".cpp")]
