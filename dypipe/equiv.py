@@ -209,7 +209,8 @@ def _expose_rows(gold, gate, rows):
         for r in range(rows):
             for port, wire, bits in ((f"lane_copy{r}", f"lane_mem[{r}]", width),
                                      (f"row_copy{r}", f"row_mem[{r}]", width),
-                                     (f"live{r}", f"live{r}", lanes)):
+                                     (f"live{r}", f"live[{r * lanes + lanes - 1}:{r * lanes}]",
+                                      lanes)):
                 gold_cmds.append(f"add -output {port} {bits}; "
                                  f"connect -set {port} \\dut.{wire}")
     return gold_cmds, gate_cmds

@@ -1,6 +1,6 @@
 """A bank of on-chip SRAM: a one-lane write port, a whole-row write port, two read ports."""
 
-from amaranth import Module, Mux, Signal, Array, Cat, unsigned
+from amaranth import Module, Mux, Signal, Cat, unsigned
 from amaranth.hdl import Instance, ClockSignal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -33,6 +33,17 @@ def RowWritePort(addr_bits, width):
 def ReadPort(addr_bits, width):
     """A read port, from its user's side: ``data`` is valid the cycle after ``en``."""
     return wiring.Signature({"addr": Out(addr_bits), "en": Out(1), "data": In(width)})
+
+
+def _row_decoder(m, addr, en, depth, name):
+    """``depth`` bits: bit ``a`` is set when ``en`` and ``addr == a`` (so an address past the
+    last row sets none). Two one-hot halves of the address, ANDed: a LUT a row and a few
+    dozen for the halves, where ``depth`` comparators cost Yosys about three LUTs a row."""
+    low_bits = len(addr) // 2
+    low = Signal(1 << low_bits, name=f"{name}_low")
+    high = Signal(1 << (len(addr) - low_bits), name=f"{name}_high")
+    m.d.comb += [low.eq(1 << addr[:low_bits]), high.eq(Mux(en, 1 << addr[low_bits:], 0))]
+    return [high[a >> low_bits] & low[a & ((1 << low_bits) - 1)] for a in range(depth)]
 
 
 class SRAM(wiring.Component):
@@ -157,23 +168,21 @@ class SRAM(wiring.Component):
 
         # The live-value table: bit l of row a is 1 when the row copy holds lane l of row a.
         # The lane write comes second, so it wins when both ports write one lane of one row.
-        live = Array(Signal(lanes, name=f"live{a}", reset_less=True)
-                     for a in range(self._depth))
-        # (An address past the last row writes nothing, as in both memories.)
-        in_range = ((lambda addr: addr < self._depth) if self._depth & (self._depth - 1)
-                    else (lambda addr: 1))
-        with m.If(self.w_row.en & in_range(self.w_row.addr)):
-            m.d.sync += live[self.w_row.addr].eq(-1)
-        with m.If(self.w_lane.en & in_range(self.w_lane.addr)):
-            target = live[self.w_lane.addr]
-            if lanes > 1:
-                m.d.sync += target.bit_select(self.w_lane.lane[:self._lane_bits], 1).eq(0)
-            else:
-                m.d.sync += target.eq(0)
+        # One flat vector, so that a read is a binary tree of multiplexers (an Array of rows
+        # costs Yosys a comparator a row and read port).
+        live = Signal(self._depth * lanes, name="live", reset_less=True)
+        row_hit = _row_decoder(m, self.w_row.addr, self.w_row.en, self._depth, "row_hit")
+        lane_hit = _row_decoder(m, self.w_lane.addr, self.w_lane.en, self._depth, "lane_hit")
+        lane_bit = 1 << self.w_lane.lane[:self._lane_bits] if lanes > 1 else 1
+        with m.If(self.w_row.en | self.w_lane.en):      # (spares Amaranth's simulator)
+            for a in range(self._depth):
+                entry = live.word_select(a, lanes)
+                m.d.sync += entry.eq((entry | row_hit[a].replicate(lanes))
+                                     & ~(lane_hit[a].replicate(lanes) & lane_bit))
         for i, (r, lane_port, row_port) in enumerate(zip(self.r, lane_r, row_r)):
             sel = Signal(lanes, name=f"r{i}_live", reset_less=True)
             with m.If(r.en):
-                m.d.sync += sel.eq(live[r.addr])
+                m.d.sync += sel.eq(live.word_select(r.addr, lanes))
             m.d.comb += r.data.eq(Cat(
                 Mux(sel[l], row_port.data.word_select(l, lane_width),
                     lane_port.data.word_select(l, lane_width)) for l in range(lanes)))
