@@ -1,6 +1,6 @@
 """A bank of on-chip SRAM: a one-lane write port, a whole-row write port, two read ports."""
 
-from amaranth import Module, Mux, Signal, Cat, unsigned
+from amaranth import Module, Mux, Signal, Cat, Const, unsigned
 from amaranth.hdl import Instance, ClockSignal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -33,17 +33,6 @@ def RowWritePort(addr_bits, width):
 def ReadPort(addr_bits, width):
     """A read port, from its user's side: ``data`` is valid the cycle after ``en``."""
     return wiring.Signature({"addr": Out(addr_bits), "en": Out(1), "data": In(width)})
-
-
-def _row_decoder(m, addr, en, depth, name):
-    """``depth`` bits: bit ``a`` is set when ``en`` and ``addr == a`` (so an address past the
-    last row sets none). Two one-hot halves of the address, ANDed: a LUT a row and a few
-    dozen for the halves, where ``depth`` comparators cost Yosys about three LUTs a row."""
-    low_bits = len(addr) // 2
-    low = Signal(1 << low_bits, name=f"{name}_low")
-    high = Signal(1 << (len(addr) - low_bits), name=f"{name}_high")
-    m.d.comb += [low.eq(1 << addr[:low_bits]), high.eq(Mux(en, 1 << addr[low_bits:], 0))]
-    return [high[a >> low_bits] & low[a & ((1 << low_bits) - 1)] for a in range(depth)]
 
 
 class SRAM(wiring.Component):
@@ -166,19 +155,19 @@ class SRAM(wiring.Component):
         for r, port in zip(self.r, row_r):
             m.d.comb += [port.addr.eq(r.addr), port.en.eq(r.en)]
 
-        # The live-value table: bit l of row a is 1 when the row copy holds lane l of row a.
-        # The lane write comes second, so it wins when both ports write one lane of one row.
-        # One flat vector, so that a read is a binary tree of multiplexers (an Array of rows
-        # costs Yosys a comparator a row and read port).
+        # The live-value table: bit a * lanes + l is 1 when the row copy holds lane l of row a.
+        # A row write sets its row's bits, a lane write then clears its lane's bit, so the
+        # lane port wins when both write one lane of one row. One flat vector: a read is a
+        # binary tree of multiplexers, a write two shifted masks (an address past the last
+        # row shifts its bits out: nothing is written), a few operations a cycle in
+        # Amaranth's simulator.
         live = Signal(self._depth * lanes, name="live", reset_less=True)
-        row_hit = _row_decoder(m, self.w_row.addr, self.w_row.en, self._depth, "row_hit")
-        lane_hit = _row_decoder(m, self.w_lane.addr, self.w_lane.en, self._depth, "lane_hit")
-        lane_bit = 1 << self.w_lane.lane[:self._lane_bits] if lanes > 1 else 1
-        with m.If(self.w_row.en | self.w_lane.en):      # (spares Amaranth's simulator)
-            for a in range(self._depth):
-                entry = live.word_select(a, lanes)
-                m.d.sync += entry.eq((entry | row_hit[a].replicate(lanes))
-                                     & ~(lane_hit[a].replicate(lanes) & lane_bit))
+        row_at = Cat(Const(0, self._lane_bits), self.w_row.addr)
+        lane_at = Cat(self.w_lane.lane[:self._lane_bits], self.w_lane.addr)
+        row_set = Mux(self.w_row.en, Const((1 << lanes) - 1, lanes) << row_at, 0)
+        lane_clear = Mux(self.w_lane.en, Const(1, 1) << lane_at, 0)
+        with m.If(self.w_row.en | self.w_lane.en):
+            m.d.sync += live.eq((live | row_set) & ~lane_clear)
         for i, (r, lane_port, row_port) in enumerate(zip(self.r, lane_r, row_r)):
             sel = Signal(lanes, name=f"r{i}_live", reset_less=True)
             with m.If(r.en):
