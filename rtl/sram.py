@@ -55,8 +55,9 @@ class SRAM(wiring.Component):
     copy and the row copy), each read by both read ports, and a table of one bit per row and
     lane saying which copy holds that lane's live value (the row copy when the row port wrote
     it last). A read takes the table's entry with the row, so it picks each lane's copy in the
-    cycle of the read. Without ``row_write`` it is the lane copy alone. No register of it is
-    reset by the domain's reset: the rows and the read data are memory, as in the twin.
+    cycle of the read. Without ``row_write`` it is the lane copy alone. The table and each read
+    port's copy of its entry ignore the domain's reset, as the rows do, so a reset changes no
+    row's value and no read port's ``data``.
     """
 
     def __init__(self, *, width, depth, lanes=1, row_write=True, backend="amaranth"):
