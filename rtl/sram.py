@@ -57,7 +57,8 @@ class SRAM(wiring.Component):
     it last). A read takes the table's entry with the row, so it picks each lane's copy in the
     cycle of the read. Without ``row_write`` it is the lane copy alone. The table and each read
     port's copy of its entry ignore the domain's reset, as the rows do, so a reset changes no
-    row's value and no read port's ``data``.
+    row; it clears the read ports' ``data`` (Amaranth's memory read ports reset, as with one
+    memory; the twin's do not, and ``dypipe equiv`` does not cover reset).
     """
 
     def __init__(self, *, width, depth, lanes=1, row_write=True, backend="amaranth"):
