@@ -129,7 +129,8 @@ class SRAM(wiring.Component):
 
     def _elaborate_amaranth(self, m):
         lanes, lane_width = self._lanes, self._width // self._lanes
-        # The lane copy: every lane write, and the reset-time zero of every row.
+        # The lane copy: every lane write. The table starts naming it for every lane, so every
+        # row starts at zero (init=[] on both copies).
         m.submodules.lane_mem = lane_mem = Memory(shape=unsigned(self._width),
                                                   depth=self._depth, init=[])
         lane_w = lane_mem.write_port(granularity=lane_width if lanes > 1 else None)
