@@ -13,15 +13,18 @@ proves them equivalent:
   asserts in every cycle that every output agrees;
 * every register of both sides is a port: the outputs of the MAC array and the lanes are
   registers, and an SRAM's rows are exposed as extra outputs, row by row, so the miter also
-  asserts that the two memories agree. Then 1-induction (``mode prove``, ``depth 1``,
-  ``smtbmc boolector``) is a proof for all cycles;
+  asserts that the two memories agree. The Amaranth SRAM is a live-value-table memory (a lane
+  copy, a row copy and a table of which copy holds each lane): its exposed row is the live
+  value, each lane taken from the copy the table names (:func:`_lvt_view`). Then 1-induction
+  (``mode prove``, ``depth 1``, ``smtbmc boolector``) is a proof for all cycles;
 * the initial state is all zero on both sides: Amaranth's ``init`` and memory ``init=[]``,
   and the twins' registers and rows as Verilator starts them (it zero-initialises;
   ``tb/toolchain.py`` builds with ``--x-initial fast``);
 * reset is never asserted (the twins have no reset; the Amaranth side's output registers
   clear on ``rst``, the twins' do not);
-* the inputs keep the component's contract (:data:`ASSUMPTIONS`): an SRAM's two write ports
-  never write one row in the same cycle;
+* the inputs keep the component's contract (:data:`ASSUMPTIONS`; none today: an SRAM's two
+  write ports may write one lane of one row in the same cycle, and both sides keep the lane
+  port's data);
 * an SRAM bank deeper than ``max_rows`` is proven at its full width, lanes and grouping but
   ``max_rows`` rows (a power of two): depth only sets ``ADDR_BITS`` and the number of rows,
   and both sides index their rows with the address as it is.
@@ -38,7 +41,7 @@ import shutil
 
 from amaranth import Module, ClockDomain, ClockSignal, Elaboratable, Value
 from amaranth.back import rtlil
-from amaranth.hdl import Assume, Fragment, Instance
+from amaranth.hdl import Fragment, Instance
 
 from .config import PRESETS, get_config
 from .formal import ROOT, ensure_tools, run_sby
@@ -62,6 +65,12 @@ TWINS = {SRAM: "dypipe_sram.v", MacArray: "dypipe_mac_array.v", LaneFold: "dypip
 MUTANTS = {
     "rounding": (LaneFinish, "dypipe_lanes.v", "(64'sd1 <<< (F + wshift - 1))",
                  "(64'sd1 <<< (F + wshift - 2))"),
+    # The row port written last, so that it wins when both write ports meet on one lane.
+    "collision": (SRAM, "dypipe_sram.v",
+                  "if (row_en) mem[row_addr] <= row_data;\n"
+                  "        if (lane_en) mem[lane_addr][lane_sel * LANE +: LANE] <= lane_data;",
+                  "if (lane_en) mem[lane_addr][lane_sel * LANE +: LANE] <= lane_data;\n"
+                  "        if (row_en) mem[row_addr] <= row_data;"),
 }
 
 #: Components whose multipliers are cut to free values (``cutpoint``) once ``opt_merge`` made
@@ -143,15 +152,10 @@ def twins(presets=tuple(PRESETS)):
 
 # -- the two sides ------------------------------------------------------------------------
 
-def _no_write_collision(sram):
-    """SRAM's contract: the two write ports never write one row in the same cycle (the
-    Amaranth memory lets the row port win, the twin the lane port)."""
-    lane, row = sram.w_lane, sram.w_row
-    return [Assume(~(lane.en & row.en & (lane.addr == row.addr)))]
-
-
-#: What a component's contract says about its inputs (assumed on both sides).
-ASSUMPTIONS = {SRAM: _no_write_collision}
+#: What a component's contract says about its inputs: ``{class: function(component) -> list
+#: of Assume statements}``, assumed on both sides. Empty: the SRAM's two write ports may meet
+#: on one lane (both sides keep the lane port's data), which an assumption used to exclude.
+ASSUMPTIONS = {}
 
 
 class _Harness(Elaboratable):
@@ -185,32 +189,90 @@ def _banks(sram):
 
 def _expose_rows(gold, gate, rows):
     """Yosys commands (for the gold and the gate module) that make each row of the memory an
-    output ``row<r>_<bank>``, so that the miter compares the two memories row by row."""
+    output ``row<r>_<bank>``, so that the miter compares the two memories row by row.
+
+    With a row write port, the gold side's rows are not one memory: its commands expose the
+    lane copy, the row copy and the live-value table row by row (``lane_copy<r>``,
+    ``row_copy<r>``, ``live<r>``), and :func:`_lvt_view` computes ``row<r>_<bank>``."""
     gold_cmds, gate_cmds, lo = [], [], 0
     for name, width in _banks(gate):
         for r in range(rows):
             port = f"row{r}_{name}"
-            gold_cmds.append(f"add -output {port} {width}; "
-                             f"connect -set {port} \\dut.mem[{r}][{lo + width - 1}:{lo}]")
+            if not gold.row_write:
+                gold_cmds.append(f"add -output {port} {width}; connect -set {port} "
+                                 f"\\dut.lane_mem[{r}][{lo + width - 1}:{lo}]")
             gate_cmds.append(f"add -output {port} {width}; "
                              f"connect -set {port} \\dut.{name}.mem[{r}]")
         lo += width
+    if gold.row_write:
+        width, lanes = gold.params["width"], gold.params["lanes"]
+        for r in range(rows):
+            for port, wire, bits in ((f"lane_copy{r}", f"lane_mem[{r}]", width),
+                                     (f"row_copy{r}", f"row_mem[{r}]", width),
+                                     (f"live{r}", f"live[{r * lanes + lanes - 1}:{r * lanes}]",
+                                      lanes)):
+                gold_cmds.append(f"add -output {port} {bits}; "
+                                 f"connect -set {port} \\dut.{wire}")
     return gold_cmds, gate_cmds
 
 
-def _side_script(name, files, expose):
+_IL_PORT = re.compile(r"^\s*wire width (\d+) (input|output) \d+\s+\\(\S+)$", re.M)
+
+
+def _il_ports(text, module):
+    """``[(name, direction, width)]`` of ``module``'s ports in Amaranth's RTLIL ``text``."""
+    body = text.split(f"module \\{module}\n", 1)[1].split("\nend\n", 1)[0]
+    return [(name, direction, int(width)) for width, direction, name in _IL_PORT.findall(body)]
+
+
+def _lvt_view(gold_il, gold, gate, rows):
+    """Verilog of module ``gold``: ``gold_raw`` (the Amaranth SRAM with the lane copy, the row
+    copy and the live-value table exposed by :func:`_expose_rows`) with its own ports, and
+    each row's live value, sliced as the twin's banks, as ``row<r>_<bank>``."""
+    width, lanes = gold.params["width"], gold.params["lanes"]
+    lane_width = width // lanes
+    outer = _il_ports(gold_il, "gold_raw")
+    raw = [f"{part}{r}" for r in range(rows) for part in ("lane_copy", "row_copy", "live")]
+    views, lo = [], 0
+    for bank, bits in _banks(gate):
+        views += [(f"row{r}_{bank}", r, lo, bits) for r in range(rows)]
+        lo += bits
+    lines = [f"module gold({', '.join([n for n, _, _ in outer] + [v[0] for v in views])});"]
+    lines += [f"  {d} [{w - 1}:0] {n};" for n, d, w in outer]
+    lines += [f"  output [{bits - 1}:0] {port};" for port, _, _, bits in views]
+    for r in range(rows):
+        lines.append(f"  wire [{width - 1}:0] lane_copy{r}, row_copy{r}, live_row{r};")
+        lines.append(f"  wire [{lanes - 1}:0] live{r};")
+        lanes_text = ", ".join(
+            f"live{r}[{lane}] ? row_copy{r}[{(lane + 1) * lane_width - 1}:{lane * lane_width}]"
+            f" : lane_copy{r}[{(lane + 1) * lane_width - 1}:{lane * lane_width}]"
+            for lane in reversed(range(lanes)))
+        lines.append(f"  assign live_row{r} = {{{lanes_text}}};")
+    conns = [f".{n}({n})" for n, _, _ in outer] + [f".{n}({n})" for n in raw]
+    lines.append(f"  gold_raw raw({', '.join(conns)});")
+    lines += [f"  assign {port} = live_row{r}[{lo + bits - 1}:{lo}];"
+              for port, r, lo, bits in views]
+    return "\n".join(lines + ["endmodule", ""])
+
+
+def _side_script(name, files, expose, view=None):
+    """One side, stashed as ``name``; with ``view`` (a Verilog file defining ``name``), the
+    side's RTLIL defines ``<name>_raw`` and the view wraps it once its state is exposed."""
     # wreduce gives both sides' multipliers their operands' widths, so that the miter's
     # opt_merge can share the ones with equal inputs.
     prep = "proc; flatten; opt_clean; memory; opt; wreduce; opt_clean; setundef -zero -init"
     reads = "\n".join(f"read_rtlil {f}" if f.endswith(".il") else f"read_verilog {f}"
                       for f in files)
-    return "\n".join([reads, f"hierarchy -check -top {name}", prep, *expose, "opt_clean",
-                      f"design -stash {name}"])
+    top = f"{name}_raw" if view else name
+    wrap = [f"read_verilog {view}", f"hierarchy -check -top {name}", "flatten",
+            "opt_clean"] if view else []
+    return "\n".join([reads, f"hierarchy -check -top {top}", prep, *expose, "opt_clean",
+                      *wrap, f"design -stash {name}"])
 
 
-def _sby_text(twin_file, gold_expose, gate_expose, timeout, cut):
+def _sby_text(twin_file, gold_expose, gate_expose, timeout, cut, view=None):
     script = "\n".join([
-        _side_script("gold", ["gold.il"], gold_expose),
+        _side_script("gold", ["gold.il"], gold_expose, view),
         _side_script("gate", ["gate.il", twin_file], gate_expose),
         "design -copy-from gold -as gold gold",
         "design -copy-from gate -as gate gate",
@@ -221,7 +283,8 @@ def _sby_text(twin_file, gold_expose, gate_expose, timeout, cut):
     ])
     return (f"[options]\nmode prove\ndepth {DEPTH}\nmulticlock off\ntimeout {timeout}\n\n"
             f"[engines]\n{ENGINE}\n\n"
-            f"[script]\n{script}\n\n[files]\ngold.il\ngate.il\n{twin_file}\n")
+            f"[script]\n{script}\n\n[files]\ngold.il\ngate.il\n{twin_file}\n"
+            + (f"{view}\n" if view else ""))
 
 
 def _write(directory, twin, max_rows, mutant, timeout):
@@ -236,7 +299,9 @@ def _write(directory, twin, max_rows, mutant, timeout):
             changes["depth"] = rows
             covered = f"{rows} of {depth} rows (full width, lanes and grouping)"
     gold, gate = twin.build("amaranth", **changes), twin.build("verilog", **changes)
-    (directory / "gold.il").write_text(_rtlil(gold, "gold"))
+    lvt = twin.cls is SRAM and gold.row_write
+    gold_il = _rtlil(gold, "gold_raw" if lvt else "gold")
+    (directory / "gold.il").write_text(gold_il)
     (directory / "gate.il").write_text(_rtlil(gate, "gate"))
     twin_file = TWINS[twin.cls]
     text = (VERILOG / twin_file).read_text()
@@ -246,12 +311,15 @@ def _write(directory, twin, max_rows, mutant, timeout):
             raise ValueError(f"mutant {mutant!r}: {old!r} is not in {twin_file}")
         text = text.replace(old, new, 1)
     (directory / twin_file).write_text(text)
-    expose = _expose_rows(gold, gate, changes.get("depth", 0) or
-                          dict(twin.params)["depth"]) if twin.cls is SRAM else ([], [])
+    rows = changes.get("depth", 0) or dict(twin.params).get("depth")
+    expose = _expose_rows(gold, gate, rows) if twin.cls is SRAM else ([], [])
+    view = "gold_lvt.v" if lvt else None
+    if lvt:
+        (directory / view).write_text(_lvt_view(gold_il, gold, gate, rows))
     cut = twin.cls in CUT_PRODUCTS
     if cut:
         covered = "products cut to free values once shared by both sides"
-    (directory / "equiv.sby").write_text(_sby_text(twin_file, *expose, timeout, cut))
+    (directory / "equiv.sby").write_text(_sby_text(twin_file, *expose, timeout, cut, view))
     return covered
 
 

@@ -13,10 +13,13 @@ from ..sw.isa import Buf
 from .sram import SRAM, ReadPort, RowWritePort
 
 __all__ = ["GlobalBuffer", "DmaWritePort", "DmaReadPort", "beat_addr_bits", "bank_beats",
-           "INTERLEAVE"]
+           "INTERLEAVE", "ROW_WRITE"]
 
 #: SRAMs a bank is interleaved over, by row (row ``r`` is row ``r // n`` of SRAM ``r % n``).
 INTERLEAVE = {Buf.NBIN: 2, Buf.SB: 1, Buf.NBOUT: 1}
+#: Banks with a whole-row write port (the vector unit's into NBin, the MAC array's into
+#: NBout); only the load DMA writes SB, and a bank without one is a single memory.
+ROW_WRITE = {Buf.NBIN: True, Buf.SB: False, Buf.NBOUT: True}
 
 
 def bank_beats(config, buf):
@@ -67,7 +70,8 @@ class GlobalBuffer(wiring.Component):
             if rows % n:
                 raise ValueError(f"{buf.name} has {rows} rows, not a multiple of {n}")
             self._banks[buf] = [SRAM(width=row_elems * 16, depth=rows // n,
-                                     lanes=row_elems // config.beat_elems, backend=backend)
+                                     lanes=row_elems // config.beat_elems,
+                                     row_write=ROW_WRITE[buf], backend=backend)
                                 for _ in range(n)]
         row_bits = {buf: max(1, (config.buffer_geometry(buf)[0] - 1).bit_length())
                     for buf in Buf}

@@ -1,6 +1,6 @@
 """A bank of on-chip SRAM: a one-lane write port, a whole-row write port, two read ports."""
 
-from amaranth import Module, Mux, unsigned
+from amaranth import Module, Mux, Signal, Cat, Const, unsigned
 from amaranth.hdl import Instance, ClockSignal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -9,8 +9,9 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["SRAM", "LaneWritePort", "RowWritePort", "ReadPort", "BACKENDS"]
 
 #: ``"amaranth"`` builds the bank from :class:`amaranth.lib.memory.Memory` (for Amaranth's own
-#: simulator); ``"verilog"`` instantiates ``rtl/verilog/dypipe_sram.v``, which has no zero-fill
-#: initial block and so keeps large banks cheap to generate and to build with Verilator.
+#: simulator and for synthesis); ``"verilog"`` instantiates ``rtl/verilog/dypipe_sram.v``, which
+#: has no zero-fill initial block and so keeps large banks cheap to generate and to build with
+#: Verilator.
 BACKENDS = ("amaranth", "verilog")
 
 #: Widest row one Verilog bank instance holds (Amaranth caps an instance's outputs at 65535
@@ -37,80 +38,143 @@ def ReadPort(addr_bits, width):
 class SRAM(wiring.Component):
     """``depth`` rows of ``width`` bits, in ``lanes`` lanes.
 
+    With ``row_write=False`` the bank has no row write port (SB: only the load DMA writes it).
+
     Members
     -------
     w_lane : In(LaneWritePort)
-    w_row : In(RowWritePort)
+    w_row : In(RowWritePort)       only with ``row_write``
     r : In(ReadPort).array(2)
-        A read returns the row as it was before a write in the same cycle.
+        ``data`` is the row ``addr`` named in the cycle of ``en``, as it was before that
+        cycle's writes, and holds while ``en`` is low. When both write ports write one lane
+        of one row in the same cycle, the lane port's data is kept (as in the twin,
+        ``rtl/verilog/dypipe_sram.v``); the row port's other lanes are written.
+
+    The ``"amaranth"`` backend is a live-value table (LVT) memory, so that every memory in it
+    has one write port and maps to FPGA block RAM: one ``Memory`` per write port (the lane
+    copy and the row copy), each read by both read ports, and a table of one bit per row and
+    lane saying which copy holds that lane's live value (the row copy when the row port wrote
+    it last). A read takes the table's entry with the row, so it picks each lane's copy in the
+    cycle of the read. Without ``row_write`` it is the lane copy alone. The table and each read
+    port's copy of its entry ignore the domain's reset, as the rows do, so a reset changes no
+    row; it clears the read ports' ``data`` (Amaranth's memory read ports reset, as with one
+    memory; the twin's do not, and ``dypipe equiv`` does not cover reset).
     """
 
-    def __init__(self, *, width, depth, lanes=1, backend="amaranth"):
+    def __init__(self, *, width, depth, lanes=1, row_write=True, backend="amaranth"):
         if width % lanes or lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two dividing width {width}, "
                              f"not {lanes}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         self._width, self._depth, self._lanes, self._backend = width, depth, lanes, backend
+        self._row_write = bool(row_write)
         self._addr_bits = max(1, (depth - 1).bit_length())
         self._lane_bits = (lanes - 1).bit_length()
-        super().__init__({
+        members = {
             "w_lane": In(LaneWritePort(self._addr_bits, self._lane_bits, width // lanes)),
-            "w_row": In(RowWritePort(self._addr_bits, width)),
             "r": In(ReadPort(self._addr_bits, width)).array(2),
-        })
+        }
+        if self._row_write:
+            members["w_row"] = In(RowWritePort(self._addr_bits, width))
+        super().__init__(members)
 
     @property
     def addr_bits(self):
         return self._addr_bits
 
     @property
+    def row_write(self):
+        return self._row_write
+
+    @property
     def params(self):
         """The constructor's arguments but ``backend``: ``SRAM(**params, backend=...)`` builds
         this bank with either backend (the equivalence check builds both)."""
-        return {"width": self._width, "depth": self._depth, "lanes": self._lanes}
+        return {"width": self._width, "depth": self._depth, "lanes": self._lanes,
+                "row_write": self._row_write}
 
     def elaborate(self, platform):
         m = Module()
-        lane_width = self._width // self._lanes
         if self._backend == "verilog":
-            # A wide row is split into lane groups, each its own dypipe_sram.
-            groups = min(self._lanes, -(-self._width // MAX_INSTANCE_WIDTH))
-            lanes = self._lanes // groups
-            bits = self._width // groups
-            inner = (lanes - 1).bit_length()
-            for g in range(groups):
-                part = slice(g * bits, (g + 1) * bits)
-                group_hit = (self.w_lane.lane >> inner) == g if groups > 1 else 1
-                m.submodules[f"bank{g}"] = Instance(
-                    "dypipe_sram",
-                    p_WIDTH=bits, p_DEPTH=self._depth, p_ADDR_BITS=self._addr_bits,
-                    p_LANES=lanes, p_LANE_BITS=max(1, inner),
-                    i_clk=ClockSignal(),
-                    i_lane_en=self.w_lane.en & group_hit, i_lane_addr=self.w_lane.addr,
-                    i_lane_sel=self.w_lane.lane[:inner] if inner else 0,
-                    i_lane_data=self.w_lane.data,
-                    i_row_en=self.w_row.en, i_row_addr=self.w_row.addr,
-                    i_row_data=self.w_row.data[part],
-                    **{f"i_r{i}_{name}": getattr(self.r[i], name)
-                       for i in range(2) for name in ("en", "addr")},
-                    **{f"o_r{i}_data": self.r[i].data[part] for i in range(2)},
-                )
-            return m
-        m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
-        granularity = lane_width if self._lanes > 1 else None
-        lane = mem.write_port(granularity=granularity)
-        row = mem.write_port(granularity=granularity)
-        m.d.comb += [
-            lane.addr.eq(self.w_lane.addr),
-            lane.data.eq(self.w_lane.data.replicate(self._lanes)),
-            lane.en.eq(Mux(self.w_lane.en, 1 << self.w_lane.lane[:self._lane_bits], 0)
-                       if self._lanes > 1 else self.w_lane.en),
-            row.addr.eq(self.w_row.addr),
-            row.data.eq(self.w_row.data),
-            row.en.eq(self.w_row.en.replicate(len(row.en))),
-        ]
-        for r in self.r:
-            port = mem.read_port()
-            m.d.comb += [port.addr.eq(r.addr), port.en.eq(r.en), r.data.eq(port.data)]
+            self._elaborate_verilog(m)
+        else:
+            self._elaborate_amaranth(m)
         return m
+
+    def _elaborate_verilog(self, m):
+        # A wide row is split into lane groups, each its own dypipe_sram.
+        groups = min(self._lanes, -(-self._width // MAX_INSTANCE_WIDTH))
+        lanes = self._lanes // groups
+        bits = self._width // groups
+        inner = (lanes - 1).bit_length()
+        row = self.w_row if self._row_write else None
+        for g in range(groups):
+            part = slice(g * bits, (g + 1) * bits)
+            group_hit = (self.w_lane.lane >> inner) == g if groups > 1 else 1
+            m.submodules[f"bank{g}"] = Instance(
+                "dypipe_sram",
+                p_WIDTH=bits, p_DEPTH=self._depth, p_ADDR_BITS=self._addr_bits,
+                p_LANES=lanes, p_LANE_BITS=max(1, inner),
+                i_clk=ClockSignal(),
+                i_lane_en=self.w_lane.en & group_hit, i_lane_addr=self.w_lane.addr,
+                i_lane_sel=self.w_lane.lane[:inner] if inner else 0,
+                i_lane_data=self.w_lane.data,
+                i_row_en=row.en if row else 0, i_row_addr=row.addr if row else 0,
+                i_row_data=row.data[part] if row else 0,
+                **{f"i_r{i}_{name}": getattr(self.r[i], name)
+                   for i in range(2) for name in ("en", "addr")},
+                **{f"o_r{i}_data": self.r[i].data[part] for i in range(2)},
+            )
+
+    def _elaborate_amaranth(self, m):
+        lanes, lane_width = self._lanes, self._width // self._lanes
+        # The lane copy: every lane write. The table starts naming it for every lane, so every
+        # row starts at zero (init=[] on both copies).
+        m.submodules.lane_mem = lane_mem = Memory(shape=unsigned(self._width),
+                                                  depth=self._depth, init=[])
+        lane_w = lane_mem.write_port(granularity=lane_width if lanes > 1 else None)
+        m.d.comb += [
+            lane_w.addr.eq(self.w_lane.addr),
+            lane_w.data.eq(self.w_lane.data.replicate(lanes)),
+            lane_w.en.eq(Mux(self.w_lane.en, 1 << self.w_lane.lane[:self._lane_bits], 0)
+                         if lanes > 1 else self.w_lane.en),
+        ]
+        lane_r = [lane_mem.read_port() for _ in self.r]
+        for r, port in zip(self.r, lane_r):
+            m.d.comb += [port.addr.eq(r.addr), port.en.eq(r.en)]
+        if not self._row_write:
+            for r, port in zip(self.r, lane_r):
+                m.d.comb += r.data.eq(port.data)
+            return
+
+        # The row copy: every row write.
+        m.submodules.row_mem = row_mem = Memory(shape=unsigned(self._width),
+                                                depth=self._depth, init=[])
+        row_w = row_mem.write_port()
+        m.d.comb += [row_w.addr.eq(self.w_row.addr), row_w.data.eq(self.w_row.data),
+                     row_w.en.eq(self.w_row.en)]
+        row_r = [row_mem.read_port() for _ in self.r]
+        for r, port in zip(self.r, row_r):
+            m.d.comb += [port.addr.eq(r.addr), port.en.eq(r.en)]
+
+        # The live-value table: bit a * lanes + l is 1 when the row copy holds lane l of row a.
+        # A row write sets its row's bits, a lane write then clears its lane's bit, so the
+        # lane port wins when both write one lane of one row. One flat vector: a read is a
+        # binary tree of multiplexers, a write two shifted masks (an address past the last
+        # row shifts its bits out: nothing is written), a few operations a cycle in
+        # Amaranth's simulator.
+        live = Signal(self._depth * lanes, name="live", reset_less=True)
+        row_at = Cat(Const(0, self._lane_bits), self.w_row.addr)
+        lane_at = Cat(self.w_lane.lane[:self._lane_bits], self.w_lane.addr)
+        row_set = Mux(self.w_row.en, Const((1 << lanes) - 1, lanes) << row_at, 0)
+        lane_clear = Mux(self.w_lane.en, Const(1, 1) << lane_at, 0)
+        with m.If(self.w_row.en | self.w_lane.en):
+            m.d.sync += live.eq((live | row_set) & ~lane_clear)
+        for i, (r, lane_port, row_port) in enumerate(zip(self.r, lane_r, row_r)):
+            sel = Signal(lanes, name=f"r{i}_live", reset_less=True)
+            with m.If(r.en):
+                m.d.sync += sel.eq(live.word_select(r.addr, lanes))
+            m.d.comb += r.data.eq(Cat(
+                Mux(sel[l], row_port.data.word_select(l, lane_width),
+                    lane_port.data.word_select(l, lane_width)) for l in range(lanes)))

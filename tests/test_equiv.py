@@ -36,6 +36,14 @@ def test_altered_rounding_is_not_equivalent():
 
 
 @pytest.mark.formal
+def test_row_port_winning_a_shared_lane_is_not_equivalent():
+    """The twin's row write after its lane write: both write ports on one lane of one row
+    keep the row port's data, the Amaranth bank the lane port's. FAIL at the first read."""
+    r = equiv.prove(_twin(SRAM, width=64), mutant="collision")
+    assert (r.status, r.step) == ("FAIL", 1), r
+
+
+@pytest.mark.formal
 def test_real_twins_are_equivalent():
     for twin in (_twin(LaneFinish, vector=False), _twin(SRAM, width=64)):
         r = equiv.prove(twin)

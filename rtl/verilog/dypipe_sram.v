@@ -1,8 +1,9 @@
 // On-chip SRAM bank of the global buffer. Two write ports: a narrow one that writes one lane
 // (a DMA beat) and a full-row one; two registered read ports (read-before-write). Written as
 // plain Verilog so that a large bank needs no zero-fill initial block (docs/architecture.md,
-// "Global buffer"). Both write ports must not hit one lane of one row in the same cycle (the
-// dispatcher never issues tasks that could).
+// "Global buffer"). When both write ports hit one lane of one row in the same cycle, the lane
+// port's data is kept, as in the Amaranth description (rtl/sram.py); the dispatcher never
+// issues tasks that could.
 module dypipe_sram #(
     parameter WIDTH = 64,
     parameter DEPTH = 256,
