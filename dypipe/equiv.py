@@ -62,6 +62,9 @@ TWINS = {SRAM: "dypipe_sram.v", MacArray: "dypipe_mac_array.v", LaneFold: "dypip
 MUTANTS = {
     "rounding": (LaneFinish, "dypipe_lanes.v", "(64'sd1 <<< (F + wshift - 1))",
                  "(64'sd1 <<< (F + wshift - 2))"),
+    # The sign of each row's last product flipped.
+    "mac-sign": (MacArray, "dypipe_mac_array.v", "t[SUM_BITS*c +: SUM_BITS] = $signed(wr",
+                 "t[SUM_BITS*c +: SUM_BITS] = (c == C - 1 ? -1 : 1) * $signed(wr"),
 }
 
 #: Components whose multipliers are cut to free values (``cutpoint``) once ``opt_merge`` made
@@ -199,9 +202,15 @@ def _expose_rows(gold, gate, rows):
 
 
 def _side_script(name, files, expose):
-    # wreduce gives both sides' multipliers their operands' widths, so that the miter's
-    # opt_merge can share the ones with equal inputs.
-    prep = "proc; flatten; opt_clean; memory; opt; wreduce; opt_clean; setundef -zero -init"
+    # wreduce gives both sides' multipliers and adders their operands' widths, so that the
+    # miter's opt_merge can share the ones with equal inputs. A twin's temporaries (blocking
+    # variables, function locals) are undefined on the edges where its `if (en)` does not
+    # assign them, so Yosys puts `en ? value : x` between every two uses; -mux_undef takes
+    # the value (the twins read no temporary before assigning it on the same edge, and
+    # outside `en` nothing they compute is stored), which keeps a twin's adder tree the same
+    # cells as its description's.
+    prep = ("proc; flatten; opt_clean; memory; opt -mux_undef; wreduce; opt_clean; "
+            "setundef -zero -init")
     reads = "\n".join(f"read_rtlil {f}" if f.endswith(".il") else f"read_verilog {f}"
                       for f in files)
     return "\n".join([reads, f"hierarchy -check -top {name}", prep, *expose, "opt_clean",
