@@ -41,7 +41,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import Assume, Fragment, Instance
 
 from .config import ELEM_BITS, PRESETS, get_config
-from .formal import ROOT, ensure_tools, run_sby
+from .formal import ROOT, ensure_tools, run_sby, run_yosys
 from .rtl.lanes import LaneFold, LaneFinish
 from .rtl.pfu import MacArray
 from .rtl.sram import SRAM
@@ -210,20 +210,36 @@ def _expose_rows(gold, gate, rows):
     return gold_cmds, gate_cmds
 
 
-def _side_script(name, files, expose):
-    # wreduce gives both sides' multipliers and adders their operands' widths, so that the
-    # miter's opt_merge can share the ones with equal inputs. A twin's temporaries (blocking
-    # variables, function locals) are undefined on the edges where its `if (en)` does not
-    # assign them, so Yosys puts `en ? value : x` between every two uses; -mux_undef takes
-    # the value (the twins read no temporary before assigning it on the same edge, and
-    # outside `en` nothing they compute is stored), which keeps a twin's adder tree the same
-    # cells as its description's.
-    prep = ("proc; flatten; opt_clean; memory; opt -mux_undef; wreduce; opt_clean; "
-            "setundef -zero -init")
-    reads = "\n".join(f"read_rtlil {f}" if f.endswith(".il") else f"read_verilog {f}"
-                      for f in files)
-    return "\n".join([reads, f"hierarchy -check -top {name}", prep, *expose, "opt_clean",
-                      f"design -stash {name}"])
+#: How each side is prepared for the miter.
+# wreduce gives both sides' multipliers and adders their operands' widths, so that the
+# miter's opt_merge can share the ones with equal inputs. A twin's temporaries (blocking
+# variables, function locals) are undefined on the edges where its `if (en)` does not
+# assign them, so Yosys puts `en ? value : x` between every two uses; -mux_undef takes
+# the value (the twins read no temporary before assigning it on the same edge, and
+# outside `en` nothing they compute is stored), which keeps a twin's adder tree the same
+# cells as its description's.
+PREP = ("proc; flatten; opt_clean; memory; opt -mux_undef; wreduce; opt_clean; "
+        "setundef -zero -init")
+
+
+def _reads(files):
+    return [f"read_rtlil {f}" if f.endswith(".il") else f"read_verilog {f}" for f in files]
+
+
+def _side_script(name, files, cmds, prep=True):
+    """Yosys commands that read side ``name`` from ``files``, prepare it (unless read
+    prepared), run ``cmds`` on it and stash it."""
+    return "\n".join([*_reads(files), f"hierarchy -check -top {name}", *([PREP] if prep else []),
+                      *cmds, "opt_clean", f"design -stash {name}"])
+
+
+def _prep_script(twin_file):
+    """A Yosys script that prepares both sides once and writes them to ``<side>_prep.il``."""
+    lines = []
+    for name, files in (("gold", ["gold.il"]), ("gate", ["gate.il", twin_file])):
+        lines += [*_reads(files), f"hierarchy -check -top {name}", PREP, "opt_clean",
+                  f"write_rtlil {name}_prep.il", "design -reset"]
+    return "\n".join(lines) + "\n"
 
 
 def _lane_cmds(port, width, k):
@@ -233,10 +249,11 @@ def _lane_cmds(port, width, k):
             f"connect -set {lane} {port}[{(k + 1) * width - 1}:{k * width}]", "splitcells"]
 
 
-def _sby_text(twin_file, gold_expose, gate_expose, timeout, cut):
+def _sby_text(files, gold, gate, timeout, cut):
+    """``equiv.sby``: ``gold`` and ``gate`` are :func:`_side_script` texts, ``files`` what they
+    read."""
     script = "\n".join([
-        _side_script("gold", ["gold.il"], gold_expose),
-        _side_script("gate", ["gate.il", twin_file], gate_expose),
+        gold, gate,
         "design -copy-from gold -as gold gold",
         "design -copy-from gate -as gate gate",
         "miter -equiv -flatten -make_assert gold gate miter",
@@ -244,9 +261,9 @@ def _sby_text(twin_file, gold_expose, gate_expose, timeout, cut):
         "opt_merge; opt_clean",
         *(["cutpoint t:$mul"] if cut else []),
     ])
+    listed = "\n".join(files)
     return (f"[options]\nmode prove\ndepth {DEPTH}\nmulticlock off\ntimeout {timeout}\n\n"
-            f"[engines]\n{ENGINE}\n\n"
-            f"[script]\n{script}\n\n[files]\ngold.il\ngate.il\n{twin_file}\n")
+            f"[engines]\n{ENGINE}\n\n[script]\n{script}\n\n[files]\n{listed}\n")
 
 
 def _write(directory, twin, max_rows, mutant, timeout):
@@ -278,13 +295,20 @@ def _write(directory, twin, max_rows, mutant, timeout):
     if cut:
         covered = "products cut to free values once shared by both sides"
     if twin.cls not in BY_LANE:
-        (directory / "equiv.sby").write_text(_sby_text(twin_file, *expose, timeout, cut))
+        text = _sby_text(["gold.il", "gate.il", twin_file],
+                         _side_script("gold", ["gold.il"], expose[0]),
+                         _side_script("gate", ["gate.il", twin_file], expose[1]), timeout, cut)
+        (directory / "equiv.sby").write_text(text)
         return ["equiv"], covered
+    # Each lane's task reads the two sides prepared once (prep.ys, run by prove()).
+    (directory / "prep.ys").write_text(_prep_script(twin_file))
     port, width, key = BY_LANE[twin.cls]
     lanes = dict(twin.params)[key]
     for k in range(lanes):
         cmds = _lane_cmds(port, width, k)
-        text = _sby_text(twin_file, expose[0] + cmds, expose[1] + cmds, timeout, cut)
+        text = _sby_text(["gold_prep.il", "gate_prep.il"],
+                         _side_script("gold", ["gold_prep.il"], cmds, prep=False),
+                         _side_script("gate", ["gate_prep.il"], cmds, prep=False), timeout, cut)
         (directory / f"lane{k}.sby").write_text(text)
     return [f"lane{k}" for k in range(lanes)], f"all {lanes} lanes, one task each"
 
@@ -304,7 +328,13 @@ def prove(twin, *, max_rows=MAX_ROWS, mutant=None, timeout=TIMEOUT):
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     tasks, covered = _write(directory, twin, max_rows, mutant, timeout)
+    presets = sorted({use.split(":")[0] for use in twin.uses})
     seconds = 0.0
+    if (directory / "prep.ys").exists():
+        ok, seconds, output = run_yosys(directory, "prep")
+        if not ok:
+            return Result(twin.name, TWINS[twin.cls], presets, "ERROR", seconds,
+                          covered=covered, detail=f"yosys failed: see {directory / 'prep.log'}")
     for i, task in enumerate(tasks):    # one at a time; the first that does not pass decides
         status, took, output, detail = run_sby(directory, task)
         seconds += took
@@ -315,7 +345,6 @@ def prove(twin, *, max_rows=MAX_ROWS, mutant=None, timeout=TIMEOUT):
                 detail = f"{task}: {detail}"
             break
     step = _failed_step(output) if status == "FAIL" else None
-    presets = sorted({use.split(":")[0] for use in twin.uses})
     return Result(twin.name, TWINS[twin.cls], presets, status, seconds, covered=covered,
                   step=step, detail=detail)
 
