@@ -13,8 +13,13 @@ proves them equivalent:
   asserts in every cycle that every output agrees;
 * every register of both sides is a port: the outputs of the MAC array and the lanes are
   registers, and an SRAM's rows are exposed as extra outputs, row by row, so the miter also
-  asserts that the two memories agree. Then 1-induction (``mode prove``, ``depth 1``,
+  asserts that the two memories agree. Then k-induction (``mode prove``, ``depth 2``,
   ``smtbmc boolector``) is a proof for all cycles;
+* where the two sides build the same multipliers and adders (the MAC array's products and
+  its adder tree, the AVG product of the vector lanes), the miter's ``opt_merge`` makes them
+  one cell each, so the solver never compares two multipliers;
+* ``LaneFinish`` is proven one output lane at a time (:data:`BY_LANE`), all lanes together
+  covering every output bit;
 * the initial state is all zero on both sides: Amaranth's ``init`` and memory ``init=[]``,
   and the twins' registers and rows as Verilator starts them (it zero-initialises;
   ``tb/toolchain.py`` builds with ``--x-initial fast``);
