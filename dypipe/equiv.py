@@ -68,8 +68,8 @@ MUTANTS = {
     "rounding": (LaneFinish, "dypipe_lanes.v", "(64'sd1 <<< (F + wshift - 1))",
                  "(64'sd1 <<< (F + wshift - 2))"),
     # The sign of each row's last product flipped.
-    "mac-sign": (MacArray, "dypipe_mac_array.v", "t[SUM_BITS*c +: SUM_BITS] = $signed(wr",
-                 "t[SUM_BITS*c +: SUM_BITS] = (c == C - 1 ? -1 : 1) * $signed(wr"),
+    "mac-sign": (MacArray, "dypipe_mac_array.v", "t[c] = $signed(w[",
+                 "t[c] = (c == C - 1 ? -1 : 1) * $signed(w["),
 }
 
 #: Components whose multipliers are cut to free values (``cutpoint``) once ``opt_merge`` made
