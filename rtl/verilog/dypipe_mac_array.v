@@ -2,10 +2,20 @@
 // sum over c of the signed 16-bit products w[r*C + c] * x[c]. Without en nothing is computed,
 // so a simulator skips the array while it idles. (rtl/pfu.py has the same array in Amaranth
 // for Amaranth's own simulator; tests/test_two_simulators.py checks they agree.)
+//
+// A row's products are summed by the same balanced tree as rtl/pfu.py's tree_sum: neighbours
+// are added in pairs, level by level, an odd last term passing up unchanged. Any order gives
+// the same sum, but with the same tree `dypipe equiv` finds the same multipliers and adders on
+// both sides and proves the twin by its structure; a chain of additions against a tree was
+// beyond the solver even at 4 x 8. The tree's levels live in an unpacked array of native-width
+// terms, assigned before they are read on every edge with en, so they hold no state that
+// matters; the loops unroll to constant indices (Yosys turns the array into registers). A wide
+// packed vector with part-selects instead made Verilator shift multi-word values and nearly
+// doubled the simulation time of compute-bound workloads.
 module dypipe_mac_array #(
-    parameter R = 4,
-    parameter C = 8,
-    parameter SUM_BITS = 36
+    parameter integer R = 4,
+    parameter integer C = 8,
+    parameter integer SUM_BITS = 36
 ) (
     input clk,
     input en,
@@ -13,16 +23,23 @@ module dypipe_mac_array #(
     input [16*R*C-1:0] w,
     output reg [SUM_BITS*R-1:0] sums
 );
-    integer r, c;
-    reg signed [SUM_BITS-1:0] acc;
-    always @(posedge clk) begin
-        if (en) begin
+    // The current level of a row's tree, term i in t[i]. mem2reg: Yosys makes it registers
+    // (it would anyway, with a warning, as the array is assigned with `=` on a clock edge).
+    (* mem2reg *) reg signed [SUM_BITS-1:0] t [0:C-1];
+    integer r, c, n, i;
+    always @(posedge clk)
+        if (en)
             for (r = 0; r < R; r = r + 1) begin
-                acc = 0;
                 for (c = 0; c < C; c = c + 1)
-                    acc = acc + $signed(w[16*(r*C + c) +: 16]) * $signed(x[16*c +: 16]);
-                sums[SUM_BITS*r +: SUM_BITS] <= acc;
+                    t[c] = $signed(w[16*(r*C + c) +: 16]) * $signed(x[16*c +: 16]);
+                // In place: term i of the next level reads terms 2i and 2i + 1 of this one,
+                // which no earlier term of the next level overwrote.
+                for (n = C; n > 1; n = (n + 1) / 2)
+                    for (i = 0; i < (n + 1) / 2; i = i + 1)
+                        if (2*i + 1 < n)
+                            t[i] = t[2*i] + t[2*i + 1];
+                        else
+                            t[i] = t[2*i];
+                sums[SUM_BITS*r +: SUM_BITS] <= t[0];
             end
-        end
-    end
 endmodule
