@@ -21,7 +21,11 @@ WAIVED_WARNINGS = ("WIDTHTRUNC", "WIDTHEXPAND", "CASEINCOMPLETE")
 #: Verilator options for simulation speed: no per-element random initialization (the DRAM
 #: model alone has millions of elements) and code for this machine's CPU (the simulator is
 #: always built where it runs).
-SPEED_ARGS = ["--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-march=native"]
+#: ``--output-split-cfuncs``: Verilator otherwise writes the paper design's clocked logic as
+#: one 38,833-line function that a single compiler process optimises alone; split, the build
+#: of paper took 35.7 s instead of 41.9 s (same simulation speed).
+SPEED_ARGS = ["--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-march=native",
+              "--output-split-cfuncs", "1000"]
 
 
 class SimulationFailed(RuntimeError):
