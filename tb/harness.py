@@ -11,13 +11,16 @@ import re
 
 from .mem_timing import MAX_EXTRA, MAX_STALL_PERCENT
 
-__all__ = ["HARNESS", "CLOCK_PERIOD_NS", "DRAM_PREFIX", "harness_verilog"]
+__all__ = ["HARNESS", "CLOCK_PERIOD_NS", "DRAM_PREFIX", "DUMP_PORTS", "harness_verilog"]
 
 HARNESS = "dypipe_harness"
 #: The clock the harness makes (the testbench's timers count in it).
 CLOCK_PERIOD_NS = 10
 #: The top's memory port signals start with this (the ``dram`` member of its signature).
 DRAM_PREFIX = "dram__"
+#: The DRAM model's dump port, which the harness adds to the top's ports (valid, first and
+#: last beat).
+DUMP_PORTS = ("dump_valid", "dump_lo", "dump_hi")
 
 _PORT = re.compile(r"^\s*(input|output)\s*(\[[^\]]+\])?\s*(\w+);", re.M)
 
@@ -34,7 +37,7 @@ def harness_verilog(top, toplevel, config, tag_bits):
     outer = [(d, w or "", n) for d, w, n in ports if n != "clk" and not n.startswith(DRAM_PREFIX)]
     dram = [(w or "", n) for d, w, n in ports if n.startswith(DRAM_PREFIX)]
     addr = f"[{config.dram_addr_bits - 1}:0]"
-    outer += [("input", "", "dump_valid"), ("input", addr, "dump_lo"), ("input", addr, "dump_hi")]
+    outer += [("input", w, n) for w, n in zip(("", addr, addr), DUMP_PORTS)]
     decls = "\n".join(f"  {d} {w} {n};" for d, w, n in outer)
     # The inputs enter through registers: no logic depends on a top-level input directly, so
     # Verilator's input-combinational region, evaluated at every eval, stays empty.
@@ -44,12 +47,11 @@ def harness_verilog(top, toplevel, config, tag_bits):
     inner = {n: f"{n}_q" if d == "input" else n for d, w, n in outer}
     wires = "\n".join(f"  wire {w} {n};" for w, n in dram)
     top_conns = ",\n    ".join([".clk(clk)"] + [f".{n}({inner[n]})" for _, _, n in outer
-                                                if not n.startswith("dump_")]
+                                                if n not in DUMP_PORTS]
                                + [f".{n}({n})" for _, n in dram])
     dram_conns = ",\n    ".join([".clk(clk)", f".rst({inner['rst']})"]
                                + [f".{n[len(DRAM_PREFIX):]}({n})" for _, n in dram]
-                               + [f".{n}({inner[n]})"
-                                  for n in ("dump_valid", "dump_lo", "dump_hi")])
+                               + [f".{n}({inner[n]})" for n in DUMP_PORTS])
     params = (f"    .WIDTH({config.beat_bits}), .DEPTH({config.dram_beats}), "
               f".ADDR_BITS({config.dram_addr_bits}),\n"
               f"    .LATENCY({config.dram_latency}), .TAG_BITS({tag_bits}), "

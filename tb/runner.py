@@ -24,7 +24,7 @@ import time
 from ..sw.asm import disassemble_word
 from ..sw.isa import Err, Unit
 from . import toolchain
-from .harness import DRAM_PREFIX, HARNESS, harness_verilog
+from .harness import DRAM_PREFIX, DUMP_PORTS, HARNESS, harness_verilog
 from .dram_image import read_dump, write_image
 from .mem_timing import choose_timing
 
@@ -213,7 +213,7 @@ def _harness_ports(config):
     the DRAM model's dump port."""
     from amaranth.lib.wiring import In
     from ..rtl.top import Top
-    written, read = ["rst", "dump_valid", "dump_lo", "dump_hi"], ["clk"]
+    written, read = ["rst", *DUMP_PORTS], ["clk"]
     top = Top(config)
     for path, member, _ in top.signature.flatten(top):
         name = "__".join(str(p) for p in path)
