@@ -10,7 +10,7 @@ CONFIG ?= small
 JOBS   ?= 2
 
 .PHONY: venv test demo verilog synth lint sim formal bench-ops bench-nets bench-dynamic \
-	bench-sim fuzz clean
+	bench-sim bench-build fuzz clean
 
 venv: $(STAMP)
 
@@ -77,10 +77,14 @@ bench-dynamic: $(STAMP)
 	$(DYPIPE) bench dynamic --config $(BENCH_CONFIG) --out bench-out/dynamic-$(BENCH_CONFIG)
 
 # Simulation speed of this checkout against commit REV (a worktree under build/), side by
-# side: `make bench-sim REV=2a2caf4`.
+# side: `make bench-sim REV=2a2caf4`; `make bench-build REV=...` times builds from scratch.
 bench-sim: $(STAMP)
 	@test -n "$(REV)" || { echo "usage: make bench-sim REV=<commit>"; exit 2; }
 	$(PY) -m dypipe.simspeed --against $(REV)
+
+bench-build: $(STAMP)
+	@test -n "$(REV)" || { echo "usage: make bench-build REV=<commit>"; exit 2; }
+	$(PY) -m dypipe.simspeed --against $(REV) --builds
 
 # N random task graphs on the RTL against serial execution, under random memory timing:
 # `make fuzz N=10000` (failing batches are written to bench-out/fuzz/ to replay).

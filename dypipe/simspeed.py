@@ -1,5 +1,5 @@
-"""``make bench-sim REV=<commit>``: simulation speed of this checkout against another commit,
-side by side on this machine.
+"""``make bench-sim REV=<commit>``: simulation speed, and with ``--builds`` the time of a build
+from scratch, of this checkout against another commit, side by side on this machine.
 
 The other commit is checked out as a git worktree under ``build/simspeed-<rev>`` with a
 virtual environment of its own (made by its Makefile, reused on later calls, as are its
@@ -8,16 +8,23 @@ simulator builds). Each run is a long static FC (``dypipe run fc --mode static``
 times each, and the best simulated cycles per second of each (simulation wall time with the
 simulator's start-up, as ``dypipe run`` prints it) give the ratio.
 
-    python -m dypipe.simspeed --against 2a2caf4 [--runs 3] [--config small,paper]
+A build from scratch (``--builds``) is Verilog generation and the Verilator build of the
+harness, in a new empty build folder (``DYPIPE_SIM_BUILD``) each time, so nothing is reused,
+not even the objects every build compiles alike (``dypipe.tb.objcache``); the checkouts
+alternate and the shortest wall time of each gives the ratio.
+
+    python -m dypipe.simspeed --against 2a2caf4 [--runs 3] [--config small,paper] [--builds]
 """
 
 import argparse
 import json
 import pathlib
 import re
+import os
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNS = {"small": "1000x1000", "paper": "4096x4096"}
@@ -75,6 +82,42 @@ def compare(rev, configs=("small", "paper"), runs=3, log=print):
     return results
 
 
+_BUILD = ("import sys; from dypipe.config import PRESETS; from dypipe.tb import runner; "
+          "runner.build(PRESETS[sys.argv[1]])")
+
+
+def _build(tree, config):
+    """Wall seconds of one build of ``config`` from scratch in checkout ``tree``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.monotonic()
+        proc = subprocess.run([str(tree / ".venv" / "bin" / "python"), "-c", _BUILD, config],
+                              cwd=tree, capture_output=True, text=True,
+                              env={**os.environ, "DYPIPE_SIM_BUILD": tmp})
+        seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tree}: the build failed:\n{proc.stderr[-2000:]}")
+    return seconds
+
+
+def compare_builds(rev, configs=("small", "paper"), runs=3, log=print):
+    """Shortest build from scratch of this checkout and of ``rev`` per configuration."""
+    other = _checkout(rev, log)
+    results = {}
+    for config in configs:
+        best = {"this": float("inf"), rev: float("inf")}
+        log(f"{config}: builds from scratch, {runs} each, alternating ...")
+        for _ in range(runs):
+            for name, tree in (("this", ROOT), (rev, other)):
+                seconds = _build(tree, config)
+                log(f"  {name}: {seconds:.1f} s")
+                best[name] = min(best[name], seconds)
+        results[config] = {"build_seconds": {k: round(v, 1) for k, v in best.items()},
+                           "ratio": best[rev] / best["this"]}
+        log(f"{config}: this checkout builds in {best['this']:.1f} s, {rev} in "
+            f"{best[rev]:.1f} s: {results[config]['ratio']:.2f}x faster")
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m dypipe.simspeed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,14 +125,17 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--config", default="small,paper",
                         help="comma-separated: small, paper")
+    parser.add_argument("--builds", action="store_true",
+                        help="time builds from scratch instead of simulation")
     args = parser.parse_args(argv)
     configs = [c.strip() for c in args.config.split(",") if c.strip()]
     unknown = [c for c in configs if c not in RUNS]
     if unknown or args.runs < 1:
         parser.error(f"--config takes {', '.join(RUNS)}; --runs a positive number")
     try:
-        results = compare(args.against, configs, args.runs,
-                          log=lambda m: print(m, file=sys.stderr, flush=True))
+        results = (compare_builds if args.builds else compare)(
+            args.against, configs, args.runs,
+            log=lambda m: print(m, file=sys.stderr, flush=True))
     except (subprocess.CalledProcessError, RuntimeError) as e:
         print(f"simspeed: error: {e}", file=sys.stderr)
         return 2

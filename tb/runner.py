@@ -35,6 +35,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RTL_DIR = ROOT / "rtl"
 SIM_BUILD = pathlib.Path(os.environ.get("DYPIPE_SIM_BUILD", ROOT / "sim_build"))
 TOPLEVEL = "dypipe_top"
+#: Objects every build compiles alike (the Verilator run-time), shared by all configurations.
+OBJECT_CACHE = SIM_BUILD / "objcache"
 #: The hand-written Verilog the simulation build adds: the fast twins of the SRAM banks, the MAC
 #: array and the lane arithmetic (``backend="verilog"``), and the DRAM model.
 VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v", "dypipe_dram.cpp",
@@ -165,6 +167,15 @@ def _locked(directory):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _verilog_path(config, path=None, backend="verilog"):
+    return pathlib.Path(path) if path else SIM_BUILD / config.key / f"{TOPLEVEL}-{backend}.v"
+
+
+def _verilog_current(target, digest):
+    stamp = target.with_suffix(".sha256")
+    return target.exists() and stamp.exists() and stamp.read_text() == digest
+
+
 def generate_verilog(config, path=None, *, backend="verilog", log=None):
     """Write the accelerator's Verilog for ``config`` to ``path`` (default: the configuration's
     build directory), regenerating only when the hardware sources, the configuration or the
@@ -173,11 +184,10 @@ def generate_verilog(config, path=None, *, backend="verilog", log=None):
     described by Amaranth alone (for synthesis). Returns the path."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    build_dir = SIM_BUILD / config.key
-    target = pathlib.Path(path) if path else build_dir / f"{TOPLEVEL}-{backend}.v"
+    target = _verilog_path(config, path, backend)
     stamp = target.with_suffix(".sha256")
     digest = _hardware_hash(config, backend)
-    if target.exists() and stamp.exists() and stamp.read_text() == digest:
+    if _verilog_current(target, digest):
         return target
     if log:
         log(f"generating Verilog for the {config.name} configuration ...")
@@ -227,16 +237,23 @@ def build(config, *, waves=False, log=None):
     """Generate and Verilate the accelerator for ``config``; returns the toolchain handle."""
     from ..rtl.top import mem_tag_bits
     build_dir = SIM_BUILD / config.key
+    library = [RTL_DIR / "verilog" / name for name in VERILOG_LIBRARY]
     with _locked(build_dir):
+        # A new design: compile the run-time library on the other core meanwhile.
+        fresh = not _verilog_current(_verilog_path(config), _hardware_hash(config, "verilog"))
+        ready = toolchain.warm_object_cache(
+            OBJECT_CACHE, cpp=[p for p in library if p.suffix == ".cpp"], waves=waves,
+            timing=True, log=log) if fresh else None
         top = generate_verilog(config, log=log)
         harness = build_dir / f"{HARNESS}.v"
         toolchain.write_if_changed(harness, harness_verilog(top, TOPLEVEL, config,
                                                             mem_tag_bits()))
-        sources = [harness, top] + [RTL_DIR / "verilog" / name for name in VERILOG_LIBRARY]
+        sources = [harness, top] + library
         written, read = _harness_ports(config)
         started = time.monotonic()
         handle = toolchain.build(sources, HARNESS, build_dir / "verilator-harness",
-                                 public=written, public_read=read, waves=waves, timing=True)
+                                 public=written, public_read=read, waves=waves, timing=True,
+                                 object_cache=OBJECT_CACHE, before_compile=ready)
         if log and time.monotonic() - started > 1:
             log(f"  Verilator build in {time.monotonic() - started:.1f} s")
     return handle

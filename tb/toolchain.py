@@ -10,10 +10,14 @@ an unchanged build only if its sources were not rewritten.
 
 import os
 import pathlib
+import fcntl
+import shlex
+import sys
+import threading
 import xml.etree.ElementTree as ET
 
 __all__ = ["verilator_env", "activate", "write_if_changed", "build", "run", "lint_command",
-           "WAIVED_WARNINGS", "waves_format", "Build", "SimulationFailed"]
+           "warm_object_cache", "WAIVED_WARNINGS", "waves_format", "Build", "SimulationFailed"]
 
 #: Warnings Amaranth's Verilog output trips, waived by name.
 WAIVED_WARNINGS = ("WIDTHTRUNC", "WIDTHEXPAND", "CASEINCOMPLETE")
@@ -26,6 +30,9 @@ WAIVED_WARNINGS = ("WIDTHTRUNC", "WIDTHEXPAND", "CASEINCOMPLETE")
 #: of paper took 35.7 s instead of 41.9 s (same simulation speed).
 SPEED_ARGS = ["--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-march=native",
               "--output-split-cfuncs", "1000"]
+
+#: The compiler wrapper that keeps the run-time library's objects between builds.
+OBJCACHE_SCRIPT = pathlib.Path(__file__).resolve().parent / "objcache.py"
 
 
 class SimulationFailed(RuntimeError):
@@ -96,12 +103,26 @@ def _runner_class():
         """The stock runner without ``--public-flat-rw``, with ``-O3`` and FST when asked."""
 
         trace_flag = "--trace"
+        object_cache = None
+        before_compile = None       # called after Verilating, before the C++ compile
+        jobs = None                 # compile jobs at once (cocotb's default: one per core)
+
+        def _execute_cmds(self, cmds, cwd, stdout=None):
+            for cmd in cmds:
+                if cmd and cmd[0] == "make" and self.before_compile:
+                    self.before_compile()
+                super()._execute_cmds([cmd], cwd, stdout)
 
         def _build_command(self):
             cmds = super()._build_command()
             cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
             cmds[0] = [self.trace_flag if arg == "--trace" else arg for arg in cmds[0]]
-            cmds[1] = cmds[1] + ["OPT_FAST=-O3", "OPT_SLOW=-O1"]
+            cmds[1] = cmds[1] + ["OPT_FAST=-O3", "OPT_SLOW=-O0"]
+            if self.jobs:
+                cmds[1][cmds[1].index("-j") + 1] = str(self.jobs)
+            if self.object_cache:
+                wrapper = [sys.executable, str(OBJCACHE_SCRIPT), str(self.object_cache)]
+                cmds[1].append("OBJCACHE=" + " ".join(shlex.quote(w) for w in wrapper))
             return cmds
 
     return FastVerilator
@@ -125,11 +146,15 @@ def public_ports_vlt(toplevel, ports, read=()):
 
 
 def build(sources, toplevel, build_dir, *, public=(), public_read=(), waves=False,
-          parameters=None, verbose=False, timing=False):
+          parameters=None, verbose=False, timing=False, object_cache=None, before_compile=None,
+          jobs=None):
     """Verilate ``sources`` into ``build_dir`` (``build_dir/waves`` with tracing), with only the
     top-level signals named in ``public`` visible to the testbench. C++ files among the sources
-    (DPI-C imports) are compiled into the model. An unchanged design is not rebuilt. Returns a
-    :class:`Build`."""
+    (DPI-C imports) are compiled into the model. An unchanged design is not rebuilt. With
+    ``object_cache`` (a directory), the run-time library's objects are kept there and reused by
+    later builds (:mod:`dypipe.tb.objcache`); ``before_compile`` is called between Verilating
+    and compiling (see :func:`warm_object_cache`); ``jobs`` limits the compile jobs run at
+    once. Returns a :class:`Build`."""
     from cocotb_tools.runner import VerilatorControlFile
     activate()
     build_dir = pathlib.Path(build_dir) / ("waves" if waves else "fast")
@@ -139,6 +164,7 @@ def build(sources, toplevel, build_dir, *, public=(), public_read=(), waves=Fals
     sources = [VerilatorControlFile(str(vlt))] + [str(s) for s in sources
                                                   if not str(s).endswith(".cpp")]
     runner = _runner_class()()
+    runner.object_cache, runner.before_compile, runner.jobs = object_cache, before_compile, jobs
     if waves:
         runner.trace_flag = "--trace-fst" if waves_format() == "fst" else "--trace"
     build_args = [f"-Wno-{w}" for w in WAIVED_WARNINGS] + SPEED_ARGS + cpp
@@ -151,6 +177,47 @@ def build(sources, toplevel, build_dir, *, public=(), public_read=(), waves=Fals
                  always=False, verbose=verbose,
                  log_file=None if verbose else build_dir / "build.log")
     return Build(runner, toplevel, build_dir, waves)
+
+
+#: The design :func:`warm_object_cache` builds: one register and, with ``--timing``, a clock
+#: (Verilator links its timing run-time only into a design that has a delay).
+WARM_TOP = "dypipe_warm"
+
+
+def _warm_verilog(timing):
+    clock = "  always #5 clk = ~clk;\n" if timing else ""
+    return f"module {WARM_TOP};\n  reg clk = 1'b0;\n{clock}endmodule\n"
+
+
+def warm_object_cache(object_cache, *, cpp=(), waves=False, timing=False, log=None):
+    """Fill ``object_cache`` with the run-time library's objects in a background thread, by
+    building a design of one register with :func:`build`'s options for ``waves`` and ``timing``
+    and the C++ sources ``cpp``, one compile at a time. Started while a new design's Verilog is
+    generated and Verilated (one core), it compiles on the other; the design's compile then
+    finds the objects made. Returns a function that
+    waits for it (pass it as :func:`build`'s ``before_compile``); nothing is started if it ran
+    before. A failure here costs only time: the design's own build compiles what is missing."""
+    directory = pathlib.Path(object_cache) / ("warm-" + ("waves" if waves else "fast")
+                                              + ("-timing" if timing else ""))
+    if (directory / ("waves" if waves else "fast") / WARM_TOP).exists():
+        return lambda: None
+
+    def warm():
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            source = directory / f"{WARM_TOP}.v"
+            write_if_changed(source, _warm_verilog(timing))
+            try:
+                build([source, *cpp], WARM_TOP, directory, waves=waves, timing=timing,
+                      object_cache=object_cache, jobs=1)
+            except (RuntimeError, OSError) as exc:
+                if log:
+                    log(f"  (the run-time library was not prepared ahead: {exc})")
+
+    thread = threading.Thread(target=warm, name="warm-object-cache", daemon=True)
+    thread.start()
+    return thread.join
 
 
 def run(handle, test_module, test_dir, *, plusargs=(), extra_env=None, waves=False,
