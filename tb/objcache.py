@@ -7,8 +7,10 @@ a third of a ``small`` build. Verilator's makefile runs each compile through ``$
 script, which serves such an object from a cache directory when one was compiled before by the
 same command line with the same compiler and every file it read unchanged.
 
-What is cached: a compile of a source outside the build directory (an absolute path), and
-nothing else: the model's own files are new for every design and go straight to the compiler.
+What is cached: a compile of a source outside the build directory (an absolute path) that
+reads no header of the build directory, and nothing else: the model's own files are new for
+every design and go straight to the compiler, and cocotb's ``verilator.cpp`` includes the
+model's header, so it is compiled again too.
 An entry is found by a hash of the command line, the source's contents and the compiler's
 identity (its resolved path, size and modification time); it keeps the object, the ``-MMD``
 dependency file and the size and modification time of every header that file lists, and is
@@ -88,12 +90,15 @@ def _store(entry, output, depfile):
     """Keep a freshly compiled object in place of a stale entry (best effort: a cache that
     cannot be written is skipped)."""
     tmp = f"{entry}.tmp{os.getpid()}"
+    dependencies = _dependencies(depfile)
+    if not all(os.path.isabs(path) for path in dependencies):
+        return          # it read a header of the build directory (cocotb's main reads Vtop.h)
     try:
         os.makedirs(tmp, exist_ok=True)
         shutil.copyfile(output, os.path.join(tmp, "object.o"))
         shutil.copyfile(depfile, os.path.join(tmp, "object.d"))
         with open(os.path.join(tmp, "stamps.json"), "w") as f:
-            json.dump(_stamp(_dependencies(depfile)), f)
+            json.dump(_stamp(dependencies), f)
         shutil.rmtree(entry, ignore_errors=True)
         os.replace(tmp, entry)
     except OSError:
