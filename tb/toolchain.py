@@ -104,12 +104,15 @@ def _runner_class():
 
         trace_flag = "--trace"
         object_cache = None
-        before_compile = None       # called after Verilating, before the C++ compile
+        before_compile = None       # called once the model is compiled, before the rest
         jobs = None                 # compile jobs at once (cocotb's default: one per core)
 
         def _execute_cmds(self, cmds, cwd, stdout=None):
             for cmd in cmds:
                 if cmd and cmd[0] == "make" and self.before_compile:
+                    # The model first (it needs nothing of the run-time library), then wait
+                    # for the run-time objects being compiled beside it, then the rest.
+                    super()._execute_cmds([cmd + ["Vtop__ALL.a"]], cwd, stdout)
                     self.before_compile()
                 super()._execute_cmds([cmd], cwd, stdout)
 
@@ -152,8 +155,8 @@ def build(sources, toplevel, build_dir, *, public=(), public_read=(), waves=Fals
     top-level signals named in ``public`` visible to the testbench. C++ files among the sources
     (DPI-C imports) are compiled into the model. An unchanged design is not rebuilt. With
     ``object_cache`` (a directory), the run-time library's objects are kept there and reused by
-    later builds (:mod:`dypipe.tb.objcache`); ``before_compile`` is called between Verilating
-    and compiling (see :func:`warm_object_cache`); ``jobs`` limits the compile jobs run at
+    later builds (:mod:`dypipe.tb.objcache`); ``before_compile`` is called once the model's
+    own files are compiled, before the run-time library's (see :func:`warm_object_cache`); ``jobs`` limits the compile jobs run at
     once. Returns a :class:`Build`."""
     from cocotb_tools.runner import VerilatorControlFile
     activate()
@@ -193,8 +196,8 @@ def warm_object_cache(object_cache, *, cpp=(), waves=False, timing=False, log=No
     """Fill ``object_cache`` with the run-time library's objects in a background thread, by
     building a design of one register with :func:`build`'s options for ``waves`` and ``timing``
     and the C++ sources ``cpp``, one compile at a time. Started while a new design's Verilog is
-    generated and Verilated (one core), it compiles on the other; the design's compile then
-    finds the objects made. Returns a function that
+    generated and Verilated (one core), it compiles on the other, and goes on beside the
+    model's compile; the design's build then finds the objects made. Returns a function that
     waits for it (pass it as :func:`build`'s ``before_compile``); nothing is started if it ran
     before. A failure here costs only time: the design's own build compiles what is missing."""
     directory = pathlib.Path(object_cache) / ("warm-" + ("waves" if waves else "fast")
