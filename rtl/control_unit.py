@@ -104,7 +104,7 @@ class ControlUnit(wiring.Component):
         dram_words = cfg.dram_bytes // 4
 
         pc = self.pc
-        rf = RegFile("ctrl")
+        m.submodules.regs = rf = RegFile("ctrl")
         d = Decoded(self.imem_r.data)
         ops = alu_ops(Unit.CTRL)
         result = alu(m, d, rf, ops)

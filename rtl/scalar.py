@@ -1,8 +1,9 @@
 """Scalar pieces shared by the control unit and the module sequencers: the register file and
 the ALU, both decoded from :data:`dypipe.sw.isa.OPS`."""
 
-from amaranth import Signal, Array, Mux, Value
+from amaranth import Elaboratable, Module, Signal, Value, unsigned
 from amaranth.lib import data
+from amaranth.lib.memory import Memory
 
 from ..config import WORD_BITS
 from ..sw.isa import Op, Err, Fmt, OPS, FIELDS, NUM_REGS, InsnLayout
@@ -10,22 +11,52 @@ from ..sw.isa import Op, Err, Fmt, OPS, FIELDS, NUM_REGS, InsnLayout
 __all__ = ["RegFile", "Decoded", "InsnFlow", "alu_ops", "alu"]
 
 
-class RegFile:
-    """``NUM_REGS`` 32-bit registers in flip-flops; ``r0`` reads as zero. Every register can be
-    read at once (macro-instructions read a block of consecutive registers)."""
+class RegFile(Elaboratable):
+    """``NUM_REGS`` 32-bit registers; ``r0`` reads as zero. A submodule of the unit that reads
+    and writes them.
+
+    They are a memory with one write port and an asynchronous read port per distinct register
+    read (:meth:`read`, and :meth:`read_block` for a macro-instruction's block of consecutive
+    registers), so that an FPGA keeps them in LUT RAM, a copy per read port, instead of
+    flip-flops behind a multiplexer per read port: a module sequencer reads 15 parameter
+    registers at once. Writes take effect at the clock edge, as flip-flops' would; ``r0`` is
+    never written. Reset does not clear the registers: they hold zero when the design starts.
+    """
 
     def __init__(self, name):
-        self.regs = Array(Signal(WORD_BITS, name=f"{name}_r{i}") for i in range(NUM_REGS))
+        self._name = name
+        self._reads = {}
+        self._w_addr, self._w_data = Signal(range(NUM_REGS)), Signal(WORD_BITS)
+        self._w_en = Signal()
 
     def read(self, idx):
-        return Mux(idx == 0, 0, self.regs[idx])
+        """The register ``idx`` (an index expression; the same expression read twice shares
+        one read port)."""
+        idx = Value.cast(idx)
+        key = repr(idx)
+        if key not in self._reads:
+            self._reads[key] = (idx, Signal(WORD_BITS, name=f"{self._name}_rd{len(self._reads)}"))
+        return self._reads[key][1]
 
     def read_block(self, base, count):
         """``count`` registers from ``base`` (wrapping past r31 reads r0.. as written)."""
         return [self.read((base + i)[:len(base)]) for i in range(count)]
 
     def write(self, m, idx, value):
-        m.d.sync += self.regs[idx].eq(value)
+        """In ``m``'s current control flow: ``idx`` takes ``value`` at the clock edge (at most
+        one write a cycle)."""
+        m.d.comb += [self._w_addr.eq(idx), self._w_data.eq(value), self._w_en.eq(idx != 0)]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=unsigned(WORD_BITS), depth=NUM_REGS, init=[],
+                                        attrs={"ram_style": "distributed"})
+        w = mem.write_port()
+        m.d.comb += [w.addr.eq(self._w_addr), w.data.eq(self._w_data), w.en.eq(self._w_en)]
+        for idx, data_ in self._reads.values():
+            r = mem.read_port(domain="comb")
+            m.d.comb += [r.addr.eq(idx), data_.eq(r.data)]
+        return m
 
 
 class Decoded:

@@ -63,7 +63,7 @@ class ModuleSequencer(wiring.Component):
         cfg = self._config
         pc = Signal(PC_BITS)
         slot = Signal.like(self.task.payload.slot)
-        rf = RegFile(self._unit.name.lower())
+        m.submodules.regs = rf = RegFile(self._unit.name.lower())
         d = Decoded(self.imem.data)
         ops = alu_ops(self._unit)
         result = alu(m, d, rf, ops)
