@@ -17,7 +17,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Buf, Err, Op, DMA_PARAMS
 from .global_buffer import DmaReadPort, DmaWritePort, bank_beats
 from .mem_port import MemPort
-from .unit_port import UnitPort
+from .unit_port import UnitPort, capped_product
 
 __all__ = ["LoadDMA", "StoreDMA"]
 
@@ -47,11 +47,17 @@ class _Transfer:
         addr = Signal(WORD_BITS, name="xfer_err_addr")
         last_dram = Signal(2 * WORD_BITS + 2, name="xfer_last_dram")
         last_buf = Signal(2 * WORD_BITS + 2, name="xfer_last_buf")
+        dram_bits = self.config.dram_beats.bit_length()
+        buf_bits = max(bank_beats(self.config, buf) for buf in Buf).bit_length()
         m.d.comb += [
-            last_dram.eq(r["dram_addr"] + (r["planes"] - 1) * r["dram_plane_stride"]
-                         + (r["rows"] - 1) * r["dram_stride"] + r["row_beats"] - 1),
-            last_buf.eq(r["buf_addr"] + (r["planes"] - 1) * r["buf_plane_stride"]
-                        + (r["rows"] - 1) * r["buf_stride"] + r["row_beats"] - 1),
+            last_dram.eq(r["dram_addr"]
+                         + capped_product(r["planes"] - 1, r["dram_plane_stride"], dram_bits)
+                         + capped_product(r["rows"] - 1, r["dram_stride"], dram_bits)
+                         + r["row_beats"] - 1),
+            last_buf.eq(r["buf_addr"]
+                        + capped_product(r["planes"] - 1, r["buf_plane_stride"], buf_bits)
+                        + capped_product(r["rows"] - 1, r["buf_stride"], buf_bits)
+                        + r["row_beats"] - 1),
         ]
         limit = Signal(WORD_BITS, name="xfer_buf_beats")
         with m.Switch(self.buf):

@@ -23,7 +23,7 @@ from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
 from .lanes import LaneFinish
 from .sram import ReadPort, RowWritePort
-from .unit_port import UnitPort, CHECK_BITS, command_fsm, params_too_big
+from .unit_port import UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big
 from .vector_unit import VectorUnit
 
 __all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
@@ -133,13 +133,18 @@ class ConvEngine(wiring.Component):
         err_addr = Signal(WORD_BITS)
         last_in, last_w, last_out, last_bias = (Signal(CHECK_BITS, name=f"last_{n}")
                                                  for n in ("in", "w", "out", "bias"))
+        b_in, b_w, b_out = ((cfg.nbin_rows * C).bit_length(), cfg.sb_rows.bit_length(),
+                            cfg.nbout_rows.bit_length())
         m.d.comb += [
-            last_in.eq(p["src"] + (p["y_count"] - 1) * p["y_stride"]
-                       + (p["x_count"] - 1) * p["x_stride"] + (p["kh"] - 1) * p["kh_stride"]
+            last_in.eq(p["src"] + capped_product(p["y_count"] - 1, p["y_stride"], b_in)
+                       + capped_product(p["x_count"] - 1, p["x_stride"], b_in)
+                       + capped_product(p["kh"] - 1, p["kh_stride"], b_in)
                        + (p["k_chunks"] << lc) - 1),
-            last_w.eq(p["weights"] + p["m_blocks"] * p["kh"] * p["k_chunks"] - 1),
-            last_out.eq(p["dst"] + (p["y_count"] - 1) * p["dst_y_stride"]
-                        + (p["x_count"] - 1) * p["dst_x_stride"] + p["m_blocks"] - 1),
+            last_w.eq(p["weights"] + capped_product(
+                capped_product(p["m_blocks"], p["kh"], b_w), p["k_chunks"], b_w) - 1),
+            last_out.eq(p["dst"] + capped_product(p["y_count"] - 1, p["dst_y_stride"], b_out)
+                        + capped_product(p["x_count"] - 1, p["dst_x_stride"], b_out)
+                        + p["m_blocks"] - 1),
             last_bias.eq(p["bias"] + p["m_blocks"] - 1),
         ]
         zero = [p[n] == 0 for n in ("k_chunks", "m_blocks", "kh", "x_count", "y_count")]

@@ -1,7 +1,7 @@
 """The port between a module sequencer and the functional unit that runs its macro-instructions
 (the load DMA for IO, the MAC array for PFU, the store DMA for Store)."""
 
-from amaranth import Cat
+from amaranth import Cat, Mux, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -9,7 +9,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
 
 __all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "CHECK_BITS", "params_too_big",
-           "command_fsm"]
+           "capped_product", "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
 MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
@@ -43,6 +43,18 @@ CHECK_BITS = 64
 def params_too_big(params):
     """High when any of the latched parameter registers is not below 2**PARAM_BITS."""
     return Cat(*(p[PARAM_BITS:].any() for p in params)).any()
+
+
+def capped_product(a, b, bits):
+    """``a * b`` for a range check against a limit below ``2**bits``: exact while both factors
+    are below ``2**bits``; otherwise, unless one of them is zero, ``2**bits`` itself, which is
+    already past the limit. So the multiplier is ``bits`` wide, not as wide as the parameter
+    registers (an FPGA spends one DSP block on it instead of four), and the check fails on
+    exactly the same commands; only the address reported for one whose factor alone exceeds
+    the limit is ``2**bits`` and not the product."""
+    a, b = Value.cast(a), Value.cast(b)
+    over = (((a >> bits) != 0) & (b != 0)) | (((b >> bits) != 0) & (a != 0))
+    return Mux(over, 1 << bits, a[:bits] * b[:bits])
 
 
 def command_fsm(m, port, busy, err_code, err_addr, start, finished):

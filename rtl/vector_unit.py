@@ -16,7 +16,7 @@ from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
 from .lanes import LaneFold, LaneFinish, FOLD_BITS
 from .sram import ReadPort, RowWritePort
-from .unit_port import UnitPort, CHECK_BITS, command_fsm, params_too_big
+from .unit_port import UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big
 
 __all__ = ["VectorUnit", "MAX_WINDOW"]
 
@@ -67,21 +67,25 @@ class VectorUnit(wiring.Component):
         err_addr = Signal(WORD_BITS)
         base_last, win_last, b_last, out_last = (Signal(CHECK_BITS, name=f"vec_last_{n}")
                                                  for n in ("base", "win", "b", "out"))
-        m.d.comb += [
-            base_last.eq((p["y_count"] - 1) * p["y_stride"] + (p["x_count"] - 1) * p["x_stride"]
-                         + p["chunks"] - 1),
-            win_last.eq(p["src"] + base_last + (p["kh"] - 1) * p["kh_stride"]
-                        + (p["kw"] - 1) * p["kw_stride"]),
-            b_last.eq(p["src_b"] + base_last),
-            out_last.eq(p["dst"] + (p["y_count"] - 1) * p["dst_y_stride"]
-                        + (p["x_count"] - 1) * p["dst_x_stride"] + p["chunks"] - 1),
-        ]
         rows = cfg.nbin_rows
+        bits = rows.bit_length()
+        m.d.comb += [
+            base_last.eq(capped_product(p["y_count"] - 1, p["y_stride"], bits)
+                         + capped_product(p["x_count"] - 1, p["x_stride"], bits)
+                         + p["chunks"] - 1),
+            win_last.eq(p["src"] + base_last + capped_product(p["kh"] - 1, p["kh_stride"], bits)
+                        + capped_product(p["kw"] - 1, p["kw_stride"], bits)),
+            b_last.eq(p["src_b"] + base_last),
+            out_last.eq(p["dst"] + capped_product(p["y_count"] - 1, p["dst_y_stride"], bits)
+                        + capped_product(p["x_count"] - 1, p["dst_x_stride"], bits)
+                        + p["chunks"] - 1),
+        ]
         zero = [p[n] == 0 for n in ("chunks", "x_count", "y_count")]
         with m.If(Cat(*zero).any() | params_too_big(p.values())
                   | (flags.fn.as_value() >= len(VecFn))
                   | (~binary & ((p["kh"] == 0) | (p["kw"] == 0)
-                                | (p["kh"] * p["kw"] > MAX_WINDOW)))
+                                | (capped_product(p["kh"], p["kw"], MAX_WINDOW.bit_length())
+                                   > MAX_WINDOW)))
                   | (imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
         with m.Elif(binary & (p["src"] + base_last >= rows)):
