@@ -33,7 +33,7 @@ verilog: $(STAMP)
 
 # Yosys and nextpnr for an ECP5-85k (installed into .venv-fpga on first use; docs/fpga.md):
 # per-unit LUTs, flip-flops, block RAMs, multipliers, fmax. The whole `small` design takes
-# about 17 minutes (and does not fit); `dypipe synth --module NAME` synthesizes one unit.
+# about 5 minutes (and does not fit yet); `dypipe synth --module NAME` synthesizes one unit.
 synth: $(STAMP)
 	$(DYPIPE) synth --config $(CONFIG) --json build/synth-$(CONFIG).json
 
