@@ -14,9 +14,11 @@ classifier's output has landed when the flag reads 0 (gate and flag share one 32
 
 * Static pipelining drains at the branch: WAIT, read the gate, halt or run block 2.
 * DyPipe commits block 1 and the exit classifier, then block 2's first loads (they read only
-  ``p1`` and weights, whatever the decision), waits until no older task is unfinished
-  (WAITN: the loads go on) and reads the gate (polling the flag, in case a load finished
-  first); then halts, or goes on with block 2 without a drain.
+  ``p1`` and weights, whatever the decision; the layers are placed in the buffers as a
+  network's are, so these loads write nothing the exit classifier uses and run beside it),
+  waits for all of them (WAIT) and reads the gate; then halts, or goes on with block 2 without
+  a drain. Waiting for fewer (WAITN) let a load finish before the exit classifier's store, so
+  that the first read of the gate often came too early and cost another DRAM round trip.
 * NonePipe: the DyPipe program with every task a barrier.
 """
 
@@ -26,7 +28,7 @@ from .conv import ConvLayer
 from .fc import FCLayer, alloc_vector
 from .image import DramImage
 from .isa import Act, Unit
-from .network import compose
+from .network import compose, place
 from .pool import PoolLayer
 from .program import Reg
 from .schedule import emit
@@ -88,10 +90,14 @@ def compile_early_exit(config, x, params, *, classes=10, mode="dypipe", name="ea
                          "with zero weights and bias")
     image = DramImage(config)
     block1, block2, y_exit = _layers(config, image, np.asarray(x, np.int16), params, classes)
+    # Each layer in the buffer halves that keep its first tasks clear of the last ones before
+    # it, as a network's are: so block 2's first loads do not wait for the exit classifier.
+    place(block1 + block2)
     word = y_exit.region.beat * config.beat_words + classes // 2
 
     def read_decision(pb):
-        """_WORD = the gate (sign-extended); loops until the flag says the word is written."""
+        """_WORD = the gate (sign-extended); loops until the flag says the word is written (a
+        check: after the drain it always is)."""
         poll = pb.label(pb.fresh_label("poll"))
         pb.li(_WORD, word)
         pb.emit(f"lw {_WORD}, 0({_WORD})")
@@ -120,8 +126,8 @@ def compile_early_exit(config, x, params, *, classes=10, mode="dypipe", name="ea
         else:
             with pb.atomic():
                 emit(pb, [prefetch], mode)
-                # Until the exit classifier (everything older than the prefetch) is done.
-                pb.wait(at_most=len(prefetch))
+                # The exit classifier and the loads beside it.
+                pb.wait()
                 read_decision(pb)
                 pb.emit(f"blt r0, {_WORD}, {done}")
                 rest = [[t for t in first if t not in prefetch]] + steps2[0][1:]
