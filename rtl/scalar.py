@@ -30,10 +30,10 @@ class RegFile(Elaboratable):
         self._w_en = Signal()
 
     def read(self, idx):
-        """The register ``idx`` (an index expression; the same expression read twice shares
-        one read port)."""
+        """The register ``idx`` (an index expression; the same expression object read twice
+        shares one read port)."""
         idx = Value.cast(idx)
-        key = repr(idx)
+        key = id(idx)               # idx is kept in _reads, so its id stays its own
         if key not in self._reads:
             self._reads[key] = (idx, Signal(WORD_BITS, name=f"{self._name}_rd{len(self._reads)}"))
         return self._reads[key][1]

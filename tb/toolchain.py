@@ -8,9 +8,9 @@ top-level ports, which Verilator keeps visible anyway); ``OPT_FAST=-O3`` helps; 
 an unchanged build only if its sources were not rewritten.
 """
 
+import fcntl
 import os
 import pathlib
-import fcntl
 import shlex
 import sys
 import threading
@@ -156,8 +156,8 @@ def build(sources, toplevel, build_dir, *, public=(), public_read=(), waves=Fals
     (DPI-C imports) are compiled into the model. An unchanged design is not rebuilt. With
     ``object_cache`` (a directory), the run-time library's objects are kept there and reused by
     later builds (:mod:`dypipe.tb.objcache`); ``before_compile`` is called once the model's
-    own files are compiled, before the run-time library's (see :func:`warm_object_cache`); ``jobs`` limits the compile jobs run at
-    once. Returns a :class:`Build`."""
+    own files are compiled, before the run-time library's (see :func:`warm_object_cache`);
+    ``jobs`` limits the compile jobs run at once. Returns a :class:`Build`."""
     from cocotb_tools.runner import VerilatorControlFile
     activate()
     build_dir = pathlib.Path(build_dir) / ("waves" if waves else "fast")
