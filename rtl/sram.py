@@ -127,6 +127,13 @@ class SRAM(wiring.Component):
                 **{f"o_r{i}_data": self.r[i].data[part] for i in range(2)},
             )
 
+    def _read_ports(self, m, mem):
+        """A read port of ``mem`` for each of the bank's, addressed and enabled by it."""
+        ports = [mem.read_port() for _ in self.r]
+        for r, port in zip(self.r, ports):
+            m.d.comb += [port.addr.eq(r.addr), port.en.eq(r.en)]
+        return ports
+
     def _elaborate_amaranth(self, m):
         lanes, lane_width = self._lanes, self._width // self._lanes
         # The lane copy: every lane write. The table starts naming it for every lane, so every
@@ -140,9 +147,7 @@ class SRAM(wiring.Component):
             lane_w.en.eq(Mux(self.w_lane.en, 1 << self.w_lane.lane[:self._lane_bits], 0)
                          if lanes > 1 else self.w_lane.en),
         ]
-        lane_r = [lane_mem.read_port() for _ in self.r]
-        for r, port in zip(self.r, lane_r):
-            m.d.comb += [port.addr.eq(r.addr), port.en.eq(r.en)]
+        lane_r = self._read_ports(m, lane_mem)
         if not self._row_write:
             for r, port in zip(self.r, lane_r):
                 m.d.comb += r.data.eq(port.data)
@@ -154,9 +159,7 @@ class SRAM(wiring.Component):
         row_w = row_mem.write_port()
         m.d.comb += [row_w.addr.eq(self.w_row.addr), row_w.data.eq(self.w_row.data),
                      row_w.en.eq(self.w_row.en)]
-        row_r = [row_mem.read_port() for _ in self.r]
-        for r, port in zip(self.r, row_r):
-            m.d.comb += [port.addr.eq(r.addr), port.en.eq(r.en)]
+        row_r = self._read_ports(m, row_mem)
 
         # The live-value table: bit a * lanes + l is 1 when the row copy holds lane l of row a.
         # A row write sets its row's bits, a lane write then clears its lane's bit, so the

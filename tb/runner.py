@@ -167,28 +167,22 @@ def _locked(directory):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _verilog_path(config, path=None, backend="verilog"):
-    return pathlib.Path(path) if path else SIM_BUILD / config.key / f"{TOPLEVEL}-{backend}.v"
-
-
-def _verilog_current(target, digest):
-    stamp = target.with_suffix(".sha256")
-    return target.exists() and stamp.exists() and stamp.read_text() == digest
-
-
-def generate_verilog(config, path=None, *, backend="verilog", log=None):
+def generate_verilog(config, path=None, *, backend="verilog", log=None, on_generate=None):
     """Write the accelerator's Verilog for ``config`` to ``path`` (default: the configuration's
     build directory), regenerating only when the hardware sources, the configuration or the
     backend changed. ``backend="verilog"`` instantiates the Verilog twins of
     :data:`VERILOG_LIBRARY` (for simulation); ``"amaranth"`` gives one self-contained file
-    described by Amaranth alone (for synthesis). Returns the path."""
+    described by Amaranth alone (for synthesis). ``on_generate`` is called first when the
+    Verilog must be generated. Returns the path."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    target = _verilog_path(config, path, backend)
+    target = pathlib.Path(path) if path else SIM_BUILD / config.key / f"{TOPLEVEL}-{backend}.v"
     stamp = target.with_suffix(".sha256")
     digest = _hardware_hash(config, backend)
-    if _verilog_current(target, digest):
+    if target.exists() and stamp.exists() and stamp.read_text() == digest:
         return target
+    if on_generate:
+        on_generate()
     if log:
         log(f"generating Verilog for the {config.name} configuration ...")
     started = time.monotonic()
@@ -238,13 +232,15 @@ def build(config, *, waves=False, log=None):
     from ..rtl.top import mem_tag_bits
     build_dir = SIM_BUILD / config.key
     library = [RTL_DIR / "verilog" / name for name in VERILOG_LIBRARY]
-    with _locked(build_dir):
-        # A new design: compile the run-time library on the other core meanwhile.
-        fresh = not _verilog_current(_verilog_path(config), _hardware_hash(config, "verilog"))
-        ready = toolchain.warm_object_cache(
+    warming = []
+
+    def warm():         # a new design: compile the run-time library on the other core meanwhile
+        warming.append(toolchain.warm_object_cache(
             OBJECT_CACHE, cpp=[p for p in library if p.suffix == ".cpp"], waves=waves,
-            timing=True, log=log) if fresh else None
-        top = generate_verilog(config, log=log)
+            timing=True, log=log))
+
+    with _locked(build_dir):
+        top = generate_verilog(config, log=log, on_generate=warm)
         harness = build_dir / f"{HARNESS}.v"
         toolchain.write_if_changed(harness, harness_verilog(top, TOPLEVEL, config,
                                                             mem_tag_bits()))
@@ -253,7 +249,8 @@ def build(config, *, waves=False, log=None):
         started = time.monotonic()
         handle = toolchain.build(sources, HARNESS, build_dir / "verilator-harness",
                                  public=written, public_read=read, waves=waves, timing=True,
-                                 object_cache=OBJECT_CACHE, before_compile=ready)
+                                 object_cache=OBJECT_CACHE,
+                                 before_compile=warming[0] if warming else None)
         if log and time.monotonic() - started > 1:
             log(f"  Verilator build in {time.monotonic() - started:.1f} s")
     return handle
