@@ -289,6 +289,12 @@ def _reads(files):
     return [f"read_rtlil {f}" if f.endswith(".il") else f"read_verilog {f}" for f in files]
 
 
+def _load(name, files, prep=True):
+    """Yosys commands that read side ``name`` from ``files`` and prepare it (unless read
+    prepared)."""
+    return [*_reads(files), f"hierarchy -check -top {name}", *([PREP] if prep else [])]
+
+
 def _side_script(name, files, cmds, prep=True, view=None):
     """Yosys commands that read side ``name`` from ``files``, prepare it (unless read
     prepared), run ``cmds`` on it and stash it. With ``view`` (a Verilog file defining
@@ -297,16 +303,16 @@ def _side_script(name, files, cmds, prep=True, view=None):
     top = f"{name}_raw" if view else name
     wrap = [f"read_verilog {view}", f"hierarchy -check -top {name}", "flatten",
             "opt_clean"] if view else []
-    return "\n".join([*_reads(files), f"hierarchy -check -top {top}", *([PREP] if prep else []),
-                      *cmds, "opt_clean", *wrap, f"design -stash {name}"])
+    return "\n".join([*_load(top, files, prep), *cmds, "opt_clean", *wrap,
+                      f"design -stash {name}"])
 
 
 def _prep_script(twin_file):
     """A Yosys script that prepares both sides once and writes them to ``<side>_prep.il``."""
     lines = []
     for name, files in (("gold", ["gold.il"]), ("gate", ["gate.il", twin_file])):
-        lines += [*_reads(files), f"hierarchy -check -top {name}", PREP, "opt_clean",
-                  f"write_rtlil {name}_prep.il", "design -reset"]
+        lines += [*_load(name, files), "opt_clean", f"write_rtlil {name}_prep.il",
+                  "design -reset"]
     return "\n".join(lines) + "\n"
 
 
