@@ -59,6 +59,9 @@ class Config:
         32-bit words in one task's context slot.
     imem_words : int
         Instruction memory, in 32-bit instructions.
+    func_words : int
+        The first ``func_words`` instructions, where the module functions must lie: the module
+        sequencers fetch only from there, each from its own copy of them.
     task_ring : int
         Task records the dispatcher holds (committed, not yet finished); SavePC stalls when all
         are taken.
@@ -81,6 +84,7 @@ class Config:
     cb_bytes: int
     ctx_slot_words: int
     imem_words: int
+    func_words: int
     task_ring: int
     templates: int
 
@@ -93,6 +97,10 @@ class Config:
             raise ValueError(f"ctx_slot_words must be at least {CB_LANES} (a row of the "
                              f"context buffer), not {self.ctx_slot_words!r}")
         _log2(self.imem_words, "imem_words")
+        _log2(self.func_words, "func_words")
+        if not 2 <= self.func_words <= self.imem_words:
+            raise ValueError(f"func_words must be in 2..imem_words ({self.imem_words}), not "
+                             f"{self.func_words!r}")
         if not 2 <= self.task_ring <= 64:
             raise ValueError(f"task_ring must be in 2..64, not {self.task_ring!r}")
         if self.beat_elems < 2:
@@ -236,13 +244,15 @@ PRESETS = {
         name="small", pe_rows=4, pe_cols=8, frac_bits=8, acc_bits=48,
         dram_bytes_per_cycle=8, dram_latency=10, dram_bytes=16 * MB,
         nbin_bytes=4 * KB, sb_bytes=16 * KB, nbout_bytes=2 * KB,
-        cb_bytes=1 * KB, ctx_slot_words=16, imem_words=16384, task_ring=8, templates=32),
+        cb_bytes=1 * KB, ctx_slot_words=16, imem_words=16384, func_words=1024,
+        task_ring=8, templates=32),
     # Table 1 of the paper: 32 x 64 PEs, 32 GB/s at 1 GHz, 1008 KB global buffer + 16 KB CB.
     "paper": Config(
         name="paper", pe_rows=32, pe_cols=64, frac_bits=8, acc_bits=48,
         dram_bytes_per_cycle=32, dram_latency=100, dram_bytes=256 * MB,
         nbin_bytes=384 * KB, sb_bytes=512 * KB, nbout_bytes=112 * KB,
-        cb_bytes=16 * KB, ctx_slot_words=16, imem_words=16384, task_ring=16, templates=32),
+        cb_bytes=16 * KB, ctx_slot_words=16, imem_words=16384, func_words=1024,
+        task_ring=16, templates=32),
 }
 
 

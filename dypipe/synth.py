@@ -77,8 +77,9 @@ CLOCK_PINS = {"CABGA381": "G2"}
 
 
 #: Units of the accelerator by their submodule name in :class:`dypipe.rtl.top.Top`, and what
-#: they are. ``imem`` is a plain memory inside the top (on the top's own row of the report),
-#: not a unit that can be synthesized alone.
+#: they are. The instruction memory ``imem`` and the module functions' copy of its start
+#: ``fmem`` are plain memories inside the top (on the top's own row of the report), not units
+#: that can be synthesized alone.
 UNITS = {
     "gbuf": "global buffer: NBin, SB, NBout",
     "cb": "context buffer",
@@ -334,7 +335,7 @@ def format_report(record):
                 f"{share:>8}")
     for unit, totals in record["units"].items():
         rows = [r for r in record["modules"] if r["unit"] == unit]
-        what = UNITS.get(unit, "imem, counters, errors" if unit == "top" else "")
+        what = UNITS.get(unit, "imem, fmem, counters, errors" if unit == "top" else "")
         label = f"{unit} ({what})" if what else unit
         lines.append(row(label[:44], totals, f"{totals['lut_share']:.1%}"))
         if len(rows) > 1:

@@ -1,12 +1,13 @@
 """A module sequencer: runs module functions (tasks) on one functional unit.
 
-On a task it fetches from the task's PC, reads its parameters from the task's context slot
-(:attr:`Op.LDC`), computes with the scalar subset of the ISA and hands macro-instructions to
-its unit. It moves on as soon as the unit has taken one (a DMA engine takes the next while the
-last one's data is still under way). :attr:`Op.END` *releases* the task: the sequencer takes
-the next task at once, while up to :data:`~.task.PENDING` released tasks wait for their
-last macro-instructions; a task is *done* when every macro-instruction it issued has finished
-(units finish theirs in order). A unit's error is reported with the PC of the
+On a task it fetches from the task's PC (module functions lie in the first ``func_words``
+instructions, which it reads from its own copy: a PC past them is :attr:`Err.PC_RANGE`),
+reads its parameters from the task's context slot (:attr:`Op.LDC`), computes with the scalar
+subset of the ISA and hands macro-instructions to its unit. It moves on as soon as the unit
+has taken one (a DMA engine takes the next while the last one's data is still under way).
+:attr:`Op.END` *releases* the task: the sequencer takes the next task at once, while up to
+:data:`~.task.PENDING` released tasks wait for their last macro-instructions; a task is *done*
+when every macro-instruction it issued has finished (units finish theirs in order). A unit's error is reported with the PC of the
 macro-instruction the unit last took (units check a command before taking the next).
 """
 
@@ -38,7 +39,7 @@ class ModuleSequencer(wiring.Component):
     done : Out(1)        the oldest released task's last macro-instruction finished (pulse)
     busy : Out(1)        a task is running or finishing
     ctx_load : Out(1)    this cycle waits on the context buffer
-    imem : Out(ReadPort) instruction fetch
+    imem : Out(ReadPort) instruction fetch, from the first ``func_words`` instructions
     cb : Out(ReadPort)   context reads
     unit : Out(UnitPort) macro-instructions
     err : Out(ErrorReport)
@@ -52,7 +53,7 @@ class ModuleSequencer(wiring.Component):
             "task": In(wiring.Signature({"valid": Out(1), "ready": In(1),
                                          "payload": Out(record)})),
             "released": Out(1), "done": Out(1), "busy": Out(1), "ctx_load": Out(1),
-            "imem": Out(ReadPort((config.imem_words - 1).bit_length(), WORD_BITS)),
+            "imem": Out(ReadPort((config.func_words - 1).bit_length(), WORD_BITS)),
             "cb": Out(ReadPort((config.cb_words - 1).bit_length(), WORD_BITS)),
             "unit": Out(UnitPort()),
             "err": Out(ErrorReport()),
@@ -70,7 +71,7 @@ class ModuleSequencer(wiring.Component):
         macro_ops = [op for op, (_, units) in OPS.items()
                      if units == {self._unit} and op not in (Op.LDC, Op.END)]
 
-        flow = InsnFlow(m, cfg.imem_words, pc, self.imem, self.err)
+        flow = InsnFlow(m, cfg.func_words, pc, self.imem, self.err)
         report, next_insn = flow.report, flow.next
 
         # Macro-instructions taken and finished, counted modulo 256; a released task is done

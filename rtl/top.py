@@ -92,9 +92,16 @@ class Top(wiring.Component):
 
         connect_write(ctrl.imem_w, imem)
         connect_read(ctrl.imem_r, imem)
+        # The module functions' copy: every write below func_words lands in both.
+        m.submodules.fmem = fmem = Memory(shape=unsigned(WORD_BITS), depth=cfg.func_words,
+                                          init=[])
+        fw = fmem.write_port()
+        func_bits = (cfg.func_words - 1).bit_length()
+        m.d.comb += [fw.addr.eq(ctrl.imem_w.addr), fw.data.eq(ctrl.imem_w.data),
+                     fw.en.eq(ctrl.imem_w.en & (ctrl.imem_w.addr >> func_bits == 0))]
         wiring.connect(m, ctrl.cb_w, cb.w)
         for idx, (unit, seq) in enumerate(seqs.items()):
-            connect_read(seq.imem, imem)
+            connect_read(seq.imem, fmem)
             wiring.connect(m, seq.cb, cb.r[idx])
             wiring.connect(m, seq.unit, units[unit].cmd)
 

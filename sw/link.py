@@ -1,7 +1,15 @@
-"""The linker: control programs larger than the instruction memory run as overlay segments.
+"""The linker: the module functions first, and control programs larger than the instruction
+memory as overlay segments.
 
-A program that fits the instruction memory is assembled as it is: the control program from pc
-0, the module functions after it. One that does not fit is laid out as::
+The module sequencers fetch only from the first ``config.func_words`` instructions (each has
+its own copy of them), so the module functions come first. A program that fits the
+instruction memory is laid out as::
+
+    pc 0                      j main
+    1 .. main - 1             every module function
+    main ..                   the control program
+
+One that does not fit is laid out as::
 
     pc 0                      j window0
     1 .. window0 - 1          every module function (resident: tasks may run them at any time)
@@ -67,34 +75,43 @@ def link(control, functions, boundaries, config, *, scratch, image=None,
     """Assemble a control program (``control``: lines) and its module functions
     (``functions``: lines) for ``config``.
 
-    When the whole fits ``config.imem_words``, the result is exactly ``assemble`` of the
-    control lines followed by the function lines. Otherwise the control program is split at
-    ``boundaries`` (:class:`Boundary`, in order) into overlay segments whose prefetches use the
-    registers ``scratch`` (address, length); segments after the second are allocated in
-    ``image`` (a :class:`~dypipe.sw.image.DramImage`), with their words as data.
+    The jump at pc 0, the module functions from pc 1 (all of them within
+    ``config.func_words``), then the control program: when the whole fits
+    ``config.imem_words``, from right after the functions. Otherwise the control program is
+    split at ``boundaries`` (:class:`Boundary`, in order) into overlay segments whose
+    prefetches use the registers ``scratch`` (address, length); segments after the second are
+    allocated in ``image`` (a :class:`~dypipe.sw.image.DramImage`), with their words as data.
 
-    Raises :class:`AsmError` for assembly errors and, naming the line, when the program needs
-    overlays but no ``image`` is given, when a piece between two boundaries does not fit a
-    window, or when a label is used in another segment than the one it is in.
+    Raises :class:`AsmError` for assembly errors and, naming the line, when the module
+    functions do not fit ``func_words``, when the program needs overlays but no ``image`` is
+    given, when a piece between two boundaries does not fit a window, or when a label is used
+    in another segment than the one it is in.
     """
     control, functions = list(control), list(functions)
-    text = "\n".join(control + functions) + "\n"
-    try:
-        whole = assemble(text, filename)
-    except AsmError:
-        whole = None        # perhaps only SAVEPCs that cannot reach functions past 2**16
-    if whole is not None and len(whole.words) <= config.imem_words:
-        return whole
     resident = assemble("\n".join(functions) + "\n", filename, origin=1,
                         first_line=len(control) + 1)
-    # The control program alone, to count its words (where the functions go changes the size
-    # of no instruction). It raises any error of the control program itself.
-    sized = assemble("\n".join(control) + "\n", filename,
-                     externs={name: 0 for name in resident.labels})
-    if len(sized.words) + len(resident.words) <= config.imem_words:
-        assemble(text, filename)            # it fits, so its error was real: raise it
-    return _Linker(control, resident, sized, boundaries, config, scratch, image,
+    main = 1 + len(resident.words)
+    if main > config.func_words:
+        line = resident.lines[config.func_words - 1] if resident.words else len(control) + 1
+        raise AsmError(filename, line,
+                       f"the module functions take {len(resident.words)} words; the module "
+                       f"sequencers of {config.name} fetch from the first {config.func_words} "
+                       f"(func_words), one of which is the jump at pc 0")
+    # Where the functions are does not change the size of any instruction: the control
+    # program may be assembled at its place at once.
+    whole = assemble("\n".join(control) + "\n", filename, origin=main,
+                     externs=resident.labels)
+    if main + len(whole.words) <= config.imem_words:
+        return Program(words=_jump(main, filename) + resident.words + whole.words,
+                       labels={**resident.labels, **whole.labels},
+                       lines=[1] + resident.lines + whole.lines)
+    return _Linker(control, resident, whole, boundaries, config, scratch, image,
                    filename).link()
+
+
+def _jump(target, filename):
+    """The word at pc 0: the jump over the module functions."""
+    return assemble(f"j {target}\n", filename).words
 
 
 class _Piece(NamedTuple):
@@ -202,7 +219,7 @@ class _Linker:
         for region, program in loaded:
             self.image.set(region.name, np.asarray(program.words, dtype="<u4").view("<i2"))
         # The boot image: the jump, the functions, segment 0 and, from window 1 on, segment 1.
-        words = assemble(f"j {self.windows[0]}\n", self.filename).words + self.functions.words
+        words = _jump(self.windows[0], self.filename) + self.functions.words
         labels, lines = dict(self.functions.labels), [1] + self.functions.lines
         for window, program in zip(self.windows, programs[:BOOT_SEGMENTS]):
             pad = window - len(words)       # zeros: ILLEGAL, never run

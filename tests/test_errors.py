@@ -51,6 +51,13 @@ def test_instruction_of_another_module_is_illegal():
     assert "mvm" in str(e)
 
 
+def test_task_pc_past_the_module_functions():
+    """The sequencers fetch only from the first func_words instructions (their copy)."""
+    text = f"savepc io, r0, {CFG.func_words}\nwait\nhalt\n"
+    e = run_expecting(text, Err.PC_RANGE, Unit.IO, CFG.func_words)
+    assert e.addr == CFG.func_words
+
+
 def test_dma_outside_dram():
     body = DMA_SETUP.format(dram=CFG.dram_beats - 2, buf=0, rows=1, beats=3, dstride=0,
                             bstride=0)

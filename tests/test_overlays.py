@@ -20,7 +20,7 @@ from dypipe.tb.runner import run_workload
 
 SMALL = PRESETS["small"]
 #: ``small`` with an instruction memory of 512 words: the workloads below need overlays.
-TINY = dataclasses.replace(SMALL, name="small-imem512", imem_words=512)
+TINY = dataclasses.replace(SMALL, name="small-imem512", imem_words=512, func_words=256)
 LOAD_NBIN = LOAD[Buf.NBIN]
 #: The words of that one module function, and the two overlay windows it leaves on TINY.
 FN_WORDS = len(assemble("\n".join(LOAD_NBIN.asm())).words)
@@ -43,12 +43,25 @@ def tasks_program(config, n, image=None):
 
 # -- the linker ------------------------------------------------------------------------------
 
-def test_a_program_that_fits_is_assembled_as_before():
+def test_a_program_that_fits_has_its_functions_first():
     pb, program = tasks_program(SMALL, 40, DramImage(SMALL))
-    plain = assemble(pb.text(), "<tasks>")
-    assert (program.words, program.labels, program.lines) == (plain.words, plain.labels,
-                                                              plain.lines)
+    functions = assemble("\n".join(pb._function_lines()) + "\n", origin=1)
+    main = 1 + len(functions.words)
+    control = assemble("\n".join(pb.lines) + "\n", origin=main, externs=functions.labels)
+    assert program.words == (assemble(f"j {main}").words + functions.words + control.words)
+    assert program.labels[LOAD_NBIN.label] == 1
     assert program.overlays == () and program.window is None
+
+
+def test_module_functions_must_fit_func_words():
+    # The jump at pc 0 and the one function: 1 + FN_WORDS (12) words.
+    fits = 1 << FN_WORDS.bit_length()
+    config = dataclasses.replace(SMALL, name="small-func", func_words=fits // 2)
+    with pytest.raises(AsmError, match=f"module functions take {FN_WORDS} words.*first "
+                                       f"{fits // 2} \\(func_words\\)"):
+        tasks_program(config, 2, DramImage(config))
+    config = dataclasses.replace(SMALL, name="small-func", func_words=fits)
+    tasks_program(config, 2, DramImage(config))
 
 
 def test_boundaries_follow_tasks_outside_atomic_regions():
