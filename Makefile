@@ -51,7 +51,7 @@ sim: $(STAMP)
 formal: $(STAMP)
 	$(DYPIPE) formal --config small --reduced --induction
 	$(DYPIPE) formal --config small --induction
-	$(DYPIPE) formal --config small --reduced --mutant off-by-one --depth 3
+	$(DYPIPE) formal --config small --reduced --mutant off-by-one --depth 4
 	$(DYPIPE) equiv --presets small --json build/equiv/small.json
 	$(DYPIPE) equiv --presets paper --twins MacArray,LaneFold,LaneFinish \
 		--json build/equiv/paper.json

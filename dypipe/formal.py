@@ -15,10 +15,11 @@ Environment (assumptions):
   reuses a slot once the dispatcher has given it back; the records themselves are free,
   malformed ones included);
 * a module sequencer takes a task only while it runs none; it releases (``released``) only the
-  task it runs, and only while fewer than :data:`~dypipe.rtl.task.PENDING` of its released
-  tasks are unfinished; ``finished`` says its oldest released task finished, so it needs one,
-  or one released in the same cycle. Everything else (when a task is committed, taken,
-  released or finished) is free;
+  task it runs, only while the dispatcher lets that task act (``go``: the sequencer runs END
+  and macro-instructions only then) and only while fewer than
+  :data:`~dypipe.rtl.task.PENDING` of its released tasks are unfinished; ``finished`` says
+  its oldest released task finished, so it needs one, or one released in the same cycle.
+  Everything else (when a task is committed, taken, released or finished) is free;
 * footprint values (``lo``, ``len``) stay below twice the largest space: every well-formed
   record's do; it keeps the solver's arithmetic narrow;
 * reset stays low: the proof starts from the registers' initial values.
@@ -60,19 +61,22 @@ ENGINE = "smtbmc boolector"
 PROPERTIES = {
     "invariants": "the dispatcher's registers agree with the shadow entry by entry, and both "
                   "are consistent (what an induction proof needs)",
-    "hazard": "no task is offered to its module while an older live task conflicts with it "
-              "(either is a barrier, or ranges in one space overlap and one of them writes)",
+    "hazard": "no task a module runs may act (go: its macro-instructions and END) while an "
+              "older live task conflicts with it (either is a barrier, or ranges in one space "
+              "overlap and one of them writes)",
     "order": "a module is offered only a live, not yet issued task, exactly as committed and "
              "of that module, once every older task of the module was released",
-    "eager": "a task is offered as soon as no older live task conflicts with it and every "
-             "older task of its module was released (no false hazards)",
+    "eager": "a task is offered as soon as every older task of its module was released, and "
+             "the task a module runs may act as soon as no older live task conflicts with it "
+             "(no false hazards)",
     "slots": "each `finished` pulse gives back, that cycle, the slot of the module's oldest "
              "released live task, and no slot is given back otherwise",
     "ring": "a record is taken exactly while fewer than task_ring tasks are live and no "
             "malformed record was seen; a malformed one is reported as BAD_TASK at once",
     "idle": "`idle` holds exactly when no task is live and `live` counts the live tasks",
-    "cover": "a task can be issued, released and finished, and a task held by a conflict "
-             "can be issued once the older one finished",
+    "cover": "a task can be issued, released and finished, a task can be issued while an "
+             "older task it conflicts with is live, and a task held by a conflict can act "
+             "once the older one finished",
 }
 
 
@@ -253,7 +257,7 @@ class _Shadow:
             self.npend.append(npend)
             ready, released, finished = env.issue_ready[u], env.released[u], env.finished[u]
             m.d.comb += [Assume(~ready | ~running),
-                         Assume(~released | (running & (npend < PENDING))),
+                         Assume(~released | (running & (npend < PENDING) & dut.go[u])),
                          Assume(~finished | (npend != 0) | released)]
             take = port.valid & ready
             m.d.sync += [running.eq((running & ~released) | take),
@@ -314,12 +318,16 @@ class _Shadow:
         """Live tasks of module ``u`` older than task ``y`` and not yet released."""
         return self.live & self.of_unit[u] & ~self.rel & self.before[y]
 
+    def _held(self, u):
+        """Whether the task module ``u`` runs has an older live task it conflicts with."""
+        return _any(Mux(self.run_task[u][y], (self.block[y] & self.live).any(), 0)
+                    for y in range(self.W))
+
     def check_hazard(self):
         m = self.m
-        for valid, offer, _ in self._offers():
-            for y in range(self.W):
-                with m.If(valid & offer[y]):
-                    m.d.comb += Assert((self.block[y] & self.live) == 0)
+        for u, go in enumerate(self.dut.go):
+            with m.If(self.running[u] & go):
+                m.d.comb += Assert(~self._held(u))
 
     def check_order(self):
         m = self.m
@@ -336,9 +344,10 @@ class _Shadow:
         m = self.m
         for u, (valid, _, _) in enumerate(self._offers()):
             ready = Cat(self.live[y] & ~self.issued[y] & self.of_unit[u][y]
-                        & (self._unreleased_before(u, y) == 0)
-                        & ((self.block[y] & self.live) == 0) for y in range(self.W))
+                        & (self._unreleased_before(u, y) == 0) for y in range(self.W))
             m.d.comb += Assert(valid == ready.any())
+            with m.If(self.running[u]):
+                m.d.comb += Assert(self.dut.go[u] == ~self._held(u))
 
     def check_slots(self):
         m, dut = self.m, self.dut
@@ -371,7 +380,11 @@ class _Shadow:
             Cover(_any(taken)),
             Cover(self.env.released.any()),
             Cover(_any(r.valid for r in dut.retire)),
-            Cover(_any(t & (self.offer[u] & self.waited).any() for u, t in enumerate(taken))),
+            Cover(_any(t & _any(Mux(self.offer[u][y], (self.block[y] & self.live).any(), 0)
+                                    for y in range(self.W))
+                       for u, t in enumerate(taken))),
+            Cover(_any(self.running[u] & go & (self.run_task[u] & self.waited).any()
+                       for u, go in enumerate(dut.go))),
         ]
 
 
@@ -391,6 +404,7 @@ class _Shadow:
                 m.d.comb += [inv(~self.before[y][y]),
                              inv((self.block[y] & live & ~self.before[y]) == 0),
                              inv(~self.rel[y] | self.issued[y]),
+                             inv(~self.rel[y] | ((self.block[y] & live) == 0)),
                              inv(self.of_unit_any[y] & ~_malformed(self.cfg, rec))]
                 for r in rec.ranges:
                     m.d.comb += inv((r.desc.lo < limit) & (r.len < limit))
@@ -495,7 +509,7 @@ def _mode(name, induction):
     return "cover" if name == "cover" else "prove" if induction else "bmc"
 
 
-#: Cycles the covers need: a conflicting task is committed, waits, and issues at cycle 3.
+#: Cycles the covers need: a conflicting task is committed, issued, and acts at cycle 4.
 COVER_DEPTH = 6
 
 

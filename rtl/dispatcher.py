@@ -11,10 +11,13 @@ record arrives it is compared once with every record still held, giving two depe
   in the same space, overlap, and at least one of the two writes it: read-after-write,
   write-after-read and write-after-write hazards alike.
 
-A task issues to its module as soon as both vectors are empty; a released task clears its bit
-in the order vectors, so the module can start its next task while the last one's data is still
-in flight; a finishing task (its last transfer has landed) clears its bit in every vector and
-gives its context slot back. Tasks of different modules therefore run in
+A task *issues* to its module as soon as its order vector is empty and the module is free: the
+sequencer runs its prologue (context loads, address arithmetic) at once, but ``go`` holds its
+first macro-instruction (and its END) until its data vector is empty too, so the prologue
+overlaps the conflicting tasks' last transfers instead of following them. A released task
+clears its bit in the order vectors, so the module can start its next task while the last
+one's data is still in flight; a finishing task (its last transfer has landed) clears its bit
+in every vector and gives its context slot back. Tasks of different modules therefore run in
 parallel whenever their footprints allow, whatever order the control program found them in.
 
 A record naming no module, or with a range in no space or past the end of its space, is
@@ -23,7 +26,7 @@ malformed: the machine stops with :attr:`Err.BAD_TASK`.
 
 from types import SimpleNamespace
 
-from amaranth import Module, Signal, Const, Mux
+from amaranth import Module, Signal, Const, Mux, Cat
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -84,13 +87,14 @@ class Dispatcher(wiring.Component):
     -------
     task : In(TaskPort)                         committed tasks from the control unit
     issue : Out(TaskPort).array(n_modules)      to the module sequencers
+    go : Out(n_modules)     the task a module runs may act (its data vector is empty)
     released : In(n_modules)                    a module's task ran END (pulses)
     finished : In(n_modules)                    a module's oldest released task finished
     retire : Out(RetirePort).array(n_modules)   slots given back to the ring
     idle : Out(1)                               no unfinished task
     live : Out(range(task_ring + 1))            unfinished tasks
-    stall_hazard : Out(1)   a task next in line for its idle module waits on a data conflict
-    stall_busy : Out(1)     a task free of conflicts waits for its module
+    stall_hazard : Out(1)   a task its module runs waits for ``go`` (on a data conflict)
+    stall_busy : Out(1)     a task waits for its module to release an older one
     err : Out(ErrorReport)   ``pc`` is the record's; ``addr`` the bad field (unit or range)
 
     Parameters
@@ -116,7 +120,7 @@ class Dispatcher(wiring.Component):
         n = len(MODULE_UNITS)
         super().__init__({
             "task": In(TaskPort(config)),
-            "issue": Out(TaskPort(config)).array(n),
+            "issue": Out(TaskPort(config)).array(n), "go": Out(n),
             "released": In(n), "finished": In(n),
             "retire": Out(RetirePort(config)).array(n),
             "idle": Out(1), "live": Out(range(config.task_ring + 1)),
@@ -214,13 +218,18 @@ class Dispatcher(wiring.Component):
                          self.err.pc.eq(new.pc), self.err.addr.eq(bad_addr)]
             m.d.sync += stopped.eq(1)
 
-        # -- issue: per module, the (only possible) waiting task with no dependencies ---------
+        # -- issue: per module, the (only possible) waiting task with no order dependency ----
+        # Its data dependencies hold it at ``go``; issued tasks with data dependencies left:
+        holding = Signal(W)
         started = Signal(W)
         for u, port in enumerate(self.issue):
             cand = Signal(W, name=f"cand_{MODULE_UNITS[u].name.lower()}")
             for j, rec in enumerate(recs):
                 m.d.comb += cand[j].eq(valid[j] & ~issued[j] & (rec.unit == u)
-                                       & (data_deps[j] == 0) & (order_deps[j] == 0))
+                                       & (order_deps[j] == 0))
+            # Only the task the module runs can hold (a released task has no data dependency
+            # left); it is issued from the cycle after it was taken, its first instruction's.
+            m.d.comb += self.go[u].eq(~(holding & Cat(rec.unit == u for rec in recs)).any())
             idx, found = _first_set(m, cand, f"issue_{u}")
             m.d.comb += port.valid.eq(found)
             for j, rec in enumerate(recs):
@@ -250,9 +259,9 @@ class Dispatcher(wiring.Component):
         hazard = Signal(W)
         busy = Signal(W)
         for j in range(W):
-            waiting = valid[j] & ~issued[j]
-            m.d.comb += [hazard[j].eq(waiting & (order_deps[j] == 0) & (data_deps[j] != 0)),
-                         busy[j].eq(waiting & (order_deps[j] != 0) & (data_deps[j] == 0))]
+            m.d.comb += [holding[j].eq(valid[j] & issued[j] & (data_deps[j] != 0)),
+                         hazard[j].eq(holding[j] & ~released[j]),
+                         busy[j].eq(valid[j] & ~issued[j] & (order_deps[j] != 0))]
         m.d.comb += [self.idle.eq(valid == 0), self.live.eq(sum(valid[j] for j in range(W))),
                      self.stall_hazard.eq(hazard.any()),
                      self.stall_busy.eq(busy.any())]
@@ -267,9 +276,10 @@ class Dispatcher(wiring.Component):
 
 def _invariants(m, s, claim):
     """Dependencies point only at other held tasks, never both ways; an order dependency is on
-    an unreleased task of the same module; an issued task has none left; a released task was
-    issued; each module's released tasks are held, released, its own and distinct; a held
-    task's extents are its ranges'. Stated with ``claim`` (``Assert`` or ``Assume``)."""
+    an unreleased task of the same module; an issued task has no order dependency left; a
+    released task was issued and has no data dependency left; each module's released tasks are
+    held, released, its own and distinct; a held task's extents are its ranges'. Stated with
+    ``claim`` (``Assert`` or ``Assume``)."""
     W = len(s.valid)
     for j, rec in enumerate(s.recs):
         others = s.valid & ((1 << W) - 1 - (1 << j))
@@ -281,8 +291,9 @@ def _invariants(m, s, claim):
             m.d.comb += [claim((s.data_deps[j] & ~others) == 0),
                          claim((s.order_deps[j] & ~others) == 0),
                          claim((s.order_deps[j] & s.released) == 0),
-                         claim(~s.issued[j] | ((s.data_deps[j] | s.order_deps[j]) == 0)),
-                         claim(~s.released[j] | s.issued[j])]
+                         claim(~s.issued[j] | (s.order_deps[j] == 0)),
+                         claim(~s.released[j] | s.issued[j]),
+                         claim(~s.released[j] | (s.data_deps[j] == 0))]
             for k in range(W):
                 m.d.comb += claim(~s.data_deps[j][k] | ~s.data_deps[k][j])
                 with m.If(s.order_deps[j][k]):

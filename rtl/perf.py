@@ -15,8 +15,8 @@ COUNTERS = {
     "ctrl_stall": "cycles the control unit waited (memory, full task ring, WAIT/HALT, "
                   "a copy of instructions: OVERLAY, or PREFETCH, ENTER, LW, SW behind one)",
     "ctx_load": "cycles module sequencers spent reading contexts (LDC)",
-    "stall_hazard": "cycles a task next in line for its idle module waited on a data conflict",
-    "stall_busy": "cycles a task free of conflicts waited for its module to finish another",
+    "stall_hazard": "cycles a task its module had taken waited on a data conflict (for go)",
+    "stall_busy": "cycles a task waited for its module to release an older one",
     "dram_read_bytes": "bytes read from DRAM",
     "dram_write_bytes": "bytes written to DRAM",
     "dram_refused": "cycles a memory request waited because the memory was not ready "

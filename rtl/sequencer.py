@@ -5,9 +5,13 @@ instructions, which it reads from its own copy: a PC past them is :attr:`Err.PC_
 reads its parameters from the task's context slot (:attr:`Op.LDC`), computes with the scalar
 subset of the ISA and hands macro-instructions to its unit. It moves on as soon as the unit
 has taken one (a DMA engine takes the next while the last one's data is still under way).
-:attr:`Op.END` *releases* the task: the sequencer takes the next task at once, while up to
-:data:`~.task.PENDING` released tasks wait for their last macro-instructions; a task is *done*
-when every macro-instruction it issued has finished (units finish theirs in order). A unit's error is reported with the PC of the
+
+A task's macro-instructions and END wait for ``go``: the dispatcher issues a task before the
+older tasks it conflicts with have finished, so that its prologue (context loads, address
+arithmetic) runs meanwhile. :attr:`Op.END` *releases* the task: the sequencer takes the next
+task at once, while up to :data:`~.task.PENDING` released tasks wait for their last
+macro-instructions; a task is *done* when every macro-instruction it issued has finished
+(units finish theirs in order). A unit's error is reported with the PC of the
 macro-instruction the unit last took (units check a command before taking the next).
 """
 
@@ -35,6 +39,8 @@ class ModuleSequencer(wiring.Component):
     """Members
     -------
     task : In(stream of TaskRecord)   a task for this module (``unit`` is ignored)
+    go : In(1)           the task may act: its macro-instructions and END wait for it (the
+                         dispatcher holds it while an older task it conflicts with is unfinished)
     released : Out(1)    a task's END ran (pulse)
     done : Out(1)        the oldest released task's last macro-instruction finished (pulse)
     busy : Out(1)        a task is running or finishing
@@ -52,7 +58,7 @@ class ModuleSequencer(wiring.Component):
         super().__init__({
             "task": In(wiring.Signature({"valid": Out(1), "ready": In(1),
                                          "payload": Out(record)})),
-            "released": Out(1), "done": Out(1), "busy": Out(1), "ctx_load": Out(1),
+            "go": In(1), "released": Out(1), "done": Out(1), "busy": Out(1), "ctx_load": Out(1),
             "imem": Out(ReadPort((config.func_words - 1).bit_length(), WORD_BITS)),
             "cb": Out(ReadPort((config.cb_words - 1).bit_length(), WORD_BITS)),
             "unit": Out(UnitPort()),
@@ -131,11 +137,11 @@ class ModuleSequencer(wiring.Component):
                             m.d.comb += self.cb.en.eq(1)
                             m.next = "LDC"
                     with m.Case(*macro_ops):
-                        m.d.comb += self.unit.macro.valid.eq(~self.unit.err)
-                        with m.If(self.unit.macro.ready):
+                        m.d.comb += self.unit.macro.valid.eq(~self.unit.err & self.go)
+                        with m.If(self.unit.macro.ready & self.go):
                             next_insn(pc + 1)
                     with m.Case(Op.END):
-                        with m.If(nmarks != PENDING):
+                        with m.If((nmarks != PENDING) & self.go):
                             m.d.comb += release.eq(1)
                             m.next = "IDLE"
                     with m.Default():

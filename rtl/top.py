@@ -111,7 +111,8 @@ class Top(wiring.Component):
             wiring.connect(m, disp.issue[idx], seqs[unit].task)
             wiring.connect(m, disp.retire[idx], ctrl.retire[idx])
             m.d.comb += [disp.finished[idx].eq(seqs[unit].done),
-                         disp.released[idx].eq(seqs[unit].released)]
+                         disp.released[idx].eq(seqs[unit].released),
+                         seqs[unit].go.eq(disp.go[idx])]
         m.d.comb += [ctrl.tasks_idle.eq(disp.idle), ctrl.tasks_live.eq(disp.live)]
 
         # Data paths.

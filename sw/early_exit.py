@@ -16,9 +16,11 @@ classifier's output has landed when the flag reads 0 (gate and flag share one 32
 * DyPipe commits block 1 and the exit classifier, then block 2's first loads (they read only
   ``p1`` and weights, whatever the decision; the layers are placed in the buffers as a
   network's are, so these loads write nothing the exit classifier uses and run beside it),
-  waits for all of them (WAIT) and reads the gate; then halts, or goes on with block 2 without
-  a drain. Waiting for fewer (WAITN) let a load finish before the exit classifier's store, so
-  that the first read of the gate often came too early and cost another DRAM round trip.
+  waits until at most those loads are unfinished (WAITN) and reads the gate, polling the flag
+  (if a load finished before the exit classifier's store, the wait ended early and the read
+  repeats); then halts, or goes on with block 2 without a drain. Waiting for the loads too
+  (WAIT) cost a taken exit the loads' last cycles: once the dispatcher let tasks run their
+  prologues before their conflicts cleared, the classifier's store landed before them.
 * NonePipe: the DyPipe program with every task a barrier.
 """
 
@@ -96,8 +98,7 @@ def compile_early_exit(config, x, params, *, classes=10, mode="dypipe", name="ea
     word = y_exit.region.beat * config.beat_words + classes // 2
 
     def read_decision(pb):
-        """_WORD = the gate (sign-extended); loops until the flag says the word is written (a
-        check: after the drain it always is)."""
+        """_WORD = the gate (sign-extended); loops until the flag says the word is written."""
         poll = pb.label(pb.fresh_label("poll"))
         pb.li(_WORD, word)
         pb.emit(f"lw {_WORD}, 0({_WORD})")
@@ -127,7 +128,7 @@ def compile_early_exit(config, x, params, *, classes=10, mode="dypipe", name="ea
             with pb.atomic():
                 emit(pb, [prefetch], mode)
                 # The exit classifier and the loads beside it.
-                pb.wait()
+                pb.wait(len(prefetch))
                 read_decision(pb)
                 pb.emit(f"blt r0, {_WORD}, {done}")
                 rest = [[t for t in first if t not in prefetch]] + steps2[0][1:]

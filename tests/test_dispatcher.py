@@ -38,14 +38,16 @@ def conflict(a, b):
 
 def simulate(tasks, *, max_cycles=3000, commit_gap=0):
     """Commit ``tasks`` in order (as fast as the dispatcher takes them) and model each module
-    running a task for its duration. Returns (events, error) where events maps task index to
-    (commit, issue, finish) cycles."""
+    taking an offered task when idle, waiting for ``go`` and then running it for its duration.
+    Returns (events, error) where events maps task index to (commit, issue, start, finish)
+    cycles (start: the first cycle with ``go``)."""
     dut = Dispatcher(CFG)
-    events = {i: [None, None, None] for i in range(len(tasks))}
+    events = {i: [None, None, None, None] for i in range(len(tasks))}
     state = {"error": None, "ready_low_while_full": False}
 
     async def bench(ctx):
-        running = {u: None for u in range(len(MODULE_UNITS))}   # unit -> (task, end cycle)
+        # unit -> [task, end cycle], the end None while the task waits for go
+        running = {u: None for u in range(len(MODULE_UNITS))}
         nxt, cycle = 0, 0
         gap = 0
         while cycle < max_cycles:
@@ -66,8 +68,12 @@ def simulate(tasks, *, max_cycles=3000, commit_gap=0):
                     ctx.set(p.ranges[i].desc.lo, lo)
                     ctx.set(p.ranges[i].desc.write, wr)
                     ctx.set(p.ranges[i].len, ln)
-            # Modules: accept an issued task when idle; pulse finished at the end.
+            # Modules: accept an issued task when idle; start it on go; pulse finished at the end.
             for u in running:
+                if running[u] is not None and running[u][1] is None and ctx.get(dut.go[u]):
+                    i = running[u][0]
+                    events[i][2] = cycle
+                    running[u][1] = cycle + tasks[i].cycles
                 ctx.set(dut.issue[u].ready, running[u] is None)
                 done = running[u] is not None and running[u][1] == cycle
                 ctx.set(dut.finished[u], done)
@@ -88,13 +94,13 @@ def simulate(tasks, *, max_cycles=3000, commit_gap=0):
             elif gap:
                 gap -= 1
             for u in finished:
-                events[running[u][0]][2] = cycle
+                events[running[u][0]][3] = cycle
                 running[u] = None
             for u, i in issued.items():
                 assert tasks[i].unit == u, f"task {i} of unit {tasks[i].unit} issued to {u}"
                 events[i][1] = cycle
-                running[u] = (i, cycle + tasks[i].cycles)
-            if nxt == len(tasks) and all(e[2] is not None for e in events.values()):
+                running[u] = [i, None]
+            if nxt == len(tasks) and all(e[3] is not None for e in events.values()):
                 assert ctx.get(dut.idle)
                 return
 
@@ -106,13 +112,17 @@ def simulate(tasks, *, max_cycles=3000, commit_gap=0):
 
 
 def check_schedule(tasks, events):
-    """Every task ran; none started before an older conflicting or same-module task ended."""
-    for i, (c, s, f) in events.items():
-        assert None not in (c, s, f), f"task {i} never finished: {events[i]}"
+    """Every task ran; none was issued before an older task of its module ended (this model
+    releases a task as it finishes), none started before an older conflicting task ended."""
+    for i, (c, issue, start, f) in events.items():
+        assert None not in (c, issue, start, f), f"task {i} never finished: {events[i]}"
         for j in range(i):
-            if tasks[j].unit == tasks[i].unit or conflict(tasks[j], tasks[i]):
-                assert s >= events[j][2], (f"task {i} started at {s} before older task {j} "
-                                           f"finished at {events[j][2]}")
+            if tasks[j].unit == tasks[i].unit:
+                assert issue >= events[j][3], (f"task {i} issued at {issue} before older task "
+                                               f"{j} of its module ended at {events[j][3]}")
+            if conflict(tasks[j], tasks[i]):
+                assert start >= events[j][3], (f"task {i} started at {start} before older "
+                                               f"task {j} finished at {events[j][3]}")
 
 
 def test_different_modules_run_in_parallel():
@@ -121,7 +131,7 @@ def test_different_modules_run_in_parallel():
     events, err = simulate(tasks)
     assert err is None
     check_schedule(tasks, events)
-    starts = [events[i][1] for i in range(3)]
+    starts = [events[i][2] for i in range(3)]
     assert max(starts) - min(starts) <= 3, f"independent tasks started at {starts}"
 
 
@@ -129,7 +139,7 @@ def test_same_module_runs_in_order():
     tasks = [T(IO, 10, (R("NBIN", 0, 4, 1),)), T(IO, 10, (R("SB", 0, 4, 1),))]
     events, err = simulate(tasks)
     check_schedule(tasks, events)
-    assert events[1][1] >= events[0][2]
+    assert events[1][1] >= events[0][3]
 
 
 @pytest.mark.parametrize("kind,older,newer", [
@@ -143,8 +153,9 @@ def test_hazard_held_then_released(kind, older, newer):
     events, err = simulate(tasks)
     assert err is None
     check_schedule(tasks, events)
-    # Held exactly until the older task finished, then issued at once.
-    assert events[1][1] - events[0][2] <= 1, f"{kind}: {events}"
+    # Issued at once (its prologue may run), held at go exactly until the older task finished.
+    assert events[1][1] < events[0][2] + 5, f"{kind}: {events}"
+    assert 0 <= events[1][2] - events[0][3] <= 1, f"{kind}: {events}"
 
 
 @pytest.mark.parametrize("older,newer", [
@@ -156,7 +167,7 @@ def test_hazard_held_then_released(kind, older, newer):
 def test_no_false_hazard(older, newer):
     tasks = [T(IO, 30, (older,)), T(PFU, 5, (newer,))]
     events, err = simulate(tasks)
-    assert events[1][1] < events[0][2], f"held without a conflict: {events}"
+    assert events[1][2] < events[0][3], f"held without a conflict: {events}"
 
 
 def test_barrier_waits_for_all_and_holds_later():
@@ -164,8 +175,8 @@ def test_barrier_waits_for_all_and_holds_later():
              T(PFU, 5, barrier=True), T(IO, 5, (R("SB", 0, 1, 1),))]
     events, err = simulate(tasks)
     check_schedule(tasks, events)
-    assert events[2][1] >= max(events[0][2], events[1][2])
-    assert events[3][1] >= events[2][2]
+    assert events[2][2] >= max(events[0][3], events[1][3])
+    assert events[3][2] >= events[2][3]
 
 
 def test_ring_full_stalls_commit():
@@ -174,7 +185,7 @@ def test_ring_full_stalls_commit():
     events, err = simulate(tasks)
     check_schedule(tasks, events)
     # Task task_ring can only be committed once the first one has finished.
-    assert events[CFG.task_ring][0] >= events[0][2], events
+    assert events[CFG.task_ring][0] >= events[0][3], events
 
 
 @pytest.mark.parametrize("task", [
@@ -220,14 +231,15 @@ def test_long_random_sequence():
     assert err is None
     check_schedule(tasks, events)
     # The dispatcher overlapped work: fewer cycles than running every task back to back.
-    span = max(e[2] for e in events.values())
+    span = max(e[3] for e in events.values())
     assert span < sum(t.cycles for t in tasks), span
 
 
 def test_released_task_frees_its_module_but_not_its_data():
     """IO task 0 writes NBin[0, 4); once it is released (its code ended) IO task 1, which
-    touches other rows, issues at once; PFU task 2, which reads task 0's rows, waits until task
-    0 has finished (its data landed)."""
+    touches other rows, issues at once; PFU task 2, which reads task 0's rows, is offered at
+    once (its prologue may run) but may not act (``go``) until task 0 has finished (its data
+    landed)."""
     dut = Dispatcher(CFG)
     tasks = [(IO, [(Space.NBIN, 0, 4, 1)]), (IO, [(Space.NBIN, 8, 4, 1)]),
              (PFU, [(Space.NBIN, 0, 4, 0)])]
@@ -253,28 +265,32 @@ def test_released_task_frees_its_module_but_not_its_data():
         await ctx.tick()                                   # task 0 runs on IO
         ctx.set(dut.issue[IO].ready, 0)
         seen["io_before_release"] = ctx.get(dut.issue[IO].valid)
+        seen["io_go"] = ctx.get(dut.go[IO])
         ctx.set(dut.released[IO], 1)                       # task 0's END
         await ctx.tick()
         ctx.set(dut.released[IO], 0)
         seen["io_next"] = (ctx.get(dut.issue[IO].valid), ctx.get(dut.issue[IO].payload.pc))
+        seen["pfu_offered"] = (ctx.get(dut.issue[PFU].valid),
+                               ctx.get(dut.issue[PFU].payload.pc))
         ctx.set(dut.issue[PFU].ready, 1)
-        seen["pfu_before_finish"] = ctx.get(dut.issue[PFU].valid)
         ctx.set(dut.issue[IO].ready, 1)
-        await ctx.tick()                                   # task 1 issues to IO
+        await ctx.tick()                                   # task 1 to IO, task 2 to PFU
         ctx.set(dut.issue[IO].ready, 0)
+        ctx.set(dut.issue[PFU].ready, 0)
+        seen["pfu_go_before_finish"] = ctx.get(dut.go[PFU])
         ctx.set(dut.finished[IO], 1)                       # task 0 finishes (oldest first)
         seen["retired_slot"] = ctx.get(dut.retire[IO].slot)
         await ctx.tick()
         ctx.set(dut.finished[IO], 0)
-        seen["pfu_after_finish"] = (ctx.get(dut.issue[PFU].valid),
-                                    ctx.get(dut.issue[PFU].payload.pc))
+        seen["pfu_go_after_finish"] = ctx.get(dut.go[PFU])
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert not seen["io_before_release"]
+    assert not seen["io_before_release"] and seen["io_go"]
     assert seen["io_next"] == (1, 101)
-    assert not seen["pfu_before_finish"]
+    assert seen["pfu_offered"] == (1, 102)
+    assert not seen["pfu_go_before_finish"]
     assert seen["retired_slot"] == 0
-    assert seen["pfu_after_finish"] == (1, 102)
+    assert seen["pfu_go_after_finish"]

@@ -18,11 +18,11 @@ def _quiet(message, end="\n"):
 
 
 @pytest.mark.formal
-def test_off_by_one_overlap_fails_hazard_at_step_2():
+def test_off_by_one_overlap_fails_hazard_at_step_3():
     """Commit a writer (step 0) and a reader of its last beat (step 1): the broken dispatcher
-    offers the reader at step 2, while the writer is live."""
-    [r] = formal.check(REDUCED, ["hazard"], depth=3, mutant="off-by-one", log=_quiet)
-    assert (r.status, r.step) == ("FAIL", 2), r
+    offers the reader at step 2 and lets it act (go) at step 3, while the writer is live."""
+    [r] = formal.check(REDUCED, ["hazard"], depth=4, mutant="off-by-one", log=_quiet)
+    assert (r.status, r.step) == ("FAIL", 3), r
 
 
 @pytest.mark.formal
