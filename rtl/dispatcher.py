@@ -256,14 +256,12 @@ class Dispatcher(wiring.Component):
                              order_deps[j].eq(order_deps[j] & ~finishing & ~releasing)]
 
         # -- status -------------------------------------------------------------------------
-        hazard = Signal(W)
         busy = Signal(W)
         for j in range(W):
             m.d.comb += [holding[j].eq(valid[j] & issued[j] & (data_deps[j] != 0)),
-                         hazard[j].eq(holding[j] & ~released[j]),
                          busy[j].eq(valid[j] & ~issued[j] & (order_deps[j] != 0))]
         m.d.comb += [self.idle.eq(valid == 0), self.live.eq(sum(valid[j] for j in range(W))),
-                     self.stall_hazard.eq(hazard.any()),
+                     self.stall_hazard.eq(holding.any()),
                      self.stall_busy.eq(busy.any())]
         if self._invariants is not None:
             self.state = SimpleNamespace(

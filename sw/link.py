@@ -101,6 +101,10 @@ def link(control, functions, boundaries, config, *, scratch, image=None,
     # program may be assembled at its place at once.
     whole = assemble("\n".join(control) + "\n", filename, origin=main,
                      externs=resident.labels)
+    for label in sorted(set(whole.labels) & set(resident.labels)):
+        at = min(whole.labels[label] - main, len(whole.lines) - 1)
+        raise AsmError(filename, whole.lines[at] if at >= 0 else 1,
+                       f"duplicate label '{label}' (a module function defines it too)")
     if main + len(whole.words) <= config.imem_words:
         return Program(words=_jump(main, filename) + resident.words + whole.words,
                        labels={**resident.labels, **whole.labels},

@@ -64,6 +64,16 @@ def test_module_functions_must_fit_func_words():
     tasks_program(config, 2, DramImage(config))
 
 
+def test_a_label_of_both_the_control_program_and_a_function_is_an_error():
+    pb = ProgramBuilder(SMALL)
+    load_task(pb, 0)
+    pb.label(LOAD_NBIN.label)
+    pb.halt()
+    with pytest.raises(AsmError, match=f"duplicate label '{LOAD_NBIN.label}' \\(a module "
+                                       f"function defines it too\\)"):
+        pb.assemble("<tasks>", image=DramImage(SMALL))
+
+
 def test_boundaries_follow_tasks_outside_atomic_regions():
     pb = ProgramBuilder(SMALL)
     load_task(pb, 0)
