@@ -31,9 +31,10 @@ have ``frac_bits + w_shift`` fraction bits, ``w_shift`` (0..15) the most that ke
 weight in int16 (the MAC array then rounds its results by that many more bits): small weights
 keep 12 to 15 significant bits instead of a few. Values are rounded to the nearest step and
 saturated (after BatchNormalization is folded in float); :attr:`Imported.quantization`
-counts how many weights saturated or became zero. Sigmoid and tanh are the machine's piecewise-linear
-approximations. So the machine's output, dequantized, differs from the float model's:
-:func:`float_reference` evaluates the float model with ``onnx.reference`` to say by how much.
+counts how many weights saturated or became zero. Sigmoid and tanh are the machine's
+piecewise-linear approximations. So the machine's output, dequantized, differs from the float
+model's: :func:`float_reference` evaluates the float model with ``onnx.reference`` to say by
+how much.
 """
 
 import dataclasses
