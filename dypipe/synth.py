@@ -489,9 +489,21 @@ def _synthesize(files, workdir, bindir, timeout, log):
                                      "synth.ys"], workdir, workdir / "yosys.log", timeout, log,
                            _YOSYS_SHOW.search, writes_log=True)
     if code:
-        raise StageError(f"yosys failed (exit code {code}); see {workdir / 'yosys.log'}")
+        raise StageError(f"yosys failed (exit code {code}){_trap(workdir / 'yosys.stdout')}; "
+                         f"see {workdir / 'yosys.log'}")
     stamp.write_text(digest)
     return seconds
+
+
+def _trap(stdout):
+    """What the WebAssembly runtime said when the tool itself crashed (an uncaught exception
+    or trap, not an error Yosys reports in its log), or ''."""
+    text = stdout.read_text(errors="replace") if stdout.exists() else ""
+    if "Caused by:" not in text:
+        return ""
+    cause = " ".join(text.split("Caused by:", 1)[1].split())
+    return (f": the WebAssembly build crashed ({cause}; a wasm32 Yosys can use at most 4 GiB "
+            f"of memory), traceback in {stdout}")
 
 
 def _place_and_route(workdir, bindir, device, package, timeout, log):

@@ -181,3 +181,16 @@ def test_synthesize_place_and_route_the_arbiter(tmp_path, capsys):
     assert record["luts"] > 0 and record["modules"][0]["name"] == "dypipe_arbiter"
     assert set(record["stages"]) >= {"verilog", "pnr"}
     assert "place and route: routed; fmax" in capsys.readouterr().out
+
+
+def test_a_crash_of_the_webassembly_tool_is_named(tmp_path):
+    """Yosys's own errors are in its log; a crash of the WebAssembly build (an uncaught
+    exception, out of memory) is only in the runtime's traceback, which the error names."""
+    out = tmp_path / "yosys.stdout"
+    assert synth._trap(out) == ""
+    out.write_text("Traceback ...\nwasmtime._trap.Trap: error while executing\n\nCaused by:\n"
+                   "    thrown Wasm exception\n")
+    message = synth._trap(out)
+    assert "crashed (thrown Wasm exception;" in message and str(out) in message
+    out.write_text("ERROR: something Yosys reports itself\n")
+    assert synth._trap(out) == ""
