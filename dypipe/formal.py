@@ -318,16 +318,15 @@ class _Shadow:
         """Live tasks of module ``u`` older than task ``y`` and not yet released."""
         return self.live & self.of_unit[u] & ~self.rel & self.before[y]
 
-    def _held(self, u):
-        """Whether the task module ``u`` runs has an older live task it conflicts with."""
-        return _any(Mux(self.run_task[u][y], (self.block[y] & self.live).any(), 0)
-                    for y in range(self.W))
+    def _blocked(self, task):
+        """Whether the task one-hot ``task`` names has an older live task it conflicts with."""
+        return _any(Mux(task[y], (self.block[y] & self.live).any(), 0) for y in range(self.W))
 
     def check_hazard(self):
         m = self.m
         for u, go in enumerate(self.dut.go):
             with m.If(self.running[u] & go):
-                m.d.comb += Assert(~self._held(u))
+                m.d.comb += Assert(~self._blocked(self.run_task[u]))
 
     def check_order(self):
         m = self.m
@@ -347,7 +346,7 @@ class _Shadow:
                         & (self._unreleased_before(u, y) == 0) for y in range(self.W))
             m.d.comb += Assert(valid == ready.any())
             with m.If(self.running[u]):
-                m.d.comb += Assert(self.dut.go[u] == ~self._held(u))
+                m.d.comb += Assert(self.dut.go[u] == ~self._blocked(self.run_task[u]))
 
     def check_slots(self):
         m, dut = self.m, self.dut
@@ -380,9 +379,7 @@ class _Shadow:
             Cover(_any(taken)),
             Cover(self.env.released.any()),
             Cover(_any(r.valid for r in dut.retire)),
-            Cover(_any(t & _any(Mux(self.offer[u][y], (self.block[y] & self.live).any(), 0)
-                                    for y in range(self.W))
-                       for u, t in enumerate(taken))),
+            Cover(_any(t & self._blocked(self.offer[u]) for u, t in enumerate(taken))),
             Cover(_any(self.running[u] & go & (self.run_task[u] & self.waited).any()
                        for u, go in enumerate(dut.go))),
         ]

@@ -223,13 +223,14 @@ class Dispatcher(wiring.Component):
         holding = Signal(W)
         started = Signal(W)
         for u, port in enumerate(self.issue):
-            cand = Signal(W, name=f"cand_{MODULE_UNITS[u].name.lower()}")
-            for j, rec in enumerate(recs):
-                m.d.comb += cand[j].eq(valid[j] & ~issued[j] & (rec.unit == u)
-                                       & (order_deps[j] == 0))
+            name = MODULE_UNITS[u].name.lower()
+            mine, cand = Signal(W, name=f"mine_{name}"), Signal(W, name=f"cand_{name}")
+            m.d.comb += mine.eq(Cat(rec.unit == u for rec in recs))
+            for j in range(W):
+                m.d.comb += cand[j].eq(valid[j] & ~issued[j] & mine[j] & (order_deps[j] == 0))
             # Only the task the module runs can hold (a released task has no data dependency
             # left); it is issued from the cycle after it was taken, its first instruction's.
-            m.d.comb += self.go[u].eq(~(holding & Cat(rec.unit == u for rec in recs)).any())
+            m.d.comb += self.go[u].eq(~(holding & mine).any())
             idx, found = _first_set(m, cand, f"issue_{u}")
             m.d.comb += port.valid.eq(found)
             for j, rec in enumerate(recs):

@@ -82,9 +82,9 @@ class Top(wiring.Component):
                                           init=[])
         m.submodules.cb = cb = ContextBuffer(cfg, len(MODULE_UNITS))
 
-        def connect_write(port, mem):
+        def connect_write(port, mem, when=1):
             p = mem.write_port()
-            m.d.comb += [p.addr.eq(port.addr), p.data.eq(port.data), p.en.eq(port.en)]
+            m.d.comb += [p.addr.eq(port.addr), p.data.eq(port.data), p.en.eq(port.en & when)]
 
         def connect_read(port, mem):
             p = mem.read_port()
@@ -95,10 +95,7 @@ class Top(wiring.Component):
         # The module functions' copy: every write below func_words lands in both.
         m.submodules.fmem = fmem = Memory(shape=unsigned(WORD_BITS), depth=cfg.func_words,
                                           init=[])
-        fw = fmem.write_port()
-        func_bits = (cfg.func_words - 1).bit_length()
-        m.d.comb += [fw.addr.eq(ctrl.imem_w.addr), fw.data.eq(ctrl.imem_w.data),
-                     fw.en.eq(ctrl.imem_w.en & (ctrl.imem_w.addr >> func_bits == 0))]
+        connect_write(ctrl.imem_w, fmem, when=ctrl.imem_w.addr < cfg.func_words)
         wiring.connect(m, ctrl.cb_w, cb.w)
         for idx, (unit, seq) in enumerate(seqs.items()):
             connect_read(seq.imem, fmem)
