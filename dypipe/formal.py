@@ -335,7 +335,8 @@ class _Shadow:
                 m.d.comb += [Assert(offer.any()), Assert((offer & self.issued) == 0)]
             for y, rec in enumerate(self.recs):
                 with m.If(valid & offer[y]):
-                    m.d.comb += [Assert(port.payload.as_value() == rec.as_value()),
+                    m.d.comb += [Assert(port.payload.pc == rec.pc),
+                                 Assert(port.payload.slot == rec.slot),
                                  Assert(self.of_unit[u][y]),
                                  Assert(self._unreleased_before(u, y) == 0)]
 

@@ -32,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..sw.isa import Err, Space, MODULE_UNITS, FOOTPRINT_RANGES
 from .sequencer import ErrorReport
-from .task import TaskPort, RetirePort, TaskRecord, space_beats, PENDING
+from .task import TaskPort, IssuePort, RetirePort, TaskRecord, space_beats, PENDING
 
 __all__ = ["Dispatcher", "Extent", "extent_bits", "ranges_conflict"]
 
@@ -86,7 +86,7 @@ class Dispatcher(wiring.Component):
     """Members
     -------
     task : In(TaskPort)                         committed tasks from the control unit
-    issue : Out(TaskPort).array(n_modules)      to the module sequencers
+    issue : Out(IssuePort).array(n_modules)     to the module sequencers
     go : Out(n_modules)     the task a module runs may act (its data vector is empty)
     released : In(n_modules)                    a module's task ran END (pulses)
     finished : In(n_modules)                    a module's oldest released task finished
@@ -120,7 +120,7 @@ class Dispatcher(wiring.Component):
         n = len(MODULE_UNITS)
         super().__init__({
             "task": In(TaskPort(config)),
-            "issue": Out(TaskPort(config)).array(n), "go": Out(n),
+            "issue": Out(IssuePort(config)).array(n), "go": Out(n),
             "released": In(n), "finished": In(n),
             "retire": Out(RetirePort(config)).array(n),
             "idle": Out(1), "live": Out(range(config.task_ring + 1)),
@@ -235,7 +235,7 @@ class Dispatcher(wiring.Component):
             m.d.comb += port.valid.eq(found)
             for j, rec in enumerate(recs):
                 with m.If(idx == j):
-                    m.d.comb += port.payload.eq(rec)
+                    m.d.comb += [port.payload.pc.eq(rec.pc), port.payload.slot.eq(rec.slot)]
             with m.If(port.valid & port.ready):
                 m.d.sync += running[u].eq(idx)
                 m.d.comb += started.bit_select(idx, 1).eq(1)

@@ -23,7 +23,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Op, OPS, Err, Unit
 from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu
 from .sram import ReadPort
-from .task import TaskRecord, PC_BITS, PENDING
+from .task import IssuePort, PC_BITS, PENDING
 from .unit_port import UnitPort, MAX_PARAMS
 
 __all__ = ["ModuleSequencer", "ErrorReport"]
@@ -38,7 +38,7 @@ def ErrorReport():
 class ModuleSequencer(wiring.Component):
     """Members
     -------
-    task : In(stream of TaskRecord)   a task for this module (``unit`` is ignored)
+    task : In(IssuePort)  a task for this module: its function's PC and context slot
     go : In(1)           the task may act: its macro-instructions and END wait for it (the
                          dispatcher holds it while an older task it conflicts with is unfinished)
     released : Out(1)    a task's END ran (pulse)
@@ -54,10 +54,8 @@ class ModuleSequencer(wiring.Component):
     def __init__(self, config, unit):
         self._config = config
         self._unit = Unit(unit)
-        record = TaskRecord(config)
         super().__init__({
-            "task": In(wiring.Signature({"valid": Out(1), "ready": In(1),
-                                         "payload": Out(record)})),
+            "task": In(IssuePort(config)),
             "go": In(1), "released": Out(1), "done": Out(1), "busy": Out(1), "ctx_load": Out(1),
             "imem": Out(ReadPort((config.func_words - 1).bit_length(), WORD_BITS)),
             "cb": Out(ReadPort((config.cb_words - 1).bit_length(), WORD_BITS)),

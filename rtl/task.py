@@ -6,7 +6,7 @@ from amaranth.lib.wiring import Out
 from ..config import WORD_BITS
 from ..sw.isa import FIELDS, FOOTPRINT_RANGES, RangeDesc, Space, Buf
 
-__all__ = ["TaskRecord", "TaskPort", "RetirePort", "Range", "slot_bits", "space_beats",
+__all__ = ["TaskRecord", "TaskPort", "IssueRecord", "IssuePort", "RetirePort", "Range", "slot_bits", "space_beats",
            "PC_BITS", "PENDING"]
 
 #: Released tasks (their code ended, their last macro-instructions still running) a module
@@ -49,6 +49,18 @@ def TaskPort(config):
     """A stream of task records, from the producer's side (``amaranth.lib.stream``: a record
     moves on ``valid & ready``; ``valid`` does not wait for ``ready``)."""
     return stream.Signature(TaskRecord(config))
+
+
+def IssueRecord(config):
+    """What a module sequencer takes of an issued task: its function's ``pc`` and its context
+    ``slot``. (The whole record would be wires the sequencer never reads, which a synthesis
+    that keeps the module hierarchy cannot remove.)"""
+    return data.StructLayout({"pc": PC_BITS, "slot": slot_bits(config)})
+
+
+def IssuePort(config):
+    """A stream of issued tasks, from the dispatcher's side."""
+    return stream.Signature(IssueRecord(config))
 
 
 def RetirePort(config):
