@@ -2,9 +2,13 @@
 the activations (ReLU; sigmoid and tanh piecewise linear from :mod:`dypipe.sw.pwl`).
 
 Each helper names its result with a combinational signal: Amaranth does not share a
-sub-expression used twice, so without them every use would rebuild the logic below it."""
+sub-expression used twice, so without them every use would rebuild the logic below it. The
+forms are chosen for an FPGA's logic, equal in value to the plain ones (the formal
+equivalence check against the Verilog twin, ``docs/formal.md``, holds them to it): a clamp
+to a power-of-two range tests the value's top bits instead of comparing it, rounding adds at
+the shifted width, and sigmoid and tanh share one multiplier."""
 
-from amaranth import Const, Mux, Signal, signed
+from amaranth import Cat, Mux, Signal, signed
 
 from ..config import ELEM_BITS
 from ..sw.isa import Act
@@ -21,41 +25,67 @@ def _named(m, value, shape, name):
     return sig
 
 
+def _fit(m, value, bits, name):
+    """``value`` clamped to the range of a signed ``bits``-bit number, as a signed
+    ``ELEM_BITS``-bit signal (``bits <= ELEM_BITS``). It fits when its bits from ``bits - 1``
+    up are all equal (all zero if it is unsigned): no comparator."""
+    v = _named(m, value, value.shape(), f"{name}_in")
+    signed_in = v.shape().signed
+    if len(v) < bits or (len(v) == bits and signed_in):
+        return _named(m, v, signed(ELEM_BITS), name)
+    top = v[bits - 1:]
+    fits = (top.all() | ~top.any()) if signed_in else ~top.any()
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    over = Mux(v[-1], lo, hi) if signed_in else hi
+    # The low bits, sign-extended from bit ``bits - 1``.
+    low = v[:bits].as_signed()
+    return _named(m, Mux(fits, low, over), signed(ELEM_BITS), name)
+
+
 def saturate(m, value, name="sat"):
     """``value`` clamped to a signed 16-bit value."""
-    v = _named(m, value, value.shape(), f"{name}_in")
-    return _named(m, Mux(v > _HI, _HI, Mux(v < _LO, _LO, v)), signed(ELEM_BITS), name)
+    return _fit(m, value, ELEM_BITS, name)
 
 
 def round_shift(value, shift):
     """``(value + 2**(shift-1)) >> shift``, arithmetic (round to nearest, ties up); ``shift``
-    an int or an unsigned Value at least 1."""
+    an int or an unsigned Value at least 1. Computed as ``((value >> (shift-1)) + 1) >> 1``,
+    the same number: the adder is as wide as the shifted value, and a run-time ``shift`` needs
+    no second shifter for the rounding constant."""
     if isinstance(shift, int):
-        return (value + (1 << (shift - 1))) >> shift
-    return (value + (Const(1, len(value) + 1) << (shift - 1).as_unsigned())) >> shift
+        return ((value >> (shift - 1)) + 1) >> 1
+    return ((value >> (shift - 1).as_unsigned()) + 1) >> 1
 
 
-def _pwl(m, x, act, frac_bits, name):
-    shift, slopes, intercepts = table(act, frac_bits)
+def _curve(m, x, tanh, frac_bits, name):
+    """Sigmoid's piecewise-linear curve of the signed 16-bit ``x``, or tanh's where ``tanh`` is
+    set: both tables in one case statement, one multiplier."""
     half = SEGMENTS // 2
-    lo, hi = -half << shift, (half << shift) - 1
-    xc = _named(m, Mux(x < lo, lo, Mux(x > hi, hi, x)), signed(ELEM_BITS), f"{name}_xc")
-    seg = ((xc >> shift) + SEGMENTS // 2)[:SEGMENTS.bit_length() - 1]
-    # A case statement per table: cheap to simulate (an indexed part-select of a constant
-    # vector is a wide variable shift in Verilator).
+    seg_bits = (SEGMENTS - 1).bit_length()
+    tables = [table(act, frac_bits) for act in (Act.SIGMOID, Act.TANH)]
+    xcs, segs = [], []
+    for act, (shift, _, _) in zip(("sig", "tanh"), tables):
+        # [-half << shift, (half << shift) - 1] is a signed (log2(half) + shift + 1)-bit range.
+        xc = _fit(m, x, seg_bits + shift, f"{name}_{act}_xc")
+        xcs.append(xc)
+        segs.append(((xc >> shift) + half)[:seg_bits])
+    xc = _named(m, Mux(tanh, xcs[1], xcs[0]), signed(ELEM_BITS), f"{name}_xc")
+    seg = Cat(Mux(tanh, segs[1], segs[0]), tanh)
+    # A case statement: cheap to simulate (an indexed part-select of a constant vector is a
+    # wide variable shift in Verilator).
     slope = Signal(signed(COEFF_BITS), name=f"{name}_slope")
     inter = Signal(signed(COEFF_BITS), name=f"{name}_inter")
     with m.Switch(seg):
-        for k, (a, b) in enumerate(zip(slopes, intercepts)):
-            with m.Case(k):
-                m.d.comb += [slope.eq(a), inter.eq(b)]
+        for t, (_, slopes, intercepts) in enumerate(tables):
+            for k, (a, b) in enumerate(zip(slopes, intercepts)):
+                with m.Case(k | (t << seg_bits)):
+                    m.d.comb += [slope.eq(a), inter.eq(b)]
     return saturate(m, round_shift(slope * xc + (inter << frac_bits), frac_bits), f"{name}_y")
 
 
 def activate(m, x, act, frac_bits, name="act"):
     """``act`` (a run-time :class:`Act` value) of a signed 16-bit value ``x`` (a signal)."""
-    sig = _pwl(m, x, Act.SIGMOID, frac_bits, f"{name}_sig")
-    tanh = _pwl(m, x, Act.TANH, frac_bits, f"{name}_tanh")
-    return _named(m, Mux(act == Act.RELU, Mux(x < 0, 0, x),
-                         Mux(act == Act.SIGMOID, sig, Mux(act == Act.TANH, tanh, x))),
+    curve = _curve(m, x, act == Act.TANH, frac_bits, f"{name}_pwl")
+    return _named(m, Mux(act == Act.RELU, Mux(x[-1], 0, x),
+                         Mux((act == Act.SIGMOID) | (act == Act.TANH), curve, x)),
                   signed(ELEM_BITS), name)
