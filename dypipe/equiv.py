@@ -14,8 +14,9 @@ proves them equivalent:
 * every register of both sides is a port: the outputs of the MAC array and the lanes are
   registers, and an SRAM's rows are exposed as extra outputs, row by row, so the miter also
   asserts that the two memories agree. The Amaranth SRAM is a live-value-table memory (a lane
-  copy, a row copy and a table of which copy holds each lane): its exposed row is the live
-  value, each lane taken from the copy the table names (:func:`_lvt_view`). Then k-induction
+  copy, a row copy and a table of which copy holds each lane, the XOR of two memories): its
+  exposed row is the live value, each lane taken from the copy the table names
+  (:func:`_lvt_view`). Then k-induction
   (``mode prove``, ``depth 2``, ``smtbmc boolector``) is a proof for all cycles;
 * where the two sides build the same multipliers and adders (the MAC array's products and
   its adder tree, the AVG product of the vector lanes), the miter's ``opt_merge`` makes them
@@ -209,8 +210,9 @@ def _expose_rows(gold, gate, rows):
     output ``row<r>_<bank>``, so that the miter compares the two memories row by row.
 
     With a row write port, the gold side's rows are not one memory: its commands expose the
-    lane copy, the row copy and the live-value table row by row (``lane_copy<r>``,
-    ``row_copy<r>``, ``live<r>``), and :func:`_lvt_view` computes ``row<r>_<bank>``."""
+    lane copy, the row copy and the two halves of the live-value table row by row
+    (``lane_copy<r>``, ``row_copy<r>``, ``table_a<r>``, ``table_b<r>``), and
+    :func:`_lvt_view` computes ``row<r>_<bank>``."""
     gold_cmds, gate_cmds, lo = [], [], 0
     for name, width in _banks(gate):
         for r in range(rows):
@@ -226,8 +228,8 @@ def _expose_rows(gold, gate, rows):
         for r in range(rows):
             for port, wire, bits in ((f"lane_copy{r}", f"lane_mem[{r}]", width),
                                      (f"row_copy{r}", f"row_mem[{r}]", width),
-                                     (f"live{r}", f"live[{r * lanes + lanes - 1}:{r * lanes}]",
-                                      lanes)):
+                                     (f"table_a{r}", f"table_a[{r}]", lanes),
+                                     (f"table_b{r}", f"table_b[{r}]", lanes)):
                 gold_cmds.append(f"add -output {port} {bits}; "
                                  f"connect -set {port} \\dut.{wire}")
     return gold_cmds, gate_cmds
@@ -245,12 +247,14 @@ def _il_ports(text, module):
 
 def _lvt_view(gold_il, gold, gate, rows):
     """Verilog of module ``gold``: ``gold_raw`` (the Amaranth SRAM with the lane copy, the row
-    copy and the live-value table exposed by :func:`_expose_rows`) with its own ports, and
+    copy and the live-value table's two memories exposed by :func:`_expose_rows`) with its
+    own ports, and
     each row's live value, sliced as the twin's banks, as ``row<r>_<bank>``."""
     width, lanes = gold.params["width"], gold.params["lanes"]
     lane_width = width // lanes
     outer = _il_ports(gold_il, "gold_raw")
-    raw = [f"{part}{r}" for r in range(rows) for part in ("lane_copy", "row_copy", "live")]
+    raw = [f"{part}{r}" for r in range(rows)
+           for part in ("lane_copy", "row_copy", "table_a", "table_b")]
     views, lo = [], 0
     for bank, bits in _banks(gate):
         views += [(f"row{r}_{bank}", r, lo, bits) for r in range(rows)]
@@ -260,7 +264,8 @@ def _lvt_view(gold_il, gold, gate, rows):
     lines += [f"  output [{bits - 1}:0] {port};" for port, _, _, bits in views]
     for r in range(rows):
         lines.append(f"  wire [{width - 1}:0] lane_copy{r}, row_copy{r}, live_row{r};")
-        lines.append(f"  wire [{lanes - 1}:0] live{r};")
+        lines.append(f"  wire [{lanes - 1}:0] table_a{r}, table_b{r}, live{r};")
+        lines.append(f"  assign live{r} = table_a{r} ^ table_b{r};")
         lanes_text = ", ".join(
             f"live{r}[{lane}] ? row_copy{r}[{(lane + 1) * lane_width - 1}:{lane * lane_width}]"
             f" : lane_copy{r}[{(lane + 1) * lane_width - 1}:{lane * lane_width}]"

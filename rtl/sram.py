@@ -54,8 +54,9 @@ class SRAM(wiring.Component):
     has one write port and maps to FPGA block RAM: one ``Memory`` per write port (the lane
     copy and the row copy), each read by both read ports, and a table of one bit per row and
     lane saying which copy holds that lane's live value (the row copy when the row port wrote
-    it last). A read takes the table's entry with the row, so it picks each lane's copy in the
-    cycle of the read. Without ``row_write`` it is the lane copy alone. The table and each read
+    it last), itself the XOR of two one-write-port memories for an FPGA's LUT RAM. A read
+    takes the table's entry with the row, so it picks each lane's copy in the cycle of the
+    read. Without ``row_write`` it is the lane copy alone. The table and each read
     port's copy of its entry ignore the domain's reset, as the rows do, so a reset changes no
     row; it clears the read ports' ``data`` (Amaranth's memory read ports reset, as with one
     memory; the twin's do not, and ``dypipe equiv`` does not cover reset).
@@ -161,23 +162,44 @@ class SRAM(wiring.Component):
                      row_w.en.eq(self.w_row.en)]
         row_r = self._read_ports(m, row_mem)
 
-        # The live-value table: bit a * lanes + l is 1 when the row copy holds lane l of row a.
-        # A row write sets its row's bits, a lane write then clears its lane's bit, so the
-        # lane port wins when both write one lane of one row. One flat vector: a read is a
-        # binary tree of multiplexers, a write two shifted masks (an address past the last
-        # row shifts its bits out: nothing is written), a few operations a cycle in
-        # Amaranth's simulator.
-        live = Signal(self._depth * lanes, name="live", reset_less=True)
-        row_at = Cat(Const(0, self._lane_bits), self.w_row.addr)
-        lane_at = Cat(self.w_lane.lane[:self._lane_bits], self.w_lane.addr)
-        row_set = Mux(self.w_row.en, Const((1 << lanes) - 1, lanes) << row_at, 0)
-        lane_clear = Mux(self.w_lane.en, Const(1, 1) << lane_at, 0)
-        with m.If(self.w_row.en | self.w_lane.en):
-            m.d.sync += live.eq((live | row_set) & ~lane_clear)
+        # The live-value table: bit l of entry a is 1 when the row copy holds lane l of row a.
+        # It is two memories of one write port each, so that an FPGA keeps it in LUT RAM
+        # (as flip-flops it took about 1,700 LUT4 a bank on `small`: a decoder and a
+        # multiplexer per bit): the entry is ``table_a[a] ^ table_b[a]``. The row port
+        # writes ``table_a`` (its row's entry to all ones), the lane port ``table_b`` (its
+        # lane's bit to zero), each reading the other memory to set its own word; when both
+        # write one row in the same cycle, the row port's word also leaves the lane port's
+        # bit at zero, so the lane port wins.
+        mems = {}
+        for name in ("table_a", "table_b"):
+            mems[name] = mem = Memory(shape=unsigned(lanes), depth=self._depth, init=[],
+                                      attrs={"ram_style": "distributed"})
+            m.submodules[name] = mem
+
+        def read(name, addr):
+            port = mems[name].read_port(domain="comb")
+            m.d.comb += port.addr.eq(addr)
+            return port.data
+
+        lane_bit = Signal(lanes, name="lane_bit")
+        m.d.comb += lane_bit.eq(Const(1, 1) << self.w_lane.lane[:self._lane_bits]
+                                if lanes > 1 else 1)
+        b_word = Signal(lanes, name="b_word")       # table_b's word after the lane write
+        m.d.comb += b_word.eq((read("table_b", self.w_lane.addr) & ~lane_bit)
+                              | (read("table_a", self.w_lane.addr) & lane_bit))
+        b_w = mems["table_b"].write_port()
+        m.d.comb += [b_w.addr.eq(self.w_lane.addr), b_w.data.eq(b_word),
+                     b_w.en.eq(self.w_lane.en)]
+        collide = self.w_lane.en & (self.w_lane.addr == self.w_row.addr)
+        a_w = mems["table_a"].write_port()
+        m.d.comb += [a_w.addr.eq(self.w_row.addr), a_w.en.eq(self.w_row.en),
+                     a_w.data.eq(Mux(collide, ~b_word ^ lane_bit,
+                                     ~read("table_b", self.w_row.addr)))]
+        live = [read("table_a", r.addr) ^ read("table_b", r.addr) for r in self.r]
         for i, (r, lane_port, row_port) in enumerate(zip(self.r, lane_r, row_r)):
             sel = Signal(lanes, name=f"r{i}_live", reset_less=True)
             with m.If(r.en):
-                m.d.sync += sel.eq(live.word_select(r.addr, lanes))
+                m.d.sync += sel.eq(live[i])
             m.d.comb += r.data.eq(Cat(
                 Mux(sel[l], row_port.data.word_select(l, lane_width),
                     lane_port.data.word_select(l, lane_width)) for l in range(lanes)))
