@@ -49,6 +49,8 @@ def cmd_synth(args):
     from . import synth
     synth.check_options(args.module, args.device, args.package, args.out)
     config = _config(args)
+    if args.generic:
+        return _synth_generic(args, config)
     record = synth.run(config, unit=args.module, device=args.device, package=args.package,
                        out=args.out, pnr=not args.no_pnr, timeout_minutes=args.timeout_minutes,
                        log=_log)
@@ -60,13 +62,33 @@ def cmd_synth(args):
     print("wall time: " + ", ".join(f"{stage} {seconds:.0f} s"
                                     for stage, seconds in record["stages"].items())
           + f"; total {record['wall_seconds']:.0f} s")
-    if args.json:
-        path = pathlib.Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**record, "config_fields": config.as_dict(),
-                                    "config_overrides": list(args.set or ())}, indent=2) + "\n")
-        _log(f"wrote {args.json}")
+    _write_json(args.json, {**record, "config_fields": config.as_dict(),
+                            "config_overrides": list(args.set or ())})
     return 0 if record["routed"] or args.no_pnr else 1
+
+
+def _synth_generic(args, config):
+    from .generic_synth import run_generic, format_generic
+    record = run_generic(config, unit=args.module, out=args.out,
+                         timeout_minutes=args.timeout_minutes, log=_log)
+    what = f"the {args.module} of {config.name}" if args.module else config.name
+    print(f"{what}: Yosys's coarse generic synthesis (word-level cells, no device), in "
+          f"{record['workdir']}")
+    print(format_generic(record))
+    print("wall time: " + ", ".join(f"{stage} {seconds:.0f} s"
+                                    for stage, seconds in record["stages"].items())
+          + f"; total {record['wall_seconds']:.0f} s")
+    _write_json(args.json, {**record, "config_fields": config.as_dict(),
+                            "config_overrides": list(args.set or ())})
+    return 0
+
+
+def _write_json(path, record):
+    if path:
+        path = pathlib.Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        _log(f"wrote {path}")
 
 
 def _mode_row(r, base):
@@ -290,6 +312,10 @@ def build_parser():
     p.add_argument("--out", metavar="DIR", help="working folder, not under /tmp (default "
                    "build/synth/<config key>[-<module>])")
     p.add_argument("--no-pnr", action="store_true", help="synthesis only, no place and route")
+    p.add_argument("--generic", action="store_true",
+                   help="Yosys's coarse technology-independent synthesis instead (word-level "
+                   "cells by unit: flip-flop bits, multipliers, adders, memories; no device), "
+                   "for a configuration no ECP5 holds, such as paper")
     p.add_argument("--timeout-minutes", type=_integer(1, "a positive number of minutes"),
                    metavar="N", help="stop a stage (yosys or nextpnr) that runs longer")
     p.set_defaults(func=cmd_synth)
