@@ -47,14 +47,16 @@ def saturate(m, value, name="sat"):
     return _fit(m, value, ELEM_BITS, name)
 
 
-def round_shift(value, shift):
-    """``(value + 2**(shift-1)) >> shift``, arithmetic (round to nearest, ties up); ``shift``
-    an int or an unsigned Value at least 1. Computed as ``((value >> (shift-1)) + 1) >> 1``,
-    the same number: the adder is as wide as the shifted value, and a run-time ``shift`` needs
-    no second shifter for the rounding constant."""
-    if isinstance(shift, int):
-        return ((value >> (shift - 1)) + 1) >> 1
-    return ((value >> (shift - 1).as_unsigned()) + 1) >> 1
+def round_shift(value, shift, extra=None):
+    """``(value + 2**(s-1)) >> s`` with ``s = shift + extra``, arithmetic (round to nearest,
+    ties up); ``shift`` an int at least 1, ``extra`` an unsigned Value or None. Computed as
+    ``(((value >> (shift-1)) >> extra) + 1) >> 1``, the same number: the adder is as wide as
+    the shifted value, a run-time shift needs no second shifter for the rounding constant, and
+    its shifter only the run-time part's stages, on the value already narrowed by ``shift``."""
+    narrowed = value >> (shift - 1)
+    if extra is not None:
+        narrowed = narrowed >> extra
+    return (narrowed + 1) >> 1
 
 
 def _curve(m, x, tanh, frac_bits, name):

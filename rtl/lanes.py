@@ -118,7 +118,7 @@ class LaneFinish(wiring.Component):
                 value = Mux(self.fn == VecFn.AVG, avg,
                             Mux(self.fn == VecFn.MUL, round_shift(a, f), a))
             else:
-                value = round_shift(a, f + self.wshift)
+                value = round_shift(a, f, self.wshift)
             results.append(activate(m, saturate(m, value, f"lane{k}_sat"), self.act, f,
                                     f"lane{k}"))
         with m.If(self.en):
