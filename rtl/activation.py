@@ -75,14 +75,17 @@ def _curve(m, x, tanh, frac_bits, name):
     seg = Cat(Mux(tanh, segs[1], segs[0]), tanh)
     # A case statement: cheap to simulate (an indexed part-select of a constant vector is a
     # wide variable shift in Verilator).
+    # ``(slope * xc + (inter << f) + 2^(f-1)) >> f`` is ``((slope * xc >> (f-1)) + 2 * inter +
+    # 1) >> 1``, the same number (the added term is a multiple of 2^(f-1)): the table holds
+    # ``2 * inter + 1``, and one adder does the intercept and the rounding.
     slope = Signal(signed(COEFF_BITS), name=f"{name}_slope")
-    inter = Signal(signed(COEFF_BITS), name=f"{name}_inter")
+    offset = Signal(signed(COEFF_BITS + 1), name=f"{name}_offset")
     with m.Switch(seg):
         for t, (_, slopes, intercepts) in enumerate(tables):
             for k, (a, b) in enumerate(zip(slopes, intercepts)):
                 with m.Case(k | (t << seg_bits)):
-                    m.d.comb += [slope.eq(a), inter.eq(b)]
-    return saturate(m, round_shift(slope * xc + (inter << frac_bits), frac_bits), f"{name}_y")
+                    m.d.comb += [slope.eq(a), offset.eq(2 * b + 1)]
+    return saturate(m, (((slope * xc) >> (frac_bits - 1)) + offset) >> 1, f"{name}_y")
 
 
 def activate(m, x, act, frac_bits, name="act"):

@@ -114,9 +114,11 @@ class LaneFinish(wiring.Component):
         results = []
         for k, a in enumerate(_lanes(self.inp, n, self._in_bits)):
             if self._vector:
-                avg = round_shift(a * self.scale, AVG_SHIFT)
-                value = Mux(self.fn == VecFn.AVG, avg,
-                            Mux(self.fn == VecFn.MUL, round_shift(a, f), a))
+                # AVG rounds ``a * scale`` by AVG_SHIFT, MUL rounds ``a`` by ``f``: one adder
+                # (round_shift's) for both, after the narrowing shift of each.
+                avg = (a * self.scale) >> (AVG_SHIFT - 1)
+                rounded = round_shift(Mux(self.fn == VecFn.AVG, avg, a >> (f - 1)), 1)
+                value = Mux((self.fn == VecFn.AVG) | (self.fn == VecFn.MUL), rounded, a)
             else:
                 value = round_shift(a, f, self.wshift)
             results.append(activate(m, saturate(m, value, f"lane{k}_sat"), self.act, f,
