@@ -59,11 +59,7 @@ def cmd_synth(args):
           f"kept, in {record['workdir']}")
     print(synth.format_report(record))
     print(synth.format_pnr(record))
-    print("wall time: " + ", ".join(f"{stage} {seconds:.0f} s"
-                                    for stage, seconds in record["stages"].items())
-          + f"; total {record['wall_seconds']:.0f} s")
-    _write_json(args.json, {**record, "config_fields": config.as_dict(),
-                            "config_overrides": list(args.set or ())})
+    _synth_end(args, config, record)
     return 0 if record["routed"] or args.no_pnr else 1
 
 
@@ -75,19 +71,20 @@ def _synth_generic(args, config):
     print(f"{what}: Yosys's coarse generic synthesis (word-level cells, no device), in "
           f"{record['workdir']}")
     print(format_generic(record))
-    print("wall time: " + ", ".join(f"{stage} {seconds:.0f} s"
-                                    for stage, seconds in record["stages"].items())
-          + f"; total {record['wall_seconds']:.0f} s")
-    _write_json(args.json, {**record, "config_fields": config.as_dict(),
-                            "config_overrides": list(args.set or ())})
+    _synth_end(args, config, record)
     return 0
 
 
-def _write_json(path, record):
-    if path:
-        path = pathlib.Path(path)
+def _synth_end(args, config, record):
+    """The stages' wall times, and the record with the configuration to ``--json``."""
+    print("wall time: " + ", ".join(f"{stage} {seconds:.0f} s"
+                                    for stage, seconds in record["stages"].items())
+          + f"; total {record['wall_seconds']:.0f} s")
+    if args.json:
+        path = pathlib.Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        path.write_text(json.dumps({**record, "config_fields": config.as_dict(),
+                                    "config_overrides": list(args.set or ())}, indent=2) + "\n")
         _log(f"wrote {path}")
 
 

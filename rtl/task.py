@@ -6,8 +6,8 @@ from amaranth.lib.wiring import Out
 from ..config import WORD_BITS
 from ..sw.isa import FIELDS, FOOTPRINT_RANGES, RangeDesc, Space, Buf
 
-__all__ = ["TaskRecord", "TaskPort", "IssueRecord", "IssuePort", "RetirePort", "Range", "slot_bits", "space_beats",
-           "PC_BITS", "PENDING"]
+__all__ = ["TaskRecord", "TaskPort", "IssueRecord", "IssuePort", "RetirePort", "Range",
+           "slot_bits", "space_beats", "PC_BITS", "PENDING"]
 
 #: Released tasks (their code ended, their last macro-instructions still running) a module
 #: may have; its sequencer and the dispatcher both keep this many.
