@@ -4,8 +4,9 @@ Facts this relies on (``../shared/DESIGN.md`` section 5): the ``verilator`` whee
 binary in ``site-packages/verilator/bin`` and needs ``VERILATOR_ROOT``; its ``verilated.mk``
 needs ``CFG_CXXFLAGS_PCH_I=-include`` for designs split into several C++ files; the cocotb
 runner's ``--public-flat-rw`` costs most of the simulation speed (the testbench only touches
-top-level ports, which Verilator keeps visible anyway); ``OPT_FAST=-O3`` helps; Verilator skips
-an unchanged build only if its sources were not rewritten.
+top-level ports, which Verilator keeps visible anyway); ``OPT_FAST=-O3`` helps (``-O2`` almost
+as much: :data:`OPT_FAST`); Verilator skips an unchanged build only if its sources were not
+rewritten.
 """
 
 import fcntl
@@ -30,6 +31,12 @@ WAIVED_WARNINGS = ("WIDTHTRUNC", "WIDTHEXPAND", "CASEINCOMPLETE")
 #: of paper took 35.7 s instead of 41.9 s (same simulation speed).
 SPEED_ARGS = ["--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-march=native",
               "--output-split-cfuncs", "1000"]
+
+#: The optimisation of the model's fast-path files (the slow path, constructors and initial
+#: blocks, gets ``-O0``). ``-O2`` rather than ``-O3``: on paper, builds from scratch took 31.6 /
+#: 32.3 s instead of 33.4 / 33.6 s, for simulations 0.8% (Conv2), 2.6% (FC 4096 x 4096) and
+#: 2.8% (seq2seq LSTM-256) slower, best of three each, side by side (2026-11-26).
+OPT_FAST = "-O2"
 
 #: The compiler wrapper that keeps the run-time library's objects between builds.
 OBJCACHE_SCRIPT = pathlib.Path(__file__).resolve().parent / "objcache.py"
@@ -100,19 +107,25 @@ def _runner_class():
     from cocotb_tools.runner import Verilator
 
     class FastVerilator(Verilator):
-        """The stock runner without ``--public-flat-rw``, with ``-O3`` and FST when asked."""
+        """The stock runner without ``--public-flat-rw``, with :data:`OPT_FAST` and FST when
+        asked."""
 
         trace_flag = "--trace"
         object_cache = None
         before_compile = None       # called once the model is compiled, before the rest
         jobs = None                 # compile jobs at once (cocotb's default: one per core)
+        runtime_only = False        # compile the run-time library's objects, nothing else
+        cpp_names = ()              # the C++ sources' names, without suffix
 
         def _execute_cmds(self, cmds, cwd, stdout=None):
             for cmd in cmds:
-                if cmd and cmd[0] == "make" and self.before_compile:
-                    # The model first (it needs nothing of the run-time library), then wait
-                    # for the run-time objects being compiled beside it, then the rest.
-                    super()._execute_cmds([cmd + ["Vtop__ALL.a"]], cwd, stdout)
+                if cmd and cmd[0] == "make" and self.runtime_only:
+                    cmd = cmd + _runtime_objects(self.build_dir, self.cpp_names)
+                elif cmd and cmd[0] == "make" and self.before_compile:
+                    # The model and cocotb's main first (they need nothing of the run-time
+                    # library), then wait for the run-time objects being compiled beside
+                    # them, then the rest.
+                    super()._execute_cmds([cmd + ["Vtop__ALL.a", "verilator.o"]], cwd, stdout)
                     self.before_compile()
                 super()._execute_cmds([cmd], cwd, stdout)
 
@@ -120,7 +133,7 @@ def _runner_class():
             cmds = super()._build_command()
             cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
             cmds[0] = [self.trace_flag if arg == "--trace" else arg for arg in cmds[0]]
-            cmds[1] = cmds[1] + ["OPT_FAST=-O3", "OPT_SLOW=-O0"]
+            cmds[1] = cmds[1] + [f"OPT_FAST={OPT_FAST}", "OPT_SLOW=-O0"]
             if self.jobs:
                 cmds[1][cmds[1].index("-j") + 1] = str(self.jobs)
             if self.object_cache:
@@ -129,6 +142,21 @@ def _runner_class():
             return cmds
 
     return FastVerilator
+
+
+def _runtime_objects(build_dir, cpp_names):
+    """The make goals of the run-time library a Verilated model links: Verilator's own objects
+    (the ``VM_GLOBAL_FAST`` and ``VM_GLOBAL_SLOW`` lists of its class list) and those of the
+    C++ sources named, such as the DRAM model."""
+    names, listing = list(cpp_names), False
+    for line in (pathlib.Path(build_dir) / "Vtop_classes.mk").read_text().splitlines():
+        if line.startswith(("VM_GLOBAL_FAST +=", "VM_GLOBAL_SLOW +=")):
+            listing = True
+        elif listing and line.strip():
+            names.append(line.strip().rstrip("\\").strip())
+        else:
+            listing = False
+    return [f"{name}.o" for name in names]
 
 
 class Build:
@@ -150,14 +178,15 @@ def public_ports_vlt(toplevel, ports, read=()):
 
 def build(sources, toplevel, build_dir, *, public=(), public_read=(), waves=False,
           parameters=None, verbose=False, timing=False, object_cache=None, before_compile=None,
-          jobs=None):
+          jobs=None, runtime_only=False):
     """Verilate ``sources`` into ``build_dir`` (``build_dir/waves`` with tracing), with only the
     top-level signals named in ``public`` visible to the testbench. C++ files among the sources
     (DPI-C imports) are compiled into the model. An unchanged design is not rebuilt. With
     ``object_cache`` (a directory), the run-time library's objects are kept there and reused by
     later builds (:mod:`dypipe.tb.objcache`); ``before_compile`` is called once the model's
     own files are compiled, before the run-time library's (see :func:`warm_object_cache`);
-    ``jobs`` limits the compile jobs run at once. Returns a :class:`Build`."""
+    ``jobs`` limits the compile jobs run at once; ``runtime_only`` compiles the run-time
+    library's objects and stops there (no model, no executable). Returns a :class:`Build`."""
     from cocotb_tools.runner import VerilatorControlFile
     activate()
     build_dir = pathlib.Path(build_dir) / ("waves" if waves else "fast")
@@ -168,6 +197,7 @@ def build(sources, toplevel, build_dir, *, public=(), public_read=(), waves=Fals
                                                   if not str(s).endswith(".cpp")]
     runner = _runner_class()()
     runner.object_cache, runner.before_compile, runner.jobs = object_cache, before_compile, jobs
+    runner.runtime_only, runner.cpp_names = runtime_only, [pathlib.Path(c).stem for c in cpp]
     if waves:
         runner.trace_flag = "--trace-fst" if waves_format() == "fst" else "--trace"
     build_args = [f"-Wno-{w}" for w in WAIVED_WARNINGS] + SPEED_ARGS + cpp
@@ -182,38 +212,45 @@ def build(sources, toplevel, build_dir, *, public=(), public_read=(), waves=Fals
     return Build(runner, toplevel, build_dir, waves)
 
 
-#: The design :func:`warm_object_cache` builds: one register and, with ``--timing``, a clock
-#: (Verilator links its timing run-time only into a design that has a delay).
+#: The design :func:`warm_object_cache` Verilates: one register, a DPI-C import (as the DRAM
+#: model has) and, with ``--timing``, a clock (Verilator lists its timing run-time only for a
+#: design that has a delay, and its DPI run-time only for one that imports a function).
 WARM_TOP = "dypipe_warm"
 
 
 def _warm_verilog(timing):
     clock = "  always #5 clk = ~clk;\n" if timing else ""
-    return f"module {WARM_TOP};\n  reg clk = 1'b0;\n{clock}endmodule\n"
+    return (f"module {WARM_TOP};\n  import \"DPI-C\" function int dypipe_warm_dpi();\n"
+            f"  reg clk = 1'b0;\n{clock}endmodule\n")
 
 
 def warm_object_cache(object_cache, *, cpp=(), waves=False, timing=False, log=None):
     """Fill ``object_cache`` with the run-time library's objects in a background thread, by
-    building a design of one register with :func:`build`'s options for ``waves`` and ``timing``
-    and the C++ sources ``cpp``, one compile at a time. Started while a new design's Verilog is
+    compiling, one at a time, the run-time objects of a design of one register Verilated with
+    :func:`build`'s options for ``waves`` and ``timing`` and the C++ sources ``cpp`` (the
+    design itself is neither compiled nor linked). Started while a new design's Verilog is
     generated and Verilated (one core), it compiles on the other, and goes on beside the
     model's compile; the design's build then finds the objects made. Returns a function that
     waits for it (pass it as :func:`build`'s ``before_compile``); nothing is started if it ran
     before. A failure here costs only time: the design's own build compiles what is missing."""
     directory = pathlib.Path(object_cache) / ("warm-" + ("waves" if waves else "fast")
                                               + ("-timing" if timing else ""))
-    if (directory / ("waves" if waves else "fast") / WARM_TOP).exists():
+    done = directory / "done"
+    if done.exists():
         return lambda: None
 
     def warm():
         directory.mkdir(parents=True, exist_ok=True)
         with open(directory / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            if done.exists():
+                return
             source = directory / f"{WARM_TOP}.v"
             write_if_changed(source, _warm_verilog(timing))
             try:
                 build([source, *cpp], WARM_TOP, directory, waves=waves, timing=timing,
-                      object_cache=object_cache, jobs=1)
+                      object_cache=object_cache, jobs=1, runtime_only=True)
+                done.touch()
             except (RuntimeError, OSError) as exc:
                 if log:
                     log(f"  (the run-time library was not prepared ahead: {exc})")

@@ -111,9 +111,12 @@ def test_builds_share_the_run_time_library():
     for entry in runner.OBJECT_CACHE.iterdir():
         if (entry / "object.d").exists():
             sources.add(pathlib.Path(objcache._dependencies(entry / "object.d")[0]).name)
-    assert {"verilated.cpp", "verilated_vpi.cpp", "verilated_timing.cpp",
+    assert {"verilated.cpp", "verilated_vpi.cpp", "verilated_timing.cpp", "verilated_dpi.cpp",
             "dypipe_dram.cpp"} <= sources
     assert "verilator.cpp" not in sources       # cocotb's main includes the design's Vtop.h
-    warm = runner.OBJECT_CACHE / "warm-fast-timing" / "fast" / "build.log"
-    compiles = [line for line in warm.read_text().splitlines() if " -c " in line]
+    warm = runner.OBJECT_CACHE / "warm-fast-timing" / "fast"
+    compiles = [line for line in (warm / "build.log").read_text().splitlines() if " -c " in line]
     assert compiles and all("objcache.py" in line for line in compiles)
+    # The warm-up compiles the run-time library only: no model, no main, no executable.
+    assert not any(warm.glob("Vtop__ALL*")) and not (warm / "verilator.o").exists()
+    assert not (warm / toolchain.WARM_TOP).exists()
