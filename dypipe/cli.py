@@ -47,13 +47,13 @@ def cmd_verilog(args):
 
 def cmd_synth(args):
     from . import synth
-    synth.check_options(args.module, args.device, args.package, args.out)
+    synth.check_options(args.module, args.device, args.package, args.out, args.nextpnr_arg)
     config = _config(args)
     if args.generic:
         return _synth_generic(args, config)
     record = synth.run(config, unit=args.module, device=args.device, package=args.package,
                        out=args.out, pnr=not args.no_pnr, timeout_minutes=args.timeout_minutes,
-                       log=_log)
+                       nextpnr_args=args.nextpnr_arg, log=_log)
     what = f"the {args.module} of {config.name}" if args.module else config.name
     print(f"{what} on {record['device']} ({args.package}), yosys synth_ecp5 with the hierarchy "
           f"kept, in {record['workdir']}")
@@ -315,6 +315,9 @@ def build_parser():
                    "for a configuration no ECP5 holds, such as paper")
     p.add_argument("--timeout-minutes", type=_integer(1, "a positive number of minutes"),
                    metavar="N", help="stop a stage (yosys or nextpnr) that runs longer")
+    p.add_argument("--nextpnr-arg", action="append", default=[], metavar="ARG",
+                   help="pass ARG to nextpnr-ecp5 after the flow's options (repeatable; write "
+                   "an option's value after '=', e.g. --nextpnr-arg=--placer-heap-beta=0.7)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("run", help="run a workload on the RTL (Verilator) and check it",

