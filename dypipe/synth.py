@@ -520,8 +520,8 @@ def _trap(stdout):
 
 #: nextpnr options the flow sets itself, which ``--nextpnr-arg`` may not repeat: the part, the
 #: files it reads and writes, and the clock target the report is measured against.
-OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--package", "--freq", "--write",
-                       *(f"--{device}" for device in DEVICES))
+_PART_OPTIONS = ("--package", *(f"--{device}" for device in DEVICES))
+OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--freq", "--write", *_PART_OPTIONS)
 
 
 def pnr_command(bindir, device, package, extra=()):
@@ -556,9 +556,10 @@ def check_options(unit, device, package, out=None, nextpnr_args=()):
     """Raise ValueError naming a bad ``--module``, ``--device``, ``--package``, ``--out`` or
     ``--nextpnr-arg``."""
     for arg in nextpnr_args:
-        if arg.split("=")[0] in OWN_NEXTPNR_OPTIONS:
-            raise ValueError(f"--nextpnr-arg {arg}: the flow sets {arg.split('=')[0]} itself "
-                             f"(use --device / --package for the part)")
+        option = arg.split("=")[0]
+        if option in OWN_NEXTPNR_OPTIONS:
+            hint = " (use --device / --package for the part)" if option in _PART_OPTIONS else ""
+            raise ValueError(f"--nextpnr-arg {arg}: the flow sets {option} itself{hint}")
     if unit is not None and unit not in UNITS:
         raise ValueError(f"unknown module {unit!r}; choose one of {', '.join(UNITS)}")
     if device not in DEVICES:
