@@ -47,7 +47,8 @@ def cmd_verilog(args):
 
 def cmd_synth(args):
     from . import synth
-    synth.check_options(args.module, args.device, args.package, args.out, args.nextpnr_arg)
+    synth.check_options(args.module, args.device, args.package, args.out, args.nextpnr_arg,
+                        pnr=not (args.no_pnr or args.generic))
     config = _config(args)
     if args.generic:
         return _synth_generic(args, config)

@@ -16,8 +16,8 @@ proves them equivalent:
   asserts that the two memories agree. The Amaranth SRAM is a live-value-table memory (a lane
   copy, a row copy and a table of which copy holds each lane, the XOR of two memories): its
   exposed row is the live value, each lane taken from the copy the table names
-  (:func:`_lvt_view`). Then k-induction
-  (``mode prove``, ``depth 2``, ``smtbmc boolector``) is a proof for all cycles;
+  (:func:`_lvt_view`). Then k-induction (``mode prove``, ``depth 2``, ``smtbmc boolector``)
+  is a proof for all cycles;
 * where the two sides build the same multipliers and adders (the MAC array's products and
   its adder tree, the AVG product of the vector lanes), the miter's ``opt_merge`` makes them
   one cell each, so the solver never compares two multipliers;
@@ -248,8 +248,7 @@ def _il_ports(text, module):
 def _lvt_view(gold_il, gold, gate, rows):
     """Verilog of module ``gold``: ``gold_raw`` (the Amaranth SRAM with the lane copy, the row
     copy and the live-value table's two memories exposed by :func:`_expose_rows`) with its
-    own ports, and
-    each row's live value, sliced as the twin's banks, as ``row<r>_<bank>``."""
+    own ports, and each row's live value, sliced as the twin's banks, as ``row<r>_<bank>``."""
     width, lanes = gold.params["width"], gold.params["lanes"]
     lane_width = width // lanes
     outer = _il_ports(gold_il, "gold_raw")

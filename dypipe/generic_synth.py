@@ -18,8 +18,8 @@ import pathlib
 import re
 import time
 
-from .synth import SYNTH_BUILD, FPGA_VENV, TOOLS, _group, build_unit, check_options, run_yosys, \
-    unit_label, unit_order
+from .synth import SYNTH_BUILD, FPGA_VENV, TOOLS, _group, build_unit, by_unit, check_options, \
+    run_yosys, unit_label
 from .tb.runner import TOPLEVEL
 from .tools import ensure_tools
 
@@ -95,7 +95,7 @@ def run_generic(config, *, unit=None, out=None, timeout_minutes=None, log=print)
     ``wall_seconds``."""
     from amaranth.back import rtlil
     from .rtl.top import Top
-    check_options(unit, "85k", "CABGA381", out)
+    check_options(unit, out=out)
     started = time.monotonic()
     workdir = pathlib.Path(out) if out else (
         SYNTH_BUILD / f"{config.key}{'-' + unit if unit else ''}-generic")
@@ -109,14 +109,8 @@ def run_generic(config, *, unit=None, out=None, timeout_minutes=None, log=print)
     stages["synth"] = run_yosys(_script(top), "generic.ys", workdir, bindir,
                                 timeout_minutes * 60 if timeout_minutes else None, log)
     stats = parse_generic_stat((workdir / "stat.json").read_text())
-    modules = sorted(({"name": name, "unit": _group(name, top, unit), **counts}
-                      for name, counts in stats.items()),
-                     key=lambda r: (unit_order(r["unit"]), r["name"]))
-    units = {}
-    for r in modules:
-        totals = units.setdefault(r["unit"], dict.fromkeys(KINDS, 0))
-        for kind in KINDS:
-            totals[kind] += r[kind]
+    modules, units = by_unit([{"name": name, "unit": _group(name, top, unit), **counts}
+                              for name, counts in stats.items()], KINDS)
     total = {kind: sum(u[kind] for u in units.values()) for kind in KINDS}
     return {"generic": True, "config": config.name, "config_key": config.key, "module": unit,
             "top": top, "workdir": str(workdir), **total, "units": units, "modules": modules,

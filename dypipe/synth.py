@@ -44,7 +44,7 @@ from .tools import ensure_tools
 __all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "verilog_ports",
            "parse_stat", "parse_nextpnr", "summarize", "run", "format_report", "format_pnr",
            "check_options", "StageError", "TOOLS", "FPGA_VENV", "run_yosys", "unit_label",
-           "unit_order", "pnr_command", "OWN_NEXTPNR_OPTIONS"]
+           "unit_order", "by_unit", "pnr_command", "OWN_NEXTPNR_OPTIONS"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FPGA_VENV = ROOT / ".venv-fpga"
@@ -286,15 +286,10 @@ def summarize(stats, top, device_key, pnr=None, unit=None):
     device = DEVICES[device_key]
     design = {name: c for name, c in stats.items() if name != WRAPPER}
     total = _sum(design.values())
-    modules = [{"name": name, "unit": _group(name, top, unit), **counts,
-                "lut_share": counts["luts"] / total["luts"] if total["luts"] else 0.0}
-               for name, counts in design.items()]
-    modules.sort(key=lambda r: (unit_order(r["unit"]), r["name"]))
-    units = {}
-    for r in modules:
-        units.setdefault(r["unit"], []).append(r)
-    unit_rows = {u: {**_sum(rows), "lut_share": sum(r["lut_share"] for r in rows)}
-                 for u, rows in units.items()}
+    modules, unit_rows = by_unit(
+        [{"name": name, "unit": _group(name, top, unit), **counts,
+          "lut_share": counts["luts"] / total["luts"] if total["luts"] else 0.0}
+         for name, counts in design.items()], (*CELLS, "lut_share"))
     util = (pnr or {}).get("utilization", {})
     capacity = {"lut_capacity": util.get("TRELLIS_COMB", [0, device.luts])[1],
                 "ff_capacity": util.get("TRELLIS_FF", [0, device.ffs])[1],
@@ -322,6 +317,18 @@ def _places(counts):
 def unit_order(unit):
     order = ["top", *UNITS]
     return order.index(unit) if unit in order else len(order)
+
+
+def by_unit(modules, keys):
+    """``modules`` (records with ``name``, ``unit`` and ``keys``) in the report's order, and
+    each unit's sums of ``keys``, in that order."""
+    modules = sorted(modules, key=lambda r: (unit_order(r["unit"]), r["name"]))
+    units = {}
+    for r in modules:
+        totals = units.setdefault(r["unit"], dict.fromkeys(keys, 0))
+        for key in keys:
+            totals[key] += r[key]
+    return modules, units
 
 
 def unit_label(unit):
@@ -552,9 +559,13 @@ def _place_and_route(workdir, bindir, device, package, timeout, log, extra=()):
     return result, seconds
 
 
-def check_options(unit, device, package, out=None, nextpnr_args=()):
+def check_options(unit, device="85k", package="CABGA381", out=None, nextpnr_args=(),
+                  pnr=True):
     """Raise ValueError naming a bad ``--module``, ``--device``, ``--package``, ``--out`` or
-    ``--nextpnr-arg``."""
+    ``--nextpnr-arg`` (which needs place and route: ``pnr``)."""
+    if nextpnr_args and not pnr:
+        raise ValueError("--nextpnr-arg is for place and route; it does not go with --no-pnr "
+                         "or --generic")
     for arg in nextpnr_args:
         option = arg.split("=")[0]
         if option in OWN_NEXTPNR_OPTIONS:
@@ -578,7 +589,7 @@ def run(config, *, unit=None, device="85k", package="CABGA381", out=None, pnr=Tr
     returns the record of :func:`summarize` with the stages' wall times and the place and
     route results. ``nextpnr_args`` are passed to nextpnr after the flow's own options. Raises
     ValueError for bad options, StageError if a tool fails."""
-    check_options(unit, device, package, out, nextpnr_args)
+    check_options(unit, device, package, out, nextpnr_args, pnr)
     started = time.monotonic()
     workdir = pathlib.Path(out) if out else SYNTH_BUILD / (
         config.key + (f"-{unit}" if unit else ""))

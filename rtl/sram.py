@@ -56,10 +56,10 @@ class SRAM(wiring.Component):
     lane saying which copy holds that lane's live value (the row copy when the row port wrote
     it last), itself the XOR of two one-write-port memories for an FPGA's LUT RAM. A read
     takes the table's entry with the row, so it picks each lane's copy in the cycle of the
-    read. Without ``row_write`` it is the lane copy alone. The table and each read
-    port's copy of its entry ignore the domain's reset, as the rows do, so a reset changes no
-    row; it clears the read ports' ``data`` (Amaranth's memory read ports reset, as with one
-    memory; the twin's do not, and ``dypipe equiv`` does not cover reset).
+    read. Without ``row_write`` it is the lane copy alone. The table and each read port's copy
+    of its entry ignore the domain's reset, as the rows do, so a reset changes no row; it
+    clears the read ports' ``data`` (Amaranth's memory read ports reset, as with one memory;
+    the twin's do not, and ``dypipe equiv`` does not cover reset).
     """
 
     def __init__(self, *, width, depth, lanes=1, row_write=True, backend="amaranth"):

@@ -155,6 +155,8 @@ def test_every_unit_is_built_as_the_top_builds_it():
     (["--nextpnr-arg=--freq=50"], "--nextpnr-arg --freq=50: the flow sets --freq itself"),
     (["--nextpnr-arg=--json", "--nextpnr-arg=x.json"], "the flow sets --json itself"),
     (["--nextpnr-arg=--25k"], "the flow sets --25k itself (use --device"),
+    (["--no-pnr", "--nextpnr-arg=--seed=3"], "--nextpnr-arg is for place and route"),
+    (["--generic", "--nextpnr-arg=--seed=3"], "does not go with --no-pnr or --generic"),
 ])
 def test_bad_arguments_are_named(args, message, capsys):
     assert main(["synth", *args]) == 2
