@@ -151,6 +151,11 @@ class IoWrapper(wiring.Component):
     si : In(1)     shifted into a register chain that drives every input of the module
     load : In(1)   captures every output of the module into a second chain (else it shifts)
     so : Out(1)    the end of the capture chain
+
+    The module's reset comes from the pin ``rst`` through a ``DCCA`` (an ECP5 clock buffer), so
+    nextpnr routes it on a global network, as it routes the clock: a board's top would do the
+    same. Without it, the reset, which most of the design's flip-flops take, was the single
+    most overused net when routing. The two chains are data and take no reset.
     """
     si: In(1)
     load: In(1)
@@ -169,8 +174,11 @@ class IoWrapper(wiring.Component):
         if "clk" in names:
             ports["i_clk"] = ClockSignal()
         if "rst" in names:
-            ports["i_rst"] = ResetSignal()
-        chain_in = Signal(max(1, sum(w for _, w in ins)))
+            global_rst = Signal()
+            m.submodules.rst_buffer = Instance("DCCA", i_CLKI=ResetSignal(), i_CE=1,
+                                               o_CLKO=global_rst)
+            ports["i_rst"] = global_rst
+        chain_in = Signal(max(1, sum(w for _, w in ins)), reset_less=True)
         m.d.sync += chain_in.eq(Cat(self.si, chain_in[:-1]))
         at = 0
         for name, width in ins:
@@ -178,7 +186,7 @@ class IoWrapper(wiring.Component):
             at += width
         results = [Signal(width, name=f"dut_{name}") for name, width in outs]
         ports.update({f"o_{name}": sig for (name, _), sig in zip(outs, results)})
-        chain_out = Signal(max(1, sum(w for _, w in outs)))
+        chain_out = Signal(max(1, sum(w for _, w in outs)), reset_less=True)
         with m.If(self.load):
             m.d.sync += chain_out.eq(Cat(*results))
         with m.Else():

@@ -131,6 +131,12 @@ def test_wrapper_drives_every_input_and_captures_every_output():
     # 9 input bits in one chain, 17 output bits in the other.
     assert re.search(r"reg \[8:0\] chain_in", text) and re.search(r"reg \[16:0\] chain_out",
                                                                   text)
+    # The reset reaches the module through a global buffer; the chains take none.
+    buffer = re.search(r"^  DCCA \w+ \((.*?)\);", text, re.M | re.S).group(1)
+    assert re.search(r"\.CLKI\(rst\)", buffer)
+    rst_net = re.search(r"\.CLKO\((\w+)\)", buffer).group(1)
+    assert re.search(rf"\.rst\({rst_net}\)", instance) and rst_net != "rst"
+    assert "if (rst)" not in text
 
 
 def test_every_unit_is_built_as_the_top_builds_it():
