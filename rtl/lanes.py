@@ -5,7 +5,7 @@ write-back (rounding, saturation, activation) of the MAC array and the vector un
 enabled clock edges, so Verilator skips the lanes while the PFU idles; ``"amaranth"`` builds
 the same logic here for Amaranth's simulator."""
 
-from amaranth import Module, Const, Cat, Mux
+from amaranth import Module, Const, Cat, Mux, Signal, signed
 from amaranth.hdl import Instance, ClockSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -77,7 +77,14 @@ class LaneFinish(wiring.Component):
     """On ``en``: each lane of ``out`` becomes ``act(saturate16(v))``; ``v`` rounds ``in`` by
     ``frac_bits + wshift`` for the MAC array, and for the vector unit (``vector=True``) is
     AVG's ``in * scale`` rounded by AVG_SHIFT, MUL's ``in`` rounded by ``frac_bits``, else
-    ``in``."""
+    ``in``.
+
+    The register sits between the saturation and the activation: ``en`` latches each lane's
+    ``saturate16(v)`` and ``act``, and ``out`` is their activation, so ``out`` changes on the
+    same clock edges as a register of it would, with half the logic in front of the register
+    (the rounding and the AVG product) and half behind it (the activation's multiplier), for
+    a clock twice as fast as both in one cycle (docs/fpga.md). The Verilog twin registers
+    ``out`` itself; ``dypipe equiv`` proves the two agree in every cycle."""
 
     def __init__(self, lanes, in_bits, frac_bits, *, vector, backend="amaranth"):
         self._n, self._in_bits, self._frac = lanes, in_bits, frac_bits
@@ -111,6 +118,7 @@ class LaneFinish(wiring.Component):
                 i_clk=ClockSignal(), i_en=self.en, i_fn=self.fn, i_act=self.act,
                 i_scale=self.scale, i_wshift=self.wshift, i_in=self.inp, o_out=self.out)
             return m
+        act = Signal(Act, name="act_held")
         results = []
         for k, a in enumerate(_lanes(self.inp, n, self._in_bits)):
             if self._vector:
@@ -121,8 +129,11 @@ class LaneFinish(wiring.Component):
                 value = Mux((self.fn == VecFn.AVG) | (self.fn == VecFn.MUL), rounded, a)
             else:
                 value = round_shift(a, f, self.wshift)
-            results.append(activate(m, saturate(m, value, f"lane{k}_sat"), self.act, f,
-                                    f"lane{k}"))
+            held = Signal(signed(ELEM_BITS), name=f"lane{k}_held")
+            with m.If(self.en):
+                m.d.sync += held.eq(saturate(m, value, f"lane{k}_sat"))
+            results.append(activate(m, held, act, f, f"lane{k}"))
         with m.If(self.en):
-            m.d.sync += self.out.eq(Cat(results))
+            m.d.sync += act.eq(self.act)
+        m.d.comb += self.out.eq(Cat(results))
         return m

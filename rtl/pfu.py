@@ -23,7 +23,8 @@ from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
 from .lanes import LaneFinish
 from .sram import ReadPort, RowWritePort
-from .unit_port import UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big
+from .unit_port import (UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big,
+                        taken_term)
 from .vector_unit import VectorUnit
 
 __all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
@@ -119,15 +120,15 @@ class ConvEngine(wiring.Component):
         flags = Signal(MvmFlags)
         cmd = self.cmd.macro.payload
         imm = Signal.like(cmd.imm)      # checked whole: the payload moves on after the handshake
-        with m.If(self.cmd.macro.valid & self.cmd.macro.ready):
+        mvm = {name: cmd.params[i] for i, name in enumerate(MVM_PARAMS)}
+        mvm.update(bias=mvm["dst"], kh=1, x_count=1, y_count=1,
+                   src=mvm["src"] << lc)            # MVM counts NBin rows, CONV elements
+        new = {name: Mux(cmd.op == Op.CONV, cmd.params[i], mvm.get(name, 0))
+               for i, name in enumerate(CONV_PARAMS)}
+        take = self.cmd.macro.valid & self.cmd.macro.ready
+        with m.If(take):
             m.d.sync += [flags.eq(cmd.imm), imm.eq(cmd.imm)]
-            with m.If(cmd.op == Op.CONV):
-                m.d.sync += [par[name].eq(cmd.params[i]) for i, name in enumerate(CONV_PARAMS)]
-            with m.Else():
-                mvm = {name: cmd.params[i] for i, name in enumerate(MVM_PARAMS)}
-                mvm.update(bias=mvm["dst"], kh=1, x_count=1, y_count=1,
-                           src=mvm["src"] << lc)    # MVM counts NBin rows, CONV elements
-                m.d.sync += [par[name].eq(mvm.get(name, 0)) for name in CONV_PARAMS]
+            m.d.sync += [par[name].eq(new[name]) for name in CONV_PARAMS]
         p = par
         err_code = Signal(Err)
         err_addr = Signal(WORD_BITS)
@@ -135,15 +136,20 @@ class ConvEngine(wiring.Component):
                                                  for n in ("in", "w", "out", "bias"))
         b_in, b_w, b_out = ((cfg.nbin_rows * C).bit_length(), cfg.sb_rows.bit_length(),
                             cfg.nbout_rows.bit_length())
+        # The check's products, registered as the command is taken: (count, stride) pairs.
+        prod = {a + "*" + b: taken_term(m, take, capped_product(new[a] - 1, new[b], bits),
+                                        f"{a}_x_{b}")
+                for a, b, bits in (("y_count", "y_stride", b_in), ("x_count", "x_stride", b_in),
+                                   ("kh", "kh_stride", b_in),
+                                   ("y_count", "dst_y_stride", b_out),
+                                   ("x_count", "dst_x_stride", b_out))}
+        blocks_kh = taken_term(m, take, capped_product(new["m_blocks"], new["kh"], b_w),
+                               "m_blocks_x_kh")
         m.d.comb += [
-            last_in.eq(p["src"] + capped_product(p["y_count"] - 1, p["y_stride"], b_in)
-                       + capped_product(p["x_count"] - 1, p["x_stride"], b_in)
-                       + capped_product(p["kh"] - 1, p["kh_stride"], b_in)
-                       + (p["k_chunks"] << lc) - 1),
-            last_w.eq(p["weights"] + capped_product(
-                capped_product(p["m_blocks"], p["kh"], b_w), p["k_chunks"], b_w) - 1),
-            last_out.eq(p["dst"] + capped_product(p["y_count"] - 1, p["dst_y_stride"], b_out)
-                        + capped_product(p["x_count"] - 1, p["dst_x_stride"], b_out)
+            last_in.eq(p["src"] + prod["y_count*y_stride"] + prod["x_count*x_stride"]
+                       + prod["kh*kh_stride"] + (p["k_chunks"] << lc) - 1),
+            last_w.eq(p["weights"] + capped_product(blocks_kh, p["k_chunks"], b_w) - 1),
+            last_out.eq(p["dst"] + prod["y_count*dst_y_stride"] + prod["x_count*dst_x_stride"]
                         + p["m_blocks"] - 1),
             last_bias.eq(p["bias"] + p["m_blocks"] - 1),
         ]
@@ -250,10 +256,11 @@ class ConvEngine(wiring.Component):
         m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),
                      self.nbout_w.en.eq(s4["valid"] & ~flags.acc_out)]
 
-        command_fsm(m, self.cmd, self.busy, err_code, err_addr, finished=s4["final"], start=[
-            issuing.eq(1), kk.eq(0), h.eq(0), blk.eq(0), x.eq(0), y.eq(0),
-            w_ptr.eq(p["weights"]), line.eq(p["src"]), pix.eq(p["src"]), row.eq(p["src"]),
-            out_line.eq(p["dst"]), out_pix.eq(p["dst"])])
+        command_fsm(m, self.cmd, self.busy, err_code, err_addr, run=issuing,
+                    finished=s4["final"], start=[
+                        kk.eq(0), h.eq(0), blk.eq(0), x.eq(0), y.eq(0), w_ptr.eq(p["weights"]),
+                        line.eq(p["src"]), pix.eq(p["src"]), row.eq(p["src"]),
+                        out_line.eq(p["dst"]), out_pix.eq(p["dst"])])
         return m
 
 

@@ -1,7 +1,7 @@
 """The port between a module sequencer and the functional unit that runs its macro-instructions
 (the load DMA for IO, the MAC array for PFU, the store DMA for Store)."""
 
-from amaranth import Cat, Mux, Value
+from amaranth import Cat, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -9,7 +9,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
 
 __all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "CHECK_BITS", "params_too_big",
-           "capped_product", "command_fsm"]
+           "capped_product", "taken_term", "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
 MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
@@ -57,10 +57,27 @@ def capped_product(a, b, bits):
     return Mux(over, 1 << bits, a[:bits] * b[:bits])
 
 
-def command_fsm(m, port, busy, err_code, err_addr, start, finished):
+def taken_term(m, take, value, name):
+    """``value``, a term of a command's range check computed from the incoming parameters
+    (``capped_product`` of two of them, say), registered when the command is taken
+    (``take``). The check cycle then starts from the product instead of computing it after
+    the parameters' own registers: the check's multipliers move out of the unit's longest
+    path into the cycle that takes the command (docs/fpga.md)."""
+    value = Value.cast(value)
+    term = Signal(value.shape(), name=name)
+    with m.If(take):
+        m.d.sync += term.eq(value)
+    return term
+
+
+def command_fsm(m, port, busy, err_code, err_addr, run, start, finished):
     """A unit's command cycle: IDLE takes a command from ``port``; CHECK reports ``err_code``
-    (with ``err_addr``) unless it is NONE, else runs the ``start`` statements (sync); RUN lasts
-    until ``finished``, then pulses ``done``. ``busy`` is high in CHECK and RUN."""
+    (with ``err_addr``) unless it is NONE, else sets ``run`` (a signal, sync) and goes to RUN,
+    which lasts until ``finished``, then pulses ``done``. ``busy`` is high in CHECK and RUN.
+
+    The ``start`` statements (sync: the loop's counters and pointers) run in CHECK whatever
+    the check finds: they act only through ``run``. So the check's result, the unit's longest
+    path, enables one flip-flop and not the loop's few hundred (docs/fpga.md)."""
     from ..sw.isa import Err
     with m.FSM():
         with m.State("IDLE"):
@@ -69,12 +86,13 @@ def command_fsm(m, port, busy, err_code, err_addr, start, finished):
                 m.next = "CHECK"
         with m.State("CHECK"):
             m.d.comb += busy.eq(1)
+            m.d.sync += start
             with m.If(err_code != Err.NONE):
                 m.d.comb += [port.err.eq(1), port.err_code.eq(err_code),
                              port.err_addr.eq(err_addr)]
                 m.next = "IDLE"
             with m.Else():
-                m.d.sync += start
+                m.d.sync += run.eq(1)
                 m.next = "RUN"
         with m.State("RUN"):
             m.d.comb += busy.eq(1)

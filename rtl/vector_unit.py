@@ -16,7 +16,8 @@ from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
 from .lanes import LaneFold, LaneFinish, FOLD_BITS
 from .sram import ReadPort, RowWritePort
-from .unit_port import UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big
+from .unit_port import (UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big,
+                        taken_term)
 
 __all__ = ["VectorUnit", "MAX_WINDOW"]
 
@@ -56,7 +57,8 @@ class VectorUnit(wiring.Component):
         cmd = self.cmd.macro.payload
         binary = (flags.fn == VecFn.ADD) | (flags.fn == VecFn.MUL)
         imm = Signal.like(cmd.imm)      # checked whole: the payload moves on after the handshake
-        with m.If(self.cmd.macro.valid & self.cmd.macro.ready):
+        take = self.cmd.macro.valid & self.cmd.macro.ready
+        with m.If(take):
             m.d.sync += [p[name].eq(cmd.params[i]) for i, name in enumerate(VEC_PARAMS)]
             m.d.sync += [flags.eq(cmd.imm), imm.eq(cmd.imm)]
         kh = Mux(binary, 1, p["kh"])
@@ -69,23 +71,26 @@ class VectorUnit(wiring.Component):
                                                  for n in ("base", "win", "b", "out"))
         rows = cfg.nbin_rows
         bits = rows.bit_length()
+        new = {name: cmd.params[i] for i, name in enumerate(VEC_PARAMS)}
+        # The check's products, registered as the command is taken: (count, stride) pairs.
+        prod = {a + "*" + b: taken_term(m, take, capped_product(new[a] - 1, new[b], bits),
+                                        f"vec_{a}_x_{b}")
+                for a, b in (("y_count", "y_stride"), ("x_count", "x_stride"),
+                             ("kh", "kh_stride"), ("kw", "kw_stride"),
+                             ("y_count", "dst_y_stride"), ("x_count", "dst_x_stride"))}
+        window = taken_term(m, take, capped_product(new["kh"], new["kw"],
+                                                    MAX_WINDOW.bit_length()), "vec_window")
         m.d.comb += [
-            base_last.eq(capped_product(p["y_count"] - 1, p["y_stride"], bits)
-                         + capped_product(p["x_count"] - 1, p["x_stride"], bits)
-                         + p["chunks"] - 1),
-            win_last.eq(p["src"] + base_last + capped_product(p["kh"] - 1, p["kh_stride"], bits)
-                        + capped_product(p["kw"] - 1, p["kw_stride"], bits)),
+            base_last.eq(prod["y_count*y_stride"] + prod["x_count*x_stride"] + p["chunks"] - 1),
+            win_last.eq(p["src"] + base_last + prod["kh*kh_stride"] + prod["kw*kw_stride"]),
             b_last.eq(p["src_b"] + base_last),
-            out_last.eq(p["dst"] + capped_product(p["y_count"] - 1, p["dst_y_stride"], bits)
-                        + capped_product(p["x_count"] - 1, p["dst_x_stride"], bits)
+            out_last.eq(p["dst"] + prod["y_count*dst_y_stride"] + prod["x_count*dst_x_stride"]
                         + p["chunks"] - 1),
         ]
         zero = [p[n] == 0 for n in ("chunks", "x_count", "y_count")]
         with m.If(Cat(*zero).any() | params_too_big(p.values())
                   | (flags.fn.as_value() >= len(VecFn))
-                  | (~binary & ((p["kh"] == 0) | (p["kw"] == 0)
-                                | (capped_product(p["kh"], p["kw"], MAX_WINDOW.bit_length())
-                                   > MAX_WINDOW)))
+                  | (~binary & ((p["kh"] == 0) | (p["kw"] == 0) | (window > MAX_WINDOW)))
                   | (imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
         with m.Elif(binary & (p["src"] + base_last >= rows)):
@@ -162,8 +167,9 @@ class VectorUnit(wiring.Component):
         m.d.comb += [self.nbin_w.addr.eq(s3_row), self.nbin_w.data.eq(s3_data),
                      self.nbin_w.en.eq(s3["valid"])]
 
-        command_fsm(m, self.cmd, self.busy, err_code, err_addr, finished=s3["final"], start=[
-            issuing.eq(1), c.eq(0), i.eq(0), j.eq(0), x.eq(0), y.eq(0), line.eq(p["src"]),
-            pix.eq(p["src"]), chunk.eq(p["src"]), row.eq(p["src"]), addr.eq(p["src"]),
-            out_line.eq(p["dst"]), out_pix.eq(p["dst"])])
+        command_fsm(m, self.cmd, self.busy, err_code, err_addr, run=issuing,
+                    finished=s3["final"], start=[
+                        c.eq(0), i.eq(0), j.eq(0), x.eq(0), y.eq(0), line.eq(p["src"]),
+                        pix.eq(p["src"]), chunk.eq(p["src"]), row.eq(p["src"]),
+                        addr.eq(p["src"]), out_line.eq(p["dst"]), out_pix.eq(p["dst"])])
         return m
