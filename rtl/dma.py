@@ -17,7 +17,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Buf, Err, Op, DMA_PARAMS
 from .global_buffer import DmaReadPort, DmaWritePort, bank_beats
 from .mem_port import MemPort
-from .unit_port import UnitPort, capped_product
+from .unit_port import UnitPort, capped_product, taken_term
 
 __all__ = ["LoadDMA", "StoreDMA"]
 
@@ -34,30 +34,34 @@ class _Transfer:
         self.accept = Signal(name="xfer_accept")
         flat = (port.macro.payload.op == Op.DLOAD) | (port.macro.payload.op == Op.DSTORE)
         one_plane = {"planes": 1, "dram_plane_stride": 0, "buf_plane_stride": 0}
+        new = {name: Mux(flat, one_plane[name], p[idx]) if name in one_plane else p[idx]
+               for name, idx in names.items()}
         with m.If(self.accept):
             m.d.sync += self.buf.eq(port.macro.payload.a)
-            m.d.sync += [self.regs[name].eq(Mux(flat, one_plane[name], p[idx])
-                                            if name in one_plane else p[idx])
-                         for name, idx in names.items()]
+            m.d.sync += [self.regs[name].eq(new[name]) for name in DMA_PARAMS]
+        # The check's products, registered as the command is taken: (count, stride) pairs.
+        dram_bits = config.dram_beats.bit_length()
+        buf_bits = max(bank_beats(config, buf) for buf in Buf).bit_length()
+        self.products = {
+            a + "*" + b: taken_term(m, self.accept, capped_product(new[a] - 1, new[b], bits),
+                                    f"xfer_{a}_x_{b}")
+            for a, b, bits in (("planes", "dram_plane_stride", dram_bits),
+                               ("rows", "dram_stride", dram_bits),
+                               ("planes", "buf_plane_stride", buf_bits),
+                               ("rows", "buf_stride", buf_bits))}
 
     def check(self, m):
         """Combinational ``(code, addr)`` of the first problem with the latched transfer."""
-        r = self.regs
+        r, prod = self.regs, self.products
         code = Signal(Err, name="xfer_err_code")
         addr = Signal(WORD_BITS, name="xfer_err_addr")
         last_dram = Signal(2 * WORD_BITS + 2, name="xfer_last_dram")
         last_buf = Signal(2 * WORD_BITS + 2, name="xfer_last_buf")
-        dram_bits = self.config.dram_beats.bit_length()
-        buf_bits = max(bank_beats(self.config, buf) for buf in Buf).bit_length()
         m.d.comb += [
-            last_dram.eq(r["dram_addr"]
-                         + capped_product(r["planes"] - 1, r["dram_plane_stride"], dram_bits)
-                         + capped_product(r["rows"] - 1, r["dram_stride"], dram_bits)
-                         + r["row_beats"] - 1),
-            last_buf.eq(r["buf_addr"]
-                        + capped_product(r["planes"] - 1, r["buf_plane_stride"], buf_bits)
-                        + capped_product(r["rows"] - 1, r["buf_stride"], buf_bits)
-                        + r["row_beats"] - 1),
+            last_dram.eq(r["dram_addr"] + prod["planes*dram_plane_stride"]
+                         + prod["rows*dram_stride"] + r["row_beats"] - 1),
+            last_buf.eq(r["buf_addr"] + prod["planes*buf_plane_stride"]
+                        + prod["rows*buf_stride"] + r["row_beats"] - 1),
         ]
         limit = Signal(WORD_BITS, name="xfer_buf_beats")
         with m.Switch(self.buf):
