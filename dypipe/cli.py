@@ -318,7 +318,8 @@ def build_parser():
                    metavar="N", help="stop a stage (yosys or nextpnr) that runs longer")
     p.add_argument("--nextpnr-arg", action="append", default=[], metavar="ARG",
                    help="pass ARG to nextpnr-ecp5 after the flow's options (repeatable; write "
-                   "an option's value after '=', e.g. --nextpnr-arg=--placer-heap-beta=0.7)")
+                   "an option's value after '=', e.g. --nextpnr-arg=--seed=2; --placer or "
+                   "--router replaces the flow's static placer or router2)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("run", help="run a workload on the RTL (Verilator) and check it",
