@@ -17,7 +17,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Buf, Err, Op, DMA_PARAMS
 from .global_buffer import DmaReadPort, DmaWritePort, bank_beats
 from .mem_port import MemPort
-from .unit_port import UnitPort, capped_product, taken_term
+from .unit_port import UnitPort, taken_extents
 
 __all__ = ["LoadDMA", "StoreDMA"]
 
@@ -39,16 +39,12 @@ class _Transfer:
         with m.If(self.accept):
             m.d.sync += self.buf.eq(port.macro.payload.a)
             m.d.sync += [self.regs[name].eq(new[name]) for name in DMA_PARAMS]
-        # The check's products, registered as the command is taken: (count, stride) pairs.
         dram_bits = config.dram_beats.bit_length()
         buf_bits = max(bank_beats(config, buf) for buf in Buf).bit_length()
-        self.products = {
-            a + "*" + b: taken_term(m, self.accept, capped_product(new[a] - 1, new[b], bits),
-                                    f"xfer_{a}_x_{b}")
-            for a, b, bits in (("planes", "dram_plane_stride", dram_bits),
-                               ("rows", "dram_stride", dram_bits),
-                               ("planes", "buf_plane_stride", buf_bits),
-                               ("rows", "buf_stride", buf_bits))}
+        self.products = taken_extents(m, self.accept, new, (
+            ("planes", "dram_plane_stride", dram_bits), ("rows", "dram_stride", dram_bits),
+            ("planes", "buf_plane_stride", buf_bits), ("rows", "buf_stride", buf_bits)),
+            prefix="xfer_")
 
     def check(self, m):
         """Combinational ``(code, addr)`` of the first problem with the latched transfer."""

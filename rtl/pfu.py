@@ -24,7 +24,7 @@ from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
 from .lanes import LaneFinish
 from .sram import ReadPort, RowWritePort
 from .unit_port import (UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big,
-                        taken_term)
+                        taken_extents, taken_term)
 from .vector_unit import VectorUnit
 
 __all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
@@ -136,13 +136,10 @@ class ConvEngine(wiring.Component):
                                                  for n in ("in", "w", "out", "bias"))
         b_in, b_w, b_out = ((cfg.nbin_rows * C).bit_length(), cfg.sb_rows.bit_length(),
                             cfg.nbout_rows.bit_length())
-        # The check's products, registered as the command is taken: (count, stride) pairs.
-        prod = {a + "*" + b: taken_term(m, take, capped_product(new[a] - 1, new[b], bits),
-                                        f"{a}_x_{b}")
-                for a, b, bits in (("y_count", "y_stride", b_in), ("x_count", "x_stride", b_in),
-                                   ("kh", "kh_stride", b_in),
-                                   ("y_count", "dst_y_stride", b_out),
-                                   ("x_count", "dst_x_stride", b_out))}
+        prod = taken_extents(m, take, new, (
+            ("y_count", "y_stride", b_in), ("x_count", "x_stride", b_in),
+            ("kh", "kh_stride", b_in), ("y_count", "dst_y_stride", b_out),
+            ("x_count", "dst_x_stride", b_out)))
         blocks_kh = taken_term(m, take, capped_product(new["m_blocks"], new["kh"], b_w),
                                "m_blocks_x_kh")
         m.d.comb += [

@@ -9,7 +9,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
 
 __all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "CHECK_BITS", "params_too_big",
-           "capped_product", "taken_term", "command_fsm"]
+           "capped_product", "taken_term", "taken_extents", "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
 MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
@@ -68,6 +68,16 @@ def taken_term(m, take, value, name):
     with m.If(take):
         m.d.sync += term.eq(value)
     return term
+
+
+def taken_extents(m, take, new, pairs, prefix=""):
+    """The range check's ``(count - 1) * stride`` terms of a command, each a
+    :func:`taken_term`: for every ``(count, stride, bits)`` of ``pairs``,
+    ``capped_product(new[count] - 1, new[stride], bits)`` from the incoming parameters
+    ``new``, keyed ``"count*stride"``."""
+    return {f"{a}*{b}": taken_term(m, take, capped_product(new[a] - 1, new[b], bits),
+                                   f"{prefix}{a}_x_{b}")
+            for a, b, bits in pairs}
 
 
 def command_fsm(m, port, busy, err_code, err_addr, run, start, finished):

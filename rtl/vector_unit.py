@@ -17,7 +17,7 @@ from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
 from .lanes import LaneFold, LaneFinish, FOLD_BITS
 from .sram import ReadPort, RowWritePort
 from .unit_port import (UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big,
-                        taken_term)
+                        taken_extents, taken_term)
 
 __all__ = ["VectorUnit", "MAX_WINDOW"]
 
@@ -72,12 +72,11 @@ class VectorUnit(wiring.Component):
         rows = cfg.nbin_rows
         bits = rows.bit_length()
         new = {name: cmd.params[i] for i, name in enumerate(VEC_PARAMS)}
-        # The check's products, registered as the command is taken: (count, stride) pairs.
-        prod = {a + "*" + b: taken_term(m, take, capped_product(new[a] - 1, new[b], bits),
-                                        f"vec_{a}_x_{b}")
-                for a, b in (("y_count", "y_stride"), ("x_count", "x_stride"),
-                             ("kh", "kh_stride"), ("kw", "kw_stride"),
-                             ("y_count", "dst_y_stride"), ("x_count", "dst_x_stride"))}
+        prod = taken_extents(m, take, new, [
+            (a, b, bits) for a, b in (("y_count", "y_stride"), ("x_count", "x_stride"),
+                                      ("kh", "kh_stride"), ("kw", "kw_stride"),
+                                      ("y_count", "dst_y_stride"), ("x_count", "dst_x_stride"))],
+            prefix="vec_")
         window = taken_term(m, take, capped_product(new["kh"], new["kw"],
                                                     MAX_WINDOW.bit_length()), "vec_window")
         m.d.comb += [
