@@ -168,7 +168,8 @@ class ControlUnit(wiring.Component):
 
         # -- templates: their records and contexts, the definition in progress ---------------
         n_tpl = cfg.templates
-        m.submodules.templates = table = Memory(shape=TemplateRecord(cfg), depth=n_tpl, init=[])
+        m.submodules.templates = table = Memory(shape=TemplateRecord(cfg), depth=n_tpl, init=[],
+                                                attrs={"ram_style": "block"})
         table_w = table.write_port()
         table_r = table.read_port()
         rows = words // CB_LANES                # rows of a slot, of a template's context
