@@ -43,7 +43,8 @@ class ContextBuffer(wiring.Component):
         m = Module()
         lane_bits = (CB_LANES - 1).bit_length()
         m.submodules.mem = mem = Memory(shape=unsigned(CB_LANES * WORD_BITS),
-                                        depth=self._config.cb_words // CB_LANES, init=[])
+                                        depth=self._config.cb_words // CB_LANES, init=[],
+                                        attrs={"no_rw_check": 1})
         w = mem.write_port(granularity=WORD_BITS)
         m.d.comb += [w.addr.eq(self.w.row), w.data.eq(self.w.data), w.en.eq(self.w.mask)]
         for i, port in enumerate(self.r):

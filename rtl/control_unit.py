@@ -169,13 +169,14 @@ class ControlUnit(wiring.Component):
         # -- templates: their records and contexts, the definition in progress ---------------
         n_tpl = cfg.templates
         m.submodules.templates = table = Memory(shape=TemplateRecord(cfg), depth=n_tpl, init=[],
-                                                attrs={"ram_style": "block"})
+                                                attrs={"ram_style": "block", "no_rw_check": 1})
         table_w = table.write_port()
         table_r = table.read_port()
         rows = words // CB_LANES                # rows of a slot, of a template's context
         lb = (CB_LANES - 1).bit_length()
         m.submodules.template_ctx = tctx = Memory(shape=unsigned(CB_LANES * WORD_BITS),
-                                                  depth=n_tpl * rows, init=[])
+                                                  depth=n_tpl * rows, init=[],
+                                                  attrs={"no_rw_check": 1})
         tctx_w = tctx.write_port(granularity=WORD_BITS)
         tctx_r = tctx.read_port()
         defined = Signal(n_tpl)

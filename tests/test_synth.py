@@ -243,3 +243,12 @@ def test_the_report_lists_the_estimated_paths_of_a_record():
     assert units.split() == ["37.3", "ns", "ctrl", "(7)", ">", "dispatcher", "(18)"]
     assert ends.split() == ["from", "dut.imem.0.17", "to", "dut.err_addr.DI"]
     assert synth.format_paths({}) == ""
+
+
+def test_the_context_buffer_tells_yosys_a_read_never_meets_a_write():
+    """The attribute reaches the Verilog on the memory itself, where Yosys looks for it."""
+    from amaranth.back import verilog
+    from dypipe.rtl.context_buffer import ContextBuffer
+    text = verilog.convert(ContextBuffer(PRESETS["small"], 3), name="cb")
+    declaration = re.search(r"((?:\(\*[^*]*\*\)\s*)+)reg\s*\[\d+:0\]\s*mem\s*\[", text)
+    assert declaration and "no_rw_check" in declaration.group(1)
