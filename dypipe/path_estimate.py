@@ -126,15 +126,21 @@ def _unit_of(scope, design):
     return scope[len(design) + 1:].split(".")[0]
 
 
-def longest_paths(netlist, top, count=10, design="dut"):
+def longest_paths(netlist, top, count=10, design="dut", registered_between_units=False):
     """The ``count`` longest estimated register-to-register paths of ``netlist`` (a Yosys JSON
     netlist, as a dict or a file name), one per sequence of units crossed, longest first: a
     list of :class:`Path`. ``design`` is the design's instance in ``top`` (the synthesis
-    wrapper's ``dut``; ``""`` for ``top`` itself); cells outside it count as ``wrapper``."""
+    wrapper's ``dut``; ``""`` for ``top`` itself); cells outside it count as ``wrapper``.
+
+    With ``registered_between_units``, every net from a cell of one unit of the design to a
+    cell of another is taken to pass a register (a path ends there, its port named
+    ``boundary``, and another starts): what the longest path would be if every unit's
+    interface were registered, a cycle more on each."""
     if not isinstance(netlist, dict):
         with open(netlist) as f:
             netlist = json.load(f)
     cells = flatten(netlist, top)
+    units = [_unit_of(scope, design) for _, _, _, scope in cells]
     driver = {}                                    # bit -> (cell index, output port)
     fanout = collections.defaultdict(list)         # bit -> [(out bit, ns, cell index)]
     pending = collections.Counter()                # bit -> arcs into it not yet resolved
@@ -180,9 +186,14 @@ def longest_paths(netlist, top, count=10, design="dut"):
                 hop = 0.1
             else:
                 hop = NET_NS
-            t = arrival[b] + hop + ns
+            if registered_between_units and src is not None \
+                    and units[src[0]] != units[k] and "wrapper" not in (units[src[0]], units[k]):
+                ends.append((b, src[0], "boundary"))
+                t, via = SOURCE_NS["TRELLIS_FF"][1] + hop + ns, (None, k)
+            else:
+                t, via = arrival[b] + hop + ns, (b, k)
             if t > arrival.get(ob, -1.0):
-                arrival[ob], back[ob] = t, (b, k)
+                arrival[ob], back[ob] = t, via
             pending[ob] -= 1
             if pending[ob] == 0:
                 order.append(ob)
@@ -197,18 +208,17 @@ def longest_paths(netlist, top, count=10, design="dut"):
                 break
         if not chain:               # an input pin's, or an undriven bit
             continue
-        units = []
+        crossed = []
         for cell in reversed(chain):
-            unit = _unit_of(cells[cell][3], design)
-            if units and units[-1][0] == unit:
-                units[-1][1] += 1
+            if crossed and crossed[-1][0] == units[cell]:
+                crossed[-1][1] += 1
             else:
-                units.append([unit, 1])
-        key = tuple(u for u, _ in units)
+                crossed.append([units[cell], 1])
+        key = tuple(u for u, _ in crossed)
         if key in seen:
             continue
         seen.add(key)
-        paths.append(Path(t, units, cells[chain[-1]][0], f"{cells[k][0]}.{port}"))
+        paths.append(Path(t, crossed, cells[chain[-1]][0], f"{cells[k][0]}.{port}"))
         if len(paths) == count:
             break
     return paths

@@ -60,6 +60,8 @@ WRAPPER = "dypipe_synth"
 DEFAULT_FREQ_MHZ = 75
 #: How many of the longest estimated paths the report lists (one per sequence of units).
 ESTIMATED_PATHS = 8
+#: And how many with every net between two units taken as registered (a unit's own paths).
+ESTIMATED_PATHS_INSIDE = 3
 
 
 @dataclass(frozen=True)
@@ -396,9 +398,13 @@ def format_paths(record):
     paths = [path_estimate.Path(**p) for p in record.get("estimated_paths", ())]
     if not paths:
         return ""
-    return "\n".join(["longest register-to-register paths, estimated from the netlist before "
-                      "placement (units crossed, cells in each; docs/fpga.md):",
-                      *path_estimate.format_paths(paths)])
+    lines = ["longest register-to-register paths, estimated from the netlist before placement "
+             "(units crossed, cells in each; docs/fpga.md):", *path_estimate.format_paths(paths)]
+    inside = [path_estimate.Path(**p) for p in record.get("estimated_paths_inside_units", ())]
+    if inside:
+        lines += ["the longest if every net between two units were registered (a cycle more "
+                  "on each):", *path_estimate.format_paths(inside)]
+    return "\n".join(lines)
 
 
 def format_pnr(record):
@@ -654,9 +660,14 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
                   routed=False, pnr_skipped=not pnr, synth_reused=seconds is None,
                   nextpnr_args=list(nextpnr_args))
     t = time.monotonic()
-    paths = path_estimate.longest_paths(workdir / f"{WRAPPER}.json", WRAPPER, ESTIMATED_PATHS)
+    netlist = json.loads((workdir / f"{WRAPPER}.json").read_text())
+    paths = path_estimate.longest_paths(netlist, WRAPPER, ESTIMATED_PATHS)
+    inside = path_estimate.longest_paths(netlist, WRAPPER, ESTIMATED_PATHS_INSIDE,
+                                         registered_between_units=True)
     stages["paths"] = time.monotonic() - t
     record["estimated_paths"] = [{**asdict(p), "ns": round(p.ns, 1)} for p in paths]
+    record["estimated_paths_inside_units"] = [{**asdict(p), "ns": round(p.ns, 1)}
+                                              for p in inside]
     if paths:
         log(f"longest path estimated from the netlist: {paths[0].ns:.1f} ns, "
             + " > ".join(u for u, _ in paths[0].units))

@@ -139,3 +139,29 @@ def test_count_limits_the_paths(count):
     assert len(paths) == count
     assert paths[0].units == [["top", 1], ["u", 1], ["w", 1]]
     assert len(longest_paths(n, "top", count=9, design="")) == 3
+
+
+def test_registered_between_units_cuts_every_path_at_a_unit_boundary():
+    # a -> u's LUT -> v's two LUTs -> b: one path through both units, or two paths, each
+    # from or to a register at the boundary.
+    n = {"modules": {
+        "top": module({"clk": ("input", [2])}, {
+            "a": cell(FF, CLK=[2], DI=[9], Q=[10]),
+            "u": instance("top.u", a=("input", [10]), z=("output", [11])),
+            "v": instance("top.v", a=("input", [11]), z=("output", [12])),
+            "b": cell(FF, CLK=[2], DI=[12], Q=[9])}),
+        "top.u": module({"a": ("input", [3]), "z": ("output", [4])},
+                        {"l": cell(LUT, A=[3], B=["0"], Z=[4])}),
+        "top.v": module({"a": ("input", [3]), "z": ("output", [5])},
+                        {"l1": cell(LUT, A=[3], B=["0"], Z=[4]),
+                         "l2": cell(LUT, A=[4], B=["0"], Z=[5])}),
+    }}
+    whole = longest_paths(n, "top", design="")[0]     # then b -> a, the top's own
+    assert whole.units == [["top", 1], ["u", 1], ["v", 2]]
+    ff = SOURCE_NS[FF][1]
+    assert whole.ns == pytest.approx(ff + 4 * NET_NS + 3 * CELL_NS[LUT])
+    cut = longest_paths(n, "top", design="", registered_between_units=True)
+    assert [p.units for p in cut[:2]] == [[["v", 2]], [["u", 1]]]
+    assert cut[0].ns == pytest.approx(ff + 3 * NET_NS + 2 * CELL_NS[LUT])
+    assert cut[1].ns == pytest.approx(ff + 2 * NET_NS + CELL_NS[LUT])
+    assert cut[1].end == "u.l.boundary"

@@ -217,6 +217,8 @@ def test_synthesize_place_and_route_the_arbiter(tmp_path, capsys):
     # A unit alone is the design: its cells are ``top``, the IO wrapper's ``wrapper``.
     longest = record["estimated_paths"][0]
     assert longest["ns"] > 0 and {u for u, _ in longest["units"]} <= {"top", "wrapper"}
+    inside = record["estimated_paths_inside_units"][0]        # no unit below the arbiter
+    assert inside["ns"] == longest["ns"]
     out = capsys.readouterr().out
     assert "place and route: routed; fmax" in out
     assert "estimated from the netlist before placement" in out
@@ -243,6 +245,10 @@ def test_the_report_lists_the_estimated_paths_of_a_record():
     assert units.split() == ["37.3", "ns", "ctrl", "(7)", ">", "dispatcher", "(18)"]
     assert ends.split() == ["from", "dut.imem.0.17", "to", "dut.err_addr.DI"]
     assert synth.format_paths({}) == ""
+    record["estimated_paths_inside_units"] = [{"ns": 27.3, "units": [["ctrl", 18]],
+                                               "start": "dut.ctrl.regs", "end": "dut.ctrl.x.DI"}]
+    lines = synth.format_paths(record).splitlines()
+    assert "registered" in lines[3] and lines[4].split()[:3] == ["27.3", "ns", "ctrl"]
 
 
 def test_the_context_buffer_tells_yosys_a_read_never_meets_a_write():
