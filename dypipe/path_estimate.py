@@ -1,7 +1,8 @@
 """The longest register-to-register paths of a mapped ECP5 netlist, estimated before placement.
 
-nextpnr names the critical path only once a design has routed; while the whole design does not
-route, the only figure it gives is one estimated frequency. This module reads Yosys's netlist
+nextpnr names the critical path only once a design has routed, which can take a search for a
+placement that routes and a quarter of an hour each; before, the only figure it gives is one
+estimated frequency. This module reads Yosys's netlist
 (``write_json`` after ``synth_ecp5``, hierarchy kept), flattens it, gives every cell a fixed
 delay (:data:`CELL_NS`) and every net from one cell to the next a fixed routing delay
 (:data:`NET_NS`), and reports the longest paths from a register (a flip-flop or a block RAM's
@@ -24,8 +25,9 @@ NET_NS = 1.3
 #: Delay through a combinational cell (any input to any output), ns; unknown cells: ``other``.
 CELL_NS = {"LUT4": 0.45, "PFUMX": 0.25, "L6MUX21": 0.25, "CCU2C": 0.5, "CCU2C_carry": 0.06,
            "MULT18X18D": 4.5, "TRELLIS_DPR16X4": 0.8, "other": 0.5}
-#: Clock to output of the cells that start paths, ns, and the output ports.
-SOURCE_NS = {"TRELLIS_FF": ("Q", 0.5), "DP16KD": ("DO", 4.3)}
+#: Clock to output of the cells that start paths, ns, and the output ports (a block RAM's is
+#: nextpnr's figure for a DP16KD without its output register).
+SOURCE_NS = {"TRELLIS_FF": ("Q", 0.5), "DP16KD": ("DO", 5.8)}
 #: Cells that end paths (all their inputs but a LUT RAM's read address).
 _SEQUENTIAL = ("TRELLIS_FF", "DP16KD", "TRELLIS_DPR16X4")
 _MUXES = ("PFUMX", "L6MUX21")
