@@ -33,7 +33,7 @@ verilog: $(STAMP)
 
 # Yosys and nextpnr for an ECP5-85k (installed into .venv-fpga on first use; docs/fpga.md):
 # per-unit LUTs, flip-flops, block RAMs, multipliers, fmax. The whole `small` design takes
-# about 4 minutes in Yosys and 14 in nextpnr, and routes; `dypipe synth --module NAME`
+# about 4 minutes in Yosys and 23 in nextpnr, and routes; `dypipe synth --module NAME`
 # synthesizes one unit. `paper` fits no ECP5: CONFIG=paper gives Yosys's generic word-level
 # cell counts instead (`--generic`, about 4 minutes).
 synth: $(STAMP)

