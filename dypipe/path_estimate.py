@@ -15,7 +15,6 @@ docs/fpga.md compares it with what nextpnr measured after routing units alone.
 
 import collections
 import dataclasses
-import json
 import re
 
 __all__ = ["CELL_NS", "NET_NS", "SOURCE_NS", "Path", "flatten", "longest_paths", "format_paths"]
@@ -128,20 +127,16 @@ def _unit_of(scope, design):
     return scope[len(design) + 1:].split(".")[0]
 
 
-def longest_paths(netlist, top, count=10, design="dut", registered_between_units=False):
-    """The ``count`` longest estimated register-to-register paths of ``netlist`` (a Yosys JSON
-    netlist, as a dict or a file name), one per sequence of units crossed, longest first: a
-    list of :class:`Path`. ``design`` is the design's instance in ``top`` (the synthesis
-    wrapper's ``dut``; ``""`` for ``top`` itself); cells outside it count as ``wrapper``.
+def longest_paths(cells, count=10, design="dut", registered_between_units=False):
+    """The ``count`` longest estimated register-to-register paths through ``cells`` (a netlist
+    :func:`flatten` ed), one per sequence of units crossed, longest first: a list of
+    :class:`Path`. ``design`` is the design's instance in the flattened top (the synthesis
+    wrapper's ``dut``; ``""`` for the top itself); cells outside it count as ``wrapper``.
 
     With ``registered_between_units``, every net from a cell of one unit of the design to a
     cell of another is taken to pass a register (a path ends there, its port named
     ``boundary``, and another starts): what the longest path would be if every unit's
     interface were registered, a cycle more on each."""
-    if not isinstance(netlist, dict):
-        with open(netlist) as f:
-            netlist = json.load(f)
-    cells = flatten(netlist, top)
     units = [_unit_of(scope, design) for _, _, _, scope in cells]
     driver = {}                                    # bit -> (cell index, output port)
     fanout = collections.defaultdict(list)         # bit -> [(out bit, ns, cell index)]

@@ -661,14 +661,13 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
                   routed=False, pnr_skipped=not pnr, synth_reused=seconds is None,
                   nextpnr_args=list(nextpnr_args))
     t = time.monotonic()
-    netlist = json.loads((workdir / f"{WRAPPER}.json").read_text())
-    paths = path_estimate.longest_paths(netlist, WRAPPER, ESTIMATED_PATHS)
-    inside = path_estimate.longest_paths(netlist, WRAPPER, ESTIMATED_PATHS_INSIDE,
+    cells = path_estimate.flatten(json.loads((workdir / f"{WRAPPER}.json").read_text()), WRAPPER)
+    paths = path_estimate.longest_paths(cells, ESTIMATED_PATHS)
+    inside = path_estimate.longest_paths(cells, ESTIMATED_PATHS_INSIDE,
                                          registered_between_units=True)
     stages["paths"] = time.monotonic() - t
-    record["estimated_paths"] = [{**asdict(p), "ns": round(p.ns, 1)} for p in paths]
-    record["estimated_paths_inside_units"] = [{**asdict(p), "ns": round(p.ns, 1)}
-                                              for p in inside]
+    for key, found in (("estimated_paths", paths), ("estimated_paths_inside_units", inside)):
+        record[key] = [{**asdict(p), "ns": round(p.ns, 1)} for p in found]
     if paths:
         log(f"longest path estimated from the netlist: {paths[0].ns:.1f} ns, "
             + " > ".join(u for u, _ in paths[0].units))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dypipe.path_estimate import (CELL_NS, NET_NS, SOURCE_NS, flatten, format_paths,
-                                  longest_paths)
+from dypipe import path_estimate
+from dypipe.path_estimate import CELL_NS, NET_NS, SOURCE_NS, flatten, format_paths
 
 FF, LUT, CARRY = "TRELLIS_FF", "LUT4", "CCU2C"
 _DIRS = {
@@ -32,6 +32,11 @@ def netlist(top_cells, sub_cells=None, sub_ports=None):
     if sub_cells is not None:
         modules["top.u"] = module(sub_ports, sub_cells)
     return {"modules": modules}
+
+
+def longest_paths(netlist, top, **options):
+    """:func:`dypipe.path_estimate.longest_paths` of the netlist ``top`` flattened."""
+    return path_estimate.longest_paths(flatten(netlist, top), **options)
 
 
 def test_chain_of_luts_between_two_registers():
