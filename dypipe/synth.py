@@ -44,6 +44,7 @@ from .rtl.global_buffer import GlobalBuffer
 from .rtl.mem_port import MemArbiter
 from .rtl.pfu import PFU
 from .rtl.sequencer import ModuleSequencer
+from .rtl.task import TaskRegister
 from .tools import ensure_tools
 
 __all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "verilog_ports",
@@ -99,6 +100,7 @@ UNITS = {
     "gbuf": "global buffer: NBin, SB, NBout",
     "cb": "context buffer",
     "dispatcher": "dispatch controller",
+    "task_reg": "task register: control unit to dispatcher",
     "ctrl": "control unit",
     "seq_io": "IO (load) sequencer",
     "seq_pfu": "PFU sequencer",
@@ -118,6 +120,7 @@ def build_unit(name, config):
         "gbuf": lambda: GlobalBuffer(config, backend="amaranth"),
         "cb": lambda: ContextBuffer(config, len(MODULE_UNITS)),
         "dispatcher": lambda: Dispatcher(config),
+        "task_reg": lambda: TaskRegister(config),
         "ctrl": lambda: ControlUnit(config),
         **{f"seq_{unit.name.lower()}": (lambda unit=unit: ModuleSequencer(config, unit))
            for unit in MODULE_UNITS},
@@ -131,7 +134,7 @@ def build_unit(name, config):
 
 
 #: The units whose cost the paper calls negligible (the report gives their share).
-DYPIPE_UNITS = ("cb", "dispatcher", "ctrl")
+DYPIPE_UNITS = ("cb", "dispatcher", "task_reg", "ctrl")
 
 
 class StageError(RuntimeError):

@@ -1,11 +1,13 @@
 """The control unit: a small scalar core that runs the control program.
 
 It boots by copying ``prog_len`` instruction words from DRAM word 0 into the instruction
-memory, then runs from PC 0. :attr:`Op.OVERLAY` copies more words from DRAM over part of the
-instruction memory at run time and jumps there; :attr:`Op.PREFETCH` starts the same copy and
-goes on executing while it runs, and :attr:`Op.ENTER` waits for it to land and jumps. All
-copies stream through one pipelined copy engine (:mod:`.imem_copy`), one word a cycle, one
-copy at a time; it holds the memory port, so LW and SW wait for it too.
+memory, then runs from PC 0, one instruction a cycle and a cycle more after a jump (the fetch
+reads ahead into an instruction register: :class:`.scalar.InsnFlow`). :attr:`Op.OVERLAY`
+copies more words from DRAM over part of the instruction memory at run time and jumps there;
+:attr:`Op.PREFETCH` starts the same copy and goes on executing while it runs, and
+:attr:`Op.ENTER` waits for it to land and jumps. All copies stream through one pipelined copy
+engine (:mod:`.imem_copy`), one word a cycle, one copy at a time; it holds the memory port,
+so LW and SW wait for it too.
 
 Besides scalar arithmetic, DRAM word loads/stores and branches it builds tasks:
 :attr:`Op.SAVECTX` writes a register into the context slot at the head of the task ring and
@@ -37,7 +39,7 @@ from ..sw.isa import Op, Err, Unit, Operand, FIELDS, SPAWN_OPERANDS
 from .context_buffer import CbWritePort
 from .imem_copy import ImemCopy
 from .mem_port import MemPort
-from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu
+from .scalar import RegFile, Decoded, InsnFlow, SplitMul, alu_ops, alu
 from .sequencer import ErrorReport
 from .sram import ReadPort, RowWritePort
 from .task import TaskPort, RetirePort, PC_BITS, Range, slot_bits
@@ -73,8 +75,9 @@ class ControlUnit(wiring.Component):
     mem : Out(MemPort)
     task : Out(TaskPort)   committed tasks, to the dispatcher
     retire : In(RetirePort).array(len(MODULE_UNITS))   slots given back
-    tasks_idle : In(1)     the dispatcher holds no unfinished task
-    tasks_live : In(range(task_ring + 1))   unfinished tasks the dispatcher holds
+    tasks_idle : In(1)     no unfinished task, in the dispatcher or on its way there
+    tasks_live : In(range(task_ring + 2))   unfinished tasks the dispatcher holds, and one
+                                          on its way there
     err : Out(ErrorReport)
     """
 
@@ -92,7 +95,7 @@ class ControlUnit(wiring.Component):
             "mem": Out(MemPort(config)),
             "task": Out(TaskPort(config)),
             "retire": In(RetirePort(config)).array(len(MODULE_UNITS)),
-            "tasks_idle": In(1), "tasks_live": In(range(config.task_ring + 1)),
+            "tasks_idle": In(1), "tasks_live": In(range(config.task_ring + 2)),
             "err": Out(ErrorReport()),
         })
 
@@ -105,9 +108,14 @@ class ControlUnit(wiring.Component):
 
         pc = self.pc
         m.submodules.regs = rf = RegFile("ctrl")
-        d = Decoded(self.imem_r.data)
-        ops = alu_ops(Unit.CTRL)
+        flow = InsnFlow(m, cfg.imem_words, pc, self.imem_r, self.err)
+        report, advance, jump = flow.report, flow.advance, flow.jump
+        d = Decoded(flow.ir)
+        # MUL takes two cycles here: in one, the 32-bit product was the longest path.
+        ops = [op for op in alu_ops(Unit.CTRL) if op != Op.MUL]
         result = alu(m, d, rf, ops)
+        mul = SplitMul(m, rf.read(d.b), rf.read(d.c))
+        mul_second = Signal()                   # the MUL's second cycle: its product is ready
 
         # -- the task ring: head slot and which slots are live -------------------------------
         ring = cfg.cb_slots
@@ -127,11 +135,6 @@ class ControlUnit(wiring.Component):
         with m.If(commit):
             m.d.sync += head.eq(Mux(head == ring - 1, 0, head + 1))
         ring_full = live.bit_select(head, 1)
-
-        # -- fetch -----------------------------------------------------------------------------
-        flow = InsnFlow(m, cfg.imem_words, pc, self.imem_r, self.err)
-        report, next_insn = flow.report, flow.next
-        fetch, fetch_pc = flow.fetch, flow.fetch_pc
 
         ra, rs = rf.read(d.b), rf.read(d.a)
         ea = Signal(WORD_BITS + 1)       # LW/SW word address
@@ -271,8 +274,7 @@ class ControlUnit(wiring.Component):
             with m.State("BOOT"):
                 m.d.comb += self.booting.eq(1)
                 with m.If(~copy.busy):
-                    m.d.comb += [fetch.eq(1), fetch_pc.eq(0)]
-                    m.next = "EXEC"
+                    jump(0)
             with m.State("EXEC"):
                 m.d.comb += self.running.eq(1)
                 # The spawn engine writes the head slot once it is free, a word a cycle, then
@@ -290,160 +292,175 @@ class ControlUnit(wiring.Component):
                         with m.If(self.task.ready):
                             m.d.comb += [sp_commit.eq(1), commit.eq(1)]
                             m.d.sync += sp_busy.eq(0)
-                with m.Switch(d.op):
-                    with m.Case(*ops):
-                        rf.write(m, d.a, result)
-                        next_insn(pc + 1)
-                    with m.Case(Op.NOP):
-                        next_insn(pc + 1)
-                    with m.Case(Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU):
-                        next_insn(Mux(taken, pc + d.simm16, pc + 1))
-                    with m.Case(Op.JAL):
-                        rf.write(m, d.a, pc + 1)
-                        next_insn(pc + d.simm21)
-                    with m.Case(Op.JALR):
-                        rf.write(m, d.a, pc + 1)
-                        next_insn(ra.as_signed() + d.simm16)
-                    with m.Case(Op.LW, Op.SW):
-                        with m.If(ea >= dram_words):
-                            report(Err.DRAM_RANGE, ea)
-                        with m.Elif(copy.busy | sp_busy):   # the copy holds the memory port
-                            m.d.comb += self.stall.eq(1)
-                        with m.Else():
-                            m.d.comb += [self.mem.req.valid.eq(1),
-                                         self.mem.req.payload.write.eq(d.op == Op.SW)]
-                            with m.If(~self.mem.req.ready):
-                                m.d.comb += self.stall.eq(1)
-                            with m.Elif(d.op == Op.SW):
-                                next_insn(pc + 1)
-                            with m.Else():
-                                m.next = "LW"
-                    with m.Case(Op.SAVECTX):
-                        with m.If(d.imm16 >= words):
-                            report(Err.CTX_RANGE, d.imm16)
-                        with m.Elif(ring_full | sp_busy):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Else():
-                            m.d.comb += [self.cb_w.row.eq(head * rows
-                                                          + (d.imm16[:lane_bits] >> lb)),
-                                         self.cb_w.mask.eq(1 << d.imm16[:lb]),
-                                         self.cb_w.data.eq(rs.replicate(CB_LANES))]
-                            next_insn(pc + 1)
-                    with m.Case(Op.SAVEPC):
-                        with m.If(insn_op_bad):         # a template's range, not a task's
-                            report(Err.BAD_TASK, insn_op_desc)
-                        with m.Elif(ring_full | sp_busy):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Else():
-                            m.d.comb += self.task.valid.eq(1)
-                            with m.If(self.task.ready):
-                                m.d.comb += commit.eq(1)
-                                next_insn(pc + 1)
+                with m.If(~flow.ready):         # a fill cycle after a jump
+                    flow.fill()
+                    m.d.comb += self.stall.eq(1)
+                with m.Else():
+                    with m.Switch(d.op):
+                        with m.Case(*ops):
+                            rf.write(m, d.a, result)
+                            advance()
+                        with m.Case(Op.MUL):
+                            with m.If(mul_second):
+                                rf.write(m, d.a, mul.result)
+                                advance()
+                                m.d.sync += mul_second.eq(0)
                             with m.Else():
                                 m.d.comb += self.stall.eq(1)
-                    with m.Case(Op.TPL, Op.TPLTASK):
-                        with m.If(d.imm16 >= n_tpl):
-                            report(Err.BAD_PARAM, d.imm16)
-                        with m.Elif(sp_busy):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Else():
-                            m.d.sync += [tpl_idx.eq(d.imm16), tpl_task.eq(d.op == Op.TPLTASK),
-                                         defined.bit_select(d.imm16[:len(tpl_idx)], 1).eq(0),
-                                         ctx_ops.eq(0), ctx_words.eq(0)]
-                            next_insn(pc + 1)
-                    with m.Case(Op.TPLCTX):
-                        with m.If(d.off >= words):
-                            report(Err.CTX_RANGE, d.off)
-                        with m.Elif(d.c > Operand.D.value):
-                            report(Err.BAD_PARAM, d.c)
-                        with m.Elif(sp_busy | (tpl_task & ring_full)):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Else():
-                            m.d.comb += tctx_w.en.eq(1 << d.off[:lb])
-                            with m.If(tpl_task):         # the word of the task, too
+                                m.d.sync += mul_second.eq(1)
+                        with m.Case(Op.NOP):
+                            advance()
+                        with m.Case(Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU):
+                            with m.If(taken):
+                                jump(pc + d.simm16)
+                            with m.Else():
+                                advance()
+                        with m.Case(Op.JAL):
+                            rf.write(m, d.a, pc + 1)
+                            jump(pc + d.simm21)
+                        with m.Case(Op.JALR):
+                            rf.write(m, d.a, pc + 1)
+                            jump(ra.as_signed() + d.simm16)
+                        with m.Case(Op.LW, Op.SW):
+                            with m.If(ea >= dram_words):
+                                report(Err.DRAM_RANGE, ea)
+                            with m.Elif(copy.busy | sp_busy):   # the copy holds the memory port
+                                m.d.comb += self.stall.eq(1)
+                            with m.Else():
+                                m.d.comb += [self.mem.req.valid.eq(1),
+                                             self.mem.req.payload.write.eq(d.op == Op.SW)]
+                                with m.If(~self.mem.req.ready):
+                                    m.d.comb += self.stall.eq(1)
+                                with m.Elif(d.op == Op.SW):
+                                    advance()
+                                with m.Else():
+                                    m.next = "LW"
+                        with m.Case(Op.SAVECTX):
+                            with m.If(d.imm16 >= words):
+                                report(Err.CTX_RANGE, d.imm16)
+                            with m.Elif(ring_full | sp_busy):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Else():
                                 m.d.comb += [self.cb_w.row.eq(head * rows
-                                                              + (d.off[:lane_bits] >> lb)),
-                                             self.cb_w.mask.eq(1 << d.off[:lb]),
+                                                              + (d.imm16[:lane_bits] >> lb)),
+                                             self.cb_w.mask.eq(1 << d.imm16[:lb]),
                                              self.cb_w.data.eq(rs.replicate(CB_LANES))]
-                            m.d.sync += ctx_ops[d.off[:lane_bits]].eq(d.c)
-                            with m.If(d.off >= ctx_words):
-                                m.d.sync += ctx_words.eq(d.off + 1)
-                            next_insn(pc + 1)
-                    with m.Case(Op.TPLPC):
-                        bad_op = Signal()
-                        for rng in insn_rec.ranges:
-                            with m.If(rng.desc.operand.as_value() > Operand.D.value):
-                                m.d.comb += bad_op.eq(1)
-                        with m.If(bad_op):
-                            report(Err.BAD_PARAM, d.b)
-                        with m.Elif(sp_busy | (tpl_task & ring_full)):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Elif(tpl_task):
-                            # The task as defined: each range at the template's own start.
-                            for rng in self.task.payload.ranges:
-                                m.d.comb += rng.desc.operand.eq(Operand.NONE)
-                            m.d.comb += self.task.valid.eq(1)
-                            with m.If(self.task.ready):
-                                m.d.comb += [table_w.en.eq(1), commit.eq(1)]
-                                m.d.sync += defined.bit_select(tpl_idx, 1).eq(1)
-                                next_insn(pc + 1)
-                            with m.Else():
+                                advance()
+                        with m.Case(Op.SAVEPC):
+                            with m.If(insn_op_bad):         # a template's range, not a task's
+                                report(Err.BAD_TASK, insn_op_desc)
+                            with m.Elif(ring_full | sp_busy):
                                 m.d.comb += self.stall.eq(1)
-                        with m.Else():
-                            m.d.comb += table_w.en.eq(1)
-                            m.d.sync += defined.bit_select(tpl_idx, 1).eq(1)
-                            next_insn(pc + 1)
-                    with m.Case(Op.SPAWN):
-                        with m.If(d.tmpl >= n_tpl):
-                            report(Err.BAD_PARAM, d.tmpl)
-                        with m.Elif(~defined.bit_select(d.tmpl[:len(tpl_idx)], 1)):
-                            report(Err.BAD_TASK, d.tmpl)
-                        with m.Elif(~engine_free):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Else():
-                            m.d.comb += sp_enter.eq(1)
-                            m.d.sync += [sp_busy.eq(1), sp_pc.eq(pc), sp_tmpl.eq(d.tmpl),
-                                         sp_row.eq(0)]
-                            for i, reg in enumerate((d.a, d.b, d.c, d.d)):
-                                m.d.sync += sp_ops[i].eq(rf.read(reg))
-                            next_insn(pc + 1)
-                    with m.Case(Op.OVERLAY, Op.PREFETCH):
-                        # Checked before a copy under way has landed: nothing moves on an error.
-                        with m.If(brb == 0):
-                            report(Err.BAD_PARAM, 0)
-                        with m.Elif(src_end > dram_words):
-                            report(Err.DRAM_RANGE, src_end - 1)
-                        with m.Elif(dst_end > cfg.imem_words):
-                            report(Err.PC_RANGE, dst_end - 1)
-                        with m.Elif(copy.busy | sp_busy):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Elif(d.op == Op.OVERLAY):
-                            m.d.comb += [copy.start.eq(1), self.stall.eq(1)]
-                            m.next = "COPY"
-                        with m.Else():
-                            m.d.comb += copy.start.eq(1)
-                            next_insn(pc + 1)
-                    with m.Case(Op.ENTER):
-                        with m.If(copy.busy):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Else():
-                            next_insn(d.imm16)
-                    with m.Case(Op.WAIT, Op.HALT):
-                        # HALT also waits for a copy, so that a halted machine is quiet.
-                        with m.If(~self.tasks_idle | sp_busy
-                                  | ((d.op == Op.HALT) & copy.busy)):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Elif(d.op == Op.WAIT):
-                            next_insn(pc + 1)
-                        with m.Else():
-                            m.next = "HALTED"
-                    with m.Case(Op.WAITN):
-                        with m.If((self.tasks_live > d.imm16) | sp_busy):
-                            m.d.comb += self.stall.eq(1)
-                        with m.Else():
-                            next_insn(pc + 1)
-                    with m.Default():
-                        report(Err.ILLEGAL, self.imem_r.data)
+                            with m.Else():
+                                m.d.comb += self.task.valid.eq(1)
+                                with m.If(self.task.ready):
+                                    m.d.comb += commit.eq(1)
+                                    advance()
+                                with m.Else():
+                                    m.d.comb += self.stall.eq(1)
+                        with m.Case(Op.TPL, Op.TPLTASK):
+                            with m.If(d.imm16 >= n_tpl):
+                                report(Err.BAD_PARAM, d.imm16)
+                            with m.Elif(sp_busy):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Else():
+                                m.d.sync += [tpl_idx.eq(d.imm16), tpl_task.eq(d.op == Op.TPLTASK),
+                                             defined.bit_select(d.imm16[:len(tpl_idx)], 1).eq(0),
+                                             ctx_ops.eq(0), ctx_words.eq(0)]
+                                advance()
+                        with m.Case(Op.TPLCTX):
+                            with m.If(d.off >= words):
+                                report(Err.CTX_RANGE, d.off)
+                            with m.Elif(d.c > Operand.D.value):
+                                report(Err.BAD_PARAM, d.c)
+                            with m.Elif(sp_busy | (tpl_task & ring_full)):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Else():
+                                m.d.comb += tctx_w.en.eq(1 << d.off[:lb])
+                                with m.If(tpl_task):         # the word of the task, too
+                                    m.d.comb += [self.cb_w.row.eq(head * rows
+                                                                  + (d.off[:lane_bits] >> lb)),
+                                                 self.cb_w.mask.eq(1 << d.off[:lb]),
+                                                 self.cb_w.data.eq(rs.replicate(CB_LANES))]
+                                m.d.sync += ctx_ops[d.off[:lane_bits]].eq(d.c)
+                                with m.If(d.off >= ctx_words):
+                                    m.d.sync += ctx_words.eq(d.off + 1)
+                                advance()
+                        with m.Case(Op.TPLPC):
+                            bad_op = Signal()
+                            for rng in insn_rec.ranges:
+                                with m.If(rng.desc.operand.as_value() > Operand.D.value):
+                                    m.d.comb += bad_op.eq(1)
+                            with m.If(bad_op):
+                                report(Err.BAD_PARAM, d.b)
+                            with m.Elif(sp_busy | (tpl_task & ring_full)):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Elif(tpl_task):
+                                # The task as defined: each range at the template's own start.
+                                for rng in self.task.payload.ranges:
+                                    m.d.comb += rng.desc.operand.eq(Operand.NONE)
+                                m.d.comb += self.task.valid.eq(1)
+                                with m.If(self.task.ready):
+                                    m.d.comb += [table_w.en.eq(1), commit.eq(1)]
+                                    m.d.sync += defined.bit_select(tpl_idx, 1).eq(1)
+                                    advance()
+                                with m.Else():
+                                    m.d.comb += self.stall.eq(1)
+                            with m.Else():
+                                m.d.comb += table_w.en.eq(1)
+                                m.d.sync += defined.bit_select(tpl_idx, 1).eq(1)
+                                advance()
+                        with m.Case(Op.SPAWN):
+                            with m.If(d.tmpl >= n_tpl):
+                                report(Err.BAD_PARAM, d.tmpl)
+                            with m.Elif(~defined.bit_select(d.tmpl[:len(tpl_idx)], 1)):
+                                report(Err.BAD_TASK, d.tmpl)
+                            with m.Elif(~engine_free):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Else():
+                                m.d.comb += sp_enter.eq(1)
+                                m.d.sync += [sp_busy.eq(1), sp_pc.eq(pc), sp_tmpl.eq(d.tmpl),
+                                             sp_row.eq(0)]
+                                for i, reg in enumerate((d.a, d.b, d.c, d.d)):
+                                    m.d.sync += sp_ops[i].eq(rf.read(reg))
+                                advance()
+                        with m.Case(Op.OVERLAY, Op.PREFETCH):
+                            # Checked before a copy under way has landed: nothing moves on an error.
+                            with m.If(brb == 0):
+                                report(Err.BAD_PARAM, 0)
+                            with m.Elif(src_end > dram_words):
+                                report(Err.DRAM_RANGE, src_end - 1)
+                            with m.Elif(dst_end > cfg.imem_words):
+                                report(Err.PC_RANGE, dst_end - 1)
+                            with m.Elif(copy.busy | sp_busy):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Elif(d.op == Op.OVERLAY):
+                                m.d.comb += [copy.start.eq(1), self.stall.eq(1)]
+                                m.next = "COPY"
+                            with m.Else():
+                                m.d.comb += copy.start.eq(1)
+                                advance()
+                        with m.Case(Op.ENTER):
+                            with m.If(copy.busy):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Else():
+                                jump(d.imm16)
+                        with m.Case(Op.WAIT, Op.HALT):
+                            # HALT also waits for a copy, so that a halted machine is quiet.
+                            with m.If(~self.tasks_idle | sp_busy
+                                      | ((d.op == Op.HALT) & copy.busy)):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Elif(d.op == Op.WAIT):
+                                advance()
+                            with m.Else():
+                                m.next = "HALTED"
+                        with m.Case(Op.WAITN):
+                            with m.If((self.tasks_live > d.imm16) | sp_busy):
+                                m.d.comb += self.stall.eq(1)
+                            with m.Else():
+                                advance()
+                        with m.Default():
+                            report(Err.ILLEGAL, flow.ir)
                 # The spawn engine's error wins over the instruction's (it is older).
                 with m.If(sp_busy & sp_bad):
                     report(Err.BAD_TASK, sp_bad_lo, at=sp_pc)
@@ -452,13 +469,13 @@ class ControlUnit(wiring.Component):
                 with m.If(self.mem.resp_valid):
                     rf.write(m, d.a, self.mem.resp_data.word_select(ea_word, WORD_BITS)
                              if word_sel_bits else self.mem.resp_data[:WORD_BITS])
-                    next_insn(pc + 1)
+                    advance()
             with m.State("COPY"):
-                # The OVERLAY word stays on imem_r.data (no fetch), even if the copy overwrote
-                # it: its imm16 is where execution continues.
+                # The OVERLAY word stays in the instruction register, even if the copy overwrote
+                # it in the memory: its imm16 is where execution continues.
                 m.d.comb += [self.running.eq(1), self.stall.eq(1)]
                 with m.If(~copy.busy):
-                    next_insn(d.imm16)
+                    jump(d.imm16)
             with m.State("HALTED"):
                 m.d.comb += self.halted.eq(1)
             with m.State("ERROR"):

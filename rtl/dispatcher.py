@@ -71,6 +71,18 @@ def _extent_of(rng, ext):
             ext.hi.eq(rng.desc.lo + rng.len)]
 
 
+def _lowest_set(m, vector, name):
+    """The lowest set bit of ``vector`` alone (one-hot, or 0), its index and whether there is
+    one: a carry chain and an OR per index bit, where a priority chain of ``len(vector)``
+    multiplexers would put each bit behind the ones below it."""
+    onehot = Signal(len(vector), name=f"{name}_sel")
+    index = Signal(range(max(2, len(vector))), name=f"{name}_idx")
+    found = Signal(name=f"{name}_any")
+    m.d.comb += [onehot.eq(vector & (~vector + 1)[:len(vector)]), found.eq(vector.any()),
+                 index.eq(_or([Mux(onehot[j], j, 0) for j in range(len(vector))]))]
+    return onehot, index, found
+
+
 def _first_set(m, vector, name):
     """Index of the lowest set bit of ``vector`` and whether there is one."""
     index = Signal(range(max(2, len(vector))), name=f"{name}_idx")
@@ -231,11 +243,14 @@ class Dispatcher(wiring.Component):
             # Only the task the module runs can hold (a released task has no data dependency
             # left); it is issued from the cycle after it was taken, its first instruction's.
             m.d.comb += self.go[u].eq(~(holding & mine).any())
-            idx, found = _first_set(m, cand, f"issue_{u}")
-            m.d.comb += port.valid.eq(found)
-            for j, rec in enumerate(recs):
-                with m.If(idx == j):
-                    m.d.comb += [port.payload.pc.eq(rec.pc), port.payload.slot.eq(rec.slot)]
+            # The offer selects its record one-hot (an AND-OR), so that the PC reaches the
+            # sequencer's fetch address soon after the dependency vectors.
+            sel, idx, found = _lowest_set(m, cand, f"issue_{u}")
+            m.d.comb += [port.valid.eq(found),
+                         port.payload.pc.eq(_or([Mux(sel[j], rec.pc, 0)
+                                                 for j, rec in enumerate(recs)])),
+                         port.payload.slot.eq(_or([Mux(sel[j], rec.slot, 0)
+                                                   for j, rec in enumerate(recs)]))]
             with m.If(port.valid & port.ready):
                 m.d.sync += running[u].eq(idx)
                 m.d.comb += started.bit_select(idx, 1).eq(1)

@@ -1,8 +1,12 @@
 """Performance counters: one list of names, read by the top, the runner and the reports."""
 
-__all__ = ["COUNTERS", "COUNTER_BITS"]
+__all__ = ["COUNTERS", "COUNTER_BITS", "COUNTER_LAG"]
 
 COUNTER_BITS = 48
+
+#: Cycles a counter's value lags what it counts: each increment is registered before it is
+#: added (the top's ``done`` and ``error`` come late enough to see every counter complete).
+COUNTER_LAG = 1
 
 #: ``name -> what it counts``. Every counter but ``boot_cycles`` runs while the machine runs
 #: (from the end of the boot copy to HALT or an error).

@@ -204,27 +204,37 @@ class ConvEngine(wiring.Component):
                             with m.If(last_y):
                                 m.d.sync += issuing.eq(0)
 
-        # -- stage 1: operands arrive; R dot products of C ----------------------------------
+        # -- stage 1: operands arrive, into registers (a block RAM's output comes late in the
+        # cycle, so the array does not start from it) ----------------------------------------
         s1 = {n: Signal(name=f"s1_{n}") for n in ("valid", "first", "last", "final")}
         s1_row = Signal(self._bits["nbout"])
         s1_lane = Signal(max(1, lc), name="s1_lane")
         m.d.sync += [s1["valid"].eq(issuing), s1["first"].eq(first), s1["last"].eq(last),
                      s1["final"].eq(final), s1_row.eq(out_pix + blk),
                      s1_lane.eq(elem[:lc] if lc else 0)]
-        m.submodules.array = array = MacArray(R, C, backend=self._backend)
-        m.d.comb += [array.en.eq(s1["valid"]),
-                     array.x.eq(self.nbin_r.data.bit_select(s1_lane * ELEM_BITS, C * ELEM_BITS)),
-                     array.w.eq(self.sb_r.data)]
+        ops = {n: Signal(name=f"ops_{n}") for n in s1}
+        ops_row = Signal.like(s1_row)
+        ops_x, ops_w = Signal(C * ELEM_BITS), Signal(R * C * ELEM_BITS)
+        ops_bias = Signal(R * ELEM_BITS)
+        m.d.sync += [ops[n].eq(s1[n]) for n in ops] + [ops_row.eq(s1_row)]
+        with m.If(s1["valid"]):
+            m.d.sync += [
+                ops_x.eq(self.nbin_r.data.bit_select(s1_lane * ELEM_BITS, C * ELEM_BITS)),
+                ops_w.eq(self.sb_r.data), ops_bias.eq(Mux(flags.bias, self.nbout_r.data, 0))]
 
-        # -- stage 2: accumulate -------------------------------------------------------------
+        # -- stage 2: R dot products of C --------------------------------------------------
+        m.submodules.array = array = MacArray(R, C, backend=self._backend)
+        m.d.comb += [array.en.eq(ops["valid"]), array.x.eq(ops_x), array.w.eq(ops_w)]
+
+        # -- stage 3: accumulate -------------------------------------------------------------
         s2 = {n: Signal(name=f"s2_{n}") for n in ("valid", "first", "last", "final")}
         s2_row = Signal.like(s1_row)
         s2_sum = [array.sums.word_select(r, array.sum_bits).as_signed() for r in range(R)]
         s2_bias = Signal(R * ELEM_BITS)
-        m.d.sync += [s2[n].eq(s1[n]) for n in s2] + [s2_row.eq(s1_row)]
-        with m.If(s1["valid"]):
-            m.d.sync += s2_bias.eq(Mux(flags.bias, self.nbout_r.data, 0))
-        m.d.comb += self.mac_cycles.eq(s1["valid"])
+        m.d.sync += [s2[n].eq(ops[n]) for n in s2] + [s2_row.eq(ops_row)]
+        with m.If(ops["valid"]):
+            m.d.sync += s2_bias.eq(ops_bias)
+        m.d.comb += self.mac_cycles.eq(ops["valid"])
 
         acc = [Signal(signed(cfg.acc_bits), name=f"acc{r}") for r in range(R)]
         s3 = {n: Signal(name=f"s3_{n}") for n in ("valid", "final")}
@@ -237,7 +247,7 @@ class ConvEngine(wiring.Component):
         m.d.sync += [s3["valid"].eq(s2["valid"] & s2["last"]),
                      s3["final"].eq(s2["valid"] & s2["final"]), s3_row.eq(s2_row)]
 
-        # -- stage 3: round, saturate, activate ----------------------------------------------
+        # -- stage 4: round, saturate, activate ----------------------------------------------
         s4 = {n: Signal(name=f"s4_{n}") for n in ("valid", "final")}
         s4_row = Signal.like(s1_row)
         s4_data = Signal(R * ELEM_BITS)
@@ -249,7 +259,7 @@ class ConvEngine(wiring.Component):
                      finish.wshift.eq(flags.wshift), finish.inp.eq(Cat(acc)),
                      s4_data.eq(finish.out)]
 
-        # -- stage 4: write back -------------------------------------------------------------
+        # -- stage 5: write back -------------------------------------------------------------
         m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),
                      self.nbout_w.en.eq(s4["valid"] & ~flags.acc_out)]
 

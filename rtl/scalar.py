@@ -1,14 +1,14 @@
 """Scalar pieces shared by the control unit and the module sequencers: the register file and
 the ALU, both decoded from :data:`dypipe.sw.isa.OPS`."""
 
-from amaranth import Elaboratable, Module, Signal, Value, unsigned
+from amaranth import Elaboratable, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from ..config import WORD_BITS
 from ..sw.isa import Op, Err, Fmt, OPS, FIELDS, NUM_REGS, InsnLayout
 
-__all__ = ["RegFile", "Decoded", "InsnFlow", "alu_ops", "alu"]
+__all__ = ["RegFile", "Decoded", "InsnFlow", "SplitMul", "alu_ops", "alu"]
 
 
 class RegFile(Elaboratable):
@@ -110,34 +110,86 @@ def alu(m, d, rf, ops):
     return result
 
 
-class InsnFlow:
-    """Instruction fetch and error reporting inside an FSM with states ``EXEC`` (the
-    instruction at ``pc`` is on ``imem.data``) and ``ERROR`` (stopped).
+class SplitMul:
+    """A 32-bit MUL (the low word of the product) over two cycles, for a unit whose one-cycle
+    execute it would make the longest path: three 16 x 16 products of ``a`` and ``b`` are
+    registered every cycle, and :attr:`result` adds them in the next. The instruction waits a
+    cycle, then writes :attr:`result`."""
 
-    :meth:`next` fetches a new PC (or stops with :attr:`Err.PC_RANGE` if it lies outside the
-    instruction memory); :meth:`report` stops with an error. Both are called from FSM states.
+    def __init__(self, m, a, b):
+        ll, lh, hl = Signal(32), Signal(16), Signal(16)
+        m.d.sync += [ll.eq(a[:16] * b[:16]), lh.eq(a[:16] * b[16:]), hl.eq(a[16:] * b[:16])]
+        self.result = Signal(WORD_BITS)
+        m.d.comb += self.result.eq(ll + ((lh + hl) << 16))
+
+
+class InsnFlow:
+    """Instruction fetch, one instruction ahead, and error reporting inside an FSM with states
+    ``EXEC`` (running) and ``ERROR`` (stopped). Called from FSM states.
+
+    The instruction memory is a block RAM whose output comes late in the cycle, so its word is
+    registered in :attr:`ir` before it is decoded. While :attr:`ready`, ``ir`` holds the
+    instruction at ``pc`` and the memory is reading the one at ``pc + 1``:
+
+    * :meth:`advance` moves to ``pc + 1`` in the next cycle (one instruction a cycle);
+    * :meth:`jump` fetches another PC. The cycle after is a *fill*: ``ready`` is low, the unit
+      executes nothing and calls :meth:`fill`, which takes the word into ``ir``. So a jump
+      costs a cycle more than a step;
+    * :meth:`report` stops with an error. A PC outside the instruction memory is
+      :attr:`Err.PC_RANGE`, reported in the fill cycle after the jump or step that went there
+      (so the range check is not in the cycle that computes the PC), never on the read ahead.
+
+    In any other cycle nothing is fetched, and the memory keeps the word at ``pc + 1`` on its
+    output: a unit may stay in a state for many cycles and :meth:`advance` from there.
     """
 
     def __init__(self, m, imem_words, pc, imem, err):
         self.m, self.imem_words, self.pc, self.err = m, imem_words, pc, err
-        self.fetch = Signal()
-        self.fetch_pc = Signal(len(pc) + 1)
-        m.d.comb += [imem.addr.eq(self.fetch_pc), imem.en.eq(self.fetch)]
-        with m.If(self.fetch):
-            m.d.sync += pc.eq(self.fetch_pc)
+        self.ir = Signal(WORD_BITS)
+        self.ready = Signal()
+        self._fetch = Signal()
+        self._fetch_pc = Signal(len(pc) + 1)
+        self._take = Signal()
+        self._outside = Signal()                    # the PC moved outside the memory: to
+        self._target = Signal(signed(WORD_BITS + 2))    # report in the fill cycle, and where
+        m.d.comb += [imem.addr.eq(self._fetch_pc), imem.en.eq(self._fetch)]
+        with m.If(self._take):
+            m.d.sync += [self.ir.eq(imem.data), self.ready.eq(1)]
 
     def report(self, code, addr=0, at=None):
         self.m.d.comb += [self.err.valid.eq(1), self.err.code.eq(code),
                           self.err.pc.eq(self.pc if at is None else at), self.err.addr.eq(addr)]
         self.m.next = "ERROR"
 
-    def next(self, target):
-        target = Value.cast(target)
+    def _outside_of(self, target):
         outside = target >= self.imem_words
         if target.shape().signed:
             outside = outside | (target < 0)
-        with self.m.If(outside):
-            self.report(Err.PC_RANGE, target, at=target)
+        return outside
+
+    def jump(self, target):
+        """Go on at ``target``, after a fill cycle."""
+        target = Value.cast(target)
+        self.m.d.comb += [self._fetch.eq(1), self._fetch_pc.eq(target)]
+        self.m.d.sync += [self.pc.eq(target), self.ready.eq(0),
+                          self._outside.eq(self._outside_of(target)), self._target.eq(target)]
+        self.m.next = "EXEC"
+
+    def advance(self):
+        """Go on at ``pc + 1`` in the next cycle (after a fill cycle that reports
+        :attr:`Err.PC_RANGE` if that is past the memory)."""
+        target = self.pc + 1
+        self.m.d.comb += [self._fetch.eq(1), self._fetch_pc.eq(self.pc + 2), self._take.eq(1)]
+        self.m.d.sync += self.pc.eq(target)
+        with self.m.If(self._outside_of(target)):
+            self.m.d.sync += [self.ready.eq(0), self._outside.eq(1), self._target.eq(target)]
+        self.m.next = "EXEC"
+
+    def fill(self):
+        """In a fill cycle: take the word at ``pc`` into ``ir`` and read the one after, or
+        report the PC outside the memory."""
+        with self.m.If(self._outside):
+            self.report(Err.PC_RANGE, self._target, at=self._target)
         with self.m.Else():
-            self.m.d.comb += [self.fetch.eq(1), self.fetch_pc.eq(target)]
-            self.m.next = "EXEC"
+            self.m.d.comb += [self._fetch.eq(1), self._fetch_pc.eq(self.pc + 1),
+                              self._take.eq(1)]

@@ -1,10 +1,13 @@
 """A module sequencer: runs module functions (tasks) on one functional unit.
 
-On a task it fetches from the task's PC (module functions lie in the first ``func_words``
-instructions, which it reads from its own copy: a PC past them is :attr:`Err.PC_RANGE`),
+On a task it fetches from the task's PC, a fill cycle first (:class:`.scalar.InsnFlow`; module
+functions lie in the first ``func_words`` instructions, which it reads from its own copy: a
+PC past them is :attr:`Err.PC_RANGE`),
 reads its parameters from the task's context slot (:attr:`Op.LDC`), computes with the scalar
-subset of the ISA and hands macro-instructions to its unit. It moves on as soon as the unit
-has taken one (a DMA engine takes the next while the last one's data is still under way).
+subset of the ISA and hands macro-instructions to its unit through a command register. It
+moves on as soon as the register has room, and the unit takes the command from there, a cycle
+later at the earliest (a DMA engine takes the next while the last one's data is still under
+way).
 
 A task's macro-instructions and END wait for ``go``: the dispatcher issues a task before the
 older tasks it conflicts with have finished, so that its prologue (context loads, address
@@ -24,7 +27,7 @@ from ..sw.isa import Op, OPS, Err, Unit
 from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu
 from .sram import ReadPort
 from .task import IssuePort, PC_BITS, PENDING
-from .unit_port import UnitPort, MAX_PARAMS
+from .unit_port import UnitPort, MacroCmd, MAX_PARAMS
 
 __all__ = ["ModuleSequencer", "ErrorReport"]
 
@@ -69,25 +72,46 @@ class ModuleSequencer(wiring.Component):
         pc = Signal(PC_BITS)
         slot = Signal.like(self.task.payload.slot)
         m.submodules.regs = rf = RegFile(self._unit.name.lower())
-        d = Decoded(self.imem.data)
+        flow = InsnFlow(m, cfg.func_words, pc, self.imem, self.err)
+        report, advance = flow.report, flow.advance
+        d = Decoded(flow.ir)
         ops = alu_ops(self._unit)
         result = alu(m, d, rf, ops)
         macro_ops = [op for op, (_, units) in OPS.items()
                      if units == {self._unit} and op not in (Op.LDC, Op.END)]
 
-        flow = InsnFlow(m, cfg.func_words, pc, self.imem, self.err)
-        report, next_insn = flow.report, flow.next
+        # The command register: a macro-instruction goes into it (``issue``) and the unit takes
+        # it from there, a cycle later at the earliest, so that the sequencer's fetch and
+        # register reads and the unit's command logic do not share a cycle. While it is full
+        # and the unit does not take, the next macro-instruction waits.
+        cmd, cmd_valid, cmd_pc = Signal(MacroCmd), Signal(), Signal(PC_BITS)
+        issue = Signal()
+        macro_pc = Signal(PC_BITS)                      # of the command the unit last took
+        taken = self.unit.macro.valid & self.unit.macro.ready
+        room = ~cmd_valid | self.unit.macro.ready
+        # A unit's error is registered before the sequencer reports it (the unit's check and
+        # the report do not share a cycle); no command moves meanwhile, or after it.
+        unit_err = Signal()
+        unit_err_code, unit_err_addr = Signal.like(self.unit.err_code), Signal(WORD_BITS)
+        m.d.sync += [unit_err.eq(self.unit.err), unit_err_code.eq(self.unit.err_code),
+                     unit_err_addr.eq(self.unit.err_addr)]
+        stopped = Signal()
+        m.d.comb += [self.unit.macro.valid.eq(cmd_valid & ~self.unit.err & ~unit_err & ~stopped),
+                     self.unit.macro.payload.eq(cmd)]
+        with m.If(taken):
+            m.d.sync += [cmd_valid.eq(0), macro_pc.eq(cmd_pc)]
+        with m.If(issue):
+            m.d.sync += [cmd_valid.eq(1), cmd_pc.eq(pc), cmd.op.eq(d.op), cmd.a.eq(d.a),
+                         cmd.imm.eq(d.imm16)]
+            m.d.sync += [cmd.params[i].eq(v)
+                         for i, v in enumerate(rf.read_block(d.b, MAX_PARAMS))]
 
-        # Macro-instructions taken and finished, counted modulo 256; a released task is done
-        # when the finished count reaches the taken count at its END (its *mark*).
-        taken_n, done_n = Signal(8), Signal(8)
+        # Macro-instructions issued and finished, counted modulo 256; a released task is done
+        # when the finished count reaches the issued count at its END (its *mark*).
+        issued_n, done_n = Signal(8), Signal(8)
         marks = [Signal(8, name=f"mark{k}") for k in range(PENDING)]
         nmarks = Signal(range(PENDING + 1))
-        macro_pc = Signal(PC_BITS)
-        taken = self.unit.macro.valid & self.unit.macro.ready
-        m.d.sync += [taken_n.eq(taken_n + taken), done_n.eq(done_n + self.unit.done)]
-        with m.If(taken):
-            m.d.sync += macro_pc.eq(pc)
+        m.d.sync += [issued_n.eq(issued_n + issue), done_n.eq(done_n + self.unit.done)]
         finish = (nmarks != 0) & (marks[0] == done_n)
         release = Signal()
         m.d.comb += [self.done.eq(finish), self.released.eq(release)]
@@ -98,58 +122,57 @@ class ModuleSequencer(wiring.Component):
         with m.If(release):
             for k in range(PENDING):
                 with m.If(nmarks - finish == k):
-                    m.d.sync += marks[k].eq(taken_n)
+                    m.d.sync += marks[k].eq(issued_n)
 
         def unit_error():
-            """A unit's error overrides what the sequencer was doing (last, so it wins)."""
-            with m.If(self.unit.err):
-                report(self.unit.err_code, self.unit.err_addr, at=macro_pc)
+            """A unit's error overrides what the sequencer was doing (last, so it wins), in
+            every state: the unit may take a command from the register after the sequencer
+            moved on."""
+            with m.If(unit_err):
+                report(unit_err_code, unit_err_addr, at=macro_pc)
 
-        m.d.comb += [
-            self.unit.macro.payload.op.eq(d.op),
-            self.unit.macro.payload.a.eq(d.a),
-            self.unit.macro.payload.imm.eq(d.imm16),
-            self.cb.addr.eq(slot * cfg.ctx_slot_words + d.imm16),
-        ]
-        m.d.comb += [self.unit.macro.payload.params[i].eq(v)
-                     for i, v in enumerate(rf.read_block(d.b, MAX_PARAMS))]
+        m.d.comb += self.cb.addr.eq(slot * cfg.ctx_slot_words + d.imm16)
 
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += [self.task.ready.eq(1), self.busy.eq(nmarks != 0)]
                 with m.If(self.task.valid):
                     m.d.sync += slot.eq(self.task.payload.slot)
-                    next_insn(self.task.payload.pc)
+                    flow.jump(self.task.payload.pc)
+                unit_error()            # the last command of a released task, say
             with m.State("EXEC"):
                 m.d.comb += self.busy.eq(1)
-                with m.Switch(d.op):
-                    with m.Case(*ops):
-                        rf.write(m, d.a, result)
-                        next_insn(pc + 1)
-                    with m.Case(Op.NOP):
-                        next_insn(pc + 1)
-                    with m.Case(Op.LDC):
-                        with m.If(d.imm16 >= cfg.ctx_slot_words):
-                            report(Err.CTX_RANGE, d.imm16)
-                        with m.Else():
-                            m.d.comb += self.cb.en.eq(1)
-                            m.next = "LDC"
-                    with m.Case(*macro_ops):
-                        m.d.comb += self.unit.macro.valid.eq(~self.unit.err & self.go)
-                        with m.If(self.unit.macro.ready & self.go):
-                            next_insn(pc + 1)
-                    with m.Case(Op.END):
-                        with m.If((nmarks != PENDING) & self.go):
-                            m.d.comb += release.eq(1)
-                            m.next = "IDLE"
-                    with m.Default():
-                        report(Err.ILLEGAL, self.imem.data)
+                with m.If(~flow.ready):
+                    flow.fill()
+                with m.Else():
+                    with m.Switch(d.op):
+                        with m.Case(*ops):
+                            rf.write(m, d.a, result)
+                            advance()
+                        with m.Case(Op.NOP):
+                            advance()
+                        with m.Case(Op.LDC):
+                            with m.If(d.imm16 >= cfg.ctx_slot_words):
+                                report(Err.CTX_RANGE, d.imm16)
+                            with m.Else():
+                                m.d.comb += self.cb.en.eq(1)
+                                m.next = "LDC"
+                        with m.Case(*macro_ops):
+                            with m.If(room & self.go):
+                                m.d.comb += issue.eq(1)
+                                advance()
+                        with m.Case(Op.END):
+                            with m.If((nmarks != PENDING) & self.go):
+                                m.d.comb += release.eq(1)
+                                m.next = "IDLE"
+                        with m.Default():
+                            report(Err.ILLEGAL, flow.ir)
                 unit_error()
             with m.State("LDC"):
                 m.d.comb += [self.busy.eq(1), self.ctx_load.eq(1)]
                 rf.write(m, d.a, self.cb.data)
-                next_insn(pc + 1)
+                advance()
                 unit_error()
             with m.State("ERROR"):
-                pass
+                m.d.comb += stopped.eq(1)
         return m

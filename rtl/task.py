@@ -1,13 +1,14 @@
 """Task records: what SavePC commits and the dispatcher issues to a module sequencer."""
 
+from amaranth import Module
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
 from ..sw.isa import FIELDS, FOOTPRINT_RANGES, RangeDesc, Space, Buf
 
-__all__ = ["TaskRecord", "TaskPort", "IssueRecord", "IssuePort", "RetirePort", "Range",
-           "slot_bits", "space_beats", "PC_BITS", "PENDING"]
+__all__ = ["TaskRecord", "TaskPort", "TaskRegister", "IssueRecord", "IssuePort", "RetirePort",
+           "Range", "slot_bits", "space_beats", "PC_BITS", "PENDING"]
 
 #: Released tasks (their code ended, their last macro-instructions still running) a module
 #: may have; its sequencer and the dispatcher both keep this many.
@@ -49,6 +50,31 @@ def TaskPort(config):
     """A stream of task records, from the producer's side (``amaranth.lib.stream``: a record
     moves on ``valid & ready``; ``valid`` does not wait for ``ready``)."""
     return stream.Signature(TaskRecord(config))
+
+
+class TaskRegister(wiring.Component):
+    """A pipeline register on the task stream from the control unit to the dispatcher, so that
+    neither unit's logic runs into the other's in one cycle (a record takes a cycle more to
+    arrive; the stream still moves one record a cycle). It carries ``pc``, the PC of the
+    instruction that committed the record, for the dispatcher's error report.
+
+    Members
+    -------
+    i : In(TaskPort), i_pc : In(PC_BITS)     from the control unit
+    o : Out(TaskPort), o_pc : Out(PC_BITS)   to the dispatcher: the record held, and its PC
+    """
+
+    def __init__(self, config):
+        super().__init__({"i": In(TaskPort(config)), "i_pc": In(PC_BITS),
+                          "o": Out(TaskPort(config)), "o_pc": Out(PC_BITS)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.i.ready):
+            m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload),
+                         self.o_pc.eq(self.i_pc)]
+        return m
 
 
 def IssueRecord(config):

@@ -7,8 +7,8 @@ descriptions (``"amaranth"``: the Verilog for synthesis, and Amaranth's simulato
 Verilog twins that Verilator simulates faster (``"verilog"``, used by the simulation harness,
 :mod:`dypipe.tb.harness`)."""
 
-from amaranth import Module, unsigned
-from amaranth.lib import wiring
+from amaranth import Module, Signal, Value, Mux, Cat, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -20,10 +20,10 @@ from .dispatcher import Dispatcher
 from .dma import LoadDMA, StoreDMA
 from .global_buffer import GlobalBuffer
 from .mem_port import MemArbiter, DramPort
-from .perf import COUNTERS, COUNTER_BITS
+from .perf import COUNTERS, COUNTER_BITS, COUNTER_LAG
 from .pfu import PFU
 from .sequencer import ModuleSequencer
-from .task import PC_BITS
+from .task import PC_BITS, TaskRegister
 
 __all__ = ["Top", "MEM_CLIENTS", "mem_tag_bits"]
 
@@ -78,8 +78,11 @@ class Top(wiring.Component):
         for unit in MODULE_UNITS:
             seqs[unit] = m.submodules[f"seq_{unit.name.lower()}"] = ModuleSequencer(cfg, unit)
 
+        # A fetch never meets a write of the same word unless the program runs code that a
+        # copy is overwriting, which it must not (docs/architecture.md, "Control unit"): so
+        # no read-before-write logic on the fetch path.
         m.submodules.imem = imem = Memory(shape=unsigned(WORD_BITS), depth=cfg.imem_words,
-                                          init=[])
+                                          init=[], attrs={"no_rw_check": 1})
         m.submodules.cb = cb = ContextBuffer(cfg, len(MODULE_UNITS))
 
         def connect_write(port, mem, when=1):
@@ -94,7 +97,7 @@ class Top(wiring.Component):
         connect_read(ctrl.imem_r, imem)
         # The module functions' copy: every write below func_words lands in both.
         m.submodules.fmem = fmem = Memory(shape=unsigned(WORD_BITS), depth=cfg.func_words,
-                                          init=[])
+                                          init=[], attrs={"no_rw_check": 1})
         connect_write(ctrl.imem_w, fmem, when=ctrl.imem_w.addr < cfg.func_words)
         wiring.connect(m, ctrl.cb_w, cb.w)
         for idx, (unit, seq) in enumerate(seqs.items()):
@@ -102,15 +105,20 @@ class Top(wiring.Component):
             wiring.connect(m, seq.cb, cb.r[idx])
             wiring.connect(m, seq.unit, units[unit].cmd)
 
-        # Tasks: control unit -> dispatcher -> sequencers; slots back to the control unit.
-        wiring.connect(m, ctrl.task, disp.task)
+        # Tasks: control unit -> register -> dispatcher -> sequencers; slots back to the control
+        # unit. A record in the register counts as unfinished.
+        m.submodules.task_reg = task_reg = TaskRegister(cfg)
+        wiring.connect(m, ctrl.task, task_reg.i)
+        wiring.connect(m, task_reg.o, disp.task)
+        m.d.comb += task_reg.i_pc.eq(ctrl.task_pc)
         for idx, unit in enumerate(MODULE_UNITS):
             wiring.connect(m, disp.issue[idx], seqs[unit].task)
             wiring.connect(m, disp.retire[idx], ctrl.retire[idx])
             m.d.comb += [disp.finished[idx].eq(seqs[unit].done),
                          disp.released[idx].eq(seqs[unit].released),
                          seqs[unit].go.eq(disp.go[idx])]
-        m.d.comb += [ctrl.tasks_idle.eq(disp.idle), ctrl.tasks_live.eq(disp.live)]
+        m.d.comb += [ctrl.tasks_idle.eq(disp.idle & ~task_reg.o.valid),
+                     ctrl.tasks_live.eq(disp.live + task_reg.o.valid)]
 
         # Data paths.
         wiring.connect(m, load.buf, gbuf.dma_w)
@@ -123,19 +131,31 @@ class Top(wiring.Component):
         for idx, client in enumerate((ctrl.mem, load.mem, store.mem)):
             wiring.connect(m, client, arb.clients[idx])
 
-        # Start, done, errors: the first error stops the machine.
+        # Start, done, errors: the first error stops the machine (``stopped``, from the next
+        # cycle on). Each unit's report is registered as it comes, and the ports give the
+        # first a cycle later, with the counters complete: the units' report logic and the
+        # choice among them do not share a cycle.
         m.d.comb += [ctrl.start.eq(self.start), ctrl.prog_len.eq(self.prog_len)]
-        # A malformed record is found in the cycle it is offered: blame its SAVEPC or SPAWN.
-        reporters = [(Unit.CTRL, ctrl.err, ctrl.err.pc), (Unit.CTRL, disp.err, ctrl.task_pc)]
+        # A malformed record is found in the cycle it reaches the dispatcher: blame its SAVEPC
+        # or SPAWN.
+        reporters = [(Unit.CTRL, ctrl.err, ctrl.err.pc), (Unit.CTRL, disp.err, task_reg.o_pc)]
         reporters += [(unit, seqs[unit].err, seqs[unit].err.pc) for unit in MODULE_UNITS]
+        stopped = Signal()
+        report = data.StructLayout({"valid": 1, "code": Err, "pc": PC_BITS, "addr": WORD_BITS})
+        caught = [Signal(report, name=f"caught{k}") for k in range(len(reporters))]
+        with m.If(~stopped):
+            m.d.sync += stopped.eq(Cat(rep.valid for _, rep, _ in reporters).any())
+            for got, (_, rep, pc) in zip(caught, reporters):
+                m.d.sync += [got.valid.eq(rep.valid), got.code.eq(rep.code), got.pc.eq(pc),
+                             got.addr.eq(rep.addr)]
         with m.If(~self.error):
-            for unit, rep, pc in reversed(reporters):   # the first one listed wins a tie
-                with m.If(rep.valid):
-                    m.d.sync += [self.error.eq(1), self.err_code.eq(rep.code),
-                                 self.err_unit.eq(unit), self.err_pc.eq(pc),
-                                 self.err_addr.eq(rep.addr)]
-        m.d.comb += arb.stop.eq(self.error)
-        m.d.sync += self.done.eq(ctrl.halted & ~self.error)
+            for got, (unit, _, _) in reversed(list(zip(caught, reporters))):
+                with m.If(got.valid):                   # the first one listed wins a tie
+                    m.d.sync += [self.error.eq(1), self.err_code.eq(got.code),
+                                 self.err_unit.eq(unit), self.err_pc.eq(got.pc),
+                                 self.err_addr.eq(got.addr)]
+        m.d.comb += arb.stop.eq(stopped)
+        m.d.sync += self.done.eq(ctrl.halted & ~stopped)
 
         # Performance counters.
         beat_bytes = cfg.dram_bytes_per_cycle
@@ -156,12 +176,18 @@ class Top(wiring.Component):
             "tasks": ctrl.task.valid & ctrl.task.ready,
             "datapath_idle": ~(load.busy | store.busy | pfu.busy),
         }
-        assert increments.keys() | {"boot_cycles"} == COUNTERS.keys()
-        with m.If(ctrl.running & ~self.error):
-            for name, inc in increments.items():
-                counter = getattr(self, f"perf_{name}")
-                m.d.sync += counter.eq(counter + inc)
-        m.d.sync += self.perf_boot_cycles.eq(self.perf_boot_cycles + ctrl.booting)
+        increments["boot_cycles"] = ctrl.booting
+        assert increments.keys() == COUNTERS.keys()
+        # Each increment is registered and added a cycle later (COUNTER_LAG), so that no
+        # unit's logic runs into a counter's carry chain; ``done`` and ``error`` come late
+        # enough to see it.
+        for name, inc in increments.items():
+            inc = Value.cast(inc)
+            late = Signal(inc.shape(), name=f"perf_{name}_inc")
+            counter = getattr(self, f"perf_{name}")
+            counts = ctrl.booting if name == "boot_cycles" else ctrl.running & ~stopped
+            m.d.sync += [late.eq(Mux(counts, inc, 0)), counter.eq(counter + late)]
+        assert COUNTER_LAG == 1                         # the one register, ``late``
 
         wiring.connect(m, arb.dram, wiring.flipped(self.dram))
         return m

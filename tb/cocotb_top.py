@@ -16,7 +16,7 @@ import shutil
 import cocotb
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 
-from dypipe.rtl.perf import COUNTERS
+from dypipe.rtl.perf import COUNTERS, COUNTER_LAG
 from dypipe.tb.harness import CLOCK_PERIOD_NS as PERIOD_NS
 
 
@@ -42,7 +42,7 @@ async def run_program(dut):
         if not isinstance(event, Timer) or moved == progress:
             break
         progress = moved
-        left = spec["max_cycles"] - int(dut.perf_cycles.value)
+        left = spec["max_cycles"] - int(dut.perf_cycles.value) - COUNTER_LAG
     await ClockCycles(dut.clk, 1)
     result = {
         "status": "done" if dut.done.value else "error" if dut.error.value else "timeout",

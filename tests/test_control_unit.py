@@ -1,0 +1,53 @@
+"""The control unit's fetch and its two-cycle MUL, in Amaranth's simulator with the Python
+DRAM model (the harness of ``test_imem_copy``): a PC outside the instruction memory is
+``PC_RANGE`` with the PC it went to, however it got there, and MUL's product is exact."""
+
+import dataclasses
+import random
+
+import pytest
+
+from dypipe.sw.isa import Err, Op, encode, decode
+
+from test_imem_copy import SMALL, run, program, dram_word
+
+#: A small instruction memory, so that running off its end is quick.
+SHORT = dataclasses.replace(SMALL, name="short-imem", imem_words=2048, func_words=1024)
+
+
+def test_running_off_the_end():
+    """The last word executes; the step past it is PC_RANGE at imem_words."""
+    end = SHORT.imem_words
+    words = {0: encode(Op.JAL, a=0, imm21=end - 3)}
+    words.update({pc: encode(Op.NOP) for pc in range(end - 3, end)})
+    seen, _ = run(SHORT, words, end, limit=3 * end)
+    assert seen["error"] == (Err.PC_RANGE, end, end), seen["error"]
+    assert seen["trace"][-1].pc == end - 1 and not seen["trace"][-1].stalled
+
+
+@pytest.mark.parametrize("text, target", [
+    ("jal r1, 5000", 5000),                     # forward, past the end
+    ("li r2, 3\njalr r1, r2, -10", -7),         # below zero
+    ("li r2, 4\nli r3, 4\nbeq r2, r3, 3000", 3000),
+])
+def test_a_jump_outside_the_memory(text, target):
+    seen, _ = run(SHORT, dict(enumerate(program(text + "\nhalt\n"))), len(program(text)) + 1)
+    assert seen["error"] == (Err.PC_RANGE, target & 0xFFFF, target & 0xFFFF_FFFF), seen["error"]
+
+
+def test_mul_is_exact_and_takes_two_cycles():
+    rng = random.Random(5)
+    pairs = [(0x1234_5678, 0x9ABC_DEF0), (-1, -1), (-70_000, 3), (0xFFFF, 0x1_0001)]
+    pairs += [(rng.getrandbits(32), rng.getrandbits(32)) for _ in range(6)]
+    out = 100 * SMALL.beat_words
+    lines = [f"li32 r9, {out}"]
+    for k, (a, b) in enumerate(pairs):
+        lines += [f"li32 r2, {a}", f"li32 r3, {b}", "mul r4, r2, r3", f"sw r4, {k}(r9)"]
+    words = program("\n".join(lines) + "\nhalt\n")
+    seen, mem = run(SMALL, dict(enumerate(words)), len(words), limit=2000)
+    assert seen["halted"] and seen["error"] is None, seen
+    for k, (a, b) in enumerate(pairs):
+        assert dram_word(SMALL, mem, out + k) == (a * b) & 0xFFFF_FFFF, (k, a, b)
+    muls = [pc for pc, w in enumerate(words) if decode(w)["op"] == Op.MUL]
+    for pc in muls:
+        assert [c.stalled for c in seen["trace"] if c.pc == pc] == [1, 0], pc
