@@ -17,7 +17,8 @@ import collections
 import dataclasses
 import re
 
-__all__ = ["CELL_NS", "NET_NS", "SOURCE_NS", "Path", "flatten", "longest_paths", "format_paths"]
+__all__ = ["CELL_NS", "NET_NS", "SOURCE_NS", "Path", "flatten", "longest_paths", "late_inputs",
+           "format_paths"]
 
 #: Routing delay from one cell to the next, ns.
 NET_NS = 1.3
@@ -137,6 +138,48 @@ def longest_paths(cells, count=10, design="dut", registered_between_units=False)
     cell of another is taken to pass a register (a path ends there, its port named
     ``boundary``, and another starts): what the longest path would be if every unit's
     interface were registered, a cycle more on each."""
+    units, arrival, back, ends = _arrivals(cells, design, registered_between_units)
+    paths, seen = [], set()
+    for t, b, k, port in sorted(((arrival.get(b, 0.0) + NET_NS, b, k, port)
+                                 for b, k, port in ends), reverse=True):
+        chain, x = [], b
+        while x in back:
+            x, cell = back[x]
+            chain.append(cell)
+            if x is None:
+                break
+        if not chain:               # an input pin's, or an undriven bit
+            continue
+        crossed = []
+        for cell in reversed(chain):
+            if crossed and crossed[-1][0] == units[cell]:
+                crossed[-1][1] += 1
+            else:
+                crossed.append([units[cell], 1])
+        key = tuple(u for u, _ in crossed)
+        if key in seen:
+            continue
+        seen.add(key)
+        paths.append(Path(t, crossed, cells[chain[-1]][0], f"{cells[k][0]}.{port}"))
+        if len(paths) == count:
+            break
+    return paths
+
+
+def late_inputs(cells, ns, design="dut"):
+    """How many register inputs (flip-flop and block RAM input bits) each unit has whose
+    estimated path is longer than ``ns``: a count of what stands between the design and a
+    clock period of ``ns``, where :func:`longest_paths` names only the worst. A
+    :class:`collections.Counter` by the unit of the register."""
+    units, arrival, back, ends = _arrivals(cells, design, False)
+    return collections.Counter(units[k] for b, k, _ in ends
+                               if b in back and arrival.get(b, 0.0) + NET_NS > ns)
+
+
+def _arrivals(cells, design, registered_between_units):
+    """The estimate itself: each cell's unit, each bit's arrival time and the arc it came
+    through (``(bit before, cell)``, ``(None, cell)`` at a register), and the register inputs
+    that end paths (``(bit, cell, port)``)."""
     units = [_unit_of(scope, design) for _, _, _, scope in cells]
     driver = {}                                    # bit -> (cell index, output port)
     fanout = collections.defaultdict(list)         # bit -> [(out bit, ns, cell index)]
@@ -194,31 +237,7 @@ def longest_paths(cells, count=10, design="dut", registered_between_units=False)
             pending[ob] -= 1
             if pending[ob] == 0:
                 order.append(ob)
-    paths, seen = [], set()
-    for t, b, k, port in sorted(((arrival.get(b, 0.0) + NET_NS, b, k, port)
-                                 for b, k, port in ends), reverse=True):
-        chain, x = [], b
-        while x in back:
-            x, cell = back[x]
-            chain.append(cell)
-            if x is None:
-                break
-        if not chain:               # an input pin's, or an undriven bit
-            continue
-        crossed = []
-        for cell in reversed(chain):
-            if crossed and crossed[-1][0] == units[cell]:
-                crossed[-1][1] += 1
-            else:
-                crossed.append([units[cell], 1])
-        key = tuple(u for u, _ in crossed)
-        if key in seen:
-            continue
-        seen.add(key)
-        paths.append(Path(t, crossed, cells[chain[-1]][0], f"{cells[k][0]}.{port}"))
-        if len(paths) == count:
-            break
-    return paths
+    return units, arrival, back, ends
 
 
 def format_paths(paths):

@@ -408,6 +408,14 @@ def format_paths(record):
     if inside:
         lines += ["the longest if every net between two units were registered (a cycle more "
                   "on each):", *path_estimate.format_paths(inside)]
+    late = record.get("estimated_late_inputs")
+    if late is not None:
+        period = 1000 / record.get("target_mhz", DEFAULT_FREQ_MHZ)
+        lines.append(f"register input bits estimated later than {period:.1f} ns (the "
+                     f"{record.get('target_mhz', DEFAULT_FREQ_MHZ)} MHz target): "
+                     f"{sum(late.values()):,}" + "".join(
+                         f"{'; ' if i == 0 else ', '}{u} {n:,}"
+                         for i, (u, n) in enumerate(late.items())))
     return "\n".join(lines)
 
 
@@ -668,6 +676,8 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
     paths = path_estimate.longest_paths(cells, ESTIMATED_PATHS)
     inside = path_estimate.longest_paths(cells, ESTIMATED_PATHS_INSIDE,
                                          registered_between_units=True)
+    late = path_estimate.late_inputs(cells, 1000 / DEFAULT_FREQ_MHZ)
+    record["estimated_late_inputs"] = dict(late.most_common())
     stages["paths"] = time.monotonic() - t
     for key, found in (("estimated_paths", paths), ("estimated_paths_inside_units", inside)):
         record[key] = [{**asdict(p), "ns": round(p.ns, 1)} for p in found]

@@ -170,3 +170,22 @@ def test_registered_between_units_cuts_every_path_at_a_unit_boundary():
     assert cut[0].ns == pytest.approx(ff + 3 * NET_NS + 2 * CELL_NS[LUT])
     assert cut[1].ns == pytest.approx(ff + 2 * NET_NS + CELL_NS[LUT])
     assert cut[1].end == "u.l.boundary"
+
+
+def test_late_inputs_counts_register_inputs_past_the_period_by_unit():
+    # Two registers' inputs in unit u: one behind two LUTs, one straight from a register;
+    # and the top's register input behind one LUT.
+    sub = {"l1": cell(LUT, A=[3], B=["0"], Z=[5]), "l2": cell(LUT, A=[5], B=["0"], Z=[6]),
+           "x": cell(FF, CLK=[2], DI=[6], Q=[7]), "y": cell(FF, CLK=[2], DI=[3], Q=[8])}
+    ports = {"i": ("input", [3]), "o": ("output", [7])}
+    top = {"a": cell(FF, CLK=[2], DI=[12], Q=[10]), "u": {"type": "top.u", "connections":
+                                                          {"i": [10], "o": [11]}},
+           "l": cell(LUT, A=[11], B=["0"], Z=[12])}
+    cells = flatten(netlist(top, sub, ports), "top")
+    two_luts = SOURCE_NS[FF][1] + 3 * NET_NS + 2 * CELL_NS[LUT]
+    no_lut = SOURCE_NS[FF][1] + NET_NS
+    one_lut = SOURCE_NS[FF][1] + 2 * NET_NS + CELL_NS[LUT]
+    assert path_estimate.late_inputs(cells, two_luts - 0.01, design="") == {"u": 1}
+    assert path_estimate.late_inputs(cells, two_luts, design="") == {}
+    assert path_estimate.late_inputs(cells, no_lut - 0.01, design="") == {"u": 2, "top": 1}
+    assert path_estimate.late_inputs(cells, one_lut - 0.01, design="") == {"u": 1, "top": 1}

@@ -253,6 +253,9 @@ def test_the_report_lists_the_estimated_paths_of_a_record():
                                                "start": "dut.ctrl.regs", "end": "dut.ctrl.x.DI"}]
     lines = synth.format_paths(record).splitlines()
     assert "registered" in lines[3] and lines[4].split()[:3] == ["27.3", "ns", "ctrl"]
+    record.update(estimated_late_inputs={"pfu": 1200, "ctrl": 30}, target_mhz=75)
+    last = synth.format_paths(record).splitlines()[-1]
+    assert "later than 13.3 ns (the 75 MHz target): 1,230; pfu 1,200, ctrl 30" in last, last
 
 
 def test_the_context_buffer_tells_yosys_a_read_never_meets_a_write():
