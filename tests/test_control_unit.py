@@ -5,6 +5,8 @@ DRAM model (the harness of ``test_imem_copy``): a PC outside the instruction mem
 import dataclasses
 import random
 
+import numpy as np
+
 import pytest
 
 from dypipe.sw.isa import Err, Op, encode, decode
@@ -51,3 +53,40 @@ def test_mul_is_exact_and_takes_two_cycles():
     muls = [pc for pc, w in enumerate(words) if decode(w)["op"] == Op.MUL]
     for pc in muls:
         assert [c.stalled for c in seen["trace"] if c.pc == pc] == [1, 0], pc
+
+
+@pytest.mark.verilator
+def test_a_sequencer_mul_is_exact():
+    """A module function's MUL (two cycles in the sequencers too) gives the DRAM beat that an
+    IO task loads from: -3 * -109,231, with both operands' high halves set. A store task
+    writes the beat back, and it must be the one placed there."""
+    from dypipe.sw.image import DramImage
+    from dypipe.tb.runner import run_workload
+    from conftest import asm_workload
+    image = DramImage(SMALL)
+    beat = 3 * 109_231
+    image.alloc("pad", (beat - image.program_beats) * SMALL.beat_elems)
+    data = np.arange(SMALL.beat_elems, dtype=np.int16) * 7 - 11
+    image.alloc("src", SMALL.beat_elems, data)
+    dst = image.alloc("dst", SMALL.beat_elems)
+    setup = "\n".join(f"    li r{r}, {v}" for r, v in ((3, 0), (4, 1), (5, 1), (6, 0), (7, 0)))
+    text = f"""
+        savepc io, r0, fio
+        savepc store, r0, fst
+        wait
+        halt
+    fio:
+        li32 r8, -3
+        li32 r9, -109231
+        mul r2, r8, r9
+    {setup}
+        dload nbin, r2
+        end
+    fst:
+        li32 r2, {dst.beat}
+    {setup}
+        dstore nbin, r2
+        end
+    """
+    result = run_workload(asm_workload(text, image=image, expected={"dst": data}))
+    assert result.verified, result
