@@ -111,10 +111,11 @@ class ControlUnit(wiring.Component):
         flow = InsnFlow(m, cfg.imem_words, pc, self.imem_r, self.err)
         report, advance, jump = flow.report, flow.advance, flow.jump
         d = Decoded(flow.ir)
-        # MUL takes two cycles (SplitMul).
+        # MUL takes two cycles here: in one, the 32-bit product was the longest path.
         ops = [op for op in alu_ops(Unit.CTRL) if op != Op.MUL]
         result = alu(m, d, rf, ops)
         mul = SplitMul(m, rf.read(d.b), rf.read(d.c))
+        mul_second = Signal()                   # the MUL's second cycle: its product is ready
 
         # -- the task ring: head slot and which slots are live -------------------------------
         ring = cfg.cb_slots
@@ -300,7 +301,13 @@ class ControlUnit(wiring.Component):
                             rf.write(m, d.a, result)
                             advance()
                         with m.Case(Op.MUL):
-                            mul.execute(rf, d.a, advance, self.stall)
+                            with m.If(mul_second):
+                                rf.write(m, d.a, mul.result)
+                                advance()
+                                m.d.sync += mul_second.eq(0)
+                            with m.Else():
+                                m.d.comb += self.stall.eq(1)
+                                m.d.sync += mul_second.eq(1)
                         with m.Case(Op.NOP):
                             advance()
                         with m.Case(Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU):

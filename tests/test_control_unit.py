@@ -57,9 +57,9 @@ def test_mul_is_exact_and_takes_two_cycles():
 
 @pytest.mark.verilator
 def test_a_sequencer_mul_is_exact():
-    """A module function's MUL (two cycles in the sequencers too) gives the DRAM beat that an
-    IO task loads from: -3 * -109,231, with both operands' high halves set. A store task
-    writes the beat back, and it must be the one placed there."""
+    """A module function's MUL gives the DRAM beat that an IO task loads from: -3 * -109,231,
+    with both operands' high halves set. A store task writes the beat back, and it must be the
+    one placed there."""
     from dypipe.sw.image import DramImage
     from dypipe.tb.runner import run_workload
     from conftest import asm_workload
