@@ -18,7 +18,7 @@ import dataclasses
 import re
 
 __all__ = ["CELL_NS", "NET_NS", "SOURCE_NS", "Path", "flatten", "longest_paths", "late_inputs",
-           "format_paths"]
+           "Timing", "format_paths"]
 
 #: Routing delay from one cell to the next, ns.
 NET_NS = 1.3
@@ -138,32 +138,7 @@ def longest_paths(cells, count=10, design="dut", registered_between_units=False)
     cell of another is taken to pass a register (a path ends there, its port named
     ``boundary``, and another starts): what the longest path would be if every unit's
     interface were registered, a cycle more on each."""
-    units, arrival, back, ends = _arrivals(cells, design, registered_between_units)
-    paths, seen = [], set()
-    for t, b, k, port in sorted(((arrival.get(b, 0.0) + NET_NS, b, k, port)
-                                 for b, k, port in ends), reverse=True):
-        chain, x = [], b
-        while x in back:
-            x, cell = back[x]
-            chain.append(cell)
-            if x is None:
-                break
-        if not chain:               # an input pin's, or an undriven bit
-            continue
-        crossed = []
-        for cell in reversed(chain):
-            if crossed and crossed[-1][0] == units[cell]:
-                crossed[-1][1] += 1
-            else:
-                crossed.append([units[cell], 1])
-        key = tuple(u for u, _ in crossed)
-        if key in seen:
-            continue
-        seen.add(key)
-        paths.append(Path(t, crossed, cells[chain[-1]][0], f"{cells[k][0]}.{port}"))
-        if len(paths) == count:
-            break
-    return paths
+    return Timing(cells, design, registered_between_units).longest_paths(count)
 
 
 def late_inputs(cells, ns, design="dut"):
@@ -171,9 +146,52 @@ def late_inputs(cells, ns, design="dut"):
     estimated path is longer than ``ns``: a count of what stands between the design and a
     clock period of ``ns``, where :func:`longest_paths` names only the worst. A
     :class:`collections.Counter` by the unit of the register."""
-    units, arrival, back, ends = _arrivals(cells, design, False)
-    return collections.Counter(units[k] for b, k, _ in ends
-                               if b in back and arrival.get(b, 0.0) + NET_NS > ns)
+    return Timing(cells, design).late_inputs(ns)
+
+
+class Timing:
+    """The estimate of ``cells`` (arguments as for :func:`longest_paths`), computed once, for
+    both :meth:`longest_paths` and :meth:`late_inputs`."""
+
+    def __init__(self, cells, design="dut", registered_between_units=False):
+        self._cells = cells
+        self._units, self._arrival, self._back, self._ends = _arrivals(
+            cells, design, registered_between_units)
+
+    def longest_paths(self, count=10):
+        """:func:`longest_paths`."""
+        cells, units, arrival, back = self._cells, self._units, self._arrival, self._back
+        paths, seen = [], set()
+        for t, b, k, port in sorted(((arrival.get(b, 0.0) + NET_NS, b, k, port)
+                                     for b, k, port in self._ends), reverse=True):
+            chain, x = [], b
+            while x in back:
+                x, cell = back[x]
+                chain.append(cell)
+                if x is None:
+                    break
+            if not chain:               # an input pin's, or an undriven bit
+                continue
+            crossed = []
+            for cell in reversed(chain):
+                if crossed and crossed[-1][0] == units[cell]:
+                    crossed[-1][1] += 1
+                else:
+                    crossed.append([units[cell], 1])
+            key = tuple(u for u, _ in crossed)
+            if key in seen:
+                continue
+            seen.add(key)
+            paths.append(Path(t, crossed, cells[chain[-1]][0], f"{cells[k][0]}.{port}"))
+            if len(paths) == count:
+                break
+        return paths
+
+    def late_inputs(self, ns):
+        """:func:`late_inputs`."""
+        return collections.Counter(self._units[k] for b, k, _ in self._ends
+                                   if b in self._back
+                                   and self._arrival.get(b, 0.0) + NET_NS > ns)
 
 
 def _arrivals(cells, design, registered_between_units):

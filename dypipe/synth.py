@@ -410,12 +410,10 @@ def format_paths(record):
                   "on each):", *path_estimate.format_paths(inside)]
     late = record.get("estimated_late_inputs")
     if late is not None:
-        period = 1000 / record.get("target_mhz", DEFAULT_FREQ_MHZ)
-        lines.append(f"register input bits estimated later than {period:.1f} ns (the "
-                     f"{record.get('target_mhz', DEFAULT_FREQ_MHZ)} MHz target): "
-                     f"{sum(late.values()):,}" + "".join(
-                         f"{'; ' if i == 0 else ', '}{u} {n:,}"
-                         for i, (u, n) in enumerate(late.items())))
+        mhz = record.get("target_mhz", DEFAULT_FREQ_MHZ)
+        by_unit = ", ".join(f"{u} {n:,}" for u, n in late.items())
+        lines.append(f"register input bits estimated later than {1000 / mhz:.1f} ns (the {mhz} "
+                     f"MHz target): {sum(late.values()):,}" + (f"; {by_unit}" if late else ""))
     return "\n".join(lines)
 
 
@@ -673,10 +671,10 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
                   nextpnr_args=list(nextpnr_args))
     t = time.monotonic()
     cells = path_estimate.flatten(json.loads((workdir / f"{WRAPPER}.json").read_text()), WRAPPER)
-    paths = path_estimate.longest_paths(cells, ESTIMATED_PATHS)
+    timing = path_estimate.Timing(cells)
+    paths, late = timing.longest_paths(ESTIMATED_PATHS), timing.late_inputs(1000 / DEFAULT_FREQ_MHZ)
     inside = path_estimate.longest_paths(cells, ESTIMATED_PATHS_INSIDE,
                                          registered_between_units=True)
-    late = path_estimate.late_inputs(cells, 1000 / DEFAULT_FREQ_MHZ)
     record["estimated_late_inputs"] = dict(late.most_common())
     stages["paths"] = time.monotonic() - t
     for key, found in (("estimated_paths", paths), ("estimated_paths_inside_units", inside)):
