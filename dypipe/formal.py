@@ -273,7 +273,8 @@ class _Shadow:
         m.d.comb += self.finishing.eq(_any(finishing))
 
     def _commit(self):
-        """A record taken (and well-formed) goes to the shadow's first free entry."""
+        """A record the dispatcher takes goes to the shadow's first free entry, as in the
+        dispatcher; only a well-formed one makes the entry live."""
         m, env, dut, W = self.m, self.env, self.dut, self.W
         new = env.task.payload
         m.d.comb += Assume(~env.task.valid | ~self._holding(new.slot, "slot_taken").any())
@@ -286,9 +287,11 @@ class _Shadow:
         m.d.comb += self.malformed.eq(_malformed(self.cfg, new))
         take = Signal()
         m.d.comb += take.eq(env.task.valid & dut.task.ready & ~self.malformed)
-        alloc = Signal(W)
-        m.d.comb += alloc.eq(Cat(take & ~self.live[x] & (self.live[:x].all() if x else 1)
-                                 for x in range(W)))
+        first_free, written, alloc = Signal(W), Signal(W), Signal(W)
+        m.d.comb += [first_free.eq(Cat(~self.live[x] & (self.live[:x].all() if x else 1)
+                                       for x in range(W))),
+                     written.eq(Mux(env.task.valid & dut.task.ready, first_free, 0)),
+                     alloc.eq(Mux(take, first_free, 0))]
         with m.If(env.task.valid & dut.task.ready & self.malformed):
             m.d.sync += self.stopped.eq(1)
         started = _any(Mux(port.valid & env.issue_ready[u], self.offer[u], 0)
@@ -301,8 +304,10 @@ class _Shadow:
         blocked = Signal(W)
         m.d.comb += blocked.eq(Cat(self.live[x] & _clash(self.recs[x], new) for x in range(W)))
         for y, rec in enumerate(self.recs):
+            with m.If(written[y]):
+                m.d.sync += rec.eq(new)
             with m.If(alloc[y]):
-                m.d.sync += [rec.eq(new), self.before[y].eq(self.live),
+                m.d.sync += [self.before[y].eq(self.live),
                              self.block[y].eq(blocked), self.waited[y].eq(blocked.any())]
             with m.Else():
                 m.d.sync += [self.before[y].eq(self.before[y] & ~alloc),

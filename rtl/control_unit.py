@@ -111,11 +111,14 @@ class ControlUnit(wiring.Component):
         flow = InsnFlow(m, cfg.imem_words, pc, self.imem_r, self.err)
         report, advance, jump = flow.report, flow.advance, flow.jump
         d = Decoded(flow.ir)
-        # MUL takes two cycles here: in one, the 32-bit product was the longest path.
+        # MUL takes two cycles (SplitMul).
         ops = [op for op in alu_ops(Unit.CTRL) if op != Op.MUL]
         result = alu(m, d, rf, ops)
         mul = SplitMul(m, rf.read(d.b), rf.read(d.c))
-        mul_second = Signal()                   # the MUL's second cycle: its product is ready
+        # A branch takes two cycles: the first registers its outcome and target (the
+        # comparison does not reach the fetch address in its cycle), the second goes on.
+        br_second, br_taken = Signal(), Signal()
+        br_target = Signal((pc + d.simm16).shape())
 
         # -- the task ring: head slot and which slots are live -------------------------------
         ring = cfg.cb_slots
@@ -135,19 +138,37 @@ class ControlUnit(wiring.Component):
         with m.If(commit):
             m.d.sync += head.eq(Mux(head == ring - 1, 0, head + 1))
         ring_full = live.bit_select(head, 1)
+        # WAIT, WAITN and HALT see the dispatcher's count registered, a cycle late, with a
+        # task committed in that cycle added: the dispatcher's idle does not reach the
+        # control unit's stall in the cycle it is computed. It may hold a WAIT a cycle more,
+        # never release it early.
+        idle_seen = Signal()
+        live_seen = Signal(range(cfg.task_ring + 3))
+        m.d.sync += [idle_seen.eq(self.tasks_idle & ~commit),
+                     live_seen.eq(self.tasks_live + commit)]
 
         ra, rs = rf.read(d.b), rf.read(d.a)
+        # LW and SW form their request in registers in their first cycle (the address, its
+        # range check, the data) and offer it in the next (state MEM): the register read and
+        # the address adder do not share a cycle with the arbiter's grant and the stall.
         ea = Signal(WORD_BITS + 1)       # LW/SW word address
         m.d.comb += ea.eq(ra + d.simm16)
+        ea_held, ea_bad = Signal.like(ea), Signal()
         ea_word = Signal(word_sel_bits)
-        if word_sel_bits:
-            m.d.sync += ea_word.eq(ea[:word_sel_bits])
-        req = self.mem.req.payload
-        m.d.comb += [
-            req.addr.eq(ea >> word_sel_bits),
-            req.wdata.eq(rs.replicate(bw)),
-            req.wmask.eq(Const(0xF, 4) << (ea[:word_sel_bits] * 4 if word_sel_bits else 0)),
-        ]
+        mem_req = Signal.like(self.mem.req.payload)
+        m.d.comb += self.mem.req.payload.eq(mem_req)
+        form_req = Signal()
+        with m.If(form_req):
+            m.d.sync += [
+                ea_held.eq(ea), ea_bad.eq(ea >= dram_words),
+                mem_req.write.eq(d.op == Op.SW),
+                mem_req.addr.eq(ea >> word_sel_bits),
+                mem_req.wdata.eq(rs.replicate(bw)),
+                mem_req.wmask.eq(Const(0xF, 4) << (ea[:word_sel_bits] * 4
+                                                   if word_sel_bits else 0)),
+            ]
+            if word_sel_bits:
+                m.d.sync += ea_word.eq(ea[:word_sel_bits])
         # What SAVEPC commits and TPLPC stores: a barrier (rb = r0) carries no ranges.
         insn_rec = Signal(TemplateRecord(cfg))
         m.d.comb += [insn_rec.unit.eq(d.a), insn_rec.pc.eq(d.imm16),
@@ -301,20 +322,20 @@ class ControlUnit(wiring.Component):
                             rf.write(m, d.a, result)
                             advance()
                         with m.Case(Op.MUL):
-                            with m.If(mul_second):
-                                rf.write(m, d.a, mul.result)
-                                advance()
-                                m.d.sync += mul_second.eq(0)
-                            with m.Else():
-                                m.d.comb += self.stall.eq(1)
-                                m.d.sync += mul_second.eq(1)
+                            mul.execute(rf, d.a, advance, self.stall)
                         with m.Case(Op.NOP):
                             advance()
                         with m.Case(Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU):
-                            with m.If(taken):
-                                jump(pc + d.simm16)
+                            with m.If(br_second):
+                                m.d.sync += br_second.eq(0)
+                                with m.If(br_taken):
+                                    jump(br_target)
+                                with m.Else():
+                                    advance()
                             with m.Else():
-                                advance()
+                                m.d.comb += self.stall.eq(1)
+                                m.d.sync += [br_second.eq(1), br_taken.eq(taken),
+                                             br_target.eq(pc + d.simm16)]
                         with m.Case(Op.JAL):
                             rf.write(m, d.a, pc + 1)
                             jump(pc + d.simm21)
@@ -322,19 +343,12 @@ class ControlUnit(wiring.Component):
                             rf.write(m, d.a, pc + 1)
                             jump(ra.as_signed() + d.simm16)
                         with m.Case(Op.LW, Op.SW):
-                            with m.If(ea >= dram_words):
-                                report(Err.DRAM_RANGE, ea)
-                            with m.Elif(copy.busy | sp_busy):   # the copy holds the memory port
-                                m.d.comb += self.stall.eq(1)
-                            with m.Else():
-                                m.d.comb += [self.mem.req.valid.eq(1),
-                                             self.mem.req.payload.write.eq(d.op == Op.SW)]
-                                with m.If(~self.mem.req.ready):
-                                    m.d.comb += self.stall.eq(1)
-                                with m.Elif(d.op == Op.SW):
-                                    advance()
-                                with m.Else():
-                                    m.next = "LW"
+                            m.d.comb += self.stall.eq(1)
+                            # The copy holds the memory port; the spawn engine must not
+                            # write the ring meanwhile (the MEM state does not run it).
+                            with m.If(~copy.busy & ~sp_busy):
+                                m.d.comb += form_req.eq(1)
+                                m.next = "MEM"
                         with m.Case(Op.SAVECTX):
                             with m.If(d.imm16 >= words):
                                 report(Err.CTX_RANGE, d.imm16)
@@ -447,7 +461,7 @@ class ControlUnit(wiring.Component):
                                 jump(d.imm16)
                         with m.Case(Op.WAIT, Op.HALT):
                             # HALT also waits for a copy, so that a halted machine is quiet.
-                            with m.If(~self.tasks_idle | sp_busy
+                            with m.If(~idle_seen | sp_busy
                                       | ((d.op == Op.HALT) & copy.busy)):
                                 m.d.comb += self.stall.eq(1)
                             with m.Elif(d.op == Op.WAIT):
@@ -455,7 +469,7 @@ class ControlUnit(wiring.Component):
                             with m.Else():
                                 m.next = "HALTED"
                         with m.Case(Op.WAITN):
-                            with m.If((self.tasks_live > d.imm16) | sp_busy):
+                            with m.If((live_seen > d.imm16) | sp_busy):
                                 m.d.comb += self.stall.eq(1)
                             with m.Else():
                                 advance()
@@ -464,6 +478,19 @@ class ControlUnit(wiring.Component):
                 # The spawn engine's error wins over the instruction's (it is older).
                 with m.If(sp_busy & sp_bad):
                     report(Err.BAD_TASK, sp_bad_lo, at=sp_pc)
+            with m.State("MEM"):
+                # An SW retires when its request is taken; an LW when its data comes back.
+                m.d.comb += [self.running.eq(1),
+                             self.stall.eq(~(self.mem.req.ready & mem_req.write))]
+                with m.If(ea_bad):
+                    report(Err.DRAM_RANGE, ea_held)
+                with m.Else():
+                    m.d.comb += self.mem.req.valid.eq(1)
+                    with m.If(self.mem.req.ready):
+                        with m.If(mem_req.write):
+                            advance()
+                        with m.Else():
+                            m.next = "LW"
             with m.State("LW"):
                 m.d.comb += [self.running.eq(1), self.stall.eq(1)]
                 with m.If(self.mem.resp_valid):

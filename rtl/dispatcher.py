@@ -222,9 +222,12 @@ class Dispatcher(wiring.Component):
                          same_unit[j].eq(live[j] & ~released[j] & ~releasing[j]
                                          & (rec.unit == new.unit))]
 
-        insert = Signal()
+        # A record offered is written into the free slot whatever it holds; only a well-formed
+        # one makes the slot valid. So the malformed check drives a few valid bits, not the
+        # write enables of the record's few hundred flip-flops (docs/fpga.md).
+        write, insert = Signal(), Signal()
         m.d.comb += [self.task.ready.eq(has_free & ~stopped),
-                     insert.eq(self.task.valid & self.task.ready & ~malformed)]
+                     write.eq(self.task.valid & self.task.ready), insert.eq(write & ~malformed)]
         with m.If(self.task.valid & self.task.ready & malformed):
             m.d.comb += [self.err.valid.eq(1), self.err.code.eq(Err.BAD_TASK),
                          self.err.pc.eq(new.pc), self.err.addr.eq(bad_addr)]
@@ -256,14 +259,15 @@ class Dispatcher(wiring.Component):
                 m.d.comb += started.bit_select(idx, 1).eq(1)
 
         # -- state update -------------------------------------------------------------------
-        inserted = Signal(W)
-        with m.If(insert):
-            m.d.comb += inserted.bit_select(free_idx, 1).eq(1)
+        written, inserted = Signal(W), Signal(W)
+        with m.If(write):
+            m.d.comb += written.bit_select(free_idx, 1).eq(1)
+        m.d.comb += inserted.eq(Mux(insert, written, 0))
         m.d.sync += [valid.eq((valid & ~finishing) | inserted),
                      issued.eq((issued | started) & ~inserted),
                      released.eq((released | releasing) & ~inserted)]
         for j in range(W):
-            with m.If(inserted[j]):
+            with m.If(written[j]):
                 m.d.sync += [recs[j].eq(new), data_deps[j].eq(conflicts),
                              order_deps[j].eq(same_unit)]
                 m.d.sync += [ext.eq(n) for ext, n in zip(extents[j], new_extents)]

@@ -111,16 +111,31 @@ def alu(m, d, rf, ops):
 
 
 class SplitMul:
-    """A 32-bit MUL (the low word of the product) over two cycles, for a unit whose one-cycle
-    execute it would make the longest path: three 16 x 16 products of ``a`` and ``b`` are
-    registered every cycle, and :attr:`result` adds them in the next. The instruction waits a
-    cycle, then writes :attr:`result`."""
+    """A 32-bit MUL (the low word of the product) over two cycles: in one, the product was the
+    longest path of a unit's execute. Three 16 x 16 products of ``a`` and ``b`` are registered
+    every cycle, and :attr:`result` adds them in the next. The instruction waits a cycle, then
+    writes :attr:`result` (:meth:`execute`)."""
 
     def __init__(self, m, a, b):
+        self._m = m
         ll, lh, hl = Signal(32), Signal(16), Signal(16)
         m.d.sync += [ll.eq(a[:16] * b[:16]), lh.eq(a[:16] * b[16:]), hl.eq(a[16:] * b[:16])]
         self.result = Signal(WORD_BITS)
         m.d.comb += self.result.eq(ll + ((lh + hl) << 16))
+        self._second = Signal()                 # the products of this MUL are registered
+
+    def execute(self, rf, rd, advance, stall=None):
+        """A MUL in the unit's execute state: its first cycle waits (and sets ``stall``, if
+        given); its second writes the product into ``rd`` and calls ``advance``."""
+        m = self._m
+        with m.If(self._second):
+            rf.write(m, rd, self.result)
+            advance()
+            m.d.sync += self._second.eq(0)
+        with m.Else():
+            if stall is not None:
+                m.d.comb += stall.eq(1)
+            m.d.sync += self._second.eq(1)
 
 
 class InsnFlow:

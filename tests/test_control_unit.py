@@ -57,9 +57,9 @@ def test_mul_is_exact_and_takes_two_cycles():
 
 @pytest.mark.verilator
 def test_a_sequencer_mul_is_exact():
-    """A module function's MUL gives the DRAM beat that an IO task loads from: -3 * -109,231,
-    with both operands' high halves set. A store task writes the beat back, and it must be the
-    one placed there."""
+    """A module function's MUL (two cycles in the sequencers too) gives the DRAM beat that an
+    IO task loads from: -3 * -109,231, with both operands' high halves set. A store task
+    writes the beat back, and it must be the one placed there."""
     from dypipe.sw.image import DramImage
     from dypipe.tb.runner import run_workload
     from conftest import asm_workload
@@ -90,3 +90,80 @@ def test_a_sequencer_mul_is_exact():
     """
     result = run_workload(asm_workload(text, image=image, expected={"dst": data}))
     assert result.verified, result
+
+
+BRANCHES = {"beq": lambda a, b: a == b, "bne": lambda a, b: a != b,
+            "blt": lambda a, b: a < b, "bge": lambda a, b: a >= b,
+            "bltu": lambda a, b: a % 2**32 < b % 2**32, "bgeu": lambda a, b: a % 2**32 >= b % 2**32}
+
+
+@pytest.mark.parametrize("name", sorted(BRANCHES))
+def test_branches_decide_right_and_take_two_cycles(name):
+    """Each branch over pairs that tell signed from unsigned and equal from not: the outcome
+    is the comparison's, the branch waits a cycle (its first registers the outcome), and a
+    taken one has a fill cycle at its target."""
+    pairs = [(3, 3), (3, 4), (4, 3), (-1, 1), (1, -1), (-5, -5), (-2**31, 2**31 - 1)]
+    out = 100 * SMALL.beat_words
+    lines = [f"li32 r9, {out}"]
+    for k, (a, b) in enumerate(pairs):
+        # r5 = 1 if the branch fell through, 2 if it was taken
+        lines += [f"li32 r2, {a}", f"li32 r3, {b}", "li r5, 2", f"{name} r2, r3, over{k}",
+                  "li r5, 1", f"over{k}: add r6, r5, r0", f"sw r6, {k}(r9)"]
+    words = program("\n".join(lines) + "\nhalt\n")
+    seen, mem = run(SMALL, dict(enumerate(words)), len(words), limit=3000)
+    assert seen["halted"] and seen["error"] is None, seen
+    trace = [(c.pc, c.stalled) for c in seen["trace"]]
+    branches = [pc for pc, w in enumerate(words) if decode(w)["op"] == Op[name.upper()]]
+    for k, ((a, b), pc) in enumerate(zip(pairs, branches)):
+        taken = BRANCHES[name](a, b)
+        assert dram_word(SMALL, mem, out + k) == (2 if taken else 1), (a, b)
+        at = trace.index((pc, 1))
+        expected = [(pc, 1), (pc, 0)] + ([(pc + 2, 1), (pc + 2, 0)] if taken else [(pc + 1, 0)])
+        assert trace[at:at + len(expected)] == expected, (a, b, trace[at:at + 5])
+
+
+def test_sw_forms_its_request_in_a_cycle_first():
+    """SW takes two cycles when the memory takes its request at once: the first forms it."""
+    out = 100 * SMALL.beat_words
+    words = program(f"li32 r9, {out}\nli r4, 7\nsw r4, 0(r9)\nsw r4, 1(r9)\nhalt\n")
+    seen, mem = run(SMALL, dict(enumerate(words)), len(words))
+    assert seen["halted"] and seen["error"] is None, seen
+    assert [dram_word(SMALL, mem, out + k) for k in range(2)] == [7, 7]
+    for pc in (pc for pc, w in enumerate(words) if decode(w)["op"] == Op.SW):
+        assert [c.stalled for c in seen["trace"] if c.pc == pc] == [1, 0], pc
+
+
+@pytest.mark.verilator
+def test_a_wait_right_after_a_commit_holds():
+    """WAIT sees the dispatcher's count a cycle late: a WAIT in the cycle after a SAVEPC, with
+    nothing unfinished before it, must still wait for that task. Here it separates a load
+    into NBin and a store from NBin, so the store never waits on the hazard rule (it does,
+    21 cycles, if the WAIT ends early), and it stores the beat loaded."""
+    from dypipe.sw.image import DramImage
+    from dypipe.tb.runner import run_workload
+    from conftest import asm_workload
+    image = DramImage(SMALL)
+    data = np.arange(SMALL.beat_elems, dtype=np.int16) * 5 + 3
+    src = image.alloc("src", SMALL.beat_elems, data)
+    dst = image.alloc("dst", SMALL.beat_elems)
+    setup = "\n".join(f"    li r{r}, {v}" for r, v in ((3, 0), (4, 1), (5, 1), (6, 0), (7, 0)))
+    text = f"""
+        savepc io, r0, fio
+        wait
+        savepc store, r0, fst
+        wait
+        halt
+    fio:
+        li32 r2, {src.beat}
+    {setup}
+        dload nbin, r2
+        end
+    fst:
+        li32 r2, {dst.beat}
+    {setup}
+        dstore nbin, r2
+        end
+    """
+    result = run_workload(asm_workload(text, image=image, expected={"dst": data}))
+    assert result.verified, result
+    assert result.counters["tasks"] == 2 and result.counters["stall_hazard"] == 0, result

@@ -281,6 +281,7 @@ def test_enter_with_no_copy_is_a_jump():
     seen, mem = run(SMALL, dict(enumerate(boot)), len(boot))
     assert seen["halted"] and seen["error"] is None, seen
     assert dram_word(SMALL, mem, result) == 3
-    # One instruction a cycle, and a fill cycle after the boot and after the jump.
+    # One instruction a cycle, a fill cycle after the boot and after the jump, and SW's first
+    # cycle, which forms its request.
     assert [(c.pc, c.stalled) for c in seen["trace"]] == [
-        (0, 1), (0, 0), (1, 0), (4, 1), (4, 0), (5, 0), (6, 0)], seen["trace"]
+        (0, 1), (0, 0), (1, 0), (4, 1), (4, 0), (5, 1), (5, 0), (6, 0)], seen["trace"]
