@@ -115,10 +115,12 @@ class ControlUnit(wiring.Component):
         ops = [op for op in alu_ops(Unit.CTRL) if op != Op.MUL]
         result = alu(m, d, rf, ops)
         mul = SplitMul(m, rf.read(d.b), rf.read(d.c))
-        # A branch takes two cycles: the first registers its outcome and target (the
-        # comparison does not reach the fetch address in its cycle), the second goes on.
-        br_second, br_taken = Signal(), Signal()
+        # A branch, OVERLAY and PREFETCH take two cycles at least: the first registers the
+        # branch's outcome and target, or the copy's checks (so that a register comparison does
+        # not reach the fetch address in its cycle); the second, ``second``, acts on them.
+        second, br_taken = Signal(), Signal()
         br_target = Signal((pc + d.simm16).shape())
+        ov_code, ov_addr = Signal(Err), Signal(WORD_BITS)
 
         # -- the task ring: head slot and which slots are live -------------------------------
         ring = cfg.cb_slots
@@ -326,15 +328,15 @@ class ControlUnit(wiring.Component):
                         with m.Case(Op.NOP):
                             advance()
                         with m.Case(Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU):
-                            with m.If(br_second):
-                                m.d.sync += br_second.eq(0)
+                            with m.If(second):
+                                m.d.sync += second.eq(0)
                                 with m.If(br_taken):
                                     jump(br_target)
                                 with m.Else():
                                     advance()
                             with m.Else():
                                 m.d.comb += self.stall.eq(1)
-                                m.d.sync += [br_second.eq(1), br_taken.eq(taken),
+                                m.d.sync += [second.eq(1), br_taken.eq(taken),
                                              br_target.eq(pc + d.simm16)]
                         with m.Case(Op.JAL):
                             rf.write(m, d.a, pc + 1)
@@ -439,20 +441,30 @@ class ControlUnit(wiring.Component):
                                     m.d.sync += sp_ops[i].eq(rf.read(reg))
                                 advance()
                         with m.Case(Op.OVERLAY, Op.PREFETCH):
-                            # Checked before a copy under way has landed: nothing moves on an error.
-                            with m.If(brb == 0):
-                                report(Err.BAD_PARAM, 0)
-                            with m.Elif(src_end > dram_words):
-                                report(Err.DRAM_RANGE, src_end - 1)
-                            with m.Elif(dst_end > cfg.imem_words):
-                                report(Err.PC_RANGE, dst_end - 1)
+                            # Checked before a copy under way has landed: nothing moves on an
+                            # error. The first cycle registers the checks.
+                            with m.If(~second):
+                                m.d.comb += self.stall.eq(1)
+                                m.d.sync += [second.eq(1), ov_code.eq(Err.NONE), ov_addr.eq(0)]
+                                with m.If(brb == 0):
+                                    m.d.sync += ov_code.eq(Err.BAD_PARAM)
+                                with m.Elif(src_end > dram_words):
+                                    m.d.sync += [ov_code.eq(Err.DRAM_RANGE),
+                                                 ov_addr.eq(src_end - 1)]
+                                with m.Elif(dst_end > cfg.imem_words):
+                                    m.d.sync += [ov_code.eq(Err.PC_RANGE),
+                                                 ov_addr.eq(dst_end - 1)]
+                            with m.Elif(ov_code != Err.NONE):
+                                report(ov_code, ov_addr)
                             with m.Elif(copy.busy | sp_busy):
                                 m.d.comb += self.stall.eq(1)
                             with m.Elif(d.op == Op.OVERLAY):
                                 m.d.comb += [copy.start.eq(1), self.stall.eq(1)]
+                                m.d.sync += second.eq(0)
                                 m.next = "COPY"
                             with m.Else():
                                 m.d.comb += copy.start.eq(1)
+                                m.d.sync += second.eq(0)
                                 advance()
                         with m.Case(Op.ENTER):
                             with m.If(copy.busy):

@@ -15,10 +15,16 @@ from ..sw.isa import AVG_SHIFT, Act, VecFn
 from ..sw.pwl import COEFF_BITS, SEGMENTS, table
 from .activation import activate, round_shift, saturate
 
-__all__ = ["LaneFold", "LaneFinish", "FOLD_BITS"]
+__all__ = ["LaneFold", "LaneFinish", "FOLD_BITS", "SCALE_BITS", "SCALED_BITS"]
 
 #: Width of a vector-unit lane accumulator: a product of two values, or a window sum.
 FOLD_BITS = 2 * ELEM_BITS
+#: Width of AVG's scale (unsigned): the vector unit multiplies a window sum by it.
+SCALE_BITS = 17
+#: Width of a lane the vector unit hands its finish: a window sum times the scale (AVG), or
+#: the fold's lane as it is. A signed FOLD_BITS-bit value times an unsigned SCALE_BITS-bit one
+#: fits in FOLD_BITS + SCALE_BITS signed bits.
+SCALED_BITS = FOLD_BITS + SCALE_BITS
 
 
 def _packed(values):
@@ -76,8 +82,8 @@ class LaneFold(wiring.Component):
 class LaneFinish(wiring.Component):
     """On ``en``: each lane of ``out`` becomes ``act(saturate16(v))``; ``v`` rounds ``in`` by
     ``frac_bits + wshift`` for the MAC array, and for the vector unit (``vector=True``) is
-    AVG's ``in * scale`` rounded by AVG_SHIFT, MUL's ``in`` rounded by ``frac_bits``, else
-    ``in``.
+    AVG's ``in`` (the window sum times the scale, which the vector unit multiplies in the cycle
+    before) rounded by AVG_SHIFT, MUL's ``in`` rounded by ``frac_bits``, else ``in``.
 
     The register sits between the saturation and the activation: ``en`` latches each lane's
     ``saturate16(v)`` and ``act``, and ``out`` is their activation, so ``out`` changes on the
@@ -89,7 +95,7 @@ class LaneFinish(wiring.Component):
     def __init__(self, lanes, in_bits, frac_bits, *, vector, backend="amaranth"):
         self._n, self._in_bits, self._frac = lanes, in_bits, frac_bits
         self._vector, self._backend = vector, backend
-        super().__init__({"en": In(1), "fn": In(VecFn), "act": In(Act), "scale": In(17),
+        super().__init__({"en": In(1), "fn": In(VecFn), "act": In(Act),
                           "wshift": In(4), "inp": In(in_bits * lanes),
                           "out": Out(ELEM_BITS * lanes)})
 
@@ -116,15 +122,15 @@ class LaneFinish(wiring.Component):
                 **_codes(VecFn, "FN", "AVG", "MUL"),
                 **_codes(Act, "ACT", "RELU", "SIGMOID", "TANH"),
                 i_clk=ClockSignal(), i_en=self.en, i_fn=self.fn, i_act=self.act,
-                i_scale=self.scale, i_wshift=self.wshift, i_in=self.inp, o_out=self.out)
+                i_wshift=self.wshift, i_in=self.inp, o_out=self.out)
             return m
         act = Signal(Act, name="act_held")
         results = []
         for k, a in enumerate(_lanes(self.inp, n, self._in_bits)):
             if self._vector:
-                # AVG rounds ``a * scale`` by AVG_SHIFT, MUL rounds ``a`` by ``f``: one adder
-                # (round_shift's) for both, after the narrowing shift of each.
-                avg = (a * self.scale) >> (AVG_SHIFT - 1)
+                # AVG rounds ``a`` (a sum times the scale) by AVG_SHIFT, MUL rounds ``a`` by
+                # ``f``: one adder (round_shift's) for both, after the narrowing shift of each.
+                avg = a >> (AVG_SHIFT - 1)
                 rounded = round_shift(Mux(self.fn == VecFn.AVG, avg, a >> (f - 1)), 1)
                 value = Mux((self.fn == VecFn.AVG) | (self.fn == VecFn.MUL), rounded, a)
             else:

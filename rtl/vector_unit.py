@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
-from .lanes import LaneFold, LaneFinish, FOLD_BITS
+from .lanes import LaneFold, LaneFinish, FOLD_BITS, SCALE_BITS, SCALED_BITS
 from .sram import ReadPort, RowWritePort
 from .unit_port import (UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big,
                         taken_extents, taken_term)
@@ -151,23 +151,35 @@ class VectorUnit(wiring.Component):
         m.d.comb += [fold.en.eq(s1["valid"]), fold.first.eq(s1["first"]), fold.fn.eq(flags.fn),
                      fold.d.eq(self.nbin_r.data)]
 
-        # -- stage 3: finish, saturate, activate ---------------------------------------------
+        # -- stage 3: AVG's product (in the finish's cycle, it was the PFU's longest path) ---
         s3 = {n: Signal(name=f"vec_s3_{n}") for n in ("valid", "final")}
         s3_row = Signal.like(s1_row)
         m.d.sync += [s3["valid"].eq(s2["valid"]), s3["final"].eq(s2["final"]),
                      s3_row.eq(s2_row)]
-        m.submodules.finish = finish = LaneFinish(lanes, FOLD_BITS, frac, vector=True,
-                                                  backend=self._backend)
-        m.d.comb += [finish.en.eq(s2["valid"]), finish.fn.eq(flags.fn), finish.act.eq(flags.act),
-                     finish.scale.eq(p["scale"]), finish.inp.eq(fold.acc)]
-        s3_data = finish.out
+        scaled = Signal(lanes * SCALED_BITS)
+        with m.If(s2["valid"]):
+            for k in range(lanes):
+                a = fold.acc.word_select(k, FOLD_BITS).as_signed()
+                m.d.sync += scaled.word_select(k, SCALED_BITS).eq(
+                    Mux(flags.fn == VecFn.AVG, a * p["scale"][:SCALE_BITS], a))
 
-        # -- stage 4: write back -------------------------------------------------------------
-        m.d.comb += [self.nbin_w.addr.eq(s3_row), self.nbin_w.data.eq(s3_data),
-                     self.nbin_w.en.eq(s3["valid"])]
+        # -- stage 4: finish, saturate, activate ---------------------------------------------
+        s4 = {n: Signal(name=f"vec_s4_{n}") for n in ("valid", "final")}
+        s4_row = Signal.like(s1_row)
+        m.d.sync += [s4["valid"].eq(s3["valid"]), s4["final"].eq(s3["final"]),
+                     s4_row.eq(s3_row)]
+        m.submodules.finish = finish = LaneFinish(lanes, SCALED_BITS, frac, vector=True,
+                                                  backend=self._backend)
+        m.d.comb += [finish.en.eq(s3["valid"]), finish.fn.eq(flags.fn), finish.act.eq(flags.act),
+                     finish.inp.eq(scaled)]
+        s4_data = finish.out
+
+        # -- stage 5: write back -------------------------------------------------------------
+        m.d.comb += [self.nbin_w.addr.eq(s4_row), self.nbin_w.data.eq(s4_data),
+                     self.nbin_w.en.eq(s4["valid"])]
 
         command_fsm(m, self.cmd, self.busy, err_code, err_addr, run=issuing,
-                    finished=s3["final"], start=[
+                    finished=s4["final"], start=[
                         c.eq(0), i.eq(0), j.eq(0), x.eq(0), y.eq(0), line.eq(p["src"]),
                         pix.eq(p["src"]), chunk.eq(p["src"]), row.eq(p["src"]),
                         addr.eq(p["src"]), out_line.eq(p["dst"]), out_pix.eq(p["dst"])])

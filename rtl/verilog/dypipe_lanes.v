@@ -7,8 +7,9 @@
 //
 // dypipe_lane_finish: write-back. On en, lane i of out becomes act(saturate16(v)), where v is
 // (in + 2^(F+W-1)) >>> (F+W) for the MAC array (VEC = 0; W = wshift, the weights' extra fraction
-// bits) and, for the vector unit (VEC = 1), (in * scale + 2^(AVG_SHIFT-1)) >>> AVG_SHIFT for
-// AVG, (in + 2^(F-1)) >>> F for MUL, in otherwise. The activation is none, ReLU, or sigmoid /
+// bits) and, for the vector unit (VEC = 1), (in + 2^(AVG_SHIFT-1)) >>> AVG_SHIFT for AVG
+// (in is the window sum times the scale: the vector unit multiplies in the cycle before),
+// (in + 2^(F-1)) >>> F for MUL, in otherwise. The activation is none, ReLU, or sigmoid /
 // tanh by the piecewise-linear tables of sw/pwl.py, passed in as parameters (SEGMENTS entries of
 // CB-bit slope and intercept each).
 //
@@ -74,7 +75,6 @@ module dypipe_lane_finish #(
     input en,
     input [2:0] fn,
     input [1:0] act,
-    input [16:0] scale,
     input [3:0] wshift,
     input [N*IN_BITS-1:0] in,
     output reg [16*N-1:0] out
@@ -104,9 +104,6 @@ module dypipe_lane_finish #(
 
     integer i;
     reg signed [63:0] v;
-    // AVG's product at its exact width, IN_BITS + 17 (as rtl/lanes.py has it), so that
-    // `dypipe equiv` finds one multiplier on both sides
-    reg signed [IN_BITS+16:0] avg;
     reg signed [15:0] s;
     always @(posedge clk) begin
         if (en) begin
@@ -114,10 +111,7 @@ module dypipe_lane_finish #(
                 v = $signed(in[IN_BITS*i +: IN_BITS]);
                 if (VEC == 0) v = (v + (64'sd1 <<< (F + wshift - 1))) >>> (F + wshift);
                 else if (fn == FN_MUL) v = (v + (64'sd1 <<< (F - 1))) >>> F;
-                else if (fn == FN_AVG) begin
-                    avg = v * $signed({1'b0, scale});
-                    v = (avg + (64'sd1 <<< (AVG_SHIFT - 1))) >>> AVG_SHIFT;
-                end
+                else if (fn == FN_AVG) v = (v + (64'sd1 <<< (AVG_SHIFT - 1))) >>> AVG_SHIFT;
                 s = sat16(v);
                 if (act == ACT_RELU) s = (s < 0) ? 16'sd0 : s;
                 else if (act == ACT_SIGMOID) s = pwl(s, SIG_SHIFT, SIG_SLOPE, SIG_INTER);
