@@ -224,7 +224,10 @@ class ControlUnit(wiring.Component):
         sp_enter = Signal()
         sp_write = Signal()
         sp_commit = Signal()
-        engine_free = ~sp_busy | sp_commit
+        # The engine takes the next SPAWN in the cycle it commits. Free of the malformed-range
+        # check (the template read, an adder, a comparison): in a cycle where that check
+        # fails, the machine stops anyway, whatever the SPAWN below does.
+        engine_free = Signal()
         tpl = table_r.data                      # read when the SPAWN enters, held
         m.d.comb += [table_r.addr.eq(d.tmpl), table_r.en.eq(sp_enter)]
         # (a read port's enable is 1 unless driven)
@@ -247,6 +250,7 @@ class ControlUnit(wiring.Component):
                 sp_data.word_select(j, WORD_BITS).eq(word + operand[ops_of_row[sp_row][j]]),
                 sp_mask[j].eq((sp_row << lb) + j < tpl.words)]
         m.d.comb += sp_last.eq(((sp_row + 1) << lb) >= tpl.words)
+        m.d.comb += engine_free.eq(~sp_busy | (~ring_full & sp_last & self.task.ready))
         sp_ranges = Signal(data.ArrayLayout(Range, FOOTPRINT_RANGES))
         sp_bad = Signal()
         sp_bad_lo = Signal(WORD_BITS)

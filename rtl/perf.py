@@ -26,7 +26,8 @@ COUNTERS = {
     "dram_refused": "cycles a memory request waited because the memory was not ready "
                     "(back-pressure on the port)",
     "macs": "multiply-accumulates done by the PFU array",
-    "tasks": "tasks committed by SavePC",
+    "tasks": "tasks committed (SAVEPC, a SPAWN, TPLPC after TPLTASK), counted as each reaches "
+             "the dispatcher",
     "datapath_idle": "cycles no DMA engine moved data and the PFU computed nothing: control "
                      "flow, context loads and dispatch only (CF & CTX of the paper's Fig.11)",
     "boot_cycles": "cycles the boot copy took (before the first instruction; not in cycles)",

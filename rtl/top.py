@@ -173,7 +173,7 @@ class Top(wiring.Component):
             "dram_write_bytes": arb.write_beat * beat_bytes,
             "dram_refused": arb.refused,
             "macs": pfu.mac_cycles * cfg.macs_per_cycle,
-            "tasks": ctrl.task.valid & ctrl.task.ready,
+            "tasks": task_reg.o.valid & task_reg.o.ready,
             "datapath_idle": ~(load.busy | store.busy | pfu.busy),
         }
         increments["boot_cycles"] = ctrl.booting
