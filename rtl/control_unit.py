@@ -495,9 +495,10 @@ class ControlUnit(wiring.Component):
                 with m.If(sp_busy & sp_bad):
                     report(Err.BAD_TASK, sp_bad_lo, at=sp_pc)
             with m.State("MEM"):
-                # An SW retires when its request is taken; an LW when its data comes back.
-                m.d.comb += [self.running.eq(1),
-                             self.stall.eq(~(self.mem.req.ready & mem_req.write))]
+                # The cycle the memory takes the request is the instruction's one active cycle
+                # (the first, which formed it, stalls): an SW retires then, an LW waits for its
+                # data in the LW state.
+                m.d.comb += [self.running.eq(1), self.stall.eq(~self.mem.req.ready)]
                 with m.If(ea_bad):
                     report(Err.DRAM_RANGE, ea_held)
                 with m.Else():
