@@ -55,30 +55,18 @@ def test_mul_is_exact_and_takes_two_cycles():
         assert [c.stalled for c in seen["trace"] if c.pc == pc] == [1, 0], pc
 
 
-@pytest.mark.verilator
-def test_a_sequencer_mul_is_exact():
-    """A module function's MUL (two cycles in the sequencers too) gives the DRAM beat that an
-    IO task loads from: -3 * -109,231, with both operands' high halves set. A store task
-    writes the beat back, and it must be the one placed there."""
-    from dypipe.sw.image import DramImage
+def _load_then_store(control, load_addr, image, dst, data):
+    """Run ``control`` (the control program up to HALT) whose tasks are ``fio``, which loads
+    the DRAM beat at the address ``load_addr`` leaves in r2 into NBin, and ``fst``, which
+    stores NBin's first beat to ``dst``; the run must give ``dst`` = ``data``."""
     from dypipe.tb.runner import run_workload
     from conftest import asm_workload
-    image = DramImage(SMALL)
-    beat = 3 * 109_231
-    image.alloc("pad", (beat - image.program_beats) * SMALL.beat_elems)
-    data = np.arange(SMALL.beat_elems, dtype=np.int16) * 7 - 11
-    image.alloc("src", SMALL.beat_elems, data)
-    dst = image.alloc("dst", SMALL.beat_elems)
     setup = "\n".join(f"    li r{r}, {v}" for r, v in ((3, 0), (4, 1), (5, 1), (6, 0), (7, 0)))
     text = f"""
-        savepc io, r0, fio
-        savepc store, r0, fst
-        wait
+    {control}
         halt
     fio:
-        li32 r8, -3
-        li32 r9, -109231
-        mul r2, r8, r9
+    {load_addr}
     {setup}
         dload nbin, r2
         end
@@ -90,6 +78,23 @@ def test_a_sequencer_mul_is_exact():
     """
     result = run_workload(asm_workload(text, image=image, expected={"dst": data}))
     assert result.verified, result
+    return result
+
+
+@pytest.mark.verilator
+def test_a_sequencer_mul_is_exact():
+    """A module function's MUL (two cycles in the sequencers too) gives the DRAM beat that an
+    IO task loads from: -3 * -109,231, with both operands' high halves set. A store task
+    writes the beat back, and it must be the one placed there."""
+    from dypipe.sw.image import DramImage
+    image = DramImage(SMALL)
+    beat = 3 * 109_231
+    image.alloc("pad", (beat - image.program_beats) * SMALL.beat_elems)
+    data = np.arange(SMALL.beat_elems, dtype=np.int16) * 7 - 11
+    image.alloc("src", SMALL.beat_elems, data)
+    dst = image.alloc("dst", SMALL.beat_elems)
+    _load_then_store("savepc io, r0, fio\nsavepc store, r0, fst\nwait",
+                     "li32 r8, -3\nli32 r9, -109231\nmul r2, r8, r9", image, dst, data)
 
 
 BRANCHES = {"beq": lambda a, b: a == b, "bne": lambda a, b: a != b,
@@ -140,30 +145,10 @@ def test_a_wait_right_after_a_commit_holds():
     into NBin and a store from NBin, so the store never waits on the hazard rule (it does,
     21 cycles, if the WAIT ends early), and it stores the beat loaded."""
     from dypipe.sw.image import DramImage
-    from dypipe.tb.runner import run_workload
-    from conftest import asm_workload
     image = DramImage(SMALL)
     data = np.arange(SMALL.beat_elems, dtype=np.int16) * 5 + 3
     src = image.alloc("src", SMALL.beat_elems, data)
     dst = image.alloc("dst", SMALL.beat_elems)
-    setup = "\n".join(f"    li r{r}, {v}" for r, v in ((3, 0), (4, 1), (5, 1), (6, 0), (7, 0)))
-    text = f"""
-        savepc io, r0, fio
-        wait
-        savepc store, r0, fst
-        wait
-        halt
-    fio:
-        li32 r2, {src.beat}
-    {setup}
-        dload nbin, r2
-        end
-    fst:
-        li32 r2, {dst.beat}
-    {setup}
-        dstore nbin, r2
-        end
-    """
-    result = run_workload(asm_workload(text, image=image, expected={"dst": data}))
-    assert result.verified, result
+    result = _load_then_store("savepc io, r0, fio\nwait\nsavepc store, r0, fst\nwait",
+                              f"li32 r2, {src.beat}", image, dst, data)
     assert result.counters["tasks"] == 2 and result.counters["stall_hazard"] == 0, result
