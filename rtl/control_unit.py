@@ -156,7 +156,7 @@ class ControlUnit(wiring.Component):
         ea = Signal(WORD_BITS + 1)       # LW/SW word address
         m.d.comb += ea.eq(ra + d.simm16)
         ea_held, ea_bad = Signal.like(ea), Signal()
-        ea_word = Signal(word_sel_bits)
+        ea_word = ea_held[:word_sel_bits]       # the LW's word within the beat
         mem_req = Signal.like(self.mem.req.payload)
         m.d.comb += self.mem.req.payload.eq(mem_req)
         form_req = Signal()
@@ -169,8 +169,6 @@ class ControlUnit(wiring.Component):
                 mem_req.wmask.eq(Const(0xF, 4) << (ea[:word_sel_bits] * 4
                                                    if word_sel_bits else 0)),
             ]
-            if word_sel_bits:
-                m.d.sync += ea_word.eq(ea[:word_sel_bits])
         # What SAVEPC commits and TPLPC stores: a barrier (rb = r0) carries no ranges.
         insn_rec = Signal(TemplateRecord(cfg))
         m.d.comb += [insn_rec.unit.eq(d.a), insn_rec.pc.eq(d.imm16),

@@ -19,8 +19,9 @@ __all__ = ["LaneFold", "LaneFinish", "FOLD_BITS", "SCALE_BITS", "SCALED_BITS"]
 
 #: Width of a vector-unit lane accumulator: a product of two values, or a window sum.
 FOLD_BITS = 2 * ELEM_BITS
-#: Width of AVG's scale (unsigned): the vector unit multiplies a window sum by it.
-SCALE_BITS = 17
+#: Width of AVG's scale (unsigned): the vector unit multiplies a window sum by it. The scale
+#: is ``2**AVG_SHIFT / window``, at most ``2**AVG_SHIFT`` (a window of one row).
+SCALE_BITS = AVG_SHIFT + 1
 #: Width of a lane the vector unit hands its finish: a window sum times the scale (AVG), or
 #: the fold's lane as it is. A signed FOLD_BITS-bit value times an unsigned SCALE_BITS-bit one
 #: fits in FOLD_BITS + SCALE_BITS signed bits.
