@@ -17,7 +17,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Buf, Err, Op, DMA_PARAMS
 from .global_buffer import DmaReadPort, DmaWritePort, bank_beats
 from .mem_port import MemPort
-from .unit_port import UnitPort, taken_extents
+from .unit_port import UnitPort, check_sum, taken_extents
 
 __all__ = ["LoadDMA", "StoreDMA"]
 
@@ -31,17 +31,17 @@ class _Transfer:
         names = dict(zip(DMA_PARAMS, range(len(DMA_PARAMS))))
         self.buf = Signal(port.macro.payload.a.shape(), name="xfer_buf")
         self.regs = {name: Signal(WORD_BITS, name=f"xfer_{name}") for name in DMA_PARAMS}
-        self.accept = Signal(name="xfer_accept")
         flat = (port.macro.payload.op == Op.DLOAD) | (port.macro.payload.op == Op.DSTORE)
         one_plane = {"planes": 1, "dram_plane_stride": 0, "buf_plane_stride": 0}
         new = {name: Mux(flat, one_plane[name], p[idx]) if name in one_plane else p[idx]
                for name, idx in names.items()}
-        with m.If(self.accept):
+        # The registers follow the payload while the engine is ready (unit_port.latched).
+        with m.If(port.macro.ready):
             m.d.sync += self.buf.eq(port.macro.payload.a)
             m.d.sync += [self.regs[name].eq(new[name]) for name in DMA_PARAMS]
         dram_bits = config.dram_beats.bit_length()
         buf_bits = max(bank_beats(config, buf) for buf in Buf).bit_length()
-        self.products = taken_extents(m, self.accept, new, (
+        self.products = taken_extents(m, port.macro.ready, new, (
             ("planes", "dram_plane_stride", dram_bits), ("rows", "dram_stride", dram_bits),
             ("planes", "buf_plane_stride", buf_bits), ("rows", "buf_stride", buf_bits)),
             prefix="xfer_")
@@ -51,14 +51,10 @@ class _Transfer:
         r, prod = self.regs, self.products
         code = Signal(Err, name="xfer_err_code")
         addr = Signal(WORD_BITS, name="xfer_err_addr")
-        last_dram = Signal(2 * WORD_BITS + 2, name="xfer_last_dram")
-        last_buf = Signal(2 * WORD_BITS + 2, name="xfer_last_buf")
-        m.d.comb += [
-            last_dram.eq(r["dram_addr"] + prod["planes*dram_plane_stride"]
-                         + prod["rows*dram_stride"] + r["row_beats"] - 1),
-            last_buf.eq(r["buf_addr"] + prod["planes*buf_plane_stride"]
-                        + prod["rows*buf_stride"] + r["row_beats"] - 1),
-        ]
+        last_dram = check_sum(m, "xfer_last_dram", r["dram_addr"], prod["planes*dram_plane_stride"],
+                              prod["rows*dram_stride"], r["row_beats"] - 1)
+        last_buf = check_sum(m, "xfer_last_buf", r["buf_addr"], prod["planes*buf_plane_stride"],
+                             prod["rows*buf_stride"], r["row_beats"] - 1)
         limit = Signal(WORD_BITS, name="xfer_buf_beats")
         with m.Switch(self.buf):
             for buf in Buf:
@@ -81,7 +77,7 @@ class _Transfer:
         code, addr = self.check(m)
         with m.FSM(name="command"):
             with m.State("IDLE"):
-                m.d.comb += [port.macro.ready.eq(~busy), self.accept.eq(port.macro.valid & ~busy)]
+                m.d.comb += port.macro.ready.eq(~busy)
                 with m.If(port.macro.valid & ~busy):
                     m.next = "CHECK"
             with m.State("CHECK"):

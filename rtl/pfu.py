@@ -20,11 +20,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
-from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
+from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, PARAM_BITS, MvmFlags
 from .lanes import LaneFinish
 from .sram import ReadPort, RowWritePort
-from .unit_port import (UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big,
-                        taken_extents, taken_term)
+from .unit_port import (UnitPort, capped_product, check_sum, command_fsm, params_too_big,
+                        taken_extents, latched)
 from .vector_unit import VectorUnit
 
 __all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
@@ -125,31 +125,31 @@ class ConvEngine(wiring.Component):
                    src=mvm["src"] << lc)            # MVM counts NBin rows, CONV elements
         new = {name: Mux(cmd.op == Op.CONV, cmd.params[i], mvm.get(name, 0))
                for i, name in enumerate(CONV_PARAMS)}
-        take = self.cmd.macro.valid & self.cmd.macro.ready
-        with m.If(take):
+        # The command's registers follow the payload while the unit is ready (unit_port.latched)
+        ready = self.cmd.macro.ready
+        with m.If(ready):
             m.d.sync += [flags.eq(cmd.imm), imm.eq(cmd.imm)]
             m.d.sync += [par[name].eq(new[name]) for name in CONV_PARAMS]
         p = par
         err_code = Signal(Err)
         err_addr = Signal(WORD_BITS)
-        last_in, last_w, last_out, last_bias = (Signal(CHECK_BITS, name=f"last_{n}")
-                                                 for n in ("in", "w", "out", "bias"))
         b_in, b_w, b_out = ((cfg.nbin_rows * C).bit_length(), cfg.sb_rows.bit_length(),
                             cfg.nbout_rows.bit_length())
-        prod = taken_extents(m, take, new, (
+        prod = taken_extents(m, ready, new, (
             ("y_count", "y_stride", b_in), ("x_count", "x_stride", b_in),
             ("kh", "kh_stride", b_in), ("y_count", "dst_y_stride", b_out),
             ("x_count", "dst_x_stride", b_out)))
-        blocks_kh = taken_term(m, take, capped_product(new["m_blocks"], new["kh"], b_w),
+        blocks_kh = latched(m, ready, capped_product(new["m_blocks"], new["kh"], b_w),
                                "m_blocks_x_kh")
-        m.d.comb += [
-            last_in.eq(p["src"] + prod["y_count*y_stride"] + prod["x_count*x_stride"]
-                       + prod["kh*kh_stride"] + (p["k_chunks"] << lc) - 1),
-            last_w.eq(p["weights"] + capped_product(blocks_kh, p["k_chunks"], b_w) - 1),
-            last_out.eq(p["dst"] + prod["y_count*dst_y_stride"] + prod["x_count*dst_x_stride"]
-                        + p["m_blocks"] - 1),
-            last_bias.eq(p["bias"] + p["m_blocks"] - 1),
-        ]
+        q = {name: par[name][:PARAM_BITS] for name in CONV_PARAMS}      # (unit_port.check_sum)
+        last_in = check_sum(m, "last_in", q["src"], prod["y_count*y_stride"],
+                            prod["x_count*x_stride"], prod["kh*kh_stride"],
+                            (q["k_chunks"] << lc) - 1)
+        last_w = check_sum(m, "last_w", q["weights"],
+                           capped_product(blocks_kh, q["k_chunks"], b_w) - 1)
+        last_out = check_sum(m, "last_out", q["dst"], prod["y_count*dst_y_stride"],
+                             prod["x_count*dst_x_stride"], q["m_blocks"] - 1)
+        last_bias = check_sum(m, "last_bias", q["bias"], q["m_blocks"] - 1)
         zero = [p[n] == 0 for n in ("k_chunks", "m_blocks", "kh", "x_count", "y_count")]
         many = (p["m_blocks"] != 1) | (p["x_count"] != 1) | (p["y_count"] != 1)
         with m.If(Cat(*zero).any() | params_too_big(par.values())

@@ -92,13 +92,16 @@ class ModuleSequencer(wiring.Component):
         taken = self.unit.macro.valid & self.unit.macro.ready
         room = ~cmd_valid | self.unit.macro.ready
         # A unit's error is registered before the sequencer reports it (the unit's check and
-        # the report do not share a cycle); no command moves meanwhile, or after it.
+        # the report do not share a cycle); no command moves meanwhile, or after it. The
+        # command stays offered in the cycle the unit reports: a unit checks a command in a
+        # state where it takes none, so its check does not reach ``macro.valid`` (and the
+        # enables of the unit's command registers) in that cycle.
         unit_err = Signal()
         unit_err_code, unit_err_addr = Signal.like(self.unit.err_code), Signal(WORD_BITS)
         m.d.sync += [unit_err.eq(self.unit.err), unit_err_code.eq(self.unit.err_code),
                      unit_err_addr.eq(self.unit.err_addr)]
         stopped = Signal()
-        m.d.comb += [self.unit.macro.valid.eq(cmd_valid & ~self.unit.err & ~unit_err & ~stopped),
+        m.d.comb += [self.unit.macro.valid.eq(cmd_valid & ~unit_err & ~stopped),
                      self.unit.macro.payload.eq(cmd)]
         with m.If(taken):
             m.d.sync += [cmd_valid.eq(0), macro_pc.eq(cmd_pc)]

@@ -8,8 +8,8 @@ from amaranth.lib.wiring import In, Out
 from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
 
-__all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "CHECK_BITS", "params_too_big",
-           "capped_product", "taken_term", "taken_extents", "command_fsm"]
+__all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "params_too_big", "check_sum",
+           "capped_product", "latched", "taken_extents", "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
 MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
@@ -28,21 +28,34 @@ MacroCmd = data.StructLayout({
 def UnitPort():
     """From the sequencer's side: ``macro`` is a stream of macro-instructions (one moves on
     ``macro.valid & macro.ready``); for each, the unit later pulses ``done``, or ``err`` with a
-    code and the offending address instead."""
+    code and the offending address instead. A unit raises ``err`` only in a cycle where its
+    ``macro.ready`` is low, so the sequencer need not withdraw ``valid`` in that cycle.
+
+    A unit's command registers follow ``payload`` in every cycle ``macro.ready`` is high and
+    keep the one taken (:func:`latched`): their enables come from the unit's own state, not
+    from ``valid``, which arrives late in the cycle."""
     return wiring.Signature({
         "macro": Out(stream.Signature(MacroCmd)),
         "done": In(1), "err": In(1), "err_code": In(Err), "err_addr": In(WORD_BITS),
     })
 
 
-#: Width of the range-check arithmetic of CONV and VEC: sums of a few products of parameters
-#: below 2**PARAM_BITS.
-CHECK_BITS = 64
-
-
 def params_too_big(params):
     """High when any of the latched parameter registers is not below 2**PARAM_BITS."""
     return Cat(*(p[PARAM_BITS:].any() for p in params)).any()
+
+
+def check_sum(m, name, *terms):
+    """A range check's last address, the sum of ``terms``, as a signal as wide as the sum
+    needs (a balanced adder tree: the carry chains run side by side, not one after another).
+    CONV and VEC pass parameters cut to ``PARAM_BITS`` (``p[:PARAM_BITS]``): exact whenever
+    the check gets that far, since a wider parameter is ``BAD_PARAM`` first, and a sum of
+    a few such terms needs some 25 bits, not the parameter registers' 32 or more."""
+    from .pfu import tree_sum       # (rtl.pfu imports this module)
+    value = tree_sum(Value.cast(t) for t in terms)
+    last = Signal(len(value), name=name)    # not below zero where the check reads it
+    m.d.comb += last.eq(value)
+    return last
 
 
 def capped_product(a, b, bits):
@@ -57,26 +70,29 @@ def capped_product(a, b, bits):
     return Mux(over, 1 << bits, a[:bits] * b[:bits])
 
 
-def taken_term(m, take, value, name):
-    """``value``, a term of a command's range check computed from the incoming parameters
-    (``capped_product`` of two of them, say), registered when the command is taken
-    (``take``). The check cycle then starts from the product instead of computing it after
-    the parameters' own registers: the check's multipliers move out of the unit's longest
-    path into the cycle that takes the command (docs/fpga.md)."""
+def latched(m, ready, value, name):
+    """A register that follows ``value`` (from the incoming command) while ``ready`` and holds
+    it otherwise: from the cycle a command is taken it holds that command's ``value``. Its
+    enable is ``ready``, the unit's own state: the handshake's ``valid`` reaches no enable.
+
+    ``value`` may be a term of the command's range check (``capped_product`` of two
+    parameters, say): the check cycle then starts from the product instead of computing it
+    after the parameters' own registers, so the check's multipliers move out of the unit's
+    longest path into the cycle that takes the command (docs/fpga.md)."""
     value = Value.cast(value)
-    term = Signal(value.shape(), name=name)
-    with m.If(take):
-        m.d.sync += term.eq(value)
-    return term
+    reg = Signal(value.shape(), name=name)
+    with m.If(ready):
+        m.d.sync += reg.eq(value)
+    return reg
 
 
-def taken_extents(m, take, new, pairs, prefix=""):
+def taken_extents(m, ready, new, pairs, prefix=""):
     """The range check's ``(count - 1) * stride`` terms of a command, each a
-    :func:`taken_term`: for every ``(count, stride, bits)`` of ``pairs``,
+    :func:`latched` term: for every ``(count, stride, bits)`` of ``pairs``,
     ``capped_product(new[count] - 1, new[stride], bits)`` from the incoming parameters
     ``new``, keyed ``"count*stride"``."""
-    return {f"{a}*{b}": taken_term(m, take, capped_product(new[a] - 1, new[b], bits),
-                                   f"{prefix}{a}_x_{b}")
+    return {f"{a}*{b}": latched(m, ready, capped_product(new[a] - 1, new[b], bits),
+                                f"{prefix}{a}_x_{b}")
             for a, b, bits in pairs}
 
 

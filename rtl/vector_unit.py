@@ -13,11 +13,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
-from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
+from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS, PARAM_BITS
 from .lanes import LaneFold, LaneFinish, FOLD_BITS, SCALE_BITS, SCALED_BITS
 from .sram import ReadPort, RowWritePort
-from .unit_port import (UnitPort, CHECK_BITS, capped_product, command_fsm, params_too_big,
-                        taken_extents, taken_term)
+from .unit_port import (UnitPort, capped_product, check_sum, command_fsm, params_too_big,
+                        taken_extents, latched)
 
 __all__ = ["VectorUnit", "MAX_WINDOW"]
 
@@ -57,8 +57,9 @@ class VectorUnit(wiring.Component):
         cmd = self.cmd.macro.payload
         binary = (flags.fn == VecFn.ADD) | (flags.fn == VecFn.MUL)
         imm = Signal.like(cmd.imm)      # checked whole: the payload moves on after the handshake
-        take = self.cmd.macro.valid & self.cmd.macro.ready
-        with m.If(take):
+        # The command's registers follow the payload while the unit is ready (unit_port.latched)
+        ready = self.cmd.macro.ready
+        with m.If(ready):
             m.d.sync += [p[name].eq(cmd.params[i]) for i, name in enumerate(VEC_PARAMS)]
             m.d.sync += [flags.eq(cmd.imm), imm.eq(cmd.imm)]
         kh = Mux(binary, 1, p["kh"])
@@ -67,33 +68,32 @@ class VectorUnit(wiring.Component):
 
         err_code = Signal(Err)
         err_addr = Signal(WORD_BITS)
-        base_last, win_last, b_last, out_last = (Signal(CHECK_BITS, name=f"vec_last_{n}")
-                                                 for n in ("base", "win", "b", "out"))
         rows = cfg.nbin_rows
         bits = rows.bit_length()
         new = {name: cmd.params[i] for i, name in enumerate(VEC_PARAMS)}
-        prod = taken_extents(m, take, new, [
+        prod = taken_extents(m, ready, new, [
             (a, b, bits) for a, b in (("y_count", "y_stride"), ("x_count", "x_stride"),
                                       ("kh", "kh_stride"), ("kw", "kw_stride"),
                                       ("y_count", "dst_y_stride"), ("x_count", "dst_x_stride"))],
             prefix="vec_")
-        window = taken_term(m, take, capped_product(new["kh"], new["kw"],
+        window = latched(m, ready, capped_product(new["kh"], new["kw"],
                                                     MAX_WINDOW.bit_length()), "vec_window")
-        m.d.comb += [
-            base_last.eq(prod["y_count*y_stride"] + prod["x_count*x_stride"] + p["chunks"] - 1),
-            win_last.eq(p["src"] + base_last + prod["kh*kh_stride"] + prod["kw*kw_stride"]),
-            b_last.eq(p["src_b"] + base_last),
-            out_last.eq(p["dst"] + prod["y_count*dst_y_stride"] + prod["x_count*dst_x_stride"]
-                        + p["chunks"] - 1),
-        ]
+        q = {name: p[name][:PARAM_BITS] for name in VEC_PARAMS}     # (unit_port.check_sum)
+        base = (prod["y_count*y_stride"], prod["x_count*x_stride"], q["chunks"] - 1)
+        a_last = check_sum(m, "vec_last_a", q["src"], *base)
+        win_last = check_sum(m, "vec_last_win", q["src"], *base, prod["kh*kh_stride"],
+                             prod["kw*kw_stride"])
+        b_last = check_sum(m, "vec_last_b", q["src_b"], *base)
+        out_last = check_sum(m, "vec_last_out", q["dst"], prod["y_count*dst_y_stride"],
+                             prod["x_count*dst_x_stride"], q["chunks"] - 1)
         zero = [p[n] == 0 for n in ("chunks", "x_count", "y_count")]
         with m.If(Cat(*zero).any() | params_too_big(p.values())
                   | (flags.fn.as_value() >= len(VecFn))
                   | (~binary & ((p["kh"] == 0) | (p["kw"] == 0) | (window > MAX_WINDOW)))
                   | (imm >> len(flags.as_value()) != 0)):
             m.d.comb += err_code.eq(Err.BAD_PARAM)
-        with m.Elif(binary & (p["src"] + base_last >= rows)):
-            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(p["src"] + base_last)]
+        with m.Elif(binary & (a_last >= rows)):
+            m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(a_last)]
         with m.Elif(binary & (b_last >= rows)):
             m.d.comb += [err_code.eq(Err.BUF_RANGE), err_addr.eq(b_last)]
         with m.Elif(~binary & (win_last >= rows)):

@@ -36,7 +36,8 @@ class Bench(wiring.Component):
 
 async def run_cmd(ctx, unit, buf, params, limit=5000, planes=True):
     """One command: the 3-D DLOAD3 / DSTORE3, or (``planes=False``) DLOAD / DSTORE, which must
-    ignore whatever the plane registers hold."""
+    ignore whatever the plane registers hold. The parameters change after the handshake: the
+    engine must run the command it took. It may report an error only while not ready."""
     params = {"planes": 1, **params} if planes else {
         "planes": 7, "dram_plane_stride": 12345, "buf_plane_stride": 999, **params}
     for i, name in enumerate(DMA_PARAMS):
@@ -47,11 +48,14 @@ async def run_cmd(ctx, unit, buf, params, limit=5000, planes=True):
     ctx.set(unit.cmd.macro.valid, 1)
     await ctx.tick()
     ctx.set(unit.cmd.macro.valid, 0)
+    for i, name in enumerate(DMA_PARAMS):
+        ctx.set(unit.cmd.macro.payload.params[i], params.get(name, 0) ^ 0x5A5)
     for n in range(limit):
         if ctx.get(unit.cmd.done):
             await ctx.tick()
             return ("done", n)
         if ctx.get(unit.cmd.err):
+            assert not ctx.get(unit.cmd.macro.ready)
             return ("err", Err(ctx.get(unit.cmd.err_code)), ctx.get(unit.cmd.err_addr))
         await ctx.tick()
     raise AssertionError("DMA did not finish")

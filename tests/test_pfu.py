@@ -64,7 +64,8 @@ async def _mvm(ctx, pfu, params, flags, cycles=10_000, op=Op.MVM, names=MVM_PARA
                then_imm=None):
     """Issue one macro-instruction (MVM unless told); returns ('done', cycles) or
     ('err', code, addr). ``then_imm``: the payload's imm after the handshake (the sequencer
-    presents its next instruction there)."""
+    presents its next instruction there). The parameters change after the handshake too:
+    the unit must run the command it took. It may report an error only while not ready."""
     ctx.set(pfu.cmd.macro.payload.op, op)
     for i, name in enumerate(names):
         ctx.set(pfu.cmd.macro.payload.params[i], params[name])
@@ -74,11 +75,14 @@ async def _mvm(ctx, pfu, params, flags, cycles=10_000, op=Op.MVM, names=MVM_PARA
     ctx.set(pfu.cmd.macro.valid, 0)
     if then_imm is not None:
         ctx.set(pfu.cmd.macro.payload.imm, then_imm)
+    for i, name in enumerate(names):
+        ctx.set(pfu.cmd.macro.payload.params[i], params[name] ^ 0x5A5)
     for n in range(cycles):
         if ctx.get(pfu.cmd.done):
             await ctx.tick()
             return ("done", n)
         if ctx.get(pfu.cmd.err):
+            assert not ctx.get(pfu.cmd.macro.ready)
             return ("err", Err(ctx.get(pfu.cmd.err_code)), ctx.get(pfu.cmd.err_addr))
         await ctx.tick()
     raise AssertionError(f"{op.name} did not finish")
