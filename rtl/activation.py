@@ -14,7 +14,7 @@ from ..config import ELEM_BITS
 from ..sw.isa import Act
 from ..sw.pwl import COEFF_BITS, SEGMENTS, table
 
-__all__ = ["saturate", "round_shift", "activate"]
+__all__ = ["saturate", "round_shift", "pwl_operands", "pwl_curve", "activate"]
 
 
 def _named(m, value, shape, name):
@@ -57,20 +57,31 @@ def round_shift(value, shift, extra=None):
     return (narrowed + 1) >> 1
 
 
-def _curve(m, x, tanh, frac_bits, name):
-    """Sigmoid's piecewise-linear curve of the signed 16-bit ``x``, or tanh's where ``tanh`` is
-    set: both tables in one case statement, one multiplier."""
+def pwl_operands(m, x, tanh, frac_bits, name):
+    """Where sigmoid's piecewise-linear curve (tanh's where ``tanh`` is set) takes the signed
+    ``x``: ``(xc, seg)``, ``x`` clamped to the curve's range and the segment it falls in (the
+    table's index, tanh's above sigmoid's). ``x`` may be wider than 16 bits: its clamp is the
+    clamp of its 16-bit saturation, since the curve's range lies inside 16 bits, so a lane may
+    compute these beside its saturation and register them (``rtl/lanes.py``)."""
     half = SEGMENTS // 2
     seg_bits = (SEGMENTS - 1).bit_length()
-    tables = [table(act, frac_bits) for act in (Act.SIGMOID, Act.TANH)]
     xcs, segs = [], []
-    for act, (shift, _, _) in zip(("sig", "tanh"), tables):
+    for act in (Act.SIGMOID, Act.TANH):
+        shift, _, _ = table(act, frac_bits)
         # [-half << shift, (half << shift) - 1] is a signed (log2(half) + shift + 1)-bit range.
-        xc = _fit(m, x, seg_bits + shift, f"{name}_{act}_xc")
+        xc = _fit(m, x, seg_bits + shift, f"{name}_{act.name.lower()}_xc")
         xcs.append(xc)
         segs.append(((xc >> shift) + half)[:seg_bits])
     xc = _named(m, Mux(tanh, xcs[1], xcs[0]), signed(ELEM_BITS), f"{name}_xc")
-    seg = Cat(Mux(tanh, segs[1], segs[0]), tanh)
+    seg = _named(m, Cat(Mux(tanh, segs[1], segs[0]), tanh), seg_bits + 1, f"{name}_seg")
+    return xc, seg
+
+
+def pwl_curve(m, xc, seg, frac_bits, name):
+    """The curve's value at ``(xc, seg)`` (:func:`pwl_operands`): both tables in one case
+    statement, one multiplier."""
+    tables = [table(act, frac_bits) for act in (Act.SIGMOID, Act.TANH)]
+    seg_bits = (SEGMENTS - 1).bit_length()
     # A case statement: cheap to simulate (an indexed part-select of a constant vector is a
     # wide variable shift in Verilator).
     # ``(slope * xc + (inter << f) + 2^(f-1)) >> f`` is ``((slope * xc >> (f-1)) + 2 * inter +
@@ -86,9 +97,9 @@ def _curve(m, x, tanh, frac_bits, name):
     return saturate(m, (((slope * xc) >> (frac_bits - 1)) + offset) >> 1, f"{name}_y")
 
 
-def activate(m, x, act, frac_bits, name="act"):
-    """``act`` (a run-time :class:`Act` value) of a signed 16-bit value ``x`` (a signal)."""
-    curve = _curve(m, x, act == Act.TANH, frac_bits, f"{name}_pwl")
+def activate(m, x, act, curve, name="act"):
+    """``act`` (a run-time :class:`Act` value) of a signed 16-bit value ``x`` (a signal), with
+    ``curve`` sigmoid's or tanh's value at ``x`` (:func:`pwl_curve`)."""
     return _named(m, Mux(act == Act.RELU, Mux(x[-1], 0, x),
                          Mux((act == Act.SIGMOID) | (act == Act.TANH), curve, x)),
                   signed(ELEM_BITS), name)

@@ -5,7 +5,7 @@ write-back (rounding, saturation, activation) of the MAC array and the vector un
 enabled clock edges, so Verilator skips the lanes while the PFU idles; ``"amaranth"`` builds
 the same logic here for Amaranth's simulator."""
 
-from amaranth import Module, Const, Cat, Mux, Signal, signed
+from amaranth import Module, Const, Cat, Mux, Shape, Signal, signed
 from amaranth.hdl import Instance, ClockSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import ELEM_BITS
 from ..sw.isa import AVG_SHIFT, Act, VecFn
 from ..sw.pwl import COEFF_BITS, SEGMENTS, table
-from .activation import activate, round_shift, saturate
+from .activation import activate, pwl_curve, pwl_operands, round_shift, saturate
 
 __all__ = ["LaneFold", "LaneFinish", "FOLD_BITS", "SCALE_BITS", "SCALED_BITS"]
 
@@ -36,9 +36,11 @@ def _packed(values):
 
 
 def _codes(enum, prefix, *names):
-    """Instance parameters ``p_<prefix>_<NAME>`` with ``enum``'s codes: the Verilog twins take
-    every code from :mod:`dypipe.sw.isa`, none is written there by hand."""
-    return {f"p_{prefix}_{name}": enum[name].value for name in names}
+    """Instance parameters ``p_<prefix>_<NAME>`` with ``enum``'s codes and ``p_<prefix>_BITS``
+    with its width: the Verilog twins take every code and width from :mod:`dypipe.sw.isa`,
+    none is written there by hand."""
+    return {f"p_{prefix}_BITS": Shape.cast(enum).width,
+            **{f"p_{prefix}_{name}": enum[name].value for name in names}}
 
 
 def _lanes(value, n, width):
@@ -46,7 +48,10 @@ def _lanes(value, n, width):
 
 
 class LaneFold(wiring.Component):
-    """On ``en``: each lane of ``acc`` becomes ``d`` (``first``) or folds ``d`` in by ``fn``."""
+    """On ``en``: each lane of ``acc`` becomes ``d`` (``first``) or folds ``d`` in by ``fn``.
+    MUL multiplies ``d`` by the lane's low 16 bits, signed: its window is two rows (a, then
+    b), so the lane holds a's value, and the multiplier is 16 x 16, one DSP block, instead of
+    32 x 16 with an adder behind it."""
 
     def __init__(self, lanes, *, backend="amaranth"):
         self._n, self._backend = lanes, backend
@@ -74,7 +79,7 @@ class LaneFold(wiring.Component):
                 with m.Elif(self.fn == VecFn.MAX):
                     m.d.sync += a.eq(Mux(d > a, d, a))
                 with m.Elif(self.fn == VecFn.MUL):
-                    m.d.sync += a.eq(a * d)
+                    m.d.sync += a.eq(a[:ELEM_BITS].as_signed() * d)
                 with m.Elif(self.fn != VecFn.COPY):       # COPY keeps the window's first row
                     m.d.sync += a.eq(a + d)
         return m
@@ -86,11 +91,12 @@ class LaneFinish(wiring.Component):
     AVG's ``in`` (the window sum times the scale, which the vector unit multiplies in the cycle
     before) rounded by AVG_SHIFT, MUL's ``in`` rounded by ``frac_bits``, else ``in``.
 
-    The register sits between the saturation and the activation: ``en`` latches each lane's
-    ``saturate16(v)`` and ``act``, and ``out`` is their activation, so ``out`` changes on the
-    same clock edges as a register of it would, with half the logic in front of the register
-    (the rounding and the AVG product) and half behind it (the activation's multiplier), for
-    a clock twice as fast as both in one cycle (docs/fpga.md). The Verilog twin registers
+    The register sits inside the activation: ``en`` latches each lane's ``saturate16(v)``,
+    ``act``, and where sigmoid's or tanh's curve takes ``v`` (the clamped value and its
+    segment, computed beside the saturation), and ``out`` is their activation, so ``out``
+    changes on the same clock edges as a register of it would, with the rounding, the
+    saturation and the segment in front of the register and the table, the curve's
+    multiplier and the last saturation behind it (docs/fpga.md). The Verilog twin registers
     ``out`` itself; ``dypipe equiv`` proves the two agree in every cycle."""
 
     def __init__(self, lanes, in_bits, frac_bits, *, vector, backend="amaranth"):
@@ -137,9 +143,13 @@ class LaneFinish(wiring.Component):
             else:
                 value = round_shift(a, f, self.wshift)
             held = Signal(signed(ELEM_BITS), name=f"lane{k}_held")
+            xc, seg = pwl_operands(m, value, self.act == Act.TANH, f, f"lane{k}_pwl")
+            xc_held, seg_held = Signal.like(xc, name=f"lane{k}_xc_held"), Signal.like(seg)
             with m.If(self.en):
-                m.d.sync += held.eq(saturate(m, value, f"lane{k}_sat"))
-            results.append(activate(m, held, act, f, f"lane{k}"))
+                m.d.sync += [held.eq(saturate(m, value, f"lane{k}_sat")), xc_held.eq(xc),
+                             seg_held.eq(seg)]
+            curve = pwl_curve(m, xc_held, seg_held, f, f"lane{k}_pwl")
+            results.append(activate(m, held, act, curve, f"lane{k}"))
         with m.If(self.en):
             m.d.sync += act.eq(self.act)
         m.d.comb += self.out.eq(Cat(results))

@@ -3,7 +3,8 @@
 // simulator, and tests/test_two_simulators.py checks that the two agree).
 //
 // dypipe_lane_fold: the vector unit's window fold. On en, lane i of acc becomes d[i] on the
-// window's first row, else max(acc, d) (MAX), acc * d (MUL), acc (COPY) or acc + d.
+// window's first row, else max(acc, d) (MAX), acc[15:0] * d (MUL: its window is two rows, so
+// acc holds the first row's 16-bit value), acc (COPY) or acc + d.
 //
 // dypipe_lane_finish: write-back. On en, lane i of out becomes act(saturate16(v)), where v is
 // (in + 2^(F+W-1)) >>> (F+W) for the MAC array (VEC = 0; W = wshift, the weights' extra fraction
@@ -13,8 +14,8 @@
 // tanh by the piecewise-linear tables of sw/pwl.py, passed in as parameters (SEGMENTS entries of
 // CB-bit slope and intercept each).
 //
-// The codes of fn (VecFn) and act (Act) are parameters too, set by rtl/lanes.py from
-// sw/isa.py: their defaults here are placeholders, never used.
+// The codes and widths of fn (VecFn) and act (Act) are parameters too, set by rtl/lanes.py
+// from sw/isa.py: their defaults here are placeholders, never used.
 //
 // Integer parameters are declared `integer`: an untyped parameter takes the type of the value
 // it is overridden with, and Amaranth passes unsigned 32-bit values, which made
@@ -23,6 +24,7 @@
 
 module dypipe_lane_fold #(
     parameter integer N = 8,
+    parameter integer FN_BITS = 1,
     parameter integer FN_MAX = 7,
     parameter integer FN_MUL = 7,
     parameter integer FN_COPY = 7
@@ -30,7 +32,7 @@ module dypipe_lane_fold #(
     input clk,
     input en,
     input first,
-    input [2:0] fn,
+    input [FN_BITS-1:0] fn,
     input [16*N-1:0] d,
     output reg [32*N-1:0] acc
 );
@@ -43,7 +45,7 @@ module dypipe_lane_fold #(
                 x = {{16{d[16*i + 15]}}, d[16*i +: 16]};
                 if (first) a = x;
                 else if (fn == FN_MAX) a = (x > a) ? x : a;
-                else if (fn == FN_MUL) a = a * x;
+                else if (fn == FN_MUL) a = $signed(a[15:0]) * x;
                 else if (fn != FN_COPY) a = a + x;
                 acc[32*i +: 32] <= a;
             end
@@ -53,6 +55,8 @@ endmodule
 
 module dypipe_lane_finish #(
     parameter integer N = 8,
+    parameter integer FN_BITS = 1,
+    parameter integer ACT_BITS = 1,
     parameter integer IN_BITS = 32,
     parameter integer F = 8,
     parameter integer VEC = 0,
@@ -73,8 +77,8 @@ module dypipe_lane_finish #(
 ) (
     input clk,
     input en,
-    input [2:0] fn,
-    input [1:0] act,
+    input [FN_BITS-1:0] fn,
+    input [ACT_BITS-1:0] act,
     input [3:0] wshift,
     input [N*IN_BITS-1:0] in,
     output reg [16*N-1:0] out
