@@ -1,7 +1,7 @@
 """Scalar pieces shared by the control unit and the module sequencers: the register file and
 the ALU, both decoded from :data:`dypipe.sw.isa.OPS`."""
 
-from amaranth import Elaboratable, Module, Signal, Value, signed, unsigned
+from amaranth import Const, Elaboratable, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
@@ -26,8 +26,7 @@ class RegFile(Elaboratable):
     def __init__(self, name):
         self._name = name
         self._reads = {}
-        self._w_addr, self._w_data = Signal(range(NUM_REGS)), Signal(WORD_BITS)
-        self._w_en = Signal()
+        self._writes = []           # (select, index, value) of each write()
 
     def read(self, idx):
         """The register ``idx`` (an index expression; the same expression object read twice
@@ -43,16 +42,29 @@ class RegFile(Elaboratable):
         return [self.read((base + i)[:len(base)]) for i in range(count)]
 
     def write(self, m, idx, value):
-        """In ``m``'s current control flow: ``idx`` takes ``value`` at the clock edge (at most
-        one write a cycle)."""
-        m.d.comb += [self._w_addr.eq(idx), self._w_data.eq(value), self._w_en.eq(idx != 0)]
+        """In ``m``'s current control flow: ``idx`` takes ``value`` at the clock edge (one write
+        a cycle; where two calls act in one cycle, the later one's, as for assignments)."""
+        select = Signal(name=f"{self._name}_w{len(self._writes)}")
+        m.d.comb += select.eq(1)
+        self._writes.append((select, Value.cast(idx), Value.cast(value)))
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.mem = mem = Memory(shape=unsigned(WORD_BITS), depth=NUM_REGS, init=[],
                                         attrs={"ram_style": "distributed"})
         w = mem.write_port()
-        m.d.comb += [w.addr.eq(self._w_addr), w.data.eq(self._w_data), w.en.eq(self._w_en)]
+        # The write port takes the OR of each call's value masked by its select: one level of
+        # logic behind the values, not a chain of one multiplexer per call (the control
+        # unit's six calls were a 32-bit chain behind its ALU). The selects, known early in
+        # the cycle, carry the priority of the later call.
+        later, addr, data_, en = Const(0), Const(0), Const(0), Const(0)
+        for select, idx, value in reversed(self._writes):
+            mine = Signal(name=f"{select.name}_wins")
+            word = Signal(WORD_BITS, name=f"{select.name}_data")
+            m.d.comb += [mine.eq(select & ~later), word.eq(value)]
+            addr, data_ = addr | Mux(mine, idx, 0), data_ | Mux(mine, word, 0)
+            en, later = en | (mine & (idx != 0)), later | select
+        m.d.comb += [w.addr.eq(addr), w.data.eq(data_), w.en.eq(en)]
         for idx, data_ in self._reads.values():
             r = mem.read_port(domain="comb")
             m.d.comb += [r.addr.eq(idx), data_.eq(r.data)]
