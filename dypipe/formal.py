@@ -15,8 +15,9 @@ Environment (assumptions):
   reuses a slot once the dispatcher has given it back; the records themselves are free,
   malformed ones included);
 * a module sequencer takes a task only while it runs none; it releases (``released``) only the
-  task it runs, only while the dispatcher lets that task act (``go``: the sequencer runs END
-  and macro-instructions only then) and only while fewer than
+  task it runs, only while or after the dispatcher let that task act (``go``: the sequencer
+  runs macro-instructions only then, END only once it saw ``go`` in an earlier cycle of the
+  task) and only while fewer than
   :data:`~dypipe.rtl.task.PENDING` of its released tasks are unfinished; ``finished`` says
   its oldest released task finished, so it needs one, or one released in the same cycle.
   Everything else (when a task is committed, taken, released or finished) is free;
@@ -63,7 +64,7 @@ PROPERTIES = {
                   "are consistent (what an induction proof needs)",
     "hazard": "no task a module runs may act (go: its macro-instructions and END) while an "
               "older live task conflicts with it (either is a barrier, or ranges in one space "
-              "overlap and one of them writes)",
+              "overlap and one of them writes), and once it may act it may until released",
     "order": "a module is offered only a live, not yet issued task, exactly as committed and "
              "of that module, once every older task of the module was released",
     "eager": "a task is offered as soon as every older task of its module was released, and "
@@ -249,6 +250,7 @@ class _Shadow:
         m, env, dut, W = self.m, self.env, self.dut, self.W
         rel, finishing = self.rel, []
         self.expect_retire, self.run_task, self.running, self.npend = [], [], [], []
+        self.go_seen = []
         for u, port in enumerate(dut.issue):
             running, run_task = Signal(name=f"running{u}"), Signal(W, name=f"run_task{u}")
             npend = Signal(range(PENDING + 1), name=f"npend{u}")
@@ -256,12 +258,18 @@ class _Shadow:
             self.running.append(running)
             self.npend.append(npend)
             ready, released, finished = env.issue_ready[u], env.released[u], env.finished[u]
+            # ``go`` seen in an earlier cycle of the task it runs (the sequencer's END waits
+            # for that; ``check_hazard`` proves ``go`` stays high meanwhile).
+            go_seen = Signal(name=f"go_seen{u}")
+            self.go_seen.append(go_seen)
             m.d.comb += [Assume(~ready | ~running),
-                         Assume(~released | (running & (npend < PENDING) & dut.go[u])),
+                         Assume(~released | (running & (npend < PENDING)
+                                             & (dut.go[u] | go_seen))),
                          Assume(~finished | (npend != 0) | released)]
             take = port.valid & ready
             m.d.sync += [running.eq((running & ~released) | take),
-                         npend.eq(npend + released - finished)]
+                         npend.eq(npend + released - finished),
+                         go_seen.eq(running & ~released & (go_seen | dut.go[u]))]
             with m.If(take):
                 m.d.sync += run_task.eq(self.offer[u])
             # The task finishing: the module's oldest released one (or released right now).
@@ -332,6 +340,8 @@ class _Shadow:
         for u, go in enumerate(self.dut.go):
             with m.If(self.running[u] & go):
                 m.d.comb += Assert(~self._blocked(self.run_task[u]))
+            with m.If(self.running[u] & self.go_seen[u]):
+                m.d.comb += Assert(go)
 
     def check_order(self):
         m = self.m
@@ -432,6 +442,9 @@ class _Shadow:
                 inv(sum((mine & self.rel)[x] for x in range(W)) == self.npend[u])]
             with m.If(running):
                 m.d.comb += inv((run_task & (run_task - 1)) == 0)
+            # A task that could act stays free of conflicts: no older task appears.
+            with m.If(running & self.go_seen[u]):
+                m.d.comb += inv(~self._blocked(run_task))
             for y in range(W):
                 with m.If(mine[y]):
                     older = mine & self.before[y]

@@ -43,7 +43,8 @@ class ModuleSequencer(wiring.Component):
     -------
     task : In(IssuePort)  a task for this module: its function's PC and context slot
     go : In(1)           the task may act: its macro-instructions and END wait for it (the
-                         dispatcher holds it while an older task it conflicts with is unfinished)
+                         dispatcher holds it while an older task it conflicts with is unfinished;
+                         END waits for it in an earlier cycle of the task)
     released : Out(1)    a task's END ran (pulse)
     done : Out(1)        the oldest released task's last macro-instruction finished (pulse)
     busy : Out(1)        a task is running or finishing
@@ -138,8 +139,17 @@ class ModuleSequencer(wiring.Component):
 
         m.d.comb += self.cb.addr.eq(slot * cfg.ctx_slot_words + d.imm16)
 
+        # END waits for ``go`` as seen in an earlier cycle of the task: once high, ``go`` stays
+        # high until the task is released (its data dependencies only clear; docs/formal.md
+        # proves it), so END waits a cycle more only where ``go`` rises in its own cycle, and
+        # the dispatcher's ``go`` does not come back to its ``released`` in one cycle.
+        go_seen = Signal()
+        with m.If(self.go):
+            m.d.sync += go_seen.eq(1)
+
         with m.FSM():
             with m.State("IDLE"):
+                m.d.sync += go_seen.eq(0)
                 m.d.comb += [self.task.ready.eq(1), self.busy.eq(nmarks != 0)]
                 with m.If(self.task.valid):
                     m.d.sync += slot.eq(self.task.payload.slot)
@@ -169,7 +179,7 @@ class ModuleSequencer(wiring.Component):
                                 m.d.comb += issue.eq(1)
                                 advance()
                         with m.Case(Op.END):
-                            with m.If((nmarks != PENDING) & self.go):
+                            with m.If((nmarks != PENDING) & go_seen):
                                 m.d.comb += release.eq(1)
                                 m.next = "IDLE"
                         with m.Default():
