@@ -39,7 +39,7 @@ from ..sw.isa import Op, Err, Unit, Operand, FIELDS, SPAWN_OPERANDS
 from .context_buffer import CbWritePort
 from .imem_copy import ImemCopy
 from .mem_port import MemPort
-from .scalar import RegFile, Decoded, InsnFlow, SplitMul, alu_ops, alu
+from .scalar import RegFile, Decoded, InsnFlow, SplitOp, alu_ops, alu, split_mul
 from .sequencer import ErrorReport
 from .sram import ReadPort, RowWritePort
 from .task import TaskPort, RetirePort, PC_BITS, Range, slot_bits
@@ -111,10 +111,13 @@ class ControlUnit(wiring.Component):
         flow = InsnFlow(m, cfg.imem_words, pc, self.imem_r, self.err)
         report, advance, jump = flow.report, flow.advance, flow.jump
         d = Decoded(flow.ir)
-        # MUL takes two cycles (SplitMul).
-        ops = [op for op in alu_ops(Unit.CTRL) if op != Op.MUL]
+        # MUL and the shifts by a register take two cycles (SplitOp): the product, and the
+        # shifters behind a register read, were the longest paths into the register file.
+        shifts = (Op.SLL, Op.SRL, Op.SRA)
+        ops = [op for op in alu_ops(Unit.CTRL) if op not in (Op.MUL, *shifts)]
         result = alu(m, d, rf, ops)
-        mul = SplitMul(m, rf.read(d.b), rf.read(d.c))
+        mul = split_mul(m, rf.read(d.b), rf.read(d.c))
+        shift = SplitOp(m, [alu(m, d, rf, shifts)])
         # A branch, OVERLAY and PREFETCH take two cycles at least: the first registers the
         # branch's outcome and target, or the copy's checks (so that a register comparison does
         # not reach the fetch address in its cycle); the second, ``second``, acts on them.
@@ -196,6 +199,18 @@ class ControlUnit(wiring.Component):
                                                 attrs={"ram_style": "block", "no_rw_check": 1})
         table_w = table.write_port()
         table_r = table.read_port()
+        # The ranges' starts and operands again, in LUT RAM: the SPAWN's range check starts
+        # from them, a flip-flop's output after the read instead of the block RAM's late one.
+        start_shape = data.ArrayLayout(data.StructLayout({
+            "lo": Range["desc"].shape["lo"].shape, "operand": Operand}), FOOTPRINT_RANGES)
+        m.submodules.template_starts = starts = Memory(
+            shape=start_shape, depth=n_tpl, init=[],
+            attrs={"ram_style": "distributed", "no_rw_check": 1})
+        starts_w, starts_r = starts.write_port(), starts.read_port()
+        m.d.comb += [starts_w.addr.eq(table_w.addr), starts_w.en.eq(table_w.en)]
+        for i in range(FOOTPRINT_RANGES):
+            m.d.comb += [starts_w.data[i].lo.eq(table_w.data.ranges[i].desc.lo),
+                         starts_w.data[i].operand.eq(table_w.data.ranges[i].desc.operand)]
         rows = words // CB_LANES                # rows of a slot, of a template's context
         lb = (CB_LANES - 1).bit_length()
         m.submodules.template_ctx = tctx = Memory(shape=unsigned(CB_LANES * WORD_BITS),
@@ -227,7 +242,8 @@ class ControlUnit(wiring.Component):
         # fails, the machine stops anyway, whatever the SPAWN below does.
         engine_free = Signal()
         tpl = table_r.data                      # read when the SPAWN enters, held
-        m.d.comb += [table_r.addr.eq(d.tmpl), table_r.en.eq(sp_enter)]
+        m.d.comb += [table_r.addr.eq(d.tmpl), table_r.en.eq(sp_enter),
+                     starts_r.addr.eq(d.tmpl), starts_r.en.eq(sp_enter)]
         # (a read port's enable is 1 unless driven)
         with m.If(sp_enter):
             m.d.comb += [tctx_r.addr.eq(d.tmpl * rows), tctx_r.en.eq(1)]
@@ -254,10 +270,10 @@ class ControlUnit(wiring.Component):
         sp_bad_lo = Signal(WORD_BITS)
         lo_bits = len(sp_ranges[0].desc.lo)
         for i in range(FOOTPRINT_RANGES):
-            t_rng, rng = tpl.ranges[i], sp_ranges[i]
+            t_rng, t_start, rng = tpl.ranges[i], starts_r.data[i], sp_ranges[i]
             lo = Signal(WORD_BITS, name=f"spawn_lo{i}")
             # A template's start is signed (an operand may be the end of what it covers).
-            m.d.comb += [lo.eq(t_rng.desc.lo.as_signed() + operand[t_rng.desc.operand]),
+            m.d.comb += [lo.eq(t_start.lo.as_signed() + operand[t_start.operand]),
                          rng.desc.space.eq(t_rng.desc.space), rng.desc.write.eq(t_rng.desc.write),
                          rng.desc.lo.eq(lo), rng.len.eq(t_rng.len)]
             # A start past the field (or below zero) is a malformed range.
@@ -327,6 +343,8 @@ class ControlUnit(wiring.Component):
                             advance()
                         with m.Case(Op.MUL):
                             mul.execute(rf, d.a, advance, self.stall)
+                        with m.Case(*shifts):
+                            shift.execute(rf, d.a, advance, self.stall)
                         with m.Case(Op.NOP):
                             advance()
                         with m.Case(Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU):

@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from ..config import WORD_BITS
 from ..sw.isa import Op, Err, Fmt, OPS, FIELDS, NUM_REGS, InsnLayout
 
-__all__ = ["RegFile", "Decoded", "InsnFlow", "SplitMul", "alu_ops", "alu"]
+__all__ = ["RegFile", "Decoded", "InsnFlow", "SplitOp", "split_mul", "alu_ops", "alu"]
 
 
 class RegFile(Elaboratable):
@@ -122,23 +122,27 @@ def alu(m, d, rf, ops):
     return result
 
 
-class SplitMul:
-    """A 32-bit MUL (the low word of the product) over two cycles: in one, the product was the
-    longest path of a unit's execute. Three 16 x 16 products of ``a`` and ``b`` are registered
-    every cycle, and :attr:`result` adds them in the next. The instruction waits a cycle, then
-    writes :attr:`result` (:meth:`execute`)."""
+class SplitOp:
+    """An instruction over two cycles, for one whose result was the longest path of a unit's
+    execute in one: ``parts`` (Values of the operands, as wide as each needs) are registered
+    every cycle, and :attr:`result`, ``finish`` of the registered parts (the first part, if
+    not given), is written in the next. The instruction waits a cycle, then writes
+    :attr:`result` (:meth:`execute`)."""
 
-    def __init__(self, m, a, b):
+    def __init__(self, m, parts, finish=None):
         self._m = m
-        ll, lh, hl = Signal(32), Signal(16), Signal(16)
-        m.d.sync += [ll.eq(a[:16] * b[:16]), lh.eq(a[:16] * b[16:]), hl.eq(a[16:] * b[:16])]
+        held = []
+        for k, part in enumerate(parts):
+            held.append(Signal(part.shape(), name=f"split_part{k}"))
+            m.d.sync += held[-1].eq(part)
         self.result = Signal(WORD_BITS)
-        m.d.comb += self.result.eq(ll + ((lh + hl) << 16))
-        self._second = Signal()                 # the products of this MUL are registered
+        m.d.comb += self.result.eq(finish(*held) if finish else held[0])
+        self._second = Signal()                 # the parts of this instruction are registered
 
     def execute(self, rf, rd, advance, stall=None):
-        """A MUL in the unit's execute state: its first cycle waits (and sets ``stall``, if
-        given); its second writes the product into ``rd`` and calls ``advance``."""
+        """The instruction in the unit's execute state: its first cycle waits (and sets
+        ``stall``, if given); its second writes :attr:`result` into ``rd`` and calls
+        ``advance``."""
         m = self._m
         with m.If(self._second):
             rf.write(m, rd, self.result)
@@ -148,6 +152,13 @@ class SplitMul:
             if stall is not None:
                 m.d.comb += stall.eq(1)
             m.d.sync += self._second.eq(1)
+
+
+def split_mul(m, a, b):
+    """A 32-bit MUL (the low word of the product) over two cycles (:class:`SplitOp`): three
+    16 x 16 products of ``a`` and ``b`` registered, added in the second cycle."""
+    return SplitOp(m, [a[:16] * b[:16], (a[:16] * b[16:])[:16], (a[16:] * b[:16])[:16]],
+                   lambda ll, lh, hl: ll + ((lh + hl) << 16))
 
 
 class InsnFlow:

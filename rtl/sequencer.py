@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
 from ..sw.isa import Op, OPS, Err, Unit
-from .scalar import RegFile, Decoded, InsnFlow, SplitMul, alu_ops, alu
+from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu, split_mul
 from .sram import ReadPort
 from .task import IssuePort, PC_BITS, PENDING
 from .unit_port import UnitPort, MacroCmd, MAX_PARAMS
@@ -79,7 +79,7 @@ class ModuleSequencer(wiring.Component):
         assert Op.MUL in alu_ops(self._unit)
         ops = [op for op in alu_ops(self._unit) if op != Op.MUL]      # MUL: two cycles
         result = alu(m, d, rf, ops)
-        mul = SplitMul(m, rf.read(d.b), rf.read(d.c))
+        mul = split_mul(m, rf.read(d.b), rf.read(d.c))
         macro_ops = [op for op, (_, units) in OPS.items()
                      if units == {self._unit} and op not in (Op.LDC, Op.END)]
 
