@@ -17,7 +17,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Buf, Err, Op, DMA_PARAMS
 from .global_buffer import DmaReadPort, DmaWritePort, bank_beats
 from .mem_port import MemPort
-from .unit_port import UnitPort, check_sum, taken_extents
+from .unit_port import UnitPort, check_sum, held_error, taken_extents
 
 __all__ = ["LoadDMA", "StoreDMA"]
 
@@ -75,6 +75,7 @@ class _Transfer:
         ``port``), and return a signal that pulses when it passed and ``can_start``."""
         go = Signal(name="xfer_go")
         code, addr = self.check(m)
+        hold, report = held_error(m, port, code, addr, "xfer_held_err")
         with m.FSM(name="command"):
             with m.State("IDLE"):
                 m.d.comb += port.macro.ready.eq(~busy)
@@ -82,11 +83,14 @@ class _Transfer:
                     m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(code != Err.NONE):
-                    m.d.comb += [port.err.eq(1), port.err_code.eq(code), port.err_addr.eq(addr)]
-                    m.next = "IDLE"
+                    hold()
+                    m.next = "REPORT"
                 with m.Elif(can_start):
                     m.d.comb += go.eq(1)
                     m.next = "IDLE"
+            with m.State("REPORT"):
+                report()
+                m.next = "IDLE"
         return go
 
 

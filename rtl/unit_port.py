@@ -9,7 +9,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
 
 __all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "params_too_big", "check_sum",
-           "capped_product", "latched", "taken_extents", "command_fsm"]
+           "capped_product", "latched", "taken_extents", "held_error", "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
 MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
@@ -96,15 +96,33 @@ def taken_extents(m, ready, new, pairs, prefix=""):
             for a, b, bits in pairs}
 
 
+def held_error(m, port, err_code, err_addr, name):
+    """Registers for a unit's error: call the returned function in the cycle the check finds
+    one (it holds ``err_code`` and ``err_addr``), and ``report()`` in the next to put them on
+    ``port``. So the check ends in registers, not in the sequencer's report of it."""
+    code = Signal.like(err_code, name=f"{name}_code")
+    addr = Signal.like(err_addr, name=f"{name}_addr")
+
+    def hold():
+        m.d.sync += [code.eq(err_code), addr.eq(err_addr)]
+
+    def report():
+        m.d.comb += [port.err.eq(1), port.err_code.eq(code), port.err_addr.eq(addr)]
+    return hold, report
+
+
 def command_fsm(m, port, busy, err_code, err_addr, run, start, finished):
-    """A unit's command cycle: IDLE takes a command from ``port``; CHECK reports ``err_code``
-    (with ``err_addr``) unless it is NONE, else sets ``run`` (a signal, sync) and goes to RUN,
-    which lasts until ``finished``, then pulses ``done``. ``busy`` is high in CHECK and RUN.
+    """A unit's command cycle: IDLE takes a command from ``port``; CHECK sets ``run`` (a
+    signal, sync) and goes to RUN, which lasts until ``finished``, then pulses ``done``, unless
+    ``err_code`` is not NONE: then REPORT reports it (with ``err_addr``), a cycle later.
+    ``busy`` is high in CHECK, RUN and REPORT.
 
     The ``start`` statements (sync: the loop's counters and pointers) run in CHECK whatever
     the check finds: they act only through ``run``. So the check's result, the unit's longest
-    path, enables one flip-flop and not the loop's few hundred (docs/fpga.md)."""
+    path, enables one flip-flop and not the loop's few hundred, and the error's registers
+    (docs/fpga.md)."""
     from ..sw.isa import Err
+    hold, report = held_error(m, port, err_code, err_addr, "held_err")
     with m.FSM():
         with m.State("IDLE"):
             m.d.comb += port.macro.ready.eq(1)
@@ -114,12 +132,15 @@ def command_fsm(m, port, busy, err_code, err_addr, run, start, finished):
             m.d.comb += busy.eq(1)
             m.d.sync += start
             with m.If(err_code != Err.NONE):
-                m.d.comb += [port.err.eq(1), port.err_code.eq(err_code),
-                             port.err_addr.eq(err_addr)]
-                m.next = "IDLE"
+                hold()
+                m.next = "REPORT"
             with m.Else():
                 m.d.sync += run.eq(1)
                 m.next = "RUN"
+        with m.State("REPORT"):
+            m.d.comb += busy.eq(1)
+            report()
+            m.next = "IDLE"
         with m.State("RUN"):
             m.d.comb += busy.eq(1)
             with m.If(finished):
