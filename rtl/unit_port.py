@@ -97,8 +97,8 @@ def taken_extents(m, ready, new, pairs, prefix=""):
 
 
 def held_error(m, port, err_code, err_addr, name):
-    """Registers for a unit's error: call the returned function in the cycle the check finds
-    one (it holds ``err_code`` and ``err_addr``), and ``report()`` in the next to put them on
+    """Registers for a unit's error, and ``(hold, report)``: ``hold()`` in the cycle the check
+    finds one registers ``err_code`` and ``err_addr``, ``report()`` in the next puts them on
     ``port``. So the check ends in registers, not in the sequencer's report of it."""
     code = Signal.like(err_code, name=f"{name}_code")
     addr = Signal.like(err_addr, name=f"{name}_addr")
