@@ -20,11 +20,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
-from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, PARAM_BITS, MvmFlags
+from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
 from .lanes import LaneFinish
 from .sram import ReadPort, RowWritePort
-from .unit_port import (UnitPort, capped_product, check_sum, command_fsm, params_too_big,
-                        taken_extents, latched)
+from .unit_port import (UnitPort, capped_product, check_sum, check_terms, command_fsm,
+                        params_too_big, taken_extents, latched)
 from .vector_unit import VectorUnit
 
 __all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
@@ -141,7 +141,7 @@ class ConvEngine(wiring.Component):
             ("x_count", "dst_x_stride", b_out)))
         blocks_kh = latched(m, ready, capped_product(new["m_blocks"], new["kh"], b_w),
                                "m_blocks_x_kh")
-        q = {name: par[name][:PARAM_BITS] for name in CONV_PARAMS}      # (unit_port.check_sum)
+        q = check_terms(par)
         last_in = check_sum(m, "last_in", q["src"], prod["y_count*y_stride"],
                             prod["x_count*x_stride"], prod["kh*kh_stride"],
                             (q["k_chunks"] << lc) - 1)

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
 
-__all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "params_too_big", "check_sum",
+__all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "params_too_big", "check_terms", "check_sum",
            "capped_product", "latched", "taken_extents", "held_error", "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
@@ -45,12 +45,18 @@ def params_too_big(params):
     return Cat(*(p[PARAM_BITS:].any() for p in params)).any()
 
 
+def check_terms(params):
+    """The latched parameters ``params`` (a dict) cut to ``PARAM_BITS``, for the range check's
+    sums (:func:`check_sum`): exact wherever the check reads them, since a wider parameter is
+    ``BAD_PARAM`` first (:func:`params_too_big`)."""
+    return {name: p[:PARAM_BITS] for name, p in params.items()}
+
+
 def check_sum(m, name, *terms):
     """A range check's last address, the sum of ``terms``, as a signal as wide as the sum
     needs (a balanced adder tree: the carry chains run side by side, not one after another).
-    CONV and VEC pass parameters cut to ``PARAM_BITS`` (``p[:PARAM_BITS]``): exact whenever
-    the check gets that far, since a wider parameter is ``BAD_PARAM`` first, and a sum of
-    a few such terms needs some 25 bits, not the parameter registers' 32 or more."""
+    CONV and VEC pass parameters cut to ``PARAM_BITS`` (:func:`check_terms`): a sum of a
+    few such terms needs some 25 bits, not the parameter registers' 32 or more."""
     from .pfu import tree_sum       # (rtl.pfu imports this module)
     value = tree_sum(Value.cast(t) for t in terms)
     last = Signal(len(value), name=name)    # not below zero where the check reads it

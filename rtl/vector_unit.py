@@ -13,11 +13,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
-from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS, PARAM_BITS
+from ..sw.isa import Err, VecFn, VecFlags, VEC_PARAMS
 from .lanes import LaneFold, LaneFinish, FOLD_BITS, SCALE_BITS, SCALED_BITS
 from .sram import ReadPort, RowWritePort
-from .unit_port import (UnitPort, capped_product, check_sum, command_fsm, params_too_big,
-                        taken_extents, latched)
+from .unit_port import (UnitPort, capped_product, check_sum, check_terms, command_fsm,
+                        params_too_big, taken_extents, latched)
 
 __all__ = ["VectorUnit", "MAX_WINDOW"]
 
@@ -78,7 +78,7 @@ class VectorUnit(wiring.Component):
             prefix="vec_")
         window = latched(m, ready, capped_product(new["kh"], new["kw"],
                                                     MAX_WINDOW.bit_length()), "vec_window")
-        q = {name: p[name][:PARAM_BITS] for name in VEC_PARAMS}     # (unit_port.check_sum)
+        q = check_terms(p)
         base = (prod["y_count*y_stride"], prod["x_count*x_stride"], q["chunks"] - 1)
         a_last = check_sum(m, "vec_last_a", q["src"], *base)
         win_last = check_sum(m, "vec_last_win", q["src"], *base, prod["kh*kh_stride"],
