@@ -76,8 +76,8 @@ class ControlUnit(wiring.Component):
     task : Out(TaskPort)   committed tasks, to the dispatcher
     retire : In(RetirePort).array(len(MODULE_UNITS))   slots given back
     tasks_idle : In(1)     no unfinished task, in the dispatcher or on its way there
-    tasks_live : In(range(task_ring + 2))   unfinished tasks the dispatcher holds, and one
-                                          on its way there
+    tasks_live : In(range(task_ring + 3))   unfinished tasks the dispatcher holds, and up
+                                          to two on their way there (``TaskRegister``)
     err : Out(ErrorReport)
     """
 
@@ -95,7 +95,7 @@ class ControlUnit(wiring.Component):
             "mem": Out(MemPort(config)),
             "task": Out(TaskPort(config)),
             "retire": In(RetirePort(config)).array(len(MODULE_UNITS)),
-            "tasks_idle": In(1), "tasks_live": In(range(config.task_ring + 2)),
+            "tasks_idle": In(1), "tasks_live": In(range(config.task_ring + 3)),
             "err": Out(ErrorReport()),
         })
 
@@ -148,7 +148,7 @@ class ControlUnit(wiring.Component):
         # control unit's stall in the cycle it is computed. It may hold a WAIT a cycle more,
         # never release it early.
         idle_seen = Signal()
-        live_seen = Signal(range(cfg.task_ring + 3))
+        live_seen = Signal(range(cfg.task_ring + 4))
         m.d.sync += [idle_seen.eq(self.tasks_idle & ~commit),
                      live_seen.eq(self.tasks_live + commit)]
 

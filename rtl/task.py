@@ -1,6 +1,6 @@
 """Task records: what SavePC commits and the dispatcher issues to a module sequencer."""
 
-from amaranth import Module
+from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,22 +58,39 @@ class TaskRegister(wiring.Component):
     arrive; the stream still moves one record a cycle). It carries ``pc``, the PC of the
     instruction that committed the record, for the dispatcher's error report.
 
+    It is a skid buffer: ``i.ready`` comes from a flip-flop (the buffer is empty), not from the
+    dispatcher's ``ready``, so the dispatcher's decision does not run into the control unit's
+    commit in one cycle. A record offered in a cycle the output stalls waits in the buffer
+    and leaves first when the output moves; it may hold two records.
+
     Members
     -------
     i : In(TaskPort), i_pc : In(PC_BITS)     from the control unit
     o : Out(TaskPort), o_pc : Out(PC_BITS)   to the dispatcher: the record held, and its PC
+    held : Out(range(3))                     records it holds (unfinished tasks on their way)
     """
 
     def __init__(self, config):
         super().__init__({"i": In(TaskPort(config)), "i_pc": In(PC_BITS),
-                          "o": Out(TaskPort(config)), "o_pc": Out(PC_BITS)})
+                          "o": Out(TaskPort(config)), "o_pc": Out(PC_BITS),
+                          "held": Out(range(3))})
+        self._config = config
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
-        with m.If(self.i.ready):
-            m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload),
-                         self.o_pc.eq(self.i_pc)]
+        skid = Signal(TaskRecord(self._config))
+        skid_pc, skid_valid = Signal(PC_BITS), Signal()
+        m.d.comb += [self.i.ready.eq(~skid_valid),
+                     self.held.eq(self.o.valid + skid_valid)]
+        with m.If(~self.o.valid | self.o.ready):
+            with m.If(skid_valid):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(skid), self.o_pc.eq(skid_pc),
+                             skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload),
+                             self.o_pc.eq(self.i_pc)]
+        with m.Elif(self.i.valid & ~skid_valid):
+            m.d.sync += [skid.eq(self.i.payload), skid_pc.eq(self.i_pc), skid_valid.eq(1)]
         return m
 
 

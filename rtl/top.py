@@ -117,8 +117,8 @@ class Top(wiring.Component):
             m.d.comb += [disp.finished[idx].eq(seqs[unit].done),
                          disp.released[idx].eq(seqs[unit].released),
                          seqs[unit].go.eq(disp.go[idx])]
-        m.d.comb += [ctrl.tasks_idle.eq(disp.idle & ~task_reg.o.valid),
-                     ctrl.tasks_live.eq(disp.live + task_reg.o.valid)]
+        m.d.comb += [ctrl.tasks_idle.eq(disp.idle & (task_reg.held == 0)),
+                     ctrl.tasks_live.eq(disp.live + task_reg.held)]
 
         # Data paths.
         wiring.connect(m, load.buf, gbuf.dma_w)
