@@ -17,7 +17,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Buf, Err, Op, DMA_PARAMS
 from .global_buffer import DmaReadPort, DmaWritePort, bank_beats
 from .mem_port import MemPort
-from .unit_port import UnitPort, check_sum, held_error, taken_extents
+from .unit_port import UnitPort, check_sum, held_error, split_extent
 
 __all__ = ["LoadDMA", "StoreDMA"]
 
@@ -36,15 +36,21 @@ class _Transfer:
         new = {name: Mux(flat, one_plane[name], p[idx]) if name in one_plane else p[idx]
                for name, idx in names.items()}
         # The registers follow the payload while the engine is ready (unit_port.latched).
-        with m.If(port.macro.ready):
+        ready = port.macro.ready
+        with m.If(ready):
             m.d.sync += self.buf.eq(port.macro.payload.a)
             m.d.sync += [self.regs[name].eq(new[name]) for name in DMA_PARAMS]
         dram_bits = config.dram_beats.bit_length()
         buf_bits = max(bank_beats(config, buf) for buf in Buf).bit_length()
-        self.products = taken_extents(m, port.macro.ready, new, (
-            ("planes", "dram_plane_stride", dram_bits), ("rows", "dram_stride", dram_bits),
-            ("planes", "buf_plane_stride", buf_bits), ("rows", "buf_stride", buf_bits)),
-            prefix="xfer_")
+        # The range check's extents, from the raw parameters: a one-plane transfer's plane
+        # term is zeroed after the multiplier, not by a mux in front of it (split_extent).
+        self.products = {
+            f"{a}*{b}": split_extent(m, ready, p[names[a]], p[names[b]], bits, f"xfer_{a}_x_{b}",
+                                     zero=flat if a == "planes" else 0)
+            for a, b, bits in (("planes", "dram_plane_stride", dram_bits),
+                               ("rows", "dram_stride", dram_bits),
+                               ("planes", "buf_plane_stride", buf_bits),
+                               ("rows", "buf_stride", buf_bits))}
 
     def check(self, m):
         """Combinational ``(code, addr)`` of the first problem with the latched transfer."""

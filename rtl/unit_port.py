@@ -9,7 +9,8 @@ from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
 
 __all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "params_too_big", "check_terms", "check_sum",
-           "capped_product", "latched", "taken_extents", "held_error", "command_fsm"]
+           "capped_product", "latched", "taken_extents", "split_extent", "held_error",
+           "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
 MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
@@ -100,6 +101,26 @@ def taken_extents(m, ready, new, pairs, prefix=""):
     return {f"{a}*{b}": latched(m, ready, capped_product(new[a] - 1, new[b], bits),
                                 f"{prefix}{a}_x_{b}")
             for a, b, bits in pairs}
+
+
+def split_extent(m, ready, count, stride, bits, name, zero=0):
+    """A range check's ``(count - 1) * stride`` term taken in two halves, for a unit whose take
+    cycle is longer than its check cycle (the DMAs): the take cycle registers the product
+    ``count * stride`` of the incoming parameters, ``stride`` and whether the term is past
+    ``2**bits`` (all :func:`latched`, no decrement or mux in front of the multiplier); the check
+    cycle's expression returned subtracts ``stride``. ``zero`` (incoming) makes the term 0.
+
+    The term is exact while ``count`` and ``stride`` are below ``2**bits`` and ``count`` is not
+    0 (a count of 0 is ``BAD_PARAM`` before any range); otherwise, unless ``count`` is 1 or
+    ``stride`` is 0, it is ``2**bits``, past any limit below ``2**bits`` as the true term is
+    (``count`` is at least ``2**bits`` or ``stride`` is; :func:`capped_product`'s rule)."""
+    count, stride = Value.cast(count), Value.cast(stride)
+    keep = ~Value.cast(zero)
+    over = (((count >> bits) != 0) & (stride != 0)) | (((stride >> bits) != 0) & (count > 1))
+    product = latched(m, ready, Mux(keep, count[:bits] * stride[:bits], 0), f"{name}_product")
+    less = latched(m, ready, Mux(keep, stride[:bits], 0), f"{name}_stride")
+    capped = latched(m, ready, keep & over, f"{name}_over")
+    return Mux(capped, 1 << bits, product - less)
 
 
 def held_error(m, port, err_code, err_addr, name):

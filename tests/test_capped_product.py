@@ -1,13 +1,13 @@
-"""``capped_product`` (``rtl/unit_port.py``), the narrow multiplier of the units' range checks:
-exact below its width, and past any limit below ``2**bits`` exactly when the true product is,
-so a check built on it fails on the same commands."""
+"""``capped_product`` and ``split_extent`` (``rtl/unit_port.py``), the narrow multipliers of the
+units' range checks: exact below their width, and past any limit below ``2**bits`` exactly when
+the true product is, so a check built on them fails on the same commands."""
 
 import random
 
 from amaranth import Module, Signal
 from amaranth.sim import Simulator
 
-from dypipe.rtl.unit_port import capped_product
+from dypipe.rtl.unit_port import capped_product, split_extent
 
 
 def test_capped_product_keeps_every_range_check():
@@ -38,5 +38,36 @@ def test_capped_product_keeps_every_range_check():
                 assert (got3 >= limit) == (x * y * z >= limit), (x, y, z, limit)
 
     sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_split_extent_is_the_decremented_product_a_cycle_later():
+    bits = 9
+    count, stride, zero = Signal(20), Signal(20), Signal()
+    m = Module()
+    term = Signal(2 * bits + 2)
+    m.d.comb += term.eq(split_extent(m, 1, count, stride, bits, "t", zero=zero))
+
+    rng = random.Random(7)
+    edges = [1, 2, 3, 2 ** bits - 1, 2 ** bits, 2 ** bits + 1, 2 ** bits + 2, 2 ** 20 - 1]
+    cases = [(x, y, z) for x in edges for y in [0] + edges for z in (0, 1)]
+    cases += [(rng.choice((rng.randrange(1, 2 ** 20), rng.randrange(1, 40))),
+               rng.choice((rng.randrange(2 ** 20), rng.randrange(40))), 0) for _ in range(400)]
+
+    async def bench(ctx):
+        for x, y, z in cases:
+            ctx.set(count, x)
+            ctx.set(stride, y)
+            ctx.set(zero, z)
+            await ctx.tick()
+            got, want = ctx.get(term), 0 if z else (x - 1) * y
+            if x < 2 ** bits and y < 2 ** bits or want == 0:
+                assert got == want, (x, y, z)
+            for limit in (1, 37, 2 ** bits - 1):
+                assert (got >= limit) == (want >= limit), (x, y, z, limit)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
