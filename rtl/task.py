@@ -89,8 +89,10 @@ class TaskRegister(wiring.Component):
             with m.Else():
                 m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload),
                              self.o_pc.eq(self.i_pc)]
-        with m.Elif(self.i.valid & ~skid_valid):
-            m.d.sync += [skid.eq(self.i.payload), skid_pc.eq(self.i_pc), skid_valid.eq(1)]
+        with m.Elif(~skid_valid):
+            # (enabled by the register's own state: the control unit's late valid is data)
+            m.d.sync += [skid.eq(self.i.payload), skid_pc.eq(self.i_pc),
+                         skid_valid.eq(self.i.valid)]
         return m
 
 
