@@ -76,25 +76,29 @@ class ImemCopy(wiring.Component):
         waddr = Signal.like(self.dst)               # where the next word goes
         sel = Signal(max(1, sel_bits))              # the next word's place in the head beat
         req_beat = Signal(cfg.dram_addr_bits)       # the next beat to request
-        req_left = Signal(len(self.count) + 1)      # beats still to request
+        req_words = Signal(len(self.count) + 1)     # words of the beats still to request,
+        #                                             counted from the first beat's first word
         held = Signal(range(depth + 1))             # beats requested and not yet written out
         m.d.comb += self.busy.eq(left != 0)
 
-        # -- start: the beats the words span ---------------------------------------------------
+        # -- start: the words, counted from the first one's beat -------------------------------
+        # While idle the registers follow the inputs (their enable is ~busy, a register, not the
+        # caller's late ``start``); ``left``, which makes the engine busy, takes ``count`` only
+        # on ``start``. So ``start`` and ``count`` reach a few flip-flops through one adder.
         first_sel = self.src[:sel_bits] if sel_bits else 0
-        with m.If(self.start & ~self.busy):
-            m.d.sync += [left.eq(self.count), waddr.eq(self.dst), sel.eq(first_sel),
-                         req_beat.eq(self.src >> sel_bits),
-                         req_left.eq(Mux(self.count == 0, 0,
-                                         ((first_sel + self.count - 1) >> sel_bits) + 1))]
+        with m.If(~self.busy):
+            m.d.sync += [left.eq(Mux(self.start, self.count, 0)), waddr.eq(self.dst),
+                         sel.eq(first_sel), req_beat.eq(self.src >> sel_bits),
+                         req_words.eq(first_sel + self.count)]
 
         # -- requests, while there is room for their beats -------------------------------------
         issue, pop = Signal(), Signal()
-        m.d.comb += [self.mem.req.valid.eq((req_left != 0) & (held < depth)),
+        m.d.comb += [self.mem.req.valid.eq(self.busy & (req_words != 0) & (held < depth)),
                      self.mem.req.payload.addr.eq(req_beat),
                      issue.eq(self.mem.req.valid & self.mem.req.ready)]
         with m.If(issue):
-            m.d.sync += [req_beat.eq(req_beat + 1), req_left.eq(req_left - 1)]
+            m.d.sync += [req_beat.eq(req_beat + 1),
+                         req_words.eq(Mux(req_words > bw, req_words - bw, 0))]
         m.d.sync += held.eq(held + issue - pop)
         # Only this engine's reads are answered while it is busy (LW and SW wait for it).
         m.d.comb += [fifo.w_data.eq(self.mem.resp_data),

@@ -287,3 +287,79 @@ def test_enter_with_no_copy_is_a_jump():
     # cycle, which forms its request.
     assert [(c.pc, c.stalled) for c in seen["trace"]] == [
         (0, 1), (0, 0), (1, 0), (4, 1), (4, 0), (5, 1), (5, 0), (6, 0)], seen["trace"]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
+def test_the_engine_alone_reads_exactly_the_beats_it_writes(config):
+    """``ImemCopy`` by itself, under random memory latency and back-pressure, and random
+    ``start`` pulses while busy: each copy requests exactly the beats its words span, in order,
+    writes each word once where it belongs, and a copy of 0 words requests nothing."""
+    import random
+    from dypipe.rtl.imem_copy import ImemCopy
+    dut = ImemCopy(config)
+    bw = config.beat_words
+    rng = random.Random(11 + bw)
+    word = lambda addr: (addr * 2654435761 + 17) & 0xFFFF_FFFF      # noqa: E731
+    copies = [(rng.randrange(0, 4000), rng.choice([0, 1, 2, bw - 1, bw, bw + 1,
+                                                   rng.randrange(1, 60)]),
+               rng.randrange(0, config.imem_words - 64)) for _ in range(40)]
+    log = []
+
+    async def bench(ctx):
+        inflight = []                       # (cycle due, beat)
+        cycle = 0
+        for src, count, dst in copies:
+            requests, writes = [], {}
+            ctx.set(dut.src, src)
+            ctx.set(dut.count, count)
+            ctx.set(dut.dst, dst)
+            ctx.set(dut.start, 1)
+            started = False
+            while True:
+                ready = rng.random() < 0.7
+                ctx.set(dut.mem.req.ready, ready)
+                due = [inflight[0][1]] if inflight and inflight[0][0] <= cycle else []
+                ctx.set(dut.mem.resp_valid, bool(due))
+                if due:
+                    inflight.pop(0)
+                    ctx.set(dut.mem.resp_data, sum(word(due[0] * bw + i) << (32 * i)
+                                                   for i in range(bw)))
+                await ctx.delay(1e-9)
+                busy = ctx.get(dut.busy)
+                if ctx.get(dut.mem.req.valid) and ready:
+                    beat = ctx.get(dut.mem.req.payload.addr)
+                    requests.append(beat)
+                    inflight.append((cycle + rng.randrange(1, 6), beat))
+                if ctx.get(dut.imem_w.en):
+                    addr = ctx.get(dut.imem_w.addr)
+                    assert addr not in writes
+                    writes[addr] = ctx.get(dut.imem_w.data)
+                await ctx.tick()
+                cycle += 1
+                ctx.set(dut.start, 0)
+                if not started:
+                    started = True
+                    # a start while busy is ignored (a copy of 0 words is never busy)
+                    ctx.set(dut.start, count > 0 and rng.random() < 0.5)
+                    ctx.set(dut.count, rng.randrange(0, 60))
+                    continue
+                if not busy:
+                    break
+            ctx.set(dut.start, 0)
+            for _ in range(8):                                  # nothing more goes out
+                ctx.set(dut.mem.req.ready, 1)
+                await ctx.delay(1e-9)
+                assert not ctx.get(dut.mem.req.valid)
+                await ctx.tick()
+                cycle += 1
+            assert not inflight
+            log.append((src, count, dst, requests, writes))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    for src, count, dst, requests, writes in log:
+        first, last = src // bw, (src + count - 1) // bw
+        assert requests == (list(range(first, last + 1)) if count else []), (src, count)
+        assert writes == {dst + i: word(src + i) for i in range(count)}, (src, count, dst)
