@@ -111,9 +111,9 @@ class ControlUnit(wiring.Component):
         flow = InsnFlow(m, cfg.imem_words, pc, self.imem_r, self.err)
         report, advance, jump = flow.report, flow.advance, flow.jump
         d = Decoded(flow.ir)
-        # MUL and the shifts by a register take two cycles (SplitOp): the product, and the
-        # shifters behind a register read, were the longest paths into the register file.
-        shifts = (Op.SLL, Op.SRL, Op.SRA)
+        # MUL and the shifts take two cycles (SplitOp): the product, and the shifters behind a
+        # register read, were the longest paths into the register file.
+        shifts = (Op.SLL, Op.SRL, Op.SRA, Op.SLLI, Op.SRLI, Op.SRAI)
         ops = [op for op in alu_ops(Unit.CTRL) if op not in (Op.MUL, *shifts)]
         result = alu(m, d, rf, ops)
         mul = split_mul(m, rf.read(d.b), rf.read(d.c))
