@@ -67,7 +67,8 @@ class LaneFold(wiring.Component):
         m = Module()
         if self._backend == "verilog":
             m.submodules.lanes = Instance(
-                "dypipe_lane_fold", p_N=self._n, **_codes(VecFn, "FN", "MAX", "MUL", "COPY"),
+                "dypipe_lane_fold", p_N=self._n, p_ELEM_BITS=ELEM_BITS, p_FOLD_BITS=FOLD_BITS,
+                **_codes(VecFn, "FN", "MAX", "MUL", "COPY"),
                 i_clk=ClockSignal(), i_en=self.en,
                 i_first=self.first, i_fn=self.fn, i_d=self.d, o_acc=self.acc)
             return m
@@ -123,7 +124,7 @@ class LaneFinish(wiring.Component):
                 params[f"p_{key}_SLOPE"] = _packed(slopes)
                 params[f"p_{key}_INTER"] = _packed(inters)
             m.submodules.lanes = Instance(
-                "dypipe_lane_finish", p_N=n, p_IN_BITS=self._in_bits, p_F=f,
+                "dypipe_lane_finish", p_N=n, p_ELEM_BITS=ELEM_BITS, p_IN_BITS=self._in_bits, p_F=f,
                 p_SEGMENTS=SEGMENTS, p_CB=COEFF_BITS,
                 p_VEC=int(self._vector), p_AVG_SHIFT=AVG_SHIFT, **params,
                 **_codes(VecFn, "FN", "AVG", "MUL"),

@@ -66,7 +66,7 @@ class MacArray(wiring.Component):
         R, C = self._rows, self._cols
         if self._backend == "verilog":
             m.submodules.array = Instance(
-                "dypipe_mac_array", p_R=R, p_C=C, p_SUM_BITS=self.sum_bits,
+                "dypipe_mac_array", p_R=R, p_C=C, p_ELEM_BITS=ELEM_BITS, p_SUM_BITS=self.sum_bits,
                 i_clk=ClockSignal(), i_en=self.en, i_x=self.x, i_w=self.w, o_sums=self.sums)
             return m
         x = [self.x.word_select(c, ELEM_BITS).as_signed() for c in range(C)]

@@ -3,10 +3,10 @@
 // simulator, and tests/test_two_simulators.py checks that the two agree).
 //
 // dypipe_lane_fold: the vector unit's window fold. On en, lane i of acc becomes d[i] on the
-// window's first row, else max(acc, d) (MAX), acc[15:0] * d (MUL: its window is two rows, so
-// acc holds the first row's 16-bit value), acc (COPY) or acc + d.
+// window's first row, else max(acc, d) (MAX), acc's low element * d (MUL: its window is two
+// rows, so acc holds the first row's element), acc (COPY) or acc + d.
 //
-// dypipe_lane_finish: write-back. On en, lane i of out becomes act(saturate16(v)), where v is
+// dypipe_lane_finish: write-back. On en, lane i of out becomes act(saturate(v)), where v is
 // (in + 2^(F+W-1)) >>> (F+W) for the MAC array (VEC = 0; W = wshift, the weights' extra fraction
 // bits) and, for the vector unit (VEC = 1), (in + 2^(AVG_SHIFT-1)) >>> AVG_SHIFT for AVG
 // (in is the window sum times the scale: the vector unit multiplies in the cycle before),
@@ -15,7 +15,8 @@
 // CB-bit slope and intercept each).
 //
 // The codes and widths of fn (VecFn) and act (Act) are parameters too, set by rtl/lanes.py
-// from sw/isa.py: their defaults here are placeholders, never used.
+// from sw/isa.py, and so are the element's and the fold's widths (ELEM_BITS, FOLD_BITS, from
+// dypipe/config.py and rtl/lanes.py): their defaults here are placeholders, never used.
 //
 // Integer parameters are declared `integer`: an untyped parameter takes the type of the value
 // it is overridden with, and Amaranth passes unsigned 32-bit values, which made
@@ -24,6 +25,8 @@
 
 module dypipe_lane_fold #(
     parameter integer N = 8,
+    parameter integer ELEM_BITS = 16,
+    parameter integer FOLD_BITS = 32,
     parameter integer FN_BITS = 1,
     parameter integer FN_MAX = 7,
     parameter integer FN_MUL = 7,
@@ -33,21 +36,22 @@ module dypipe_lane_fold #(
     input en,
     input first,
     input [FN_BITS-1:0] fn,
-    input [16*N-1:0] d,
-    output reg [32*N-1:0] acc
+    input [ELEM_BITS*N-1:0] d,
+    output reg [FOLD_BITS*N-1:0] acc
 );
     integer i;
-    reg signed [31:0] a, x;
+    reg signed [FOLD_BITS-1:0] a, x;
     always @(posedge clk) begin
         if (en) begin
             for (i = 0; i < N; i = i + 1) begin
-                a = acc[32*i +: 32];
-                x = {{16{d[16*i + 15]}}, d[16*i +: 16]};
+                a = acc[FOLD_BITS*i +: FOLD_BITS];
+                x = {{(FOLD_BITS - ELEM_BITS){d[ELEM_BITS*i + ELEM_BITS - 1]}},
+                     d[ELEM_BITS*i +: ELEM_BITS]};
                 if (first) a = x;
                 else if (fn == FN_MAX) a = (x > a) ? x : a;
-                else if (fn == FN_MUL) a = $signed(a[15:0]) * x;
+                else if (fn == FN_MUL) a = $signed(a[ELEM_BITS-1:0]) * x;
                 else if (fn != FN_COPY) a = a + x;
-                acc[32*i +: 32] <= a;
+                acc[FOLD_BITS*i +: FOLD_BITS] <= a;
             end
         end
     end
@@ -55,6 +59,7 @@ endmodule
 
 module dypipe_lane_finish #(
     parameter integer N = 8,
+    parameter integer ELEM_BITS = 16,
     parameter integer FN_BITS = 1,
     parameter integer ACT_BITS = 1,
     parameter integer IN_BITS = 32,
@@ -81,34 +86,38 @@ module dypipe_lane_finish #(
     input [ACT_BITS-1:0] act,
     input [3:0] wshift,
     input [N*IN_BITS-1:0] in,
-    output reg [16*N-1:0] out
+    output reg [ELEM_BITS*N-1:0] out
 );
+    localparam signed [63:0] ELEM_MAX = (64'sd1 <<< (ELEM_BITS - 1)) - 1;
+    localparam signed [63:0] ELEM_MIN = -(64'sd1 <<< (ELEM_BITS - 1));
 
-    function signed [15:0] sat16(input signed [63:0] v);
-        sat16 = (v > 32767) ? 16'sd32767 : (v < -32768) ? -16'sd32768 : v[15:0];
+    function signed [ELEM_BITS-1:0] saturate(input signed [63:0] v);
+        saturate = (v > ELEM_MAX) ? ELEM_MAX[ELEM_BITS-1:0]
+                 : (v < ELEM_MIN) ? ELEM_MIN[ELEM_BITS-1:0] : v[ELEM_BITS-1:0];
     endfunction
 
-    function signed [15:0] pwl(input signed [15:0] x, input integer shift,
-                               input [SEGMENTS*CB-1:0] slopes, input [SEGMENTS*CB-1:0] inters);
-        reg signed [15:0] xc;
+    function signed [ELEM_BITS-1:0] pwl(input signed [ELEM_BITS-1:0] x, input integer shift,
+                                        input [SEGMENTS*CB-1:0] slopes,
+                                        input [SEGMENTS*CB-1:0] inters);
+        reg signed [ELEM_BITS-1:0] xc;
         reg signed [CB-1:0] slope, inter;
         integer seg;
         reg signed [63:0] lo, hi, y;
         begin
             lo = -((SEGMENTS / 2) <<< shift);
             hi = ((SEGMENTS / 2) <<< shift) - 1;
-            xc = (x < lo) ? lo[15:0] : (x > hi) ? hi[15:0] : x;
+            xc = (x < lo) ? lo[ELEM_BITS-1:0] : (x > hi) ? hi[ELEM_BITS-1:0] : x;
             seg = (xc >>> shift) + SEGMENTS / 2;
             slope = slopes[CB*seg +: CB];
             inter = inters[CB*seg +: CB];
             y = (slope * xc + (inter <<< F) + (64'sd1 <<< (F - 1))) >>> F;
-            pwl = sat16(y);
+            pwl = saturate(y);
         end
     endfunction
 
     integer i;
     reg signed [63:0] v;
-    reg signed [15:0] s;
+    reg signed [ELEM_BITS-1:0] s;
     always @(posedge clk) begin
         if (en) begin
             for (i = 0; i < N; i = i + 1) begin
@@ -116,11 +125,11 @@ module dypipe_lane_finish #(
                 if (VEC == 0) v = (v + (64'sd1 <<< (F + wshift - 1))) >>> (F + wshift);
                 else if (fn == FN_MUL) v = (v + (64'sd1 <<< (F - 1))) >>> F;
                 else if (fn == FN_AVG) v = (v + (64'sd1 <<< (AVG_SHIFT - 1))) >>> AVG_SHIFT;
-                s = sat16(v);
-                if (act == ACT_RELU) s = (s < 0) ? 16'sd0 : s;
+                s = saturate(v);
+                if (act == ACT_RELU) s = (s < 0) ? {ELEM_BITS{1'b0}} : s;
                 else if (act == ACT_SIGMOID) s = pwl(s, SIG_SHIFT, SIG_SLOPE, SIG_INTER);
                 else if (act == ACT_TANH) s = pwl(s, TANH_SHIFT, TANH_SLOPE, TANH_INTER);
-                out[16*i +: 16] <= s;
+                out[ELEM_BITS*i +: ELEM_BITS] <= s;
             end
         end
     end

@@ -1,7 +1,8 @@
 // The PFU's multiply-accumulate array: on a clock edge with en high, row r of sums becomes the
-// sum over c of the signed 16-bit products w[r*C + c] * x[c]. Without en nothing is computed,
-// so a simulator skips the array while it idles. (rtl/pfu.py has the same array in Amaranth
-// for Amaranth's own simulator; tests/test_two_simulators.py checks they agree.)
+// sum over c of the signed products w[r*C + c] * x[c] of ELEM_BITS-bit elements (set by
+// rtl/pfu.py from dypipe/config.py; the default is a placeholder). Without en nothing is
+// computed, so a simulator skips the array while it idles. (rtl/pfu.py has the same array in
+// Amaranth for Amaranth's own simulator; tests/test_two_simulators.py checks they agree.)
 //
 // A row's products are summed by the same balanced tree as rtl/pfu.py's tree_sum: neighbours
 // are added in pairs, level by level, an odd last term passing up unchanged. Any order gives
@@ -15,12 +16,13 @@
 module dypipe_mac_array #(
     parameter integer R = 4,
     parameter integer C = 8,
+    parameter integer ELEM_BITS = 16,
     parameter integer SUM_BITS = 36
 ) (
     input clk,
     input en,
-    input [16*C-1:0] x,
-    input [16*R*C-1:0] w,
+    input [ELEM_BITS*C-1:0] x,
+    input [ELEM_BITS*R*C-1:0] w,
     output reg [SUM_BITS*R-1:0] sums
 );
     // The current level of a row's tree, term i in t[i]. mem2reg: Yosys makes it registers
@@ -31,7 +33,8 @@ module dypipe_mac_array #(
         if (en)
             for (r = 0; r < R; r = r + 1) begin
                 for (c = 0; c < C; c = c + 1)
-                    t[c] = $signed(w[16*(r*C + c) +: 16]) * $signed(x[16*c +: 16]);
+                    t[c] = $signed(w[ELEM_BITS*(r*C + c) +: ELEM_BITS])
+                           * $signed(x[ELEM_BITS*c +: ELEM_BITS]);
                 // In place: term i of the next level reads terms 2i and 2i + 1 of this one,
                 // which no earlier term of the next level overwrote.
                 for (n = C; n > 1; n = (n + 1) / 2)
