@@ -173,7 +173,7 @@ class InsnFlow:
     * :meth:`jump` fetches another PC. The cycle after is a *fill*: ``ready`` is low, the unit
       executes nothing and calls :meth:`fill`, which takes the word into ``ir``. So a jump
       costs a cycle more than a step;
-    * :meth:`report` stops with an error. A PC outside the instruction memory is
+    * :meth:`report` stops with an error, shown on ``err`` from the next cycle. A PC outside the instruction memory is
       :attr:`Err.PC_RANGE`, reported in the fill cycle after the jump or step that went there
       (so the range check is not in the cycle that computes the PC), never on the read ahead.
 
@@ -191,12 +191,20 @@ class InsnFlow:
         self._outside = Signal()                    # the PC moved outside the memory: to
         self._target = Signal(signed(WORD_BITS + 2))    # report in the fill cycle, and where
         m.d.comb += [imem.addr.eq(self._fetch_pc), imem.en.eq(self._fetch)]
+        self._err_held, self._err_code = Signal(), Signal.like(err.code)
+        self._err_pc, self._err_addr = Signal.like(err.pc), Signal.like(err.addr)
+        m.d.comb += [err.valid.eq(self._err_held), err.code.eq(self._err_code),
+                     err.pc.eq(self._err_pc), err.addr.eq(self._err_addr)]
         with m.If(self._take):
             m.d.sync += [self.ir.eq(imem.data), self.ready.eq(1)]
 
     def report(self, code, addr=0, at=None):
-        self.m.d.comb += [self.err.valid.eq(1), self.err.code.eq(code),
-                          self.err.pc.eq(self.pc if at is None else at), self.err.addr.eq(addr)]
+        """Stop with ``code``: ``err`` shows it from the next cycle (in ``ERROR``), from
+        registers, so that the unit's checks do not run into the top's choice among the
+        reporters in one cycle."""
+        self.m.d.sync += [self._err_held.eq(1), self._err_code.eq(code),
+                          self._err_pc.eq(self.pc if at is None else at),
+                          self._err_addr.eq(addr)]
         self.m.next = "ERROR"
 
     def _outside_of(self, target):

@@ -92,17 +92,11 @@ class ModuleSequencer(wiring.Component):
         macro_pc = Signal(PC_BITS)                      # of the command the unit last took
         taken = self.unit.macro.valid & self.unit.macro.ready
         room = ~cmd_valid | self.unit.macro.ready
-        # A unit's error is registered before the sequencer reports it (the unit's check and
-        # the report do not share a cycle); no command moves meanwhile, or after it. The
-        # command stays offered in the cycle the unit reports: a unit checks a command in a
-        # state where it takes none, so its check does not reach ``macro.valid`` (and the
-        # enables of the unit's command registers) in that cycle.
-        unit_err = Signal()
-        unit_err_code, unit_err_addr = Signal.like(self.unit.err_code), Signal(WORD_BITS)
-        m.d.sync += [unit_err.eq(self.unit.err), unit_err_code.eq(self.unit.err_code),
-                     unit_err_addr.eq(self.unit.err_addr)]
+        # A unit reports an error from registers, only while it is not ready (UnitPort), and
+        # the sequencer's report is registered too (InsnFlow.report): the command stays
+        # offered in the cycle the unit reports, and none moves after it (ERROR).
         stopped = Signal()
-        m.d.comb += [self.unit.macro.valid.eq(cmd_valid & ~unit_err & ~stopped),
+        m.d.comb += [self.unit.macro.valid.eq(cmd_valid & ~stopped),
                      self.unit.macro.payload.eq(cmd)]
         with m.If(taken):
             m.d.sync += [cmd_valid.eq(0), macro_pc.eq(cmd_pc)]
@@ -134,8 +128,8 @@ class ModuleSequencer(wiring.Component):
             """A unit's error overrides what the sequencer was doing (last, so it wins), in
             every state: the unit may take a command from the register after the sequencer
             moved on."""
-            with m.If(unit_err):
-                report(unit_err_code, unit_err_addr, at=macro_pc)
+            with m.If(self.unit.err):
+                report(self.unit.err_code, self.unit.err_addr, at=macro_pc)
 
         m.d.comb += self.cb.addr.eq(slot * cfg.ctx_slot_words + d.imm16)
 

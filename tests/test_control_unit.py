@@ -18,13 +18,16 @@ SHORT = dataclasses.replace(SMALL, name="short-imem", imem_words=2048, func_word
 
 
 def test_running_off_the_end():
-    """The last word executes; the step past it is PC_RANGE at imem_words."""
+    """The last word executes; the step past it is PC_RANGE at imem_words, found in the fill
+    cycle after it (and shown on ``err`` from the next)."""
     end = SHORT.imem_words
     words = {0: encode(Op.JAL, a=0, imm21=end - 3)}
     words.update({pc: encode(Op.NOP) for pc in range(end - 3, end)})
     seen, _ = run(SHORT, words, end, limit=3 * end)
     assert seen["error"] == (Err.PC_RANGE, end, end), seen["error"]
-    assert seen["trace"][-1].pc == end - 1 and not seen["trace"][-1].stalled
+    *_, last, fill = seen["trace"]
+    assert last.pc == end - 1 and not last.stalled
+    assert fill.pc == end and fill.stalled
 
 
 @pytest.mark.parametrize("text, target", [
