@@ -43,10 +43,11 @@ class _Transfer:
         dram_bits = config.dram_beats.bit_length()
         buf_bits = max(bank_beats(config, buf) for buf in Buf).bit_length()
         # The range check's extents, from the raw parameters: a one-plane transfer's plane
-        # term is zeroed after the multiplier, not by a mux in front of it (split_extent).
+        # term is zeroed after the multiplier, not by a mux in front of it (split_extent);
+        # its plane stride register holds 0 (one_plane).
         self.products = {
-            f"{a}*{b}": split_extent(m, ready, p[names[a]], p[names[b]], bits, f"xfer_{a}_x_{b}",
-                                     zero=flat if a == "planes" else 0)
+            f"{a}*{b}": split_extent(m, ready, p[names[a]], p[names[b]], self.regs[b], bits,
+                                     f"xfer_{a}_x_{b}", zero=flat if a == "planes" else 0)
             for a, b, bits in (("planes", "dram_plane_stride", dram_bits),
                                ("rows", "dram_stride", dram_bits),
                                ("planes", "buf_plane_stride", buf_bits),

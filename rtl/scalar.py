@@ -173,9 +173,10 @@ class InsnFlow:
     * :meth:`jump` fetches another PC. The cycle after is a *fill*: ``ready`` is low, the unit
       executes nothing and calls :meth:`fill`, which takes the word into ``ir``. So a jump
       costs a cycle more than a step;
-    * :meth:`report` stops with an error, shown on ``err`` from the next cycle. A PC outside the instruction memory is
-      :attr:`Err.PC_RANGE`, reported in the fill cycle after the jump or step that went there
-      (so the range check is not in the cycle that computes the PC), never on the read ahead.
+    * :meth:`report` stops with an error, shown on ``err`` from the next cycle. A PC outside
+      the instruction memory is :attr:`Err.PC_RANGE`, reported in the fill cycle after the
+      jump or step that went there (so the range check is not in the cycle that computes the
+      PC), never on the read ahead.
 
     In any other cycle nothing is fetched, and the memory keeps the word at ``pc + 1`` on its
     output: a unit may stay in a state for many cycles and :meth:`advance` from there.

@@ -103,12 +103,13 @@ def taken_extents(m, ready, new, pairs, prefix=""):
             for a, b, bits in pairs}
 
 
-def split_extent(m, ready, count, stride, bits, name, zero=0):
+def split_extent(m, ready, count, stride, held_stride, bits, name, zero=0):
     """A range check's ``(count - 1) * stride`` term taken in two halves, for a unit whose take
     cycle is longer than its check cycle (the DMAs): the take cycle registers the product
-    ``count * stride`` of the incoming parameters, ``stride`` and whether the term is past
-    ``2**bits`` (all :func:`latched`, no decrement or mux in front of the multiplier); the check
-    cycle's expression returned subtracts ``stride``. ``zero`` (incoming) makes the term 0.
+    ``count * stride`` of the incoming parameters and whether the term is past ``2**bits``
+    (both :func:`latched`, no decrement or mux in front of the multiplier); the check cycle's
+    expression returned subtracts ``held_stride``, the unit's own register of ``stride``.
+    ``zero`` (incoming) makes the term 0; ``held_stride`` must then hold 0 too.
 
     The term is exact while ``count`` and ``stride`` are below ``2**bits`` and ``count`` is not
     0 (a count of 0 is ``BAD_PARAM`` before any range); otherwise, unless ``count`` is 1 or
@@ -118,9 +119,8 @@ def split_extent(m, ready, count, stride, bits, name, zero=0):
     keep = ~Value.cast(zero)
     over = (((count >> bits) != 0) & (stride != 0)) | (((stride >> bits) != 0) & (count > 1))
     product = latched(m, ready, Mux(keep, count[:bits] * stride[:bits], 0), f"{name}_product")
-    less = latched(m, ready, Mux(keep, stride[:bits], 0), f"{name}_stride")
     capped = latched(m, ready, keep & over, f"{name}_over")
-    return Mux(capped, 1 << bits, product - less)
+    return Mux(capped, 1 << bits, product - held_stride[:bits])
 
 
 def held_error(m, port, err_code, err_addr, name):

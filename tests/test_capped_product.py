@@ -4,10 +4,10 @@ the true product is, so a check built on them fails on the same commands."""
 
 import random
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.sim import Simulator
 
-from dypipe.rtl.unit_port import capped_product, split_extent
+from dypipe.rtl.unit_port import capped_product, latched, split_extent
 
 
 def test_capped_product_keeps_every_range_check():
@@ -47,7 +47,8 @@ def test_split_extent_is_the_decremented_product_a_cycle_later():
     count, stride, zero = Signal(20), Signal(20), Signal()
     m = Module()
     term = Signal(2 * bits + 2)
-    m.d.comb += term.eq(split_extent(m, 1, count, stride, bits, "t", zero=zero))
+    held = latched(m, 1, Mux(zero, 0, stride), "held")        # the unit's stride register
+    m.d.comb += term.eq(split_extent(m, 1, count, stride, held, bits, "t", zero=zero))
 
     rng = random.Random(7)
     edges = [1, 2, 3, 2 ** bits - 1, 2 ** bits, 2 ** bits + 1, 2 ** bits + 2, 2 ** 20 - 1]
