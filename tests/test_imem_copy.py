@@ -3,6 +3,7 @@ Amaranth's simulator, with the Python DRAM model: which words land where, how lo
 what waits for a copy, and the errors."""
 
 import dataclasses
+import random
 from typing import NamedTuple
 
 import pytest
@@ -14,7 +15,7 @@ from amaranth.sim import Simulator
 
 from dypipe.config import PRESETS, WORD_BITS
 from dypipe.rtl.control_unit import ControlUnit
-from dypipe.rtl.imem_copy import copy_fifo_beats
+from dypipe.rtl.imem_copy import ImemCopy, copy_fifo_beats
 from dypipe.rtl.mem_port import MemArbiter, DramPort
 from dypipe.sw.asm import assemble
 from dypipe.sw.isa import Err
@@ -294,12 +295,12 @@ def test_the_engine_alone_reads_exactly_the_beats_it_writes(config):
     """``ImemCopy`` by itself, under random memory latency and back-pressure, and random
     ``start`` pulses while busy: each copy requests exactly the beats its words span, in order,
     writes each word once where it belongs, and a copy of 0 words requests nothing."""
-    import random
-    from dypipe.rtl.imem_copy import ImemCopy
     dut = ImemCopy(config)
     bw = config.beat_words
     rng = random.Random(11 + bw)
-    word = lambda addr: (addr * 2654435761 + 17) & 0xFFFF_FFFF      # noqa: E731
+
+    def word(addr):
+        return (addr * 2654435761 + 17) & 0xFFFF_FFFF
     copies = [(rng.randrange(0, 4000), rng.choice([0, 1, 2, bw - 1, bw, bw + 1,
                                                    rng.randrange(1, 60)]),
                rng.randrange(0, config.imem_words - 64)) for _ in range(40)]
