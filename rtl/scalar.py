@@ -18,7 +18,7 @@ class RegFile(Elaboratable):
     They are a memory with one write port and an asynchronous read port per distinct register
     read (:meth:`read`, and :meth:`read_block` for a macro-instruction's block of consecutive
     registers), so that an FPGA keeps them in LUT RAM, a copy per read port, instead of
-    flip-flops behind a multiplexer per read port: a module sequencer reads 15 parameter
+    flip-flops behind a multiplexer per read port: the PFU's sequencer reads 15 parameter
     registers at once. Writes take effect at the clock edge, as flip-flops' would; ``r0`` is
     never written. Reset does not clear the registers: they hold zero when the design starts.
     """

@@ -23,11 +23,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
-from ..sw.isa import Op, OPS, Err, Unit
+from ..sw.isa import Op, OPS, Err, Unit, unit_params
 from .scalar import RegFile, Decoded, InsnFlow, alu_ops, alu, split_mul
 from .sram import ReadPort
 from .task import IssuePort, PC_BITS, PENDING
-from .unit_port import UnitPort, MacroCmd, MAX_PARAMS
+from .unit_port import UnitPort, MacroCmd
 
 __all__ = ["ModuleSequencer", "ErrorReport"]
 
@@ -103,8 +103,10 @@ class ModuleSequencer(wiring.Component):
         with m.If(issue):
             m.d.sync += [cmd_valid.eq(1), cmd_pc.eq(pc), cmd.op.eq(d.op), cmd.a.eq(d.a),
                          cmd.imm.eq(d.imm16)]
+            # Only the registers the unit reads: each is a read port, a copy of the registers
+            # in LUT RAM (a DMA's sequencer reads 9, not the PFU's 15).
             m.d.sync += [cmd.params[i].eq(v)
-                         for i, v in enumerate(rf.read_block(d.b, MAX_PARAMS))]
+                         for i, v in enumerate(rf.read_block(d.b, unit_params(self._unit)))]
 
         # Macro-instructions issued and finished, counted modulo 256; a released task is done
         # when the finished count reaches the issued count at its END (its *mark*).

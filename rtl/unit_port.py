@@ -6,18 +6,18 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
-from ..sw.isa import Err, FIELDS, Op, DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS, PARAM_BITS
+from ..sw.isa import Err, FIELDS, Op, FMT_PARAMS, PARAM_BITS
 
 __all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "params_too_big", "check_terms", "check_sum",
            "capped_product", "latched", "taken_extents", "split_extent", "held_error",
            "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
-MAX_PARAMS = max(len(p) for p in (DMA_PARAMS, MVM_PARAMS, CONV_PARAMS, VEC_PARAMS))
+MAX_PARAMS = max(len(p) for p in FMT_PARAMS.values())
 
 #: One macro-instruction as the sequencer hands it over: the opcode, the instruction's ``a``
-#: field and ``imm16``, and the parameter registers ``r[b] .. r[b + MAX_PARAMS - 1]`` (r0 reads
-#: zero).
+#: field and ``imm16``, and the parameter registers ``r[b] ..`` (r0 reads zero): as many as the
+#: unit's macro-instructions read (:func:`~dypipe.sw.isa.unit_params`), the rest zero.
 MacroCmd = data.StructLayout({
     "op": Op,
     "a": FIELDS["a"][1],

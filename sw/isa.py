@@ -39,7 +39,7 @@ from amaranth.lib import enum, data
 __all__ = [
     "Op", "Unit", "Buf", "Err", "Act", "Fmt", "FIELDS", "INSN_BITS", "NUM_REGS",
     "InsnLayout", "MvmFlags", "VecFn", "VecFlags", "AVG_SHIFT", "OPS", "DMA_PARAMS", "MVM_PARAMS",
-    "CONV_PARAMS", "VEC_PARAMS", "PARAM_BITS", "MODULE_UNITS",
+    "CONV_PARAMS", "VEC_PARAMS", "FMT_PARAMS", "unit_params", "PARAM_BITS", "MODULE_UNITS",
     "Space", "RangeDesc", "FOOTPRINT_RANGES", "Operand", "SPAWN_OPERANDS",
     "encode", "decode", "sext",
 ]
@@ -369,6 +369,16 @@ OPS = {
     Op.CONV: (Fmt.MVM, {Unit.PFU}),
     Op.VEC: (Fmt.VEC, {Unit.PFU}),
 }
+
+#: The parameter registers a macro-instruction format reads, from ``r[b]`` (:attr:`Op.MVM` reads
+#: the first five of CONV's; DLOAD / DSTORE the first six of the DMA's).
+FMT_PARAMS = {Fmt.DMA: DMA_PARAMS, Fmt.MVM: CONV_PARAMS, Fmt.VEC: VEC_PARAMS}
+
+
+def unit_params(unit):
+    """How many parameter registers the macro-instructions of ``unit`` read, at most."""
+    return max((len(FMT_PARAMS[fmt]) for fmt, units in OPS.values()
+                if fmt in FMT_PARAMS and Unit(unit) in units), default=0)
 
 
 def _mask(width):
