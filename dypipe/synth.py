@@ -9,14 +9,15 @@ there with relative paths):
    (``dypipe_top``), or one unit's Amaranth component converted alone (:data:`UNITS`);
 2. an IO wrapper, :class:`IoWrapper` (top module ``dypipe_synth``): the design has about a
    thousand port bits and a CABGA381 package 197 to 365 pins, so the wrapper feeds every input
-   from a shift register and captures every output into one. Nothing is constant and every
-   output is observable, so no logic is optimised away; the wrapper adds one flip-flop per port
-   bit (and a LUT per output bit) and is reported on its own row;
+   from a shift register and XORs the outputs, three to a link, into a second one. Nothing is
+   constant and every output is observable, so no logic is optimised away; the wrapper adds a
+   flip-flop per input bit and a LUT4 and a flip-flop per three output bits, and is reported on
+   its own row;
 3. Yosys ``synth_ecp5 -noflatten``: the hierarchy is kept, so ``stat`` counts each unit;
 4. the longest register-to-register paths estimated from Yosys's netlist
    (:mod:`dypipe.path_estimate`): nextpnr names its critical path only once the design routes;
 5. nextpnr-ecp5 with the clock on a clock-capable pin (:data:`CLOCK_PINS`) and the wrapper's
-   four other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way,
+   three other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way,
    ``--placer static`` (it left the whole design far less congested than HeAP), ``--router
    router2`` (router1 stalled on the dispatcher alone, 70k of 85k arcs unrouted), and ``--seed
    3``, with which the whole ``small`` design routed (:data:`PNR_DEFAULTS`).
@@ -47,7 +48,8 @@ from .rtl.sequencer import ModuleSequencer
 from .rtl.task import TaskRegister
 from .tools import ensure_tools
 
-__all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "verilog_ports",
+__all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "output_chain",
+           "OUTPUTS_PER_LINK", "verilog_ports",
            "parse_stat", "parse_nextpnr", "summarize", "run", "format_report", "format_pnr",
            "format_paths",
            "check_options", "StageError", "TOOLS", "FPGA_VENV", "run_yosys", "unit_label",
@@ -159,15 +161,34 @@ def verilog_ports(text, module):
     return ports
 
 
+#: Output bits of the design XORed into each link of :class:`IoWrapper`'s output chain: with
+#: the next link, four inputs, one LUT4.
+OUTPUTS_PER_LINK = 3
+
+
+def output_chain(m, bits):
+    """The wrapper's output chain in ``m``: link ``i`` takes the XOR of link ``i + 1`` and bits
+    ``[i * OUTPUTS_PER_LINK, (i + 1) * OUTPUTS_PER_LINK)`` of ``bits`` at each clock edge; link
+    0 is the end."""
+    k = OUTPUTS_PER_LINK
+    links = max(1, -(-len(bits) // k))
+    chain = Signal(links, name="chain_out", reset_less=True)
+    m.d.sync += [chain[i].eq(bits[i * k:(i + 1) * k].xor() ^ (chain[i + 1] if i + 1 < links else 0))
+                 for i in range(links)]
+    return chain
+
+
 class IoWrapper(wiring.Component):
     """Puts ``module`` (a Verilog module with ports ``ports``, from :func:`verilog_ports`) on
-    five pins: ``clk``, ``rst`` and these three.
+    four pins: ``clk``, ``rst`` and these two.
 
     Members
     -------
     si : In(1)     shifted into a register chain that drives every input of the module
-    load : In(1)   captures every output of the module into a second chain (else it shifts)
-    so : Out(1)    the end of the capture chain
+    so : Out(1)    the end of a second chain, which takes the module's outputs in: each of its
+                   flip-flops is the XOR of the next one and three output bits
+                   (:data:`OUTPUTS_PER_LINK`), so every output reaches ``so`` and none can be
+                   optimised away, one LUT4 for three outputs, and no net reaches every link
 
     The module's reset comes from the pin ``rst`` through a ``DCCA`` (an ECP5 clock buffer), so
     nextpnr routes it on a global network, as it routes the clock: a board's top would do the
@@ -175,7 +196,6 @@ class IoWrapper(wiring.Component):
     most overused net when routing. The two chains are data and take no reset.
     """
     si: In(1)
-    load: In(1)
     so: Out(1)
 
     def __init__(self, module, ports):
@@ -203,12 +223,7 @@ class IoWrapper(wiring.Component):
             at += width
         results = [Signal(width, name=f"dut_{name}") for name, width in outs]
         ports.update({f"o_{name}": sig for (name, _), sig in zip(outs, results)})
-        chain_out = Signal(max(1, sum(w for _, w in outs)), reset_less=True)
-        with m.If(self.load):
-            m.d.sync += chain_out.eq(Cat(*results))
-        with m.Else():
-            m.d.sync += chain_out.eq(chain_out[1:])
-        m.d.comb += self.so.eq(chain_out[0])
+        m.d.comb += self.so.eq(output_chain(m, Cat(*results))[0])
         m.submodules.dut = Instance(self._module, **ports)
         return m
 

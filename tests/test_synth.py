@@ -9,8 +9,10 @@ import re
 import warnings
 
 import pytest
+from amaranth import Module, Signal
 from amaranth.back import verilog
 from amaranth.hdl import UnusedElaboratable
+from amaranth.sim import Simulator
 
 from dypipe import synth
 from dypipe.cli import main
@@ -119,17 +121,53 @@ def test_verilog_ports_of_an_amaranth_module():
         synth.verilog_ports(text, "dypipe_y")
 
 
+def test_every_output_bit_reaches_the_end_of_the_output_chain():
+    """The chain's end is the XOR of each link's bits, one link per cycle: held outputs give
+    ``so`` the XOR of links 0 .. t at cycle t, so flipping any one output bit flips ``so``
+    from its link's cycle on."""
+    width = 17                  # six links, the last with two bits
+    links = -(-width // synth.OUTPUTS_PER_LINK)
+
+    def trace(value):
+        m = Module()
+        bits = Signal(width)
+        chain = synth.output_chain(m, bits)
+        seen = []
+
+        async def bench(ctx):
+            ctx.set(bits, value)
+            for _ in range(links + 2):
+                await ctx.tick()
+                seen.append(ctx.get(chain[0]))
+        sim = Simulator(m)
+        sim.add_clock(1e-6)
+        sim.add_testbench(bench)
+        sim.run()
+        return seen
+
+    base = 0b1011_0010_1110_0101_1
+    reference = trace(base)
+    for bit in range(width):
+        flipped = trace(base ^ (1 << bit))
+        link = bit // synth.OUTPUTS_PER_LINK
+        # The chain starts at zero: at the t-th edge (t from 0) link 0 holds the XOR of links
+        # 0 .. t of the bits, so the flip shows from edge ``link`` on.
+        assert [a ^ b for a, b in zip(reference, flipped)] == \
+            [int(t >= link) for t in range(links + 2)], bit
+
+
 def test_wrapper_drives_every_input_and_captures_every_output():
     ports = [("clk", "input", 1), ("rst", "input", 1), ("a", "input", 8), ("go", "input", 1),
              ("b", "output", 16), ("done", "output", 1)]
     text = verilog.convert(synth.IoWrapper("dypipe_x", ports), name="dypipe_synth",
                            emit_src=False)
     header = text.split("module dypipe_synth(", 1)[1].split(");", 1)[0]
-    assert sorted(p.strip() for p in header.split(",")) == ["clk", "load", "rst", "si", "so"]
+    assert sorted(p.strip() for p in header.split(",")) == ["clk", "rst", "si", "so"]
     instance = re.search(r"^  dypipe_x \w+ \((.*?)\);", text, re.M | re.S).group(1)
     assert set(re.findall(r"\.(\w+)\(", instance)) == {"clk", "rst", "a", "go", "b", "done"}
-    # 9 input bits in one chain, 17 output bits in the other.
-    assert re.search(r"reg \[8:0\] chain_in", text) and re.search(r"reg \[16:0\] chain_out",
+    # 9 input bits in one chain; the 17 output bits XORed three to a link of the other.
+    assert synth.OUTPUTS_PER_LINK == 3
+    assert re.search(r"reg \[8:0\] chain_in", text) and re.search(r"reg \[5:0\] chain_out",
                                                                   text)
     # The reset reaches the module through a global buffer; the chains take none.
     buffer = re.search(r"^  DCCA \w+ \((.*?)\);", text, re.M | re.S).group(1)
@@ -260,7 +298,6 @@ def test_the_report_lists_the_estimated_paths_of_a_record():
 
 def test_the_context_buffer_tells_yosys_a_read_never_meets_a_write():
     """The attribute reaches the Verilog on the memory itself, where Yosys looks for it."""
-    from amaranth.back import verilog
     from dypipe.rtl.context_buffer import ContextBuffer
     text = verilog.convert(ContextBuffer(PRESETS["small"], 3), name="cb")
     declaration = re.search(r"((?:\(\*[^*]*\*\)\s*)+)reg\s*\[\d+:0\]\s*mem\s*\[", text)
