@@ -34,9 +34,9 @@ verilog: $(STAMP)
 # Yosys and nextpnr for an ECP5-85k (installed into .venv-fpga on first use; docs/fpga.md):
 # per-unit LUTs, flip-flops, block RAMs, multipliers, fmax. The whole `small` design takes
 # 5 to 13 minutes in Yosys, twice (the hierarchy kept for the report, then flattened for
-# nextpnr); nextpnr routed f466955's netlist in 23 to 42 minutes, but the
-# netlists since stall in its router (docs/fpga.md), so each stage stops after SYNTH_MINUTES
-# and the report gives the placement's estimate instead. `dypipe synth --module NAME`
+# nextpnr); nextpnr routed a7f7336's flattened netlist in 14 minutes (docs/fpga.md), but a
+# design change can make its router stall, so each stage stops after SYNTH_MINUTES and the
+# report gives the placement's estimate instead. `dypipe synth --module NAME`
 # synthesizes one unit. `paper` fits no ECP5: CONFIG=paper gives Yosys's generic word-level
 # cell counts instead (`--generic`, about 4 minutes).
 SYNTH_MINUTES ?= 120
