@@ -78,8 +78,8 @@ MUTANTS = {
                   "if (lane_en) mem[lane_addr][lane_sel * LANE +: LANE] <= lane_data;\n"
                   "        if (row_en) mem[row_addr] <= row_data;"),
     # The sign of each row's last product flipped.
-    "mac-sign": (MacArray, "dypipe_mac_array.v", "t[c] = $signed(w[",
-                 "t[c] = (c == C - 1 ? -1 : 1) * $signed(w["),
+    "mac-sign": (MacArray, "dypipe_mac_array.v", "p[r*C + c] <= $signed(w[",
+                 "p[r*C + c] <= (c == C - 1 ? -1 : 1) * $signed(w["),
 }
 
 #: Components whose multipliers are cut to free values (``cutpoint``) once ``opt_merge`` made
