@@ -48,13 +48,13 @@ def cmd_verilog(args):
 def cmd_synth(args):
     from . import synth
     synth.check_options(args.module, args.device, args.package, args.out, args.nextpnr_arg,
-                        pnr=not (args.no_pnr or args.generic))
+                        pnr=not (args.no_pnr or args.generic), pnr_jobs=args.pnr_jobs)
     config = _config(args)
     if args.generic:
         return _synth_generic(args, config)
     record = synth.run(config, unit=args.module, device=args.device, package=args.package,
                        out=args.out, pnr=not args.no_pnr, timeout_minutes=args.timeout_minutes,
-                       nextpnr_args=args.nextpnr_arg, log=_log)
+                       nextpnr_args=args.nextpnr_arg, pnr_jobs=args.pnr_jobs, log=_log)
     what = f"the {args.module} of {config.name}" if args.module else config.name
     print(f"{what} on {record['device']} ({args.package}), yosys synth_ecp5 with the hierarchy "
           f"kept, in {record['workdir']}")
@@ -323,7 +323,10 @@ def build_parser():
     p.add_argument("--nextpnr-arg", action="append", default=[], metavar="ARG",
                    help="pass ARG to nextpnr-ecp5 after the flow's options (repeatable; write "
                    "an option's value after '=', e.g. --nextpnr-arg=--seed=2; --placer, "
-                   "--router or --seed replaces the flow's static placer, router2 or seed 3)")
+                   "--router replaces the flow's static placer or router2, --seed its seeds)")
+    p.add_argument("--pnr-jobs", type=_integer(1, "a positive number of attempts"), metavar="N",
+                   help="place and route attempts (one per seed) at a time (default: one a "
+                   "core); the first that routes is kept")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("run", help="run a workload on the RTL (Verilator) and check it",

