@@ -38,8 +38,8 @@ verilog: $(STAMP)
 # whether a placement routes depends on its seed: the flow tries seeds 5, 7 and 3, one a
 # core at a time, stops an attempt whose router stalls, keeps the first that routes, and
 # stops a stage after SYNTH_MINUTES (the report then gives the placement's estimate).
-# `dypipe synth --module NAME` synthesizes one unit. `paper` fits no ECP5: CONFIG=paper gives Yosys's generic word-level
-# cell counts instead (`--generic`, about 4 minutes).
+# `dypipe synth --module NAME` synthesizes one unit. `paper` fits no ECP5: CONFIG=paper
+# gives Yosys's generic word-level cell counts instead (`--generic`, about 4 minutes).
 SYNTH_MINUTES ?= 120
 synth: $(STAMP)
 	$(DYPIPE) synth --config $(CONFIG) $(if $(filter paper,$(CONFIG)),--generic) \
