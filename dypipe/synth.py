@@ -470,7 +470,7 @@ def format_pnr(record):
         elif a["routed"]:
             how = f"routed, fmax {a['fmax_mhz']:.1f} MHz"
         else:
-            how = "not routed" + (f", {a['stopped']}" if a.get("stopped") else "")
+            how = "not routed" + (f", stopped: {a['stopped']}" if a.get("stopped") else "")
             if a.get("fmax_mhz"):
                 how += f" (estimated after placement: {a['fmax_mhz']:.1f} MHz)"
         took = f" after {_clock(a['seconds'])}" if a.get("seconds") is not None else ""
@@ -738,7 +738,8 @@ def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed
         stopped = None
     except StageError as exc:
         log(str(exc))
-        code, seconds, stopped = None, time.monotonic() - started, str(exc)
+        code, seconds = None, time.monotonic() - started
+        stopped = watch.stop() or str(exc)      # the watch's reason, or the timeout's message
     text = log_path.read_text() if log_path.exists() else ""
     result = parse_nextpnr(text, json.loads(report.read_text())
                            if report.exists() and not stopped else None)

@@ -334,6 +334,11 @@ def test_seeds_are_tried_until_one_routes(tmp_path, jobs, routes, kept, how):
               "target_mhz": 75, "pnr_attempts": attempts}
     lines = synth.format_pnr(record).splitlines()
     assert [line.split(":")[0] for line in lines[:3]] == [f"nextpnr seed {s}" for s in (5, 7, 3)]
+    for a, line in zip(attempts, lines):
+        if a.get("stopped"):          # the watch's reason, once, and the time, once
+            assert a["stopped"].startswith(("router2", "another seed")), a
+            assert f"not routed, stopped: {a['stopped']}" in line
+            assert len(re.findall(r"after \d+:\d\d", line)) == 1, line
 
 
 
