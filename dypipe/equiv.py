@@ -78,8 +78,8 @@ MUTANTS = {
                   "if (lane_en) mem[lane_addr][lane_sel * LANE +: LANE] <= lane_data;\n"
                   "        if (row_en) mem[row_addr] <= row_data;"),
     # The sign of each row's last product flipped.
-    "mac-sign": (MacArray, "dypipe_mac_array.v", "t[c] = $signed(w[",
-                 "t[c] = (c == C - 1 ? -1 : 1) * $signed(w["),
+    "mac-sign": (MacArray, "dypipe_mac_array.v", "p[r*C + c] <= $signed(w[",
+                 "p[r*C + c] <= (c == C - 1 ? -1 : 1) * $signed(w["),
 }
 
 #: Components whose multipliers are cut to free values (``cutpoint``) once ``opt_merge`` made
@@ -107,6 +107,11 @@ MAX_ROWS = 4
 #: induction step (UNKNOWN). 3 made the base case of the lane fold's products of products
 #: run for over 5 minutes.
 DEPTH = 2
+#: Components proven to a greater depth: the MAC array's products are a stage of registers
+#: inside it (not exposed: the two sides' product registers take the same shared, cut
+#: products, so ``opt_merge`` makes them one), so its first result comes two edges after
+#: its inputs, and a twin that computes a wrong product fails only at step 2.
+DEPTHS = {MacArray: 3}
 #: Seconds a check may take (status TIMEOUT after that).
 TIMEOUT = 1800
 
@@ -327,7 +332,7 @@ def _lane_cmds(port, width, k):
             f"connect -set {lane} {port}[{(k + 1) * width - 1}:{k * width}]", "splitcells"]
 
 
-def _sby_text(files, gold, gate, timeout, cut):
+def _sby_text(files, gold, gate, timeout, cut, depth=DEPTH):
     """``equiv.sby``: ``gold`` and ``gate`` are :func:`_side_script` texts, ``files`` what they
     read."""
     script = "\n".join([
@@ -340,7 +345,7 @@ def _sby_text(files, gold, gate, timeout, cut):
         *(["cutpoint t:$mul"] if cut else []),
     ])
     listed = "\n".join(files)
-    return (f"[options]\nmode prove\ndepth {DEPTH}\nmulticlock off\ntimeout {timeout}\n\n"
+    return (f"[options]\nmode prove\ndepth {depth}\nmulticlock off\ntimeout {timeout}\n\n"
             f"[engines]\n{ENGINE}\n\n[script]\n{script}\n\n[files]\n{listed}\n")
 
 
@@ -380,7 +385,8 @@ def _write(directory, twin, max_rows, mutant, timeout):
     if twin.cls not in BY_LANE:
         text = _sby_text(["gold.il", "gate.il", twin_file] + ([view] if view else []),
                          _side_script("gold", ["gold.il"], expose[0], view=view),
-                         _side_script("gate", ["gate.il", twin_file], expose[1]), timeout, cut)
+                         _side_script("gate", ["gate.il", twin_file], expose[1]), timeout, cut,
+                         DEPTHS.get(twin.cls, DEPTH))
         (directory / "equiv.sby").write_text(text)
         return ["equiv"], covered
     # Each lane's task reads the two sides prepared once (prep.ys, run by prove()).

@@ -40,12 +40,16 @@ def tree_sum(values):
 
 
 class MacArray(wiring.Component):
-    """R dot products of C signed 16-bit pairs, registered: on a cycle with ``en``, ``sums[r]``
-    becomes ``sum_c w[r*C + c] * x[c]``.
+    """R dot products of C signed 16-bit pairs in two registered stages, as DianNao's NFU-1
+    and NFU-2: on a cycle with ``en`` the R x C products ``w[r*C + c] * x[c]`` enter their
+    registers, and on the next cycle ``sums[r]`` becomes their adder tree's sum over c. So
+    ``sums`` holds the dot products of the operands given two edges before, and the
+    multipliers' cycle and the adder trees' are separate (on an FPGA the multipliers are DSP
+    blocks in a few rows of the die, far from both the operands and the adders).
 
     ``backend="verilog"`` instantiates ``rtl/verilog/dypipe_mac_array.v``, which computes
-    nothing while ``en`` is low (Verilator then skips the array when it idles);
-    ``"amaranth"`` builds the same array from adder trees for Amaranth's simulator.
+    nothing while it idles (Verilator then skips the array); ``"amaranth"`` builds the same
+    array for Amaranth's simulator and for synthesis.
     """
 
     def __init__(self, rows, cols, *, backend="amaranth"):
@@ -70,11 +74,16 @@ class MacArray(wiring.Component):
                 i_clk=ClockSignal(), i_en=self.en, i_x=self.x, i_w=self.w, o_sums=self.sums)
             return m
         x = [self.x.word_select(c, ELEM_BITS).as_signed() for c in range(C)]
+        products = [[Signal(signed(2 * ELEM_BITS), name=f"p{r}_{c}") for c in range(C)]
+                    for r in range(R)]
+        summing = Signal()                  # the products of the last cycle with en
+        m.d.sync += summing.eq(self.en)
         with m.If(self.en):
-            for r in range(R):
-                total = tree_sum(self.w.word_select(r * C + c, ELEM_BITS).as_signed() * x[c]
-                                 for c in range(C))
-                m.d.sync += self.sums.word_select(r, self.sum_bits).eq(total)
+            m.d.sync += [products[r][c].eq(self.w.word_select(r * C + c, ELEM_BITS).as_signed()
+                                           * x[c]) for r in range(R) for c in range(C)]
+        with m.If(summing):
+            m.d.sync += [self.sums.word_select(r, self.sum_bits).eq(tree_sum(products[r]))
+                         for r in range(R)]
         return m
 
 
@@ -222,19 +231,25 @@ class ConvEngine(wiring.Component):
                 ops_x.eq(self.nbin_r.data.bit_select(s1_lane * ELEM_BITS, C * ELEM_BITS)),
                 ops_w.eq(self.sb_r.data), ops_bias.eq(Mux(flags.bias, self.nbout_r.data, 0))]
 
-        # -- stage 2: R dot products of C --------------------------------------------------
+        # -- stages 2 and 3: R x C products, then R adder trees (MacArray) ------------------
         m.submodules.array = array = MacArray(R, C, backend=self._backend)
         m.d.comb += [array.en.eq(ops["valid"]), array.x.eq(ops_x), array.w.eq(ops_w)]
+        m.d.comb += self.mac_cycles.eq(ops["valid"])
+        mul = {n: Signal(name=f"mul_{n}") for n in ("valid", "first", "last", "final")}
+        mul_row = Signal.like(s1_row)
+        mul_bias = Signal(R * ELEM_BITS)
+        m.d.sync += [mul[n].eq(ops[n]) for n in mul] + [mul_row.eq(ops_row)]
+        with m.If(ops["valid"]):
+            m.d.sync += mul_bias.eq(ops_bias)
 
-        # -- stage 3: accumulate -------------------------------------------------------------
-        s2 = {n: Signal(name=f"s2_{n}") for n in ("valid", "first", "last", "final")}
+        # -- stage 4: accumulate -------------------------------------------------------------
+        s2 = {n: Signal(name=f"s2_{n}") for n in mul}
         s2_row = Signal.like(s1_row)
         s2_sum = [array.sums.word_select(r, array.sum_bits).as_signed() for r in range(R)]
         s2_bias = Signal(R * ELEM_BITS)
-        m.d.sync += [s2[n].eq(ops[n]) for n in s2] + [s2_row.eq(ops_row)]
-        with m.If(ops["valid"]):
-            m.d.sync += s2_bias.eq(ops_bias)
-        m.d.comb += self.mac_cycles.eq(ops["valid"])
+        m.d.sync += [s2[n].eq(mul[n]) for n in s2] + [s2_row.eq(mul_row)]
+        with m.If(mul["valid"]):
+            m.d.sync += s2_bias.eq(mul_bias)
 
         acc = [Signal(signed(cfg.acc_bits), name=f"acc{r}") for r in range(R)]
         s3 = {n: Signal(name=f"s3_{n}") for n in ("valid", "final")}
@@ -247,7 +262,7 @@ class ConvEngine(wiring.Component):
         m.d.sync += [s3["valid"].eq(s2["valid"] & s2["last"]),
                      s3["final"].eq(s2["valid"] & s2["final"]), s3_row.eq(s2_row)]
 
-        # -- stage 4: round, saturate, activate ----------------------------------------------
+        # -- stage 5: round, saturate, activate ----------------------------------------------
         s4 = {n: Signal(name=f"s4_{n}") for n in ("valid", "final")}
         s4_row = Signal.like(s1_row)
         s4_data = Signal(R * ELEM_BITS)
@@ -259,7 +274,7 @@ class ConvEngine(wiring.Component):
                      finish.wshift.eq(flags.wshift), finish.inp.eq(Cat(acc)),
                      s4_data.eq(finish.out)]
 
-        # -- stage 5: write back -------------------------------------------------------------
+        # -- stage 6: write back -------------------------------------------------------------
         m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),
                      self.nbout_w.en.eq(s4["valid"] & ~flags.acc_out)]
 

@@ -133,9 +133,9 @@ def test_mvm_matches_golden(n_out, n_in, act, bias):
 
     _run(testbench)
     assert seen["status"][0] == "done"
-    # One row pair a cycle, then the pipeline drains: docs/architecture.md's rows + 6 cycles
+    # One row pair a cycle, then the pipeline drains: docs/architecture.md's rows + 7 cycles
     # and the check cycle, counted from the cycle after the handshake to the one before done.
-    assert seen["status"][1] == nb * kc + 5, (seen["status"], nb * kc)
+    assert seen["status"][1] == nb * kc + 6, (seen["status"], nb * kc)
     got = seen["y"][:n_out]
     for i, (g_, e_) in enumerate(zip(got, expected)):
         assert g_ == e_, f"y[{i}] = {g_}, expected {e_}"
