@@ -103,7 +103,7 @@ def run_generic(config, *, unit=None, out=None, timeout_minutes=None, log=print)
     bindir = ensure_tools(FPGA_VENV, TOOLS, log)
     top = f"dypipe_{unit}" if unit else TOPLEVEL
     log(f"generating RTLIL for the {unit or 'accelerator'} of {config.name} ...")
-    design = build_unit(unit, config) if unit else Top(config, backend="amaranth")
+    design = build_unit(unit, config, "amaranth") if unit else Top(config, backend="amaranth")
     (workdir / f"{top}.il").write_text(rtlil.convert(design, name=top, emit_src=False))
     stages = {"rtlil": time.monotonic() - started}
     stages["synth"] = run_yosys(_script(top), "generic.ys", workdir, bindir,

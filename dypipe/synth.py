@@ -24,9 +24,9 @@ there with relative paths):
    the whole design far less congested than HeAP), ``--router router2`` (router1 stalled on
    the dispatcher alone, 70k of 85k arcs unrouted; :data:`PNR_DEFAULTS`), and each of the
    seeds :data:`PNR_SEEDS` in turn, one attempt a core at a time, until one routes: whether a
-   placement routes depends on its seed (seed 5 routed a7f7336's flattened netlist, seed 3
-   stalled; seed 3 had routed f466955's with the hierarchy kept). :class:`RouterWatch` stops
-   an attempt whose router stalls.
+   placement routes depends on its seed (seed 3 routed the netlist of the products in the
+   multiplier blocks, seeds 5 and 7 stalled; seed 5 had routed a7f7336's, where seed 3
+   stalled). :class:`RouterWatch` stops an attempt whose router stalls.
 """
 
 import concurrent.futures
@@ -127,19 +127,25 @@ UNITS = {
 }
 
 
-def build_unit(name, config):
-    """Unit ``name``'s component, built as :class:`dypipe.rtl.top.Top` builds it."""
+#: The design's description for the ECP5 (:mod:`dypipe.rtl.backends`): Amaranth's, with the
+#: MAC array's products in the multiplier blocks' own registers.
+BACKEND = "ecp5"
+
+
+def build_unit(name, config, backend=BACKEND):
+    """Unit ``name``'s component, built as :class:`dypipe.rtl.top.Top` builds it with
+    ``backend``."""
     from .rtl.top import MEM_CLIENTS
     from .sw.isa import MODULE_UNITS
     builders = {
-        "gbuf": lambda: GlobalBuffer(config, backend="amaranth"),
+        "gbuf": lambda: GlobalBuffer(config, backend=backend),
         "cb": lambda: ContextBuffer(config, len(MODULE_UNITS)),
         "dispatcher": lambda: Dispatcher(config),
         "task_reg": lambda: TaskRegister(config),
         "ctrl": lambda: ControlUnit(config),
         **{f"seq_{unit.name.lower()}": (lambda unit=unit: ModuleSequencer(config, unit))
            for unit in MODULE_UNITS},
-        "pfu": lambda: PFU(config, backend="amaranth"),
+        "pfu": lambda: PFU(config, backend=backend),
         "load": lambda: LoadDMA(config),
         "store": lambda: StoreDMA(config),
         "arbiter": lambda: MemArbiter(config, len(MEM_CLIENTS)),
@@ -246,7 +252,7 @@ def _write_design(config, unit, workdir, log):
     from amaranth.back import verilog
     if unit is None:
         from .tb.runner import generate_verilog, TOPLEVEL
-        generate_verilog(config, workdir / f"{TOPLEVEL}.v", backend="amaranth", log=log)
+        generate_verilog(config, workdir / f"{TOPLEVEL}.v", backend=BACKEND, log=log)
         name = TOPLEVEL
         text = (workdir / f"{name}.v").read_text()
     else:
@@ -663,9 +669,10 @@ OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--sdf", "--freq", "--writ
 PNR_DEFAULTS = {"--placer": "static", "--router": "router2"}
 #: nextpnr's seeds, in the order tried. Whether a placement of the whole ``small`` design
 #: routes depends on its seed as much as on the design (docs/fpga.md), so the flow places and
-#: routes with each, one attempt a core at a time, and keeps the first that routes; an
-#: ``--nextpnr-arg=--seed=N`` makes N the only attempt.
-PNR_SEEDS = (5, 7, 3)
+#: routes with each, one attempt a core at a time, and keeps the first that routes (seed 3
+#: first: it routed the design with the products in the multiplier blocks, the others did
+#: not); an ``--nextpnr-arg=--seed=N`` makes N the only attempt.
+PNR_SEEDS = (3, 5, 7)
 #: router2 iterations without fewer overused wires than its best so far, after which an
 #: attempt is taken as stalled and stopped (a routed run of the whole design went down to
 #: zero with at most a few iterations between new bests; a stalled one hovered or rose).

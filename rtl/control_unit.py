@@ -199,18 +199,22 @@ class ControlUnit(wiring.Component):
                                                 attrs={"ram_style": "block", "no_rw_check": 1})
         table_w = table.write_port()
         table_r = table.read_port()
-        # The ranges' starts and operands again, in LUT RAM: the SPAWN's range check starts
-        # from them, a flip-flop's output after the read instead of the block RAM's late one.
-        start_shape = data.ArrayLayout(data.StructLayout({
-            "lo": Range["desc"].shape["lo"].shape, "operand": Operand}), FOOTPRINT_RANGES)
+        # The ranges' starts and operands and the context's length again, in LUT RAM: the
+        # SPAWN's range check and the spawn engine's last row start from them, a flip-flop's
+        # output after the read instead of the block RAM's late one.
+        start_shape = data.StructLayout({
+            "ranges": data.ArrayLayout(data.StructLayout({
+                "lo": Range["desc"].shape["lo"].shape, "operand": Operand}), FOOTPRINT_RANGES),
+            "words": TemplateRecord(cfg)["words"].shape})
         m.submodules.template_starts = starts = Memory(
             shape=start_shape, depth=n_tpl, init=[],
             attrs={"ram_style": "distributed", "no_rw_check": 1})
         starts_w, starts_r = starts.write_port(), starts.read_port()
-        m.d.comb += [starts_w.addr.eq(table_w.addr), starts_w.en.eq(table_w.en)]
+        m.d.comb += [starts_w.addr.eq(table_w.addr), starts_w.en.eq(table_w.en),
+                     starts_w.data.words.eq(table_w.data.words)]
         for i in range(FOOTPRINT_RANGES):
-            m.d.comb += [starts_w.data[i].lo.eq(table_w.data.ranges[i].desc.lo),
-                         starts_w.data[i].operand.eq(table_w.data.ranges[i].desc.operand)]
+            m.d.comb += [starts_w.data.ranges[i].lo.eq(table_w.data.ranges[i].desc.lo),
+                         starts_w.data.ranges[i].operand.eq(table_w.data.ranges[i].desc.operand)]
         rows = words // CB_LANES                # rows of a slot, of a template's context
         lb = (CB_LANES - 1).bit_length()
         m.submodules.template_ctx = tctx = Memory(shape=unsigned(CB_LANES * WORD_BITS),
@@ -262,15 +266,15 @@ class ControlUnit(wiring.Component):
             word = tctx_r.data.word_select(j, WORD_BITS)
             m.d.comb += [
                 sp_data.word_select(j, WORD_BITS).eq(word + operand[ops_of_row[sp_row][j]]),
-                sp_mask[j].eq((sp_row << lb) + j < tpl.words)]
-        m.d.comb += sp_last.eq(((sp_row + 1) << lb) >= tpl.words)
+                sp_mask[j].eq((sp_row << lb) + j < starts_r.data.words)]
+        m.d.comb += sp_last.eq(((sp_row + 1) << lb) >= starts_r.data.words)
         m.d.comb += engine_free.eq(~sp_busy | (~ring_full & sp_last & self.task.ready))
         sp_ranges = Signal(data.ArrayLayout(Range, FOOTPRINT_RANGES))
         sp_bad = Signal()
         sp_bad_lo = Signal(WORD_BITS)
         lo_bits = len(sp_ranges[0].desc.lo)
         for i in range(FOOTPRINT_RANGES):
-            t_rng, t_start, rng = tpl.ranges[i], starts_r.data[i], sp_ranges[i]
+            t_rng, t_start, rng = tpl.ranges[i], starts_r.data.ranges[i], sp_ranges[i]
             lo = Signal(WORD_BITS, name=f"spawn_lo{i}")
             # A template's start is signed (an operand may be the end of what it covers).
             m.d.comb += [lo.eq(t_start.lo.as_signed() + operand[t_start.operand]),

@@ -14,20 +14,21 @@ instead of writing back, and the next one with ``acc_in`` starts from them: one 
 split over several instructions, exact.
 """
 
-from amaranth import Module, Signal, Cat, Mux, signed
+from amaranth import Module, Signal, Cat, Const, Mux, signed
 from amaranth.hdl import Instance, ClockSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
+from .backends import check_backend
 from .lanes import LaneFinish
 from .sram import ReadPort, RowWritePort
 from .unit_port import (UnitPort, capped_product, check_sum, check_terms, command_fsm,
                         params_too_big, taken_extents, latched)
 from .vector_unit import VectorUnit
 
-__all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
+__all__ = ["PFU", "ConvEngine", "MacArray", "ecp5_product", "tree_sum"]
 
 
 def tree_sum(values):
@@ -49,11 +50,13 @@ class MacArray(wiring.Component):
 
     ``backend="verilog"`` instantiates ``rtl/verilog/dypipe_mac_array.v``, which computes
     nothing while it idles (Verilator then skips the array); ``"amaranth"`` builds the same
-    array for Amaranth's simulator and for synthesis.
+    array for Amaranth's simulator and for synthesis; ``"ecp5"`` takes each product and its
+    register from one ECP5 ``MULT18X18D`` block (:func:`ecp5_product`), so the register costs
+    no flip-flop and no wire of the fabric.
     """
 
     def __init__(self, rows, cols, *, backend="amaranth"):
-        self._rows, self._cols, self._backend = rows, cols, backend
+        self._rows, self._cols, self._backend = rows, cols, check_backend(backend)
         self.sum_bits = 2 * ELEM_BITS + cols.bit_length()
         super().__init__({
             "en": In(1), "x": In(cols * ELEM_BITS), "w": In(rows * cols * ELEM_BITS),
@@ -74,17 +77,49 @@ class MacArray(wiring.Component):
                 i_clk=ClockSignal(), i_en=self.en, i_x=self.x, i_w=self.w, o_sums=self.sums)
             return m
         x = [self.x.word_select(c, ELEM_BITS).as_signed() for c in range(C)]
+        w = [self.w.word_select(i, ELEM_BITS).as_signed() for i in range(R * C)]
         products = [[Signal(signed(2 * ELEM_BITS), name=f"p{r}_{c}") for c in range(C)]
                     for r in range(R)]
         summing = Signal()                  # the products of the last cycle with en
         m.d.sync += summing.eq(self.en)
-        with m.If(self.en):
-            m.d.sync += [products[r][c].eq(self.w.word_select(r * C + c, ELEM_BITS).as_signed()
-                                           * x[c]) for r in range(R) for c in range(C)]
+        if self._backend == "ecp5":
+            for r in range(R):
+                for c in range(C):
+                    ecp5_product(m, f"mul{r}_{c}", w[r * C + c], x[c], products[r][c],
+                                 self.en)
+        else:
+            with m.If(self.en):
+                m.d.sync += [products[r][c].eq(w[r * C + c] * x[c])
+                             for r in range(R) for c in range(C)]
         with m.If(summing):
             m.d.sync += [self.sums.word_select(r, self.sum_bits).eq(tree_sum(products[r]))
                          for r in range(R)]
         return m
+
+
+def ecp5_product(m, name, a, b, product, en):
+    """In ``m``, an ECP5 ``MULT18X18D`` block called ``name`` whose output register takes
+    ``a * b`` (signed, at most 18 bits each) at each clock edge with ``en``; ``product`` (at
+    most 36 bits) is that register. The pins are Yosys's own mapping of a signed multiplier
+    (``share/lattice/dsp_map_18x18.v``: operands sign-extended to 18 bits, ``SIGNEDA`` /
+    ``SIGNEDB`` high, C, ``SOURCEA`` / ``SOURCEB`` low), with the output register on ``CLK0``,
+    ``CE0`` and ``RST0`` (never reset: the products are read only on the cycle after ``en``).
+    nextpnr times such a block as a register (its timing ``MULT18X18D_REGS_OUTPUT``)."""
+    if max(len(a), len(b)) > 18 or len(product) > 36:
+        raise ValueError(f"an 18 x 18 multiplier takes {len(a)} x {len(b)} bits into "
+                         f"{len(product)}")
+    pins = {}
+    for pin, value in (("A", a), ("B", b)):
+        wide = Cat(value, value[-1].replicate(18 - len(value)))
+        pins |= {f"i_{pin}{i}": wide[i] for i in range(18)}
+    pins |= {f"i_C{i}": Const(0, 1) for i in range(18)}
+    full = Signal(36, name=f"{name}_p")
+    pins |= {f"o_P{i}": full[i] for i in range(36)}
+    m.submodules[name] = Instance(
+        "MULT18X18D", p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
+        i_SIGNEDA=Const(1, 1), i_SIGNEDB=Const(1, 1), i_SOURCEA=Const(0, 1),
+        i_SOURCEB=Const(0, 1), i_CLK0=ClockSignal(), i_CE0=en, i_RST0=Const(0, 1), **pins)
+    m.d.comb += product.eq(full[:len(product)])
 
 
 def _rows_bits(rows):
@@ -274,12 +309,21 @@ class ConvEngine(wiring.Component):
                      finish.wshift.eq(flags.wshift), finish.inp.eq(Cat(acc)),
                      s4_data.eq(finish.out)]
 
-        # -- stage 6: write back -------------------------------------------------------------
-        m.d.comb += [self.nbout_w.addr.eq(s4_row), self.nbout_w.data.eq(s4_data),
-                     self.nbout_w.en.eq(s4["valid"] & ~flags.acc_out)]
+        # -- stage 6: the results' register (the activation's table and multiplier are behind
+        # the lanes' register, and NBout's block RAMs across the die: docs/fpga.md) ---------
+        s5 = {n: Signal(name=f"s5_{n}") for n in s4}
+        s5_row = Signal.like(s1_row)
+        s5_data = Signal.like(s4_data)
+        m.d.sync += [s5[n].eq(s4[n]) for n in s4] + [s5_row.eq(s4_row)]
+        with m.If(s4["valid"]):
+            m.d.sync += s5_data.eq(s4_data)
+
+        # -- stage 7: write back -------------------------------------------------------------
+        m.d.comb += [self.nbout_w.addr.eq(s5_row), self.nbout_w.data.eq(s5_data),
+                     self.nbout_w.en.eq(s5["valid"] & ~flags.acc_out)]
 
         command_fsm(m, self.cmd, self.busy, err_code, err_addr, run=issuing,
-                    finished=s4["final"], start=[
+                    finished=s5["final"], start=[
                         kk.eq(0), h.eq(0), blk.eq(0), x.eq(0), y.eq(0), w_ptr.eq(p["weights"]),
                         line.eq(p["src"]), pix.eq(p["src"]), row.eq(p["src"]),
                         out_line.eq(p["dst"]), out_pix.eq(p["dst"])])

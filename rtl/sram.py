@@ -6,13 +6,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["SRAM", "LaneWritePort", "RowWritePort", "ReadPort", "BACKENDS"]
+from .backends import check_backend
 
-#: ``"amaranth"`` builds the bank from :class:`amaranth.lib.memory.Memory` (for Amaranth's own
-#: simulator and for synthesis); ``"verilog"`` instantiates ``rtl/verilog/dypipe_sram.v``, which
-#: has no zero-fill initial block and so keeps large banks cheap to generate and to build with
-#: Verilator.
-BACKENDS = ("amaranth", "verilog")
+__all__ = ["SRAM", "LaneWritePort", "RowWritePort", "ReadPort"]
 
 #: Widest row one Verilog bank instance holds (Amaranth caps an instance's outputs at 65535
 #: bits, and there are two read ports).
@@ -66,9 +62,8 @@ class SRAM(wiring.Component):
         if width % lanes or lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two dividing width {width}, "
                              f"not {lanes}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
-        self._width, self._depth, self._lanes, self._backend = width, depth, lanes, backend
+        self._width, self._depth, self._lanes = width, depth, lanes
+        self._backend = check_backend(backend)
         self._row_write = bool(row_write)
         self._addr_bits = max(1, (depth - 1).bit_length())
         self._lane_bits = (lanes - 1).bit_length()

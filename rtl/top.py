@@ -3,9 +3,10 @@
 Control and status are plain ports and the memory is outside, behind one memory port
 (:func:`~dypipe.rtl.mem_port.DramPort`): see :class:`Top`. Nothing in it is for simulation
 only. ``backend`` picks the SRAM banks, the MAC array and the lane arithmetic: their Amaranth
-descriptions (``"amaranth"``: the Verilog for synthesis, and Amaranth's simulator) or plain
+descriptions (``"amaranth"``: the Verilog for synthesis, and Amaranth's simulator), plain
 Verilog twins that Verilator simulates faster (``"verilog"``, used by the simulation harness,
-:mod:`dypipe.tb.harness`)."""
+:mod:`dypipe.tb.harness`), or the Amaranth descriptions with the ECP5's multiplier blocks
+(``"ecp5"``, for ``dypipe synth``): :mod:`dypipe.rtl.backends`."""
 
 from amaranth import Module, Signal, Value, Mux, Cat, unsigned
 from amaranth.lib import data, wiring
@@ -14,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
 from ..sw.isa import Err, Unit, MODULE_UNITS
+from .backends import check_backend
 from .context_buffer import ContextBuffer
 from .control_unit import ControlUnit
 from .dispatcher import Dispatcher
@@ -49,9 +51,7 @@ class Top(wiring.Component):
     """
 
     def __init__(self, config, *, backend="amaranth"):
-        if backend not in ("amaranth", "verilog"):
-            raise ValueError(f"backend must be 'amaranth' or 'verilog', not {backend!r}")
-        self._config, self._backend = config, backend
+        self._config, self._backend = config, check_backend(backend)
         self._tag_bits = mem_tag_bits()
         members = {
             "start": In(1), "prog_len": In(PC_BITS + 1),

@@ -142,16 +142,25 @@ class VectorUnit(wiring.Component):
         m.d.sync += [s1["valid"].eq(issuing), s1["first"].eq(first), s1["last"].eq(last),
                      s1["final"].eq(final), s1_row.eq(out_pix + c)]
 
-        # -- stage 2: fold the row into the lane accumulators --------------------------------
+        # -- stage 2: the row's register (a block RAM's data comes late in its cycle, and the
+        # fold's multipliers are DSP blocks elsewhere on the die: docs/fpga.md) -------------
+        rd = {n: Signal(name=f"vec_rd_{n}") for n in s1}
+        rd_row = Signal.like(s1_row)
+        rd_data = Signal.like(self.nbin_r.data)
+        m.d.sync += [rd[n].eq(s1[n]) for n in s1] + [rd_row.eq(s1_row)]
+        with m.If(s1["valid"]):
+            m.d.sync += rd_data.eq(self.nbin_r.data)
+
+        # -- stage 3: fold the row into the lane accumulators --------------------------------
         s2 = {n: Signal(name=f"vec_s2_{n}") for n in ("valid", "final")}
         s2_row = Signal.like(s1_row)
-        m.d.sync += [s2["valid"].eq(s1["valid"] & s1["last"]),
-                     s2["final"].eq(s1["valid"] & s1["final"]), s2_row.eq(s1_row)]
+        m.d.sync += [s2["valid"].eq(rd["valid"] & rd["last"]),
+                     s2["final"].eq(rd["valid"] & rd["final"]), s2_row.eq(rd_row)]
         m.submodules.fold = fold = LaneFold(lanes, backend=self._backend)
-        m.d.comb += [fold.en.eq(s1["valid"]), fold.first.eq(s1["first"]), fold.fn.eq(flags.fn),
-                     fold.d.eq(self.nbin_r.data)]
+        m.d.comb += [fold.en.eq(rd["valid"]), fold.first.eq(rd["first"]), fold.fn.eq(flags.fn),
+                     fold.d.eq(rd_data)]
 
-        # -- stage 3: AVG's product (in the finish's cycle, it was the PFU's longest path) ---
+        # -- stage 4: AVG's product (in the finish's cycle, it was the PFU's longest path) ---
         s3 = {n: Signal(name=f"vec_s3_{n}") for n in ("valid", "final")}
         s3_row = Signal.like(s1_row)
         m.d.sync += [s3["valid"].eq(s2["valid"]), s3["final"].eq(s2["final"]),
@@ -163,7 +172,7 @@ class VectorUnit(wiring.Component):
                 m.d.sync += scaled.word_select(k, SCALED_BITS).eq(
                     Mux(flags.fn == VecFn.AVG, a * p["scale"][:SCALE_BITS], a))
 
-        # -- stage 4: finish, saturate, activate ---------------------------------------------
+        # -- stage 5: finish, saturate, activate ---------------------------------------------
         s4 = {n: Signal(name=f"vec_s4_{n}") for n in ("valid", "final")}
         s4_row = Signal.like(s1_row)
         m.d.sync += [s4["valid"].eq(s3["valid"]), s4["final"].eq(s3["final"]),
@@ -174,7 +183,7 @@ class VectorUnit(wiring.Component):
                      finish.inp.eq(scaled)]
         s4_data = finish.out
 
-        # -- stage 5: write back -------------------------------------------------------------
+        # -- stage 6: write back -------------------------------------------------------------
         m.d.comb += [self.nbin_w.addr.eq(s4_row), self.nbin_w.data.eq(s4_data),
                      self.nbin_w.en.eq(s4["valid"])]
 

@@ -26,7 +26,7 @@ from .workload import CompileError
 __all__ = ["ConvPlan", "plan_conv", "input_extent", "PoolPlan", "plan_pool"]
 
 #: Cycles an instruction costs besides its rows (check, pipeline drain).
-_INSN_OVERHEAD = 9
+_INSN_OVERHEAD = 10
 
 
 def _ceil(a, b):

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 
+from ..rtl.backends import check_backend
 from ..sw.asm import disassemble_word
 from ..sw.isa import Err, Unit
 from . import toolchain
@@ -41,8 +42,6 @@ OBJECT_CACHE = SIM_BUILD / "objcache"
 #: array and the lane arithmetic (``backend="verilog"``), and the DRAM model.
 VERILOG_LIBRARY = ("dypipe_sram.v", "dypipe_dram.v", "dypipe_dram.cpp",
                    "dypipe_mac_array.v", "dypipe_lanes.v")
-#: Backends of :func:`generate_verilog`: for simulation (with Verilog twins) or synthesis.
-BACKENDS = ("verilog", "amaranth")
 
 
 class MachineError(RuntimeError):
@@ -172,10 +171,10 @@ def generate_verilog(config, path=None, *, backend="verilog", log=None, on_gener
     build directory), regenerating only when the hardware sources, the configuration or the
     backend changed. ``backend="verilog"`` instantiates the Verilog twins of
     :data:`VERILOG_LIBRARY` (for simulation); ``"amaranth"`` gives one self-contained file
-    described by Amaranth alone (for synthesis). ``on_generate`` is called first when the
+    described by Amaranth alone (for synthesis), ``"ecp5"`` the same with the ECP5's
+    multiplier blocks (:mod:`dypipe.rtl.backends`). ``on_generate`` is called first when the
     Verilog must be generated. Returns the path."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    check_backend(backend)
     target = pathlib.Path(path) if path else SIM_BUILD / config.key / f"{TOPLEVEL}-{backend}.v"
     stamp = target.with_suffix(".sha256")
     digest = _hardware_hash(config, backend)

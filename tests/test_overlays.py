@@ -220,7 +220,7 @@ def overlay_cost(config, program):
     lambda config, mode: fc_workload(config, n_out=800, n_in=256, mode=mode, seed=4),
     lambda config, mode: conv_workload(config, h=12, w=12, cin=12, cout=20, kernel=3, pad=1,
                                        mode=mode, seed=5),
-    lambda config, mode: conv_workload(config, h=24, w=24, cin=4, cout=8, kernel=1, mode=mode,
+    lambda config, mode: conv_workload(config, h=26, w=26, cin=4, cout=8, kernel=1, mode=mode,
                                        seed=6),
 ], ids=["fc", "conv", "conv-short-tasks"])
 def test_workloads_in_overlays(make):

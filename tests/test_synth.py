@@ -328,9 +328,9 @@ def test_the_users_seed_is_the_only_attempt(tmp_path):
 
 
 @pytest.mark.parametrize("jobs, routes, kept, how", [
-    (1, (7,), 7, {5: "router2 stalled", 7: None, 3: "skipped"}),
-    (2, (7,), 7, {5: "another seed routed first", 7: None, 3: "skipped"}),
-    (1, (), 7, {5: "router2 stalled", 7: "router2 stalled", 3: "router2 stalled"}),
+    (1, (5,), 5, {3: "router2 stalled", 5: None, 7: "skipped"}),
+    (2, (5,), 5, {3: "another seed routed first", 5: None, 7: "skipped"}),
+    (1, (), 7, {3: "router2 stalled", 5: "router2 stalled", 7: "router2 stalled"}),
 ])
 def test_seeds_are_tried_until_one_routes(tmp_path, jobs, routes, kept, how):
     """With a stand-in for nextpnr (seeds in ``routes`` route, the others' router stalls):
@@ -340,12 +340,12 @@ def test_seeds_are_tried_until_one_routes(tmp_path, jobs, routes, kept, how):
     bindir = _fake_nextpnr(tmp_path, routes)
     kept_result, attempts, _ = synth._place_and_route(tmp_path, bindir, "85k", "CABGA381",
                                                       60, lambda line: None, jobs=jobs)
-    assert [a["seed"] for a in attempts] == list(synth.PNR_SEEDS) == [5, 7, 3]
+    assert [a["seed"] for a in attempts] == list(synth.PNR_SEEDS) == [3, 5, 7]
     assert kept_result["seed"] == kept and kept_result["routed"] == bool(routes)
     if routes:
-        assert kept_result["fmax_mhz"] == 37.0, "from the routed seed's report"
-        assert kept_result["sdf"] == "routed-seed7.sdf"
-        assert [f.name for f in tmp_path.glob("*.sdf")] == ["routed-seed7.sdf"]
+        assert kept_result["fmax_mhz"] == 30.0 + kept, "from the routed seed's report"
+        assert kept_result["sdf"] == f"routed-seed{kept}.sdf"
+        assert [f.name for f in tmp_path.glob("*.sdf")] == [f"routed-seed{kept}.sdf"]
     else:
         assert kept_result["fmax_mhz"] == 27.0, "the fastest placement of the three"
     for a in attempts:
@@ -360,7 +360,7 @@ def test_seeds_are_tried_until_one_routes(tmp_path, jobs, routes, kept, how):
     record = {"routed": kept_result["routed"], "fmax_mhz": kept_result["fmax_mhz"],
               "target_mhz": 75, "pnr_attempts": attempts}
     lines = synth.format_pnr(record).splitlines()
-    assert [line.split(":")[0] for line in lines[:3]] == [f"nextpnr seed {s}" for s in (5, 7, 3)]
+    assert [line.split(":")[0] for line in lines[:3]] == [f"nextpnr seed {s}" for s in (3, 5, 7)]
     for a, line in zip(attempts, lines):
         if a.get("stopped"):          # the watch's reason, once, and the time, once
             assert a["stopped"].startswith(("router2", "another seed")), a
