@@ -17,6 +17,7 @@ import os
 import pathlib
 import time
 
+from .bench import FRACTION_DIGITS
 from .config import with_overrides
 from .sw.workload import MODES
 
@@ -85,8 +86,9 @@ def sweep(workload, config, settings, ranges, *, modes=MODES, size=None, seed=0,
             c = r.counters
             rec = {"point": _label(point), **point, "mode": mode, "cycles": r.cycles,
                    "roofline_cycles": wl.meta.get("roofline_cycles"),
-                   "roofline_fraction": (round(wl.meta["roofline_cycles"] / r.cycles, 4)
-                                         if wl.meta.get("roofline_cycles") else None),
+                   "roofline_fraction": (
+                       round(wl.meta["roofline_cycles"] / r.cycles, FRACTION_DIGITS)
+                       if wl.meta.get("roofline_cycles") else None),
                    "verified": r.verified,
                    "dram_bytes": c["dram_read_bytes"] + c["dram_write_bytes"],
                    "tasks": c["tasks"], "ctrl_cycles_per_task": r.ctrl_cycles_per_task,
