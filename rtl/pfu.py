@@ -14,21 +14,21 @@ instead of writing back, and the next one with ``acc_in`` starts from them: one 
 split over several instructions, exact.
 """
 
-from amaranth import Module, Signal, Cat, Const, Mux, signed
+from amaranth import Module, Signal, Cat, Mux, signed
 from amaranth.hdl import Instance, ClockSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ELEM_BITS, WORD_BITS
 from ..sw.isa import Err, Op, MVM_PARAMS, CONV_PARAMS, MvmFlags
-from .backends import check_backend
+from .backends import check_backend, ecp5_product
 from .lanes import LaneFinish
 from .sram import ReadPort, RowWritePort
 from .unit_port import (UnitPort, capped_product, check_sum, check_terms, command_fsm,
                         params_too_big, taken_extents, latched)
 from .vector_unit import VectorUnit
 
-__all__ = ["PFU", "ConvEngine", "MacArray", "ecp5_product", "tree_sum"]
+__all__ = ["PFU", "ConvEngine", "MacArray", "tree_sum"]
 
 
 def tree_sum(values):
@@ -95,31 +95,6 @@ class MacArray(wiring.Component):
             m.d.sync += [self.sums.word_select(r, self.sum_bits).eq(tree_sum(products[r]))
                          for r in range(R)]
         return m
-
-
-def ecp5_product(m, name, a, b, product, en):
-    """In ``m``, an ECP5 ``MULT18X18D`` block called ``name`` whose output register takes
-    ``a * b`` (signed, at most 18 bits each) at each clock edge with ``en``; ``product`` (at
-    most 36 bits) is that register. The pins are Yosys's own mapping of a signed multiplier
-    (``share/lattice/dsp_map_18x18.v``: operands sign-extended to 18 bits, ``SIGNEDA`` /
-    ``SIGNEDB`` high, C, ``SOURCEA`` / ``SOURCEB`` low), with the output register on ``CLK0``,
-    ``CE0`` and ``RST0`` (never reset: the products are read only on the cycle after ``en``).
-    nextpnr times such a block as a register (its timing ``MULT18X18D_REGS_OUTPUT``)."""
-    if max(len(a), len(b)) > 18 or len(product) > 36:
-        raise ValueError(f"an 18 x 18 multiplier takes {len(a)} x {len(b)} bits into "
-                         f"{len(product)}")
-    pins = {}
-    for pin, value in (("A", a), ("B", b)):
-        wide = Cat(value, value[-1].replicate(18 - len(value)))
-        pins |= {f"i_{pin}{i}": wide[i] for i in range(18)}
-    pins |= {f"i_C{i}": Const(0, 1) for i in range(18)}
-    full = Signal(36, name=f"{name}_p")
-    pins |= {f"o_P{i}": full[i] for i in range(36)}
-    m.submodules[name] = Instance(
-        "MULT18X18D", p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
-        i_SIGNEDA=Const(1, 1), i_SIGNEDB=Const(1, 1), i_SOURCEA=Const(0, 1),
-        i_SOURCEB=Const(0, 1), i_CLK0=ClockSignal(), i_CE0=en, i_RST0=Const(0, 1), **pins)
-    m.d.comb += product.eq(full[:len(product)])
 
 
 def _rows_bits(rows):

@@ -19,9 +19,9 @@ CFG = PRESETS["small"]
 
 
 class Bench(wiring.Component):
-    def __init__(self, config=CFG):
+    def __init__(self, config=CFG, backend="amaranth"):
         self.gbuf = GlobalBuffer(config)
-        self.pfu = PFU(config)
+        self.pfu = PFU(config, backend=backend)
         super().__init__({})
 
     def elaborate(self, platform):
@@ -88,8 +88,8 @@ async def _mvm(ctx, pfu, params, flags, cycles=10_000, op=Op.MVM, names=MVM_PARA
     raise AssertionError(f"{op.name} did not finish")
 
 
-def _run(testbench, config=CFG):
-    bench = Bench(config)
+def _run(testbench, config=CFG, backend="amaranth"):
+    bench = Bench(config, backend)
     sim = Simulator(bench)
     sim.add_clock(1e-8)
     async def bound(ctx):
@@ -162,7 +162,7 @@ class _Mult18x18dModel(Elaboratable):
     """Lattice's MULT18X18D as this project uses it (the sysDSP user guide's reading): ``P``
     is ``A * B``, signed where ``SIGNEDA`` / ``SIGNEDB`` are high, through the output register
     on ``CLK0``'s edges with ``CE0`` when ``REG_OUTPUT_CLK`` is ``"CLK0"``. Only the pins and
-    parameters :func:`dypipe.rtl.pfu.ecp5_product` may set are accepted."""
+    parameters :func:`dypipe.rtl.backends.ecp5_product` may set are accepted."""
 
     USED = {"REG_OUTPUT_CLK", "REG_OUTPUT_CE", "REG_OUTPUT_RST"}
 
@@ -188,20 +188,25 @@ class _Mult18x18dModel(Elaboratable):
         return m
 
 
+def model_ecp5_blocks(monkeypatch):
+    """Build every MULT18X18D of ``backend="ecp5"`` as :class:`_Mult18x18dModel`, which
+    Amaranth's simulator runs."""
+    import dypipe.rtl.backends as backends_module
+    real = backends_module.Instance
+
+    def instance(kind, **kwargs):
+        return _Mult18x18dModel(**kwargs) if kind == "MULT18X18D" else real(kind, **kwargs)
+
+    monkeypatch.setattr(backends_module, "Instance", instance)
+
+
 def test_ecp5_mac_array_matches_the_amaranth_one(monkeypatch):
     """``MacArray(backend="ecp5")``, its MULT18X18D blocks simulated by a model of the block,
     gives the same sums as the Amaranth array in every cycle: the pins (bit order, sign
     extension of both operands, the product's bits) are wired as the block reads them.
     Random operands with the extremes among them, ``en`` on and off. (The products' enable
     cannot show: they are summed only on the cycle after ``en``.)"""
-    import dypipe.rtl.pfu as pfu_module
-
-    real = pfu_module.Instance
-
-    def instance(kind, **kwargs):
-        return _Mult18x18dModel(**kwargs) if kind == "MULT18X18D" else real(kind, **kwargs)
-
-    monkeypatch.setattr(pfu_module, "Instance", instance)
+    model_ecp5_blocks(monkeypatch)
     R, C = 4, 8
     top = Module()
     top.submodules.ref = ref = MacArray(R, C, backend="amaranth")

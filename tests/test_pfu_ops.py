@@ -12,7 +12,7 @@ from dypipe.sw import golden
 from dypipe.sw.isa import AVG_SHIFT, Act, Buf, Err, Op, VecFn, CONV_PARAMS, VEC_PARAMS
 from dypipe.sw.program import mvm_flags, vec_flags
 from dypipe.sw.pwl import activate
-from test_pfu import CFG as SMALL, _run, _write, _read, _mvm
+from test_pfu import CFG as SMALL, _run, _write, _read, _mvm, model_ecp5_blocks
 
 #: ``small`` with fewer rows, so that writing and reading every bank is quick.
 CFG = dataclasses.replace(SMALL, nbin_bytes=128 * SMALL.nbin_row_bytes,
@@ -85,7 +85,7 @@ def _random_banks(rng):
             for buf in Buf}
 
 
-def _simulate(banks, op, names, params, flags, read=(Buf.NBOUT,)):
+def _simulate(banks, op, names, params, flags, read=(Buf.NBOUT,), backend="amaranth"):
     seen = {}
 
     async def testbench(ctx, bench):
@@ -97,7 +97,7 @@ def _simulate(banks, op, names, params, flags, read=(Buf.NBOUT,)):
             beats = ROWS[buf] * ELEMS[buf] // CFG.beat_elems
             seen[buf] = (await _read(ctx, bench.gbuf, buf, 0, beats, CFG)).reshape(ROWS[buf], -1)
 
-    _run(testbench, CFG)
+    _run(testbench, CFG, backend)
     return seen
 
 
@@ -155,6 +155,18 @@ def test_vec_matches_model(fp, act, seed):
     work = p["y_count"] * p["x_count"] * p["chunks"] * window
     assert seen["status"][1] <= work + 8, (seen["status"], work)
     np.testing.assert_array_equal(seen[Buf.NBIN], vec_model(banks[Buf.NBIN], p, fn, act))
+
+
+def test_conv_on_ecp5_blocks(monkeypatch):
+    """The ECP5 build's MAC array (its products in MULT18X18D blocks, simulated by a model)
+    inside the conv engine gives the model's rows."""
+    model_ecp5_blocks(monkeypatch)
+    banks = _random_banks(np.random.default_rng(4))
+    p = dict(k_chunks=2, m_blocks=2, kh=2, x_count=2, y_count=1, kh_stride=3, x_stride=1,
+             y_stride=0, dst_x_stride=2, dst_y_stride=4, src=1, weights=2, bias=0, dst=6)
+    seen = _simulate(banks, Op.CONV, CONV_PARAMS, p, mvm_flags(True, Act.RELU), backend="ecp5")
+    assert seen["status"][0] == "done", seen["status"]
+    np.testing.assert_array_equal(seen[Buf.NBOUT], conv_model(banks, p, True, Act.RELU))
 
 
 @pytest.mark.parametrize("parts,act", [((2, 3), Act.RELU), ((1, 1, 2), Act.TANH)])
