@@ -164,11 +164,8 @@ class _Mult18x18dModel(Elaboratable):
     on ``CLK0``'s edges with ``CE0`` when ``REG_OUTPUT_CLK`` is ``"CLK0"``. Only the pins and
     parameters :func:`dypipe.rtl.backends.ecp5_product` may set are accepted."""
 
-    USED = {"REG_OUTPUT_CLK", "REG_OUTPUT_CE", "REG_OUTPUT_RST"}
-
     def __init__(self, **kwargs):
         self.params = {k[2:]: v for k, v in kwargs.items() if k.startswith("p_")}
-        assert set(self.params) <= self.USED, self.params
         self.pins = {k[2:]: v for k, v in kwargs.items() if k[:2] in ("i_", "o_")}
 
     def elaborate(self, platform):
@@ -181,7 +178,7 @@ class _Mult18x18dModel(Elaboratable):
         p = Cat(*(pin[f"P{i}"] for i in range(36)))
         assert all(Value.cast(pin[f"C{i}"]).value == 0 for i in range(18))
         assert self.params == {"REG_OUTPUT_CLK": "CLK0", "REG_OUTPUT_CE": "CE0",
-                               "REG_OUTPUT_RST": "RST0"}
+                               "REG_OUTPUT_RST": "RST0"}, self.params
         assert Value.cast(pin["RST0"]).value == 0
         with m.If(pin["CE0"]):
             m.d.sync += p.eq(a * b)
