@@ -17,7 +17,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
-from .mem_port import MemPort
+from .mem_port import ARBITER_LATENCY, MemPort
 from .sram import RowWritePort
 
 __all__ = ["ImemCopy", "copy_fifo_beats", "dram_word_bits"]
@@ -25,10 +25,12 @@ __all__ = ["ImemCopy", "copy_fifo_beats", "dram_word_bits"]
 
 def copy_fifo_beats(config):
     """Beats the copy engine buffers. A beat holds its place from its request until its last
-    word is written: ``dram_latency`` cycles, two through the FIFO, ``beat_words`` writing.
-    Streaming one word a cycle needs ``(latency + 2) / beat_words + 1`` places; one more
-    absorbs a request lost to the arbiter. 8 beats on ``small``, 15 on ``paper``."""
-    return -(-(config.dram_latency + 2) // config.beat_words) + 2
+    word is written: ``ARBITER_LATENCY + dram_latency`` cycles, two through the FIFO,
+    ``beat_words`` writing. Streaming one word a cycle needs ``(latency + 2) / beat_words + 1``
+    places; one more absorbs a request lost to the arbiter. 9 beats on ``small``, 15 on
+    ``paper``."""
+    latency = ARBITER_LATENCY + config.dram_latency
+    return -(-(latency + 2) // config.beat_words) + 2
 
 
 def dram_word_bits(config):

@@ -12,7 +12,13 @@ from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MemRequest", "MemPort", "DramPort", "MemArbiter"]
+from .skid import SkidBuffer
+
+__all__ = ["MemRequest", "MemPort", "DramPort", "MemArbiter", "ARBITER_LATENCY"]
+
+#: Cycles from a client handing a request over to the memory seeing it: the arbiter's output
+#: register (``MemArbiter``).
+ARBITER_LATENCY = 1
 
 
 def MemRequest(config):
@@ -36,9 +42,9 @@ def DramPort(config, tag_bits):
     """The memory port, from the accelerator's side.
 
     Requests: a request (read or write of one beat) moves in a cycle where ``req_valid`` and
-    ``req_ready`` are both high. ``req_valid`` may fall again without a transfer and the other
-    fields matter only while it is high (the arbiter may switch clients while the memory is
-    not ready). A
+    ``req_ready`` are both high. All request outputs are flip-flops (the arbiter's output
+    register), and once ``req_valid`` is high it and the other fields hold until the request
+    moves; the fields matter only while it is high. A
     write stores the bytes of ``req_wdata`` selected by ``req_wmask`` (bit ``i``: bits
     ``8i .. 8i+7``). Addresses are in beats.
     Responses: every read is answered once, in request order, by one cycle of ``resp_valid``
@@ -58,20 +64,30 @@ def DramPort(config, tag_bits):
 class MemArbiter(wiring.Component):
     """Round-robin arbiter of ``n_clients`` :func:`MemPort` clients onto one :func:`DramPort`.
 
+    The requests it grants go through a :class:`~dypipe.rtl.skid.SkidBuffer` to the memory,
+    so the port's outputs are flip-flops and its ``req_ready`` reaches only the buffer, not
+    the clients' ``ready`` (on an FPGA the memory controller, like the pins of
+    ``dypipe synth``'s wrapper, may lie far from the clients). A request reaches the memory
+    :data:`ARBITER_LATENCY` cycles after its client handed it over, in the order handed over,
+    so a write a client has handed over (a store's ``done``) is ahead of every later read.
+
     Members
     -------
     clients : In(MemPort).array(n_clients)
     dram : Out(DramPort)
     stop : In(1)
-        Grants nothing while high (the machine stopped on an error).
+        Grants nothing while high (the machine stopped on an error); requests already handed
+        over still go out.
     read_beat, write_beat : Out(1)
         A read or write beat was issued this cycle (performance counters).
     refused : Out(1)
-        A client asked and the memory was not ready (performance counter).
+        A request waited and the memory was not ready (performance counter).
+    idle : Out(1)
+        No request handed over is still on its way to the memory (``done`` waits for it).
     """
 
     def __init__(self, config, n_clients):
-        self._n = n_clients
+        self._config, self._n = config, n_clients
         self._tag_bits = max(1, (n_clients - 1).bit_length())
         super().__init__({
             "clients": In(MemPort(config)).array(n_clients),
@@ -80,6 +96,7 @@ class MemArbiter(wiring.Component):
             "read_beat": Out(1),
             "write_beat": Out(1),
             "refused": Out(1),
+            "idle": Out(1),
         })
 
     @property
@@ -98,8 +115,11 @@ class MemArbiter(wiring.Component):
                 idx = (start + offset) % n
                 with m.If((last == start) & self.clients[idx].req.valid):
                     m.d.comb += [grant.eq(idx), any_valid.eq(1)]
-        asking, fire = Signal(), Signal()
-        m.d.comb += [asking.eq(any_valid & ~self.stop), fire.eq(asking & self.dram.req_ready)]
+        m.submodules.out = out = SkidBuffer(data.StructLayout({
+            "req": MemRequest(self._config), "tag": self._tag_bits}))
+        fire = Signal()
+        m.d.comb += [out.i.valid.eq(any_valid & ~self.stop), fire.eq(out.i.valid & out.i.ready),
+                     out.i.payload.tag.eq(grant)]
         for idx, client in enumerate(self.clients):
             m.d.comb += [
                 client.req.ready.eq(fire & (grant == idx)),
@@ -107,19 +127,22 @@ class MemArbiter(wiring.Component):
                 client.resp_data.eq(self.dram.resp_data),
             ]
             with m.If(grant == idx):
-                m.d.comb += [
-                    self.dram.req_write.eq(client.req.payload.write),
-                    self.dram.req_addr.eq(client.req.payload.addr),
-                    self.dram.req_wdata.eq(client.req.payload.wdata),
-                    self.dram.req_wmask.eq(client.req.payload.wmask),
-                ]
-        m.d.comb += [
-            self.dram.req_valid.eq(asking),
-            self.dram.req_tag.eq(grant),
-            self.read_beat.eq(fire & ~self.dram.req_write),
-            self.write_beat.eq(fire & self.dram.req_write),
-            self.refused.eq(asking & ~self.dram.req_ready),
-        ]
+                m.d.comb += out.i.payload.req.eq(client.req.payload)
         with m.If(fire):
             m.d.sync += last.eq(grant)
+        req = out.o.payload.req
+        beat = out.o.valid & self.dram.req_ready
+        m.d.comb += [
+            self.dram.req_valid.eq(out.o.valid),
+            self.dram.req_write.eq(req.write),
+            self.dram.req_addr.eq(req.addr),
+            self.dram.req_wdata.eq(req.wdata),
+            self.dram.req_wmask.eq(req.wmask),
+            self.dram.req_tag.eq(out.o.payload.tag),
+            out.o.ready.eq(self.dram.req_ready),
+            self.read_beat.eq(beat & ~req.write),
+            self.write_beat.eq(beat & req.write),
+            self.refused.eq(out.o.valid & ~self.dram.req_ready),
+            self.idle.eq(out.held == 0),
+        ]
         return m

@@ -1,11 +1,12 @@
 """Task records: what SavePC commits and the dispatcher issues to a module sequencer."""
 
-from amaranth import Module, Signal
+from amaranth import Module
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import WORD_BITS
 from ..sw.isa import FIELDS, FOOTPRINT_RANGES, RangeDesc, Space, Buf
+from .skid import SkidBuffer
 
 __all__ = ["TaskRecord", "TaskPort", "TaskRegister", "IssueRecord", "IssuePort", "RetirePort",
            "Range", "slot_bits", "space_beats", "PC_BITS", "PENDING"]
@@ -58,10 +59,9 @@ class TaskRegister(wiring.Component):
     arrive; the stream still moves one record a cycle). It carries ``pc``, the PC of the
     instruction that committed the record, for the dispatcher's error report.
 
-    It is a skid buffer: ``i.ready`` comes from a flip-flop (the buffer is empty), not from the
-    dispatcher's ``ready``, so the dispatcher's decision does not run into the control unit's
-    commit in one cycle. A record offered in a cycle the output stalls waits in the buffer
-    and leaves first when the output moves; it may hold two records.
+    It is a :class:`~dypipe.rtl.skid.SkidBuffer`: ``i.ready`` comes from a flip-flop, not from
+    the dispatcher's ``ready``, so the dispatcher's decision does not run into the control
+    unit's commit in one cycle; it may hold two records.
 
     Members
     -------
@@ -78,21 +78,13 @@ class TaskRegister(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        skid = Signal(TaskRecord(self._config))
-        skid_pc, skid_valid = Signal(PC_BITS), Signal()
-        m.d.comb += [self.i.ready.eq(~skid_valid),
-                     self.held.eq(self.o.valid + skid_valid)]
-        with m.If(~self.o.valid | self.o.ready):
-            with m.If(skid_valid):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(skid), self.o_pc.eq(skid_pc),
-                             skid_valid.eq(0)]
-            with m.Else():
-                m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload),
-                             self.o_pc.eq(self.i_pc)]
-        with m.Elif(~skid_valid):
-            # (enabled by the register's own state: the control unit's late valid is data)
-            m.d.sync += [skid.eq(self.i.payload), skid_pc.eq(self.i_pc),
-                         skid_valid.eq(self.i.valid)]
+        m.submodules.skid = skid = SkidBuffer(
+            data.StructLayout({"rec": TaskRecord(self._config), "pc": PC_BITS}))
+        m.d.comb += [skid.i.valid.eq(self.i.valid), skid.i.payload.rec.eq(self.i.payload),
+                     skid.i.payload.pc.eq(self.i_pc), self.i.ready.eq(skid.i.ready),
+                     self.o.valid.eq(skid.o.valid), self.o.payload.eq(skid.o.payload.rec),
+                     self.o_pc.eq(skid.o.payload.pc), skid.o.ready.eq(self.o.ready),
+                     self.held.eq(skid.held)]
         return m
 
 

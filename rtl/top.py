@@ -43,7 +43,7 @@ class Top(wiring.Component):
     -------
     start : In(1)            pulse (or hold) to boot and run
     prog_len : In(PC_BITS+1) instruction words at DRAM beat 0
-    done : Out(1)            HALT retired and every task finished
+    done : Out(1)            HALT retired, every task finished, every write in the memory
     error : Out(1)           stopped on an error; the ``err_*`` ports say which and where
     err_code : Out(Err), err_unit : Out(Unit), err_pc : Out(PC_BITS), err_addr : Out(32)
     perf_<name> : Out(COUNTER_BITS)   one port per :data:`dypipe.rtl.perf.COUNTERS` entry
@@ -155,7 +155,8 @@ class Top(wiring.Component):
                                  self.err_unit.eq(unit), self.err_pc.eq(got.pc),
                                  self.err_addr.eq(got.addr)]
         m.d.comb += arb.stop.eq(stopped)
-        m.d.sync += self.done.eq(ctrl.halted & ~stopped)
+        # The last stores' beats may still wait in the arbiter's output register.
+        m.d.sync += self.done.eq(ctrl.halted & ~stopped & arb.idle)
 
         # Performance counters.
         beat_bytes = cfg.dram_bytes_per_cycle

@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 from dypipe.config import PRESETS
 from dypipe.rtl.dma import LoadDMA, StoreDMA
 from dypipe.rtl.global_buffer import GlobalBuffer, bank_beats
-from dypipe.rtl.mem_port import MemArbiter, DramPort
+from dypipe.rtl.mem_port import ARBITER_LATENCY, MemArbiter, DramPort
 from dypipe.sw.isa import Buf, Err, Op, DMA_PARAMS
 from dypipe.tb.amaranth_sim import dram_model
 
@@ -140,9 +140,10 @@ def test_long_load_streams_one_beat_per_cycle():
         seen["load"] = await run_cmd(ctx, bench.load, Buf.SB, dict(rows=1, row_beats=n))
 
     run(testbench, mem)
-    # Cycle 0 checks the ranges, requests go out on cycles 1..n, the last one's data arrives
-    # dram_latency cycles later and completes the transfer in that cycle.
-    assert seen["load"] == ("done", n + CFG.dram_latency), seen
+    # Cycle 0 checks the ranges, requests go out on cycles 1..n (the grant is the load's from
+    # reset), reach the memory ARBITER_LATENCY cycles later, and the last one's data arrives
+    # dram_latency cycles after that and completes the transfer in that cycle.
+    assert seen["load"] == ("done", n + ARBITER_LATENCY + CFG.dram_latency), seen
 
 
 @pytest.mark.parametrize("unit", ["load", "store"])
