@@ -49,13 +49,13 @@ __all__ = ["ControlUnit", "TemplateRecord"]
 
 
 def TemplateRecord(config):
-    """A template in the control unit's table: a task record without its slot, plus which
-    SPAWN operand each context word adds (its ranges say so in ``desc.operand``)."""
+    """A template in the control unit's table: a task record without its slot (its ranges
+    say which SPAWN operand each start adds in ``desc.operand``). Which operand each context
+    word adds, and how many context words it has, live only in the LUT RAM beside it
+    (``template_lut``)."""
     return data.StructLayout({
         "unit": FIELDS["a"][1], "pc": PC_BITS, "barrier": 1,
         "ranges": data.ArrayLayout(Range, FOOTPRINT_RANGES),
-        "ctx_ops": data.ArrayLayout(Operand, config.ctx_slot_words),
-        "words": range(config.ctx_slot_words + 1),     # context words it has (TPLCTX)
     })
 
 
@@ -199,22 +199,22 @@ class ControlUnit(wiring.Component):
                                                 attrs={"ram_style": "block", "no_rw_check": 1})
         table_w = table.write_port()
         table_r = table.read_port()
-        # The ranges' starts and operands and the context's length again, in LUT RAM: the
-        # SPAWN's range check and the spawn engine's last row start from them, a flip-flop's
-        # output after the read instead of the block RAM's late one.
-        start_shape = data.StructLayout({
+        # The ranges' starts and operands again, the context words' operands and the context's
+        # length, in LUT RAM: the SPAWN's range check and the spawn engine's rows start from
+        # them, a flip-flop's output after the read instead of the block RAM's late one.
+        lut_shape = data.StructLayout({
             "ranges": data.ArrayLayout(data.StructLayout({
                 "lo": Range["desc"].shape["lo"].shape, "operand": Operand}), FOOTPRINT_RANGES),
-            "words": TemplateRecord(cfg)["words"].shape})
-        m.submodules.template_starts = starts = Memory(
-            shape=start_shape, depth=n_tpl, init=[],
+            "ctx_ops": data.ArrayLayout(Operand, words),
+            "words": range(words + 1)})             # context words it has (TPLCTX)
+        m.submodules.template_lut = lut = Memory(
+            shape=lut_shape, depth=n_tpl, init=[],
             attrs={"ram_style": "distributed", "no_rw_check": 1})
-        starts_w, starts_r = starts.write_port(), starts.read_port()
-        m.d.comb += [starts_w.addr.eq(table_w.addr), starts_w.en.eq(table_w.en),
-                     starts_w.data.words.eq(table_w.data.words)]
+        lut_w, lut_r = lut.write_port(), lut.read_port()
+        m.d.comb += [lut_w.addr.eq(table_w.addr), lut_w.en.eq(table_w.en)]
         for i in range(FOOTPRINT_RANGES):
-            m.d.comb += [starts_w.data.ranges[i].lo.eq(table_w.data.ranges[i].desc.lo),
-                         starts_w.data.ranges[i].operand.eq(table_w.data.ranges[i].desc.operand)]
+            m.d.comb += [lut_w.data.ranges[i].lo.eq(table_w.data.ranges[i].desc.lo),
+                         lut_w.data.ranges[i].operand.eq(table_w.data.ranges[i].desc.operand)]
         rows = words // CB_LANES                # rows of a slot, of a template's context
         lb = (CB_LANES - 1).bit_length()
         m.submodules.template_ctx = tctx = Memory(shape=unsigned(CB_LANES * WORD_BITS),
@@ -228,7 +228,7 @@ class ControlUnit(wiring.Component):
         ctx_ops = Signal(data.ArrayLayout(Operand, words))
         ctx_words = Signal(range(words + 1))
         m.d.comb += [table_w.addr.eq(tpl_idx), table_w.data.eq(insn_rec),
-                     insn_rec.ctx_ops.eq(ctx_ops), insn_rec.words.eq(ctx_words),
+                     lut_w.data.ctx_ops.eq(ctx_ops), lut_w.data.words.eq(ctx_words),
                      tctx_w.addr.eq(tpl_idx * rows + (d.off[:lane_bits] >> lb)),
                      tctx_w.data.eq(rs.replicate(CB_LANES))]
 
@@ -247,7 +247,7 @@ class ControlUnit(wiring.Component):
         engine_free = Signal()
         tpl = table_r.data                      # read when the SPAWN enters, held
         m.d.comb += [table_r.addr.eq(d.tmpl), table_r.en.eq(sp_enter),
-                     starts_r.addr.eq(d.tmpl), starts_r.en.eq(sp_enter)]
+                     lut_r.addr.eq(d.tmpl), lut_r.en.eq(sp_enter)]
         # (a read port's enable is 1 unless driven)
         with m.If(sp_enter):
             m.d.comb += [tctx_r.addr.eq(d.tmpl * rows), tctx_r.en.eq(1)]
@@ -260,21 +260,22 @@ class ControlUnit(wiring.Component):
         sp_data = Signal(CB_LANES * WORD_BITS)  # the row's words with their operands
         sp_mask = Signal(CB_LANES)              # the row's words the template has
         sp_last = Signal()                      # the row is the context's last (or none)
-        ops_of_row = Array([Array(tpl.ctx_ops[r * CB_LANES + j] for j in range(CB_LANES))
+        ops_of_row = Array([Array(lut_r.data.ctx_ops[r * CB_LANES + j]
+                                  for j in range(CB_LANES))
                             for r in range(rows)] + [Array([Const(0, 3)] * CB_LANES)])
         for j in range(CB_LANES):
             word = tctx_r.data.word_select(j, WORD_BITS)
             m.d.comb += [
                 sp_data.word_select(j, WORD_BITS).eq(word + operand[ops_of_row[sp_row][j]]),
-                sp_mask[j].eq((sp_row << lb) + j < starts_r.data.words)]
-        m.d.comb += sp_last.eq(((sp_row + 1) << lb) >= starts_r.data.words)
+                sp_mask[j].eq((sp_row << lb) + j < lut_r.data.words)]
+        m.d.comb += sp_last.eq(((sp_row + 1) << lb) >= lut_r.data.words)
         m.d.comb += engine_free.eq(~sp_busy | (~ring_full & sp_last & self.task.ready))
         sp_ranges = Signal(data.ArrayLayout(Range, FOOTPRINT_RANGES))
         sp_bad = Signal()
         sp_bad_lo = Signal(WORD_BITS)
         lo_bits = len(sp_ranges[0].desc.lo)
         for i in range(FOOTPRINT_RANGES):
-            t_rng, t_start, rng = tpl.ranges[i], starts_r.data.ranges[i], sp_ranges[i]
+            t_rng, t_start, rng = tpl.ranges[i], lut_r.data.ranges[i], sp_ranges[i]
             lo = Signal(WORD_BITS, name=f"spawn_lo{i}")
             # A template's start is signed (an operand may be the end of what it covers).
             m.d.comb += [lo.eq(t_start.lo.as_signed() + operand[t_start.operand]),

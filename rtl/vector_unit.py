@@ -181,14 +181,22 @@ class VectorUnit(wiring.Component):
                                                   backend=self._backend)
         m.d.comb += [finish.en.eq(s3["valid"]), finish.fn.eq(flags.fn), finish.act.eq(flags.act),
                      finish.inp.eq(scaled)]
-        s4_data = finish.out
 
-        # -- stage 6: write back -------------------------------------------------------------
-        m.d.comb += [self.nbin_w.addr.eq(s4_row), self.nbin_w.data.eq(s4_data),
-                     self.nbin_w.en.eq(s4["valid"])]
+        # -- stage 6: the results' register (the activation's multiplier blocks and NBin's
+        # block RAMs lie apart on the die: docs/fpga.md) -----------------------------------
+        s5 = {n: Signal(name=f"vec_s5_{n}") for n in ("valid", "final")}
+        s5_row = Signal.like(s1_row)
+        s5_data = Signal.like(finish.out)
+        m.d.sync += [s5[n].eq(s4[n]) for n in s5] + [s5_row.eq(s4_row)]
+        with m.If(s4["valid"]):
+            m.d.sync += s5_data.eq(finish.out)
+
+        # -- stage 7: write back -------------------------------------------------------------
+        m.d.comb += [self.nbin_w.addr.eq(s5_row), self.nbin_w.data.eq(s5_data),
+                     self.nbin_w.en.eq(s5["valid"])]
 
         command_fsm(m, self.cmd, self.busy, err_code, err_addr, run=issuing,
-                    finished=s4["final"], start=[
+                    finished=s5["final"], start=[
                         c.eq(0), i.eq(0), j.eq(0), x.eq(0), y.eq(0), line.eq(p["src"]),
                         pix.eq(p["src"]), chunk.eq(p["src"]), row.eq(p["src"]),
                         addr.eq(p["src"]), out_line.eq(p["dst"]), out_pix.eq(p["dst"])])
