@@ -33,11 +33,12 @@ verilog: $(STAMP)
 
 # Yosys and nextpnr for an ECP5-85k (installed into .venv-fpga on first use; docs/fpga.md):
 # per-unit LUTs, flip-flops, block RAMs, multipliers, fmax. The whole `small` design takes
-# 5 to 13 minutes in Yosys, twice (the hierarchy kept for the report, then flattened for
-# nextpnr); nextpnr routed 5ec099e's flattened netlist in 18 minutes (docs/fpga.md), but
-# whether a placement routes depends on its seed: the flow tries seeds 3, 5 and 7, one a
-# core at a time, stops an attempt whose router stalls, keeps the first that routes, and
-# stops a stage after SYNTH_MINUTES (the report then gives the placement's estimate).
+# 5 to 19 minutes in Yosys, twice (the hierarchy kept for the report, then flattened for
+# nextpnr); nextpnr routed 8c85e5b's flattened netlist in 41 minutes with other work beside
+# it (docs/fpga.md), but whether a placement routes depends on its seed: the flow tries
+# seeds 3, 5 and 7, one a core at a time, stops an attempt whose router stalls, keeps the
+# first that routes, and stops a stage after SYNTH_MINUTES (the report then gives the
+# placement's estimate).
 # `dypipe synth --module NAME` synthesizes one unit. `paper` fits no ECP5: CONFIG=paper
 # gives Yosys's generic word-level cell counts instead (`--generic`, about 4 minutes).
 SYNTH_MINUTES ?= 120

@@ -24,9 +24,9 @@ there with relative paths):
    the whole design far less congested than HeAP), ``--router router2`` (router1 stalled on
    the dispatcher alone, 70k of 85k arcs unrouted; :data:`PNR_DEFAULTS`), and each of the
    seeds :data:`PNR_SEEDS` in turn, one attempt a core at a time, until one routes: whether a
-   placement routes depends on its seed (seed 3 routed the netlist of the products in the
-   multiplier blocks, seeds 5 and 7 stalled; seed 5 had routed a7f7336's, where seed 3
-   stalled). :class:`RouterWatch` stops an attempt whose router stalls.
+   placement routes depends on its seed (seed 3 routed 8c85e5b's netlist and that of the
+   products in the multiplier blocks, where seeds 5 and 7 stalled; seed 5 had routed
+   a7f7336's, where seed 3 stalled). :class:`RouterWatch` stops an attempt whose router stalls.
 """
 
 import concurrent.futures
