@@ -29,7 +29,7 @@ idle. After :attr:`Op.TPLTASK` (instead of TPL), TPLCTX also writes the head slo
 also commits the task: the definition is a task with the template's own values.
 """
 
-from amaranth import Module, Signal, Const, Mux, Array, unsigned
+from amaranth import Module, Signal, Const, Mux, Array, Shape, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -255,14 +255,15 @@ class ControlUnit(wiring.Component):
             m.d.comb += [tctx_r.addr.eq(sp_tmpl * rows + sp_row + 1), tctx_r.en.eq(1)]
         with m.Else():
             m.d.comb += tctx_r.en.eq(0)
+        op_bits = Shape.cast(Operand).width     # an operand field; NONE (0) adds nothing
         operand = Array([Const(0, WORD_BITS)] + [sp_ops[i] for i in range(SPAWN_OPERANDS)]
-                        + [Const(0, WORD_BITS)] * (8 - 1 - SPAWN_OPERANDS))
+                        + [Const(0, WORD_BITS)] * ((1 << op_bits) - 1 - SPAWN_OPERANDS))
         sp_data = Signal(CB_LANES * WORD_BITS)  # the row's words with their operands
         sp_mask = Signal(CB_LANES)              # the row's words the template has
         sp_last = Signal()                      # the row is the context's last (or none)
         ops_of_row = Array([Array(lut_r.data.ctx_ops[r * CB_LANES + j]
                                   for j in range(CB_LANES))
-                            for r in range(rows)] + [Array([Const(0, 3)] * CB_LANES)])
+                            for r in range(rows)] + [Array([Const(0, op_bits)] * CB_LANES)])
         for j in range(CB_LANES):
             word = tctx_r.data.word_select(j, WORD_BITS)
             m.d.comb += [
