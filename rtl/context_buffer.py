@@ -3,6 +3,10 @@
 A row holds :data:`CB_LANES` consecutive words, so that the control unit writes up to that many
 a cycle: SAVECTX one, the spawn engine a template's context :data:`CB_LANES` words at a time.
 Each module sequencer reads one word a cycle through its own port (LDC).
+
+A write lands a cycle after it is offered: a register in front of the memory's write port, so
+that the control unit's decisions (which row, which words, the spawn engine's sums) end at
+flip-flops it can be placed beside, not at the block RAM's inputs (docs/fpga.md).
 """
 
 from amaranth import Module, Signal, unsigned
@@ -28,7 +32,7 @@ def CbWritePort(config):
 class ContextBuffer(wiring.Component):
     """Members
     -------
-    w : In(CbWritePort)
+    w : In(CbWritePort)      written into the memory a cycle later
     r : In(ReadPort(word address, 32)).array(n_readers)   ``data`` the cycle after ``en``
     """
 
@@ -46,7 +50,7 @@ class ContextBuffer(wiring.Component):
                                         depth=self._config.cb_words // CB_LANES, init=[],
                                         attrs={"no_rw_check": 1})
         w = mem.write_port(granularity=WORD_BITS)
-        m.d.comb += [w.addr.eq(self.w.row), w.data.eq(self.w.data), w.en.eq(self.w.mask)]
+        m.d.sync += [w.addr.eq(self.w.row), w.data.eq(self.w.data), w.en.eq(self.w.mask)]
         for i, port in enumerate(self.r):
             r = mem.read_port()
             lane = Signal(lane_bits, name=f"lane{i}")
