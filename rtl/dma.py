@@ -79,8 +79,13 @@ class _Transfer:
 
     def command(self, m, port, busy, can_start=1):
         """Take a command from ``port`` while not ``busy``, check it (an error goes back on
-        ``port``), and return a signal that pulses when it passed and ``can_start``."""
+        ``port``), and return ``(checking, go)``: ``checking`` is high while the latched
+        command is checked (the engine is idle then, so its walkers may load the command's
+        start whatever the check finds: the check's carry chains then reach one flip-flop,
+        ``go``'s, not every walker register's enable), and ``go`` pulses when the command
+        passed and ``can_start``."""
         go = Signal(name="xfer_go")
+        checking = Signal(name="xfer_checking")
         code, addr = self.check(m)
         hold, report = held_error(m, port, code, addr, "xfer_held_err")
         with m.FSM(name="command"):
@@ -89,6 +94,7 @@ class _Transfer:
                 with m.If(port.macro.valid & ~busy):
                     m.next = "CHECK"
             with m.State("CHECK"):
+                m.d.comb += checking.eq(1)
                 with m.If(code != Err.NONE):
                     hold()
                     m.next = "REPORT"
@@ -98,7 +104,7 @@ class _Transfer:
             with m.State("REPORT"):
                 report()
                 m.next = "IDLE"
-        return go
+        return checking, go
 
 
 class _Walker:
@@ -212,8 +218,10 @@ class LoadDMA(wiring.Component):
         ]
         with m.If(issue.step & issue.last):
             m.d.sync += issuing.eq(0)
-        with m.If(x.command(m, self.cmd, busy=issuing, can_start=queue.w_rdy)):
-            m.d.comb += [start.eq(1), queue.w_en.eq(1)]
+        checking, go = x.command(m, self.cmd, busy=issuing, can_start=queue.w_rdy)
+        m.d.comb += start.eq(checking)
+        with m.If(go):
+            m.d.comb += queue.w_en.eq(1)
             m.d.sync += issuing.eq(1)
         return m
 
@@ -283,7 +291,8 @@ class StoreDMA(wiring.Component):
             self.cmd.done.eq(self.mem.req.valid & self.mem.req.ready & head_ends),
             self.busy.eq(reading | in_flight | fifo.r_rdy),
         ]
-        with m.If(x.command(m, self.cmd, busy=reading)):
-            m.d.comb += start.eq(1)
+        checking, go = x.command(m, self.cmd, busy=reading)
+        m.d.comb += start.eq(checking)
+        with m.If(go):
             m.d.sync += reading.eq(1)
         return m

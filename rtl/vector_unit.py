@@ -166,11 +166,16 @@ class VectorUnit(wiring.Component):
         m.d.sync += [s3["valid"].eq(s2["valid"]), s3["final"].eq(s2["final"]),
                      s3_row.eq(s2_row)]
         scaled = Signal(lanes * SCALED_BITS)
+        # The factor, from a register: AVG's scale, 1 for the others (their lanes pass as they
+        # are). The command's flags and scale are latched three cycles at least before its
+        # first row reaches this stage, so the copy a cycle behind them is in time; a choice
+        # between the product and the lane would put a LUT on each side of the multiplier.
+        factor = Signal(SCALE_BITS)
+        m.d.sync += factor.eq(Mux(flags.fn == VecFn.AVG, p["scale"][:SCALE_BITS], 1))
         with m.If(s2["valid"]):
             for k in range(lanes):
                 a = fold.acc.word_select(k, FOLD_BITS).as_signed()
-                m.d.sync += scaled.word_select(k, SCALED_BITS).eq(
-                    Mux(flags.fn == VecFn.AVG, a * p["scale"][:SCALE_BITS], a))
+                m.d.sync += scaled.word_select(k, SCALED_BITS).eq(a * factor)
 
         # -- stage 5: finish, saturate, activate ---------------------------------------------
         s4 = {n: Signal(name=f"vec_s4_{n}") for n in ("valid", "final")}
