@@ -16,7 +16,7 @@ from dypipe.sw.workloads import build_workload
 from dypipe.tb.runner import run_workload
 
 pytestmark = pytest.mark.verilator
-SMALL, PAPER = PRESETS["small"], PRESETS["paper"]
+SMALL = PRESETS["small"]
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -54,14 +54,17 @@ def test_fc_pipelines_to_the_busiest_module():
     assert results["dypipe"].cycles <= results["static"].cycles / 0.97
 
 
-def test_fc1_on_paper():
-    """Table 2's FC1 (1000 x 512) on the paper configuration, DRAM-bound (at the nominal
-    memory timing: the bound assumes it)."""
-    r = run_workload(build_workload("fc", PAPER, "dypipe"), timing=False)
+def test_fc1_scaled_to_small_is_dram_bound():
+    """Table 2's FC1 (1000 x 512), a quarter of it each way on ``small``, is DRAM-bound: within
+    10% of the time its weights take through the memory port (at the nominal memory timing:
+    the bound assumes it). FC1 itself on ``paper`` runs in ``make bench-ops``."""
+    n_out, n_in = 250, 128
+    r = run_workload(build_workload("fc", SMALL, "dypipe", size=f"{n_out}x{n_in}"),
+                     timing=False)
     assert r.verified, r.mismatches
-    weights_bound = 1000 * 512 * 2 // PAPER.dram_bytes_per_cycle
+    weights_bound = n_out * n_in * 2 // SMALL.dram_bytes_per_cycle
     assert weights_bound <= r.cycles <= 1.10 * weights_bound, r.cycles
-    assert r.counters["macs"] == 1024 * 512
+    assert r.counters["macs"] == -(-n_out // 4) * 4 * -(-n_in // 8) * 8
 
 
 @pytest.mark.parametrize("seed", [0, 1])          # seed 0 takes B, seed 1 takes C
