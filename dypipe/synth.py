@@ -140,7 +140,7 @@ def build_unit(name, config, backend=BACKEND):
     builders = {
         "gbuf": lambda: GlobalBuffer(config, backend=backend),
         "cb": lambda: ContextBuffer(config, len(MODULE_UNITS)),
-        "dispatcher": lambda: Dispatcher(config),
+        "dispatcher": lambda: Dispatcher(config, prepared=True),
         "task_reg": lambda: TaskRegister(config),
         "ctrl": lambda: ControlUnit(config),
         **{f"seq_{unit.name.lower()}": (lambda unit=unit: ModuleSequencer(config, unit))

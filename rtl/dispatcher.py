@@ -27,14 +27,15 @@ malformed: the machine stops with :attr:`Err.BAD_TASK`.
 from types import SimpleNamespace
 
 from amaranth import Module, Signal, Const, Mux, Cat
-from amaranth.lib import data, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..sw.isa import Err, Space, MODULE_UNITS, FOOTPRINT_RANGES
 from .sequencer import ErrorReport
-from .task import TaskPort, IssuePort, RetirePort, TaskRecord, space_beats, PENDING
+from .task import (TaskPort, IssuePort, RetirePort, TaskRecord, TaskEntry, Extent, extent_of,
+                   prepare_task, space_beats, PENDING)
 
-__all__ = ["Dispatcher", "Extent", "extent_bits", "ranges_conflict"]
+__all__ = ["Dispatcher", "ranges_conflict"]
 
 
 def _or(terms):
@@ -44,31 +45,11 @@ def _or(terms):
     return out
 
 
-def extent_bits(config):
-    """Width of a beat address or end in an :func:`Extent`: a well-formed range ends within
-    its space, so the largest space bounds both."""
-    return max(space_beats(config, sp) for sp in Space).bit_length()
-
-
-def Extent(config):
-    """A footprint range as the dispatcher compares it, prepared once when its record arrives:
-    ``space`` (NONE for an empty range), ``write``, and the beats ``lo .. hi - 1``."""
-    n = extent_bits(config)
-    return data.StructLayout({"space": Space, "write": 1, "lo": n, "hi": n})
-
-
 def ranges_conflict(a, b):
-    """Two :func:`Extent` views conflict: they lie in the same space, overlap, and at least one
-    of the two writes it."""
+    """Two :func:`~.task.Extent` views conflict: they lie in the same space, overlap, and at
+    least one of the two writes it."""
     return ((a.space == b.space) & (a.space != Space.NONE) & (a.write | b.write)
             & (a.lo < b.hi) & (b.lo < a.hi))
-
-
-def _extent_of(rng, ext):
-    """Statements setting :func:`Extent` ``ext`` from the range ``rng`` of a record."""
-    return [ext.space.eq(Mux(rng.len == 0, Space.NONE, rng.desc.space)),
-            ext.write.eq(rng.desc.write), ext.lo.eq(rng.desc.lo),
-            ext.hi.eq(rng.desc.lo + rng.len)]
 
 
 def _lowest_set(m, vector, name):
@@ -97,7 +78,9 @@ def _first_set(m, vector, name):
 class Dispatcher(wiring.Component):
     """Members
     -------
-    task : In(TaskPort)                         committed tasks from the control unit
+    task : In(TaskPort)                         committed tasks from the control unit (with
+                                                ``prepared``: In(stream.Signature(TaskEntry)),
+                                                from the :class:`~.task.TaskRegister`)
     issue : Out(IssuePort).array(n_modules)     to the module sequencers
     go : Out(n_modules)     the task a module runs may act (its data vector is empty)
     released : In(n_modules)                    a module's task ran END (pulses)
@@ -113,9 +96,14 @@ class Dispatcher(wiring.Component):
     ----------
     config : Config
     conflict : function
-        ``conflict(a, b)``: whether two footprint ranges (:func:`Extent` views) conflict (default
-        :func:`ranges_conflict`). Only the formal check (:mod:`dypipe.formal`) passes another:
-        a deliberately broken one, to show that the check catches it.
+        ``conflict(a, b)``: whether two footprint ranges (:func:`~.task.Extent` views) conflict
+        (default :func:`ranges_conflict`). Only the formal check (:mod:`dypipe.formal`) passes
+        another: a deliberately broken one, to show that the check catches it.
+    prepared : bool
+        Take the records prepared (:func:`~.task.prepare_task`: their ranges' ends) by the
+        task register in front, as the top does; else prepare them
+        here, in the cycle they arrive (the unit tests and the formal check, which drive the
+        dispatcher alone: the same statements either way).
     invariants : None, ``Assert`` or ``Assume``
         State the dispatcher's internal consistency with this statement (for the formal
         check's induction proof: ``Assert`` to prove it, ``Assume`` to rely on it once proven),
@@ -124,14 +112,15 @@ class Dispatcher(wiring.Component):
         :data:`~.task.PENDING` released tasks unfinished, and finishes only a released task.
     """
 
-    def __init__(self, config, *, conflict=ranges_conflict, invariants=None):
+    def __init__(self, config, *, conflict=ranges_conflict, invariants=None, prepared=False):
         self._config = config
+        self._prepared = prepared
         self._conflict = conflict
         self._invariants = invariants
         self.state = None
         n = len(MODULE_UNITS)
         super().__init__({
-            "task": In(TaskPort(config)),
+            "task": In(stream.Signature(TaskEntry(config)) if prepared else TaskPort(config)),
             "issue": Out(IssuePort(config)).array(n), "go": Out(n),
             "released": In(n), "finished": In(n),
             "retire": Out(RetirePort(config)).array(n),
@@ -192,22 +181,25 @@ class Dispatcher(wiring.Component):
         released = Signal(W)
 
         # -- a new record: check it, find it a place, compute its dependencies -----------------
-        new = self.task.payload
+        if self._prepared:
+            entry = self.task.payload
+        else:
+            entry = Signal(TaskEntry(cfg), name="entry")
+            prepare_task(m, self.task.payload, entry)
+        new = entry.rec
+        new_extents = [entry.ext[i] for i in range(FOOTPRINT_RANGES)]
         free_idx, has_free = _first_set(m, ~valid, "free")
         malformed = Signal()
         bad_addr = Signal(32)
         with m.If(new.unit >= len(MODULE_UNITS)):
             m.d.comb += [malformed.eq(1), bad_addr.eq(new.unit)]
-        new_extents = [Signal(Extent(cfg), name=f"new_ext{i}") for i in range(FOOTPRINT_RANGES)]
         for i, (rng, ext) in enumerate(zip(new.ranges, new_extents)):
             space = rng.desc.space
-            end = Signal(len(rng.desc.lo + rng.len), name=f"new_end{i}")
-            m.d.comb += [end.eq(rng.desc.lo + rng.len), *_extent_of(rng, ext)]
             with m.Switch(space.as_value()):
                 for sp in Space:
                     with m.Case(sp):
                         if sp != Space.NONE:
-                            with m.If(end > space_beats(cfg, sp)):
+                            with m.If(entry.long[i] | (ext.hi > space_beats(cfg, sp))):
                                 m.d.comb += [malformed.eq(1), bad_addr.eq(rng.desc.as_value())]
                 with m.Default():
                     m.d.comb += [malformed.eq(1), bad_addr.eq(rng.desc.as_value())]
@@ -304,7 +296,7 @@ def _invariants(m, s, claim):
         with m.If(s.valid[j]):
             for i, (rng, ext) in enumerate(zip(rec.ranges, s.extents[j])):
                 expect = Signal.like(ext, name=f"expect_ext{j}_{i}")
-                m.d.comb += _extent_of(rng, expect)
+                m.d.comb += extent_of(rng, expect)
                 m.d.comb += claim(expect.as_value() == ext.as_value())
             m.d.comb += [claim((s.data_deps[j] & ~others) == 0),
                          claim((s.order_deps[j] & ~others) == 0),

@@ -67,7 +67,7 @@ class Top(wiring.Component):
         cfg = self._config
 
         m.submodules.ctrl = ctrl = ControlUnit(cfg)
-        m.submodules.dispatcher = disp = Dispatcher(cfg)
+        m.submodules.dispatcher = disp = Dispatcher(cfg, prepared=True)
         m.submodules.gbuf = gbuf = GlobalBuffer(cfg, backend=self._backend)
         m.submodules.load = load = LoadDMA(cfg)
         m.submodules.pfu = pfu = PFU(cfg, backend=self._backend)

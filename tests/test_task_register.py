@@ -32,7 +32,7 @@ def test_records_pass_in_order_one_a_cycle_at_most(p_valid, p_ready):
             await ctx.delay(1e-9)
             assert ctx.get(dut.held) == len(sent) - len(received)
             if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
-                received.append((ctx.get(dut.o.payload.pc), ctx.get(dut.o_pc)))
+                received.append((ctx.get(dut.o.payload.rec.pc), ctx.get(dut.o_pc)))
             if offer is not None and ctx.get(dut.i.ready):
                 sent.append(offer)
                 offer = None
@@ -67,7 +67,7 @@ def test_ready_comes_from_a_register_and_two_records_wait_for_a_stalled_dispatch
         out = []
         for cycle in range(3):
             await ctx.delay(1e-9)
-            out.append(ctx.get(dut.o.payload.pc))
+            out.append(ctx.get(dut.o.payload.rec.pc))
             await ctx.tick()
         assert out[:2] == [0, 1]
 
