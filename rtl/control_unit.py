@@ -151,12 +151,6 @@ class ControlUnit(wiring.Component):
         live_seen = Signal(range(cfg.task_ring + 4))
         m.d.sync += [idle_seen.eq(self.tasks_idle & ~commit),
                      live_seen.eq(self.tasks_live + commit)]
-        # WAITN's test, ``live_seen > imm16``, on live_seen's few bits: a full-width comparison
-        # of the instruction's field was a carry chain in front of the fetch address.
-        live_bits = len(live_seen)
-        above_waitn = Signal()
-        m.d.comb += above_waitn.eq((d.imm16[live_bits:] == 0)
-                                   & (live_seen > d.imm16[:live_bits]))
 
         ra, rs = rf.read(d.b), rf.read(d.a)
         # LW and SW form their request in registers in their first cycle (the address, its
@@ -513,7 +507,7 @@ class ControlUnit(wiring.Component):
                             with m.Else():
                                 m.next = "HALTED"
                         with m.Case(Op.WAITN):
-                            with m.If(above_waitn | sp_busy):
+                            with m.If((live_seen > d.imm16) | sp_busy):
                                 m.d.comb += self.stall.eq(1)
                             with m.Else():
                                 advance()

@@ -191,7 +191,12 @@ class InsnFlow:
         self._take = Signal()
         self._outside = Signal()                    # the PC moved outside the memory: to
         self._target = Signal(signed(WORD_BITS + 2))    # report in the fill cycle, and where
-        m.d.comb += [imem.addr.eq(self._fetch_pc), imem.en.eq(self._fetch)]
+        # The address of a step (``pc + 2``) unless a jump or a fill says otherwise: in a cycle
+        # that fetches nothing the memory ignores it, so whether an instruction steps or stalls
+        # (a register comparison, a full ring) reaches only ``en``, not the address's
+        # multiplexer in front of the block RAMs (docs/fpga.md).
+        m.d.comb += [imem.addr.eq(self._fetch_pc), imem.en.eq(self._fetch),
+                     self._fetch_pc.eq(pc + 2)]
         self._err_held, self._err_code = Signal(), Signal.like(err.code)
         self._err_pc, self._err_addr = Signal.like(err.pc), Signal.like(err.addr)
         m.d.comb += [err.valid.eq(self._err_held), err.code.eq(self._err_code),
@@ -226,7 +231,7 @@ class InsnFlow:
         """Go on at ``pc + 1`` in the next cycle (after a fill cycle that reports
         :attr:`Err.PC_RANGE` if that is past the memory)."""
         target = self.pc + 1
-        self.m.d.comb += [self._fetch.eq(1), self._fetch_pc.eq(self.pc + 2), self._take.eq(1)]
+        self.m.d.comb += [self._fetch.eq(1), self._take.eq(1)]     # at ``pc + 2``, the default
         self.m.d.sync += self.pc.eq(target)
         with self.m.If(self._outside_of(target)):
             self.m.d.sync += [self.ready.eq(0), self._outside.eq(1), self._target.eq(target)]
