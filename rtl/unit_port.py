@@ -9,7 +9,7 @@ from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, FMT_PARAMS, PARAM_BITS
 
 __all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "params_too_big", "check_terms", "check_sum",
-           "capped_product", "latched", "taken_extents", "split_extent", "held_error",
+           "capped_product", "capped_product_of_decrement", "latched", "taken_extents", "split_extent", "held_error",
            "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
@@ -77,6 +77,17 @@ def capped_product(a, b, bits):
     return Mux(over, 1 << bits, a[:bits] * b[:bits])
 
 
+def capped_product_of_decrement(a, b, bits):
+    """``capped_product(a - 1, b, bits)``, the same value for every ``a`` and ``b``, with the
+    cap decided on ``a`` itself (``a - 1`` reaches ``2**bits`` when ``a`` is 0 or above
+    ``2**bits``; it is 0 when ``a`` is 1): only the multiplier's ``bits`` take the decrement,
+    so no full-width carry chain stands in front of the cap (docs/fpga.md)."""
+    a, b = Value.cast(a), Value.cast(b)
+    a_over = (a == 0) | (((a >> bits) != 0) & (a != (1 << bits)))
+    over = (a_over & (b != 0)) | (((b >> bits) != 0) & (a != 1))
+    return Mux(over, 1 << bits, (a[:bits] - 1)[:bits] * b[:bits])
+
+
 def latched(m, ready, value, name):
     """A register that follows ``value`` (from the incoming command) while ``ready`` and holds
     it otherwise: from the cycle a command is taken it holds that command's ``value``. Its
@@ -97,8 +108,8 @@ def taken_extents(m, ready, new, pairs, prefix=""):
     """The range check's ``(count - 1) * stride`` terms of a command, each a
     :func:`latched` term: for every ``(count, stride, bits)`` of ``pairs``,
     ``capped_product(new[count] - 1, new[stride], bits)`` from the incoming parameters
-    ``new``, keyed ``"count*stride"``."""
-    return {f"{a}*{b}": latched(m, ready, capped_product(new[a] - 1, new[b], bits),
+    ``new`` (:func:`capped_product_of_decrement`), keyed ``"count*stride"``."""
+    return {f"{a}*{b}": latched(m, ready, capped_product_of_decrement(new[a], new[b], bits),
                                 f"{prefix}{a}_x_{b}")
             for a, b, bits in pairs}
 

@@ -7,7 +7,8 @@ import random
 from amaranth import Module, Mux, Signal
 from amaranth.sim import Simulator
 
-from dypipe.rtl.unit_port import capped_product, latched, split_extent
+from dypipe.rtl.unit_port import (capped_product, capped_product_of_decrement, latched,
+                                  split_extent)
 
 
 def test_capped_product_keeps_every_range_check():
@@ -36,6 +37,31 @@ def test_capped_product_keeps_every_range_check():
             for limit in (1, 37, 2 ** bits - 1):
                 assert (got >= limit) == (x * y >= limit), (x, y, limit)
                 assert (got3 >= limit) == (x * y * z >= limit), (x, y, z, limit)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_capped_product_of_decrement_is_capped_product_of_the_decrement():
+    """Equal to ``capped_product(a - 1, b)`` everywhere, ``a`` = 0 (which wraps) included."""
+    bits = 9
+    a, b = Signal(20), Signal(20)
+    m = Module()
+    got, want = Signal(2 * bits + 1), Signal(2 * bits + 1)
+    m.d.comb += [got.eq(capped_product_of_decrement(a, b, bits)),
+                 want.eq(capped_product(a - 1, b, bits))]
+    rng = random.Random(11)
+    edges = [0, 1, 2, 2 ** bits - 1, 2 ** bits, 2 ** bits + 1, 2 ** bits + 2, 2 ** 20 - 1]
+    cases = [(x, y) for x in edges for y in edges]
+    cases += [(rng.choice((rng.randrange(2 ** 20), rng.randrange(40))),
+               rng.choice((rng.randrange(2 ** 20), rng.randrange(40)))) for _ in range(400)]
+
+    async def bench(ctx):
+        for x, y in cases:
+            ctx.set(a, x)
+            ctx.set(b, y)
+            assert ctx.get(got) == ctx.get(want), (x, y)
 
     sim = Simulator(m)
     sim.add_testbench(bench)
