@@ -9,8 +9,8 @@ from ..config import WORD_BITS
 from ..sw.isa import Err, FIELDS, Op, FMT_PARAMS, PARAM_BITS
 
 __all__ = ["MacroCmd", "UnitPort", "MAX_PARAMS", "params_too_big", "check_terms", "check_sum",
-           "capped_product", "capped_product_of_decrement", "latched", "taken_extents", "split_extent", "held_error",
-           "command_fsm"]
+           "capped_product", "capped_product_of_decrement", "latched", "taken_extents",
+           "split_extent", "held_error", "command_fsm"]
 
 #: Registers a macro-instruction reads, at most.
 MAX_PARAMS = max(len(p) for p in FMT_PARAMS.values())
