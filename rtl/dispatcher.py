@@ -101,9 +101,9 @@ class Dispatcher(wiring.Component):
         another: a deliberately broken one, to show that the check catches it.
     prepared : bool
         Take the records prepared (:func:`~.task.prepare_task`: their ranges' ends) by the
-        task register in front, as the top does; else prepare them
-        here, in the cycle they arrive (the unit tests and the formal check, which drive the
-        dispatcher alone: the same statements either way).
+        task register in front, as the top does; else prepare them here, in the cycle they
+        arrive (the unit tests and the formal check, which drive the dispatcher alone: the
+        same statements either way).
     invariants : None, ``Assert`` or ``Assume``
         State the dispatcher's internal consistency with this statement (for the formal
         check's induction proof: ``Assert`` to prove it, ``Assume`` to rely on it once proven),
