@@ -81,7 +81,10 @@ class ImemCopy(wiring.Component):
         req_words = Signal(len(self.count) + 1)     # words of the beats still to request,
         #                                             counted from the first beat's first word
         held = Signal(range(depth + 1))             # beats requested and not yet written out
-        m.d.comb += self.busy.eq(left != 0)
+        # ``busy`` (``left != 0``) and whether a beat may be requested (words left to request,
+        # room for their beat) are flip-flops, set with the counters they follow: the request
+        # reaches the arbiter through one gate, not through the counters' comparisons.
+        more, room = Signal(), Signal(init=1)
 
         # -- start: the words, counted from the first one's beat -------------------------------
         # While idle the registers follow the inputs (their enable is ~busy, a register, not the
@@ -91,17 +94,21 @@ class ImemCopy(wiring.Component):
         with m.If(~self.busy):
             m.d.sync += [left.eq(Mux(self.start, self.count, 0)), waddr.eq(self.dst),
                          sel.eq(first_sel), req_beat.eq(self.src >> sel_bits),
-                         req_words.eq(first_sel + self.count)]
+                         req_words.eq(first_sel + self.count),
+                         self.busy.eq(self.start & (self.count != 0)),
+                         more.eq(first_sel + self.count != 0)]
 
         # -- requests, while there is room for their beats -------------------------------------
         issue, pop = Signal(), Signal()
-        m.d.comb += [self.mem.req.valid.eq(self.busy & (req_words != 0) & (held < depth)),
+        m.d.comb += [self.mem.req.valid.eq(self.busy & more & room),
                      self.mem.req.payload.addr.eq(req_beat),
                      issue.eq(self.mem.req.valid & self.mem.req.ready)]
         with m.If(issue):
             m.d.sync += [req_beat.eq(req_beat + 1),
-                         req_words.eq(Mux(req_words > bw, req_words - bw, 0))]
-        m.d.sync += held.eq(held + issue - pop)
+                         req_words.eq(Mux(req_words > bw, req_words - bw, 0)),
+                         more.eq(req_words > bw)]
+        held_next = held + issue - pop
+        m.d.sync += [held.eq(held_next), room.eq(held_next < depth)]
         # Only this engine's reads are answered while it is busy (LW and SW wait for it).
         m.d.comb += [fifo.w_data.eq(self.mem.resp_data),
                      fifo.w_en.eq(self.mem.resp_valid & self.busy)]
@@ -114,6 +121,8 @@ class ImemCopy(wiring.Component):
                      self.imem_w.en.eq(write)]
         with m.If(write):
             m.d.sync += [waddr.eq(waddr + 1), left.eq(left - 1)]
+            with m.If(left == 1):
+                m.d.sync += self.busy.eq(0)
             with m.If((sel == bw - 1) | (left == 1)):
                 m.d.comb += [fifo.r_en.eq(1), pop.eq(1)]
                 m.d.sync += sel.eq(0)
