@@ -176,7 +176,7 @@ class ControlUnit(wiring.Component):
         insn_rec = Signal(TemplateRecord(cfg))
         m.d.comb += [insn_rec.unit.eq(d.a), insn_rec.pc.eq(d.imm16),
                      insn_rec.barrier.eq(d.b == 0)]
-        footprint = rf.read_block(d.b, 2 * FOOTPRINT_RANGES)
+        footprint = [rf.read(i) for i in flow.indexes_ahead("b", 2 * FOOTPRINT_RANGES)]
         for i, rng in enumerate(insn_rec.ranges):
             with m.If(d.b != 0):
                 m.d.comb += [rng.desc.eq(footprint[2 * i]), rng.len.eq(footprint[2 * i + 1])]

@@ -8,7 +8,24 @@ from amaranth.lib.memory import Memory
 from ..config import WORD_BITS
 from ..sw.isa import Op, Err, Fmt, OPS, FIELDS, NUM_REGS, InsnLayout
 
-__all__ = ["RegFile", "Decoded", "InsnFlow", "SplitOp", "split_mul", "alu_ops", "alu"]
+__all__ = ["RegFile", "Decoded", "InsnFlow", "SplitOp", "split_mul", "alu_ops", "alu",
+           "later_wins"]
+
+
+def later_wins(m, calls, name):
+    """Combine ``calls``, a list of ``(select, values)`` made in program order, into ``(any,
+    values)``: the values of the last call whose ``select`` is high, as assignments in the same
+    order would give, or zeros. Each value is masked by its call's own select and the masks are
+    ORed: one level of logic behind the values, not a chain of one multiplexer per call. The
+    selects, known early in the cycle, carry the priority."""
+    later, out = Const(0), None
+    for k, (select, values) in enumerate(reversed(calls)):
+        mine = Signal(name=f"{name}{len(calls) - 1 - k}_wins")
+        m.d.comb += mine.eq(select & ~later)
+        masked = [Mux(mine, value, 0) for value in values]
+        out = masked if out is None else [a | b for a, b in zip(out, masked)]
+        later = later | select
+    return later, out
 
 
 class RegFile(Elaboratable):
@@ -16,11 +33,12 @@ class RegFile(Elaboratable):
     and writes them.
 
     They are a memory with one write port and an asynchronous read port per distinct register
-    read (:meth:`read`, and :meth:`read_block` for a macro-instruction's block of consecutive
-    registers), so that an FPGA keeps them in LUT RAM, a copy per read port, instead of
-    flip-flops behind a multiplexer per read port: the PFU's sequencer reads 15 parameter
-    registers at once. Writes take effect at the clock edge, as flip-flops' would; ``r0`` is
-    never written. Reset does not clear the registers: they hold zero when the design starts.
+    read (:meth:`read`; a macro-instruction's block of consecutive registers is a read each,
+    indexed by :meth:`InsnFlow.indexes_ahead`), so that an FPGA keeps them in LUT RAM, a copy
+    per read port, instead of flip-flops behind a multiplexer per read port: the PFU's
+    sequencer reads 15 parameter registers at once. Writes take effect at the clock edge, as
+    flip-flops' would; ``r0`` is never written. Reset does not clear the registers: they hold
+    zero when the design starts.
     """
 
     def __init__(self, name):
@@ -37,10 +55,6 @@ class RegFile(Elaboratable):
             self._reads[key] = (idx, Signal(WORD_BITS, name=f"{self._name}_rd{len(self._reads)}"))
         return self._reads[key][1]
 
-    def read_block(self, base, count):
-        """``count`` registers from ``base`` (wrapping past r31 reads r0.. as written)."""
-        return [self.read((base + i)[:len(base)]) for i in range(count)]
-
     def write(self, m, idx, value):
         """In ``m``'s current control flow: ``idx`` takes ``value`` at the clock edge (one write
         a cycle; where two calls act in one cycle, the later one's, as for assignments)."""
@@ -53,17 +67,11 @@ class RegFile(Elaboratable):
         m.submodules.mem = mem = Memory(shape=unsigned(WORD_BITS), depth=NUM_REGS, init=[],
                                         attrs={"ram_style": "distributed"})
         w = mem.write_port()
-        # The write port takes the OR of each call's value masked by its select: one level of
-        # logic behind the values, not a chain of one multiplexer per call (the control
-        # unit's six calls were a 32-bit chain behind its ALU). The selects, known early in
-        # the cycle, carry the priority of the later call.
-        later, addr, data_, en = Const(0), Const(0), Const(0), Const(0)
-        for select, idx, value in reversed(self._writes):
-            mine = Signal(name=f"{select.name}_wins")
-            word = Signal(WORD_BITS, name=f"{select.name}_data")
-            m.d.comb += [mine.eq(select & ~later), word.eq(value)]
-            addr, data_ = addr | Mux(mine, idx, 0), data_ | Mux(mine, word, 0)
-            en, later = en | (mine & (idx != 0)), later | select
+        # The last call's write (the control unit's six calls were a 32-bit chain of
+        # multiplexers behind its ALU before ``later_wins``).
+        _, (addr, data_, en) = later_wins(m, [(select, (idx, value, idx != 0))
+                                              for select, idx, value in self._writes],
+                                          f"{self._name}_w")
         m.d.comb += [w.addr.eq(addr), w.data.eq(data_), w.en.eq(en)]
         for idx, data_ in self._reads.values():
             r = mem.read_port(domain="comb")
@@ -184,6 +192,7 @@ class InsnFlow:
 
     def __init__(self, m, imem_words, pc, imem, err):
         self.m, self.imem_words, self.pc, self.err = m, imem_words, pc, err
+        self._imem = imem
         self.ir = Signal(WORD_BITS)
         self.ready = Signal()
         self._fetch = Signal()
@@ -197,21 +206,31 @@ class InsnFlow:
         # multiplexer in front of the block RAMs (docs/fpga.md).
         m.d.comb += [imem.addr.eq(self._fetch_pc), imem.en.eq(self._fetch),
                      self._fetch_pc.eq(pc + 2)]
-        self._err_held, self._err_code = Signal(), Signal.like(err.code)
-        self._err_pc, self._err_addr = Signal.like(err.pc), Signal.like(err.addr)
-        m.d.comb += [err.valid.eq(self._err_held), err.code.eq(self._err_code),
-                     err.pc.eq(self._err_pc), err.addr.eq(self._err_addr)]
+        m.submodules.errors = self._errors = _ErrorRegister(err)
         with m.If(self._take):
             m.d.sync += [self.ir.eq(imem.data), self.ready.eq(1)]
 
     def report(self, code, addr=0, at=None):
         """Stop with ``code``: ``err`` shows it from the next cycle (in ``ERROR``), from
         registers, so that the unit's checks do not run into the top's choice among the
-        reporters in one cycle."""
-        self.m.d.sync += [self._err_held.eq(1), self._err_code.eq(code),
-                          self._err_pc.eq(self.pc if at is None else at),
-                          self._err_addr.eq(addr)]
+        reporters in one cycle. Where two reports act in one cycle, the later call's wins."""
+        self._errors.add(self.m, code, self.pc if at is None else at, addr)
         self.m.next = "ERROR"
+
+    def indexes_ahead(self, field, count):
+        """Register indexes ``field``, ``field + 1`` .. ``field + count - 1`` of the instruction
+        in :attr:`ir` (wrapping past the field's width), for a block of register reads. The
+        first is the field itself; the others are computed from the memory's word as ``ir``
+        takes it and held beside ``ir``, so that the reads' addresses come from flip-flops,
+        not from an adder behind ``ir``."""
+        lsb, width = FIELDS[field]
+        indexes = [self.ir[lsb:lsb + width]]
+        for i in range(1, count):
+            index = Signal(width, name=f"{field}_plus{i}")
+            with self.m.If(self._take):
+                self.m.d.sync += index.eq(self._imem.data[lsb:lsb + width] + i)
+            indexes.append(index)
+        return indexes
 
     def _outside_of(self, target):
         outside = target >= self.imem_words
@@ -245,3 +264,31 @@ class InsnFlow:
         with self.m.Else():
             self.m.d.comb += [self._fetch.eq(1), self._fetch_pc.eq(self.pc + 1),
                               self._take.eq(1)]
+
+
+class _ErrorRegister(Elaboratable):
+    """The registers behind a unit's ``err`` (:meth:`InsnFlow.report`): each report is a select,
+    set in the control flow that reports, and its code, PC and address; the registers take
+    the last one's (:func:`later_wins`), not a chain of multiplexers through the unit's FSM."""
+
+    def __init__(self, err):
+        self._err = err
+        self._calls = []
+
+    def add(self, m, code, pc, addr):
+        """A report in ``m``'s current control flow."""
+        select = Signal(name=f"report{len(self._calls)}")
+        m.d.comb += select.eq(1)
+        self._calls.append((select, (Value.cast(code), Value.cast(pc), Value.cast(addr))))
+
+    def elaborate(self, platform):
+        m = Module()
+        err = self._err
+        held, code = Signal(), Signal.like(err.code)
+        pc, addr = Signal.like(err.pc), Signal.like(err.addr)
+        m.d.comb += [err.valid.eq(held), err.code.eq(code), err.pc.eq(pc), err.addr.eq(addr)]
+        if self._calls:
+            any_, (new_code, new_pc, new_addr) = later_wins(m, self._calls, "report")
+            with m.If(any_):
+                m.d.sync += [held.eq(1), code.eq(new_code), pc.eq(new_pc), addr.eq(new_addr)]
+        return m

@@ -100,13 +100,13 @@ class ModuleSequencer(wiring.Component):
                      self.unit.macro.payload.eq(cmd)]
         with m.If(taken):
             m.d.sync += [cmd_valid.eq(0), macro_pc.eq(cmd_pc)]
+        params = flow.indexes_ahead("b", unit_params(self._unit))
         with m.If(issue):
             m.d.sync += [cmd_valid.eq(1), cmd_pc.eq(pc), cmd.op.eq(d.op), cmd.a.eq(d.a),
                          cmd.imm.eq(d.imm16)]
             # Only the registers the unit reads: each is a read port, a copy of the registers
             # in LUT RAM (a DMA's sequencer reads 9, not the PFU's 15).
-            m.d.sync += [cmd.params[i].eq(v)
-                         for i, v in enumerate(rf.read_block(d.b, unit_params(self._unit)))]
+            m.d.sync += [cmd.params[i].eq(rf.read(j)) for i, j in enumerate(params)]
 
         # Macro-instructions issued and finished, counted modulo 256; a released task is done
         # when the finished count reaches the issued count at its END (its *mark*).

@@ -1,39 +1,42 @@
 """The scalar register file (``rtl/scalar.py``): a memory with a read port per register read,
 which must behave as the flip-flops it replaced: writes land at the clock edge, ``r0`` reads
-zero whatever is written to it, a block read wraps past r31 to r0, and the same register read
-twice shares one port."""
+zero whatever is written to it, and the same register read twice shares one port. A block
+read's indexes (``InsnFlow.indexes_ahead``) wrap past r31 to r0 and follow the instruction
+register."""
 
 import random
 
 from amaranth import Module, Signal
+from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from dypipe.rtl.scalar import RegFile
+from dypipe.rtl.scalar import RegFile, InsnFlow
+from dypipe.rtl.sequencer import ErrorReport
+from dypipe.rtl.sram import ReadPort
+from dypipe.rtl.task import PC_BITS
+from dypipe.sw.isa import FIELDS
 
 
 def test_register_file_behaves_as_flip_flops():
     m = Module()
     m.submodules.rf = rf = RegFile("t")
-    idx, base, value, we = Signal(5), Signal(5), Signal(32), Signal()
+    idx, value, we = Signal(5), Signal(32), Signal()
     with m.If(we):
         rf.write(m, idx, value)
     single = rf.read(idx)
-    block = rf.read_block(base, 4)
-    assert rf.read(idx) is single and len(rf._reads) == 5
+    assert rf.read(idx) is single and len(rf._reads) == 1
 
     model = [0] * 32
     rng = random.Random(1)
 
     async def bench(ctx):
         for _ in range(300):
-            i, b, v, w = rng.randrange(32), rng.randrange(32), rng.getrandbits(32), rng.random()
+            i, v, w = rng.randrange(32), rng.getrandbits(32), rng.random()
             ctx.set(idx, i)
-            ctx.set(base, b)
             ctx.set(value, v)
             ctx.set(we, w < 0.6)
-            # Before the edge: the old contents, r0 as zero, the block wrapping.
+            # Before the edge: the old contents, r0 as zero.
             assert ctx.get(single) == model[i]
-            assert [ctx.get(s) for s in block] == [model[(b + k) % 32] for k in range(4)]
             await ctx.tick()
             if w < 0.6 and i != 0:
                 model[i] = v
@@ -82,6 +85,55 @@ def test_the_later_of_two_writes_in_a_cycle_wins():
                 ctx.set(probe, r)
                 assert ctx.get(out) == model[r], r
         assert both > 10
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_block_indexes_follow_the_instruction_register():
+    """``indexes_ahead("b", 4)`` computes ``b + 1`` .. ``b + 3`` from the memory's word as the
+    instruction register takes it: at every cycle they are the register's own ``b`` plus one
+    to three, modulo 32, through steps, stalls and jumps (each followed by a fill)."""
+    rng = random.Random(3)
+    words = [rng.getrandbits(32) for _ in range(256)]
+    m = Module()
+    m.submodules.imem = imem = Memory(shape=32, depth=len(words), init=words)
+    port = imem.read_port()
+    r = ReadPort(8, 32).create()
+    m.d.comb += [port.addr.eq(r.addr), port.en.eq(r.en), r.data.eq(port.data)]
+    pc, err = Signal(PC_BITS), ErrorReport().create()
+    step, jump_to, jump = Signal(), Signal(8), Signal()
+    flow = InsnFlow(m, len(words), pc, r, err)
+    with m.FSM():
+        with m.State("START"):
+            flow.jump(0)
+        with m.State("EXEC"):
+            with m.If(~flow.ready):
+                flow.fill()
+            with m.Elif(jump):
+                flow.jump(jump_to)
+            with m.Elif(step):
+                flow.advance()
+        with m.State("ERROR"):
+            pass
+    indexes = flow.indexes_ahead("b", 4)
+    lsb, width = FIELDS["b"]
+
+    async def bench(ctx):
+        checked = 0
+        for _ in range(300):
+            await ctx.tick()
+            ctx.set(jump, rng.random() < 0.1)
+            ctx.set(jump_to, rng.randrange(len(words) // 2))
+            ctx.set(step, rng.random() < 0.7)
+            if ctx.get(flow.ready):
+                b = (ctx.get(flow.ir) >> lsb) & ((1 << width) - 1)
+                assert ctx.get(flow.ir) == words[ctx.get(pc)]
+                assert [ctx.get(i) for i in indexes] == [(b + k) % 32 for k in range(4)]
+                checked += 1
+        assert checked > 100
 
     sim = Simulator(m)
     sim.add_clock(1e-6)
