@@ -39,7 +39,7 @@ from ..sw.isa import Op, Err, Unit, Operand, FIELDS, SPAWN_OPERANDS
 from .context_buffer import CbWritePort
 from .imem_copy import ImemCopy
 from .mem_port import MemPort
-from .scalar import RegFile, Decoded, InsnFlow, SplitOp, alu_ops, alu, split_mul
+from .scalar import RegFile, Decoded, InsnFlow, SplitOp, alu_ops, alu, split_mul, later_wins
 from .sequencer import ErrorReport
 from .sram import ReadPort, RowWritePort
 from .task import TaskPort, RetirePort, PC_BITS, Range, slot_bits
@@ -211,7 +211,7 @@ class ControlUnit(wiring.Component):
         m.submodules.template_lut = lut = Memory(
             shape=lut_shape, depth=n_tpl, init=[],
             attrs={"ram_style": "distributed", "no_rw_check": 1})
-        lut_w, lut_r = lut.write_port(), lut.read_port()
+        lut_w, lut_r = lut.write_port(), lut.read_port(domain="comb")
         m.d.comb += [lut_w.addr.eq(table_w.addr), lut_w.en.eq(table_w.en)]
         for i in range(FOOTPRINT_RANGES):
             m.d.comb += [lut_w.data.ranges[i].lo.eq(table_w.data.ranges[i].desc.lo),
@@ -248,7 +248,23 @@ class ControlUnit(wiring.Component):
         engine_free = Signal()
         tpl = table_r.data                      # read when the SPAWN enters, held
         m.d.comb += [table_r.addr.eq(d.tmpl), table_r.en.eq(sp_enter),
-                     lut_r.addr.eq(d.tmpl), lut_r.en.eq(sp_enter)]
+                     lut_r.addr.eq(d.tmpl)]
+        # The LUT RAM's word, registered as the SPAWN enters, and the operand each range's
+        # start adds, chosen then from the SPAWN's operands: the engine's sums start from
+        # flip-flops, not behind a multiplexer of the operands.
+        tpl_lut = Signal(lut_shape)
+        sp_start_op = Signal(data.ArrayLayout(WORD_BITS, FOOTPRINT_RANGES))
+        op_bits = Shape.cast(Operand).width     # an operand field; NONE (0) adds nothing
+
+        def by_operand(values):
+            """``values`` (A .. D's) indexed by an operand field."""
+            return Array([Const(0, WORD_BITS)] + list(values)
+                         + [Const(0, WORD_BITS)] * ((1 << op_bits) - 1 - SPAWN_OPERANDS))
+        spawn_operand = by_operand(flow.operand(rf, field) for field in "abcd")
+        with m.If(sp_enter):
+            m.d.sync += tpl_lut.eq(lut_r.data)
+            for i in range(FOOTPRINT_RANGES):
+                m.d.sync += sp_start_op[i].eq(spawn_operand[lut_r.data.ranges[i].operand])
         # (a read port's enable is 1 unless driven)
         with m.If(sp_enter):
             m.d.comb += [tctx_r.addr.eq(d.tmpl * rows), tctx_r.en.eq(1)]
@@ -256,36 +272,34 @@ class ControlUnit(wiring.Component):
             m.d.comb += [tctx_r.addr.eq(sp_tmpl * rows + sp_row + 1), tctx_r.en.eq(1)]
         with m.Else():
             m.d.comb += tctx_r.en.eq(0)
-        op_bits = Shape.cast(Operand).width     # an operand field; NONE (0) adds nothing
-        operand = Array([Const(0, WORD_BITS)] + [sp_ops[i] for i in range(SPAWN_OPERANDS)]
-                        + [Const(0, WORD_BITS)] * ((1 << op_bits) - 1 - SPAWN_OPERANDS))
+        operand = by_operand(sp_ops[i] for i in range(SPAWN_OPERANDS))
         sp_data = Signal(CB_LANES * WORD_BITS)  # the row's words with their operands
         sp_mask = Signal(CB_LANES)              # the row's words the template has
         sp_last = Signal()                      # the row is the context's last (or none)
-        ops_of_row = Array([Array(lut_r.data.ctx_ops[r * CB_LANES + j]
+        ops_of_row = Array([Array(tpl_lut.ctx_ops[r * CB_LANES + j]
                                   for j in range(CB_LANES))
                             for r in range(rows)] + [Array([Const(0, op_bits)] * CB_LANES)])
         for j in range(CB_LANES):
             word = tctx_r.data.word_select(j, WORD_BITS)
             m.d.comb += [
                 sp_data.word_select(j, WORD_BITS).eq(word + operand[ops_of_row[sp_row][j]]),
-                sp_mask[j].eq((sp_row << lb) + j < lut_r.data.words)]
-        m.d.comb += sp_last.eq(((sp_row + 1) << lb) >= lut_r.data.words)
+                sp_mask[j].eq((sp_row << lb) + j < tpl_lut.words)]
+        m.d.comb += sp_last.eq(((sp_row + 1) << lb) >= tpl_lut.words)
         m.d.comb += engine_free.eq(~sp_busy | (~ring_full & sp_last & self.task.ready))
         sp_ranges = Signal(data.ArrayLayout(Range, FOOTPRINT_RANGES))
-        sp_bad = Signal()
-        sp_bad_lo = Signal(WORD_BITS)
         lo_bits = len(sp_ranges[0].desc.lo)
+        bad_ranges = []
         for i in range(FOOTPRINT_RANGES):
-            t_rng, t_start, rng = tpl.ranges[i], lut_r.data.ranges[i], sp_ranges[i]
+            t_rng, t_start, rng = tpl.ranges[i], tpl_lut.ranges[i], sp_ranges[i]
             lo = Signal(WORD_BITS, name=f"spawn_lo{i}")
             # A template's start is signed (an operand may be the end of what it covers).
-            m.d.comb += [lo.eq(t_start.lo.as_signed() + operand[t_start.operand]),
+            m.d.comb += [lo.eq(t_start.lo.as_signed() + sp_start_op[i]),
                          rng.desc.space.eq(t_rng.desc.space), rng.desc.write.eq(t_rng.desc.write),
                          rng.desc.lo.eq(lo), rng.len.eq(t_rng.len)]
             # A start past the field (or below zero) is a malformed range.
-            with m.If(lo[lo_bits:] != 0):
-                m.d.comb += [sp_bad.eq(1), sp_bad_lo.eq(lo)]
+            bad_ranges.append((lo[lo_bits:] != 0, (lo,)))
+        # The last malformed range's start, masked and ORed, not a chain of multiplexers.
+        sp_bad, (sp_bad_lo,) = later_wins(m, bad_ranges, "spawn_bad")
         with m.If(sp_busy):
             m.d.comb += [self.task.payload.unit.eq(tpl.unit), self.task.payload.pc.eq(tpl.pc),
                          self.task.payload.barrier.eq(tpl.barrier),

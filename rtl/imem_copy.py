@@ -95,8 +95,8 @@ class ImemCopy(wiring.Component):
             m.d.sync += [left.eq(Mux(self.start, self.count, 0)), waddr.eq(self.dst),
                          sel.eq(first_sel), req_beat.eq(self.src >> sel_bits),
                          req_words.eq(first_sel + self.count),
-                         self.busy.eq(self.start & (self.count != 0)),
-                         more.eq(first_sel + self.count != 0)]
+                         self.busy.eq(self.start & self.count.any()),
+                         more.eq(self.count.any() | (first_sel != 0))]    # (their sum's test)
 
         # -- requests, while there is room for their beats -------------------------------------
         issue, pop = Signal(), Signal()
