@@ -1,7 +1,10 @@
 """Scalar pieces shared by the control unit and the module sequencers: the register file and
 the ALU, both decoded from :data:`dypipe.sw.isa.OPS`."""
 
-from amaranth import Const, Elaboratable, Module, Mux, Signal, Value, signed, unsigned
+import functools
+import operator
+
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
@@ -15,16 +18,26 @@ __all__ = ["RegFile", "Decoded", "InsnFlow", "SplitOp", "split_mul", "alu_ops", 
 def later_wins(m, calls, name):
     """Combine ``calls``, a list of ``(select, values)`` made in program order, into ``(any,
     values)``: the values of the last call whose ``select`` is high, as assignments in the same
-    order would give, or zeros. Each value is masked by its call's own select and the masks are
-    ORed: one level of logic behind the values, not a chain of one multiplexer per call. The
-    selects, known early in the cycle, carry the priority."""
-    later, out = Const(0), None
-    for k, (select, values) in enumerate(reversed(calls)):
-        mine = Signal(name=f"{name}{len(calls) - 1 - k}_wins")
+    order would give, or zeros. Each distinct value (the same object, or the same constant) is
+    masked by whether one of its calls wins and the masks are ORed: one level of logic behind
+    the values, not a chain of one multiplexer per call. The selects, known early in the
+    cycle, carry the priority."""
+    later, wins = Const(0), []
+    for k in reversed(range(len(calls))):
+        select, values = calls[k]
+        mine = Signal(name=f"{name}{k}_wins")
         m.d.comb += mine.eq(select & ~later)
-        masked = [Mux(mine, value, 0) for value in values]
-        out = masked if out is None else [a | b for a, b in zip(out, masked)]
+        wins.append((mine, [Value.cast(v) for v in values]))
         later = later | select
+    out = []
+    for i in range(len(calls[0][1]) if calls else 0):
+        groups = {}                     # the value's key -> (value, the selects it wins by)
+        for mine, values in wins:
+            v = values[i]
+            key = ("const", v.value, v.shape()) if isinstance(v, Const) else id(v)
+            groups.setdefault(key, (v, []))[1].append(mine)
+        terms = [Mux(Cat(*mines).any(), v, 0) for v, mines in groups.values()]
+        out.append(functools.reduce(operator.or_, terms))
     return later, out
 
 
@@ -89,12 +102,11 @@ class RegFile(Elaboratable):
         # write landed. When the instruction register takes a word, the index is the word's
         # (read from the memory here); otherwise it stays, and so does the value, unless
         # this cycle writes it.
+        # One multiplexer a bit, behind two selects and the flip-flops' enable.
         for held, now, ahead, take in self._operands:
             fresh = self.read(ahead)
-            with m.If(take):
-                m.d.sync += held.eq(Mux(en & (addr == ahead), wdata, fresh))
-            with m.Elif(en & (addr == now)):
-                m.d.sync += held.eq(wdata)
+            with m.If(take | (en & (addr == now))):
+                m.d.sync += held.eq(Mux(take & ~(en & (addr == ahead)), fresh, wdata))
         for idx, data_ in self._reads.values():
             r = mem.read_port(domain="comb")
             m.d.comb += [r.addr.eq(idx), data_.eq(r.data)]
