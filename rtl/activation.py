@@ -58,12 +58,11 @@ def round_shift(value, shift, extra=None):
 
 
 def pwl_operands(m, x, tanh, frac_bits, name):
-    """What sigmoid's piecewise-linear curve (tanh's where ``tanh`` is set) needs of the signed
-    ``x``: ``(xc, slope, offset)``, ``x`` clamped to the curve's range and the coefficients of
-    the segment it falls in (:func:`pwl_curve` takes them). ``x`` may be wider than 16 bits:
-    its clamp is the clamp of its 16-bit saturation, since the curve's range lies inside 16
-    bits, so a lane may compute these beside its saturation and register them
-    (``rtl/lanes.py``): the table lookup then does not share a cycle with the multiplier."""
+    """Where sigmoid's piecewise-linear curve (tanh's where ``tanh`` is set) takes the signed
+    ``x``: ``(xc, seg)``, ``x`` clamped to the curve's range and the segment it falls in (the
+    table's index, tanh's above sigmoid's). ``x`` may be wider than 16 bits: its clamp is the
+    clamp of its 16-bit saturation, since the curve's range lies inside 16 bits, so a lane may
+    compute these beside its saturation and register them (``rtl/lanes.py``)."""
     half = SEGMENTS // 2
     seg_bits = (SEGMENTS - 1).bit_length()
     xcs, segs = [], []
@@ -74,11 +73,20 @@ def pwl_operands(m, x, tanh, frac_bits, name):
         xcs.append(xc)
         segs.append(((xc >> shift) + half)[:seg_bits])
     xc = _named(m, Mux(tanh, xcs[1], xcs[0]), signed(ELEM_BITS), f"{name}_xc")
-    # The table's index: the segment, tanh's above sigmoid's.
     seg = _named(m, Cat(Mux(tanh, segs[1], segs[0]), tanh), seg_bits + 1, f"{name}_seg")
+    return xc, seg
+
+
+def pwl_curve(m, xc, seg, frac_bits, name):
+    """The curve's value at ``(xc, seg)`` (:func:`pwl_operands`): both tables in one case
+    statement, one multiplier."""
     tables = [table(act, frac_bits) for act in (Act.SIGMOID, Act.TANH)]
+    seg_bits = (SEGMENTS - 1).bit_length()
     # A case statement: cheap to simulate (an indexed part-select of a constant vector is a
-    # wide variable shift in Verilator). The offset is ``2 * intercept + 1`` (pwl_curve).
+    # wide variable shift in Verilator).
+    # ``(slope * xc + (inter << f) + 2^(f-1)) >> f`` is ``((slope * xc >> (f-1)) + 2 * inter +
+    # 1) >> 1``, the same number (the added term is a multiple of 2^(f-1)): the table holds
+    # ``2 * inter + 1``, and one adder does the intercept and the rounding.
     slope = Signal(signed(COEFF_BITS), name=f"{name}_slope")
     offset = Signal(signed(COEFF_BITS + 1), name=f"{name}_offset")
     with m.Switch(seg):
@@ -86,15 +94,6 @@ def pwl_operands(m, x, tanh, frac_bits, name):
             for k, (a, b) in enumerate(zip(slopes, intercepts)):
                 with m.Case(k | (t << seg_bits)):
                     m.d.comb += [slope.eq(a), offset.eq(2 * b + 1)]
-    return xc, slope, offset
-
-
-def pwl_curve(m, xc, slope, offset, frac_bits, name):
-    """The curve's value at ``xc`` with its segment's ``slope`` and ``offset``
-    (:func:`pwl_operands`): one multiplier for both curves."""
-    # ``(slope * xc + (inter << f) + 2^(f-1)) >> f`` is ``((slope * xc >> (f-1)) + 2 * inter +
-    # 1) >> 1``, the same number (the added term is a multiple of 2^(f-1)): the table holds
-    # ``2 * inter + 1``, and one adder does the intercept and the rounding.
     return saturate(m, (((slope * xc) >> (frac_bits - 1)) + offset) >> 1, f"{name}_y")
 
 

@@ -94,10 +94,10 @@ class LaneFinish(wiring.Component):
 
     The register sits inside the activation: ``en`` latches each lane's ``saturate16(v)``,
     ``act``, and where sigmoid's or tanh's curve takes ``v`` (the clamped value and its
-    segment's coefficients, computed beside the saturation), and ``out`` is their
-    activation, so ``out`` changes on the same clock edges as a register of it would, with
-    the rounding, the saturation, the segment and its table in front of the register and the
-    curve's multiplier and the last saturation behind it (docs/fpga.md). The Verilog twin registers
+    segment, computed beside the saturation), and ``out`` is their activation, so ``out``
+    changes on the same clock edges as a register of it would, with the rounding, the
+    saturation and the segment in front of the register and the table, the curve's
+    multiplier and the last saturation behind it (docs/fpga.md). The Verilog twin registers
     ``out`` itself; ``dypipe equiv`` proves the two agree in every cycle."""
 
     def __init__(self, lanes, in_bits, frac_bits, *, vector, backend="amaranth"):
@@ -144,12 +144,12 @@ class LaneFinish(wiring.Component):
             else:
                 value = round_shift(a, f, self.wshift)
             held = Signal(signed(ELEM_BITS), name=f"lane{k}_held")
-            pwl = pwl_operands(m, value, self.act == Act.TANH, f, f"lane{k}_pwl")
-            pwl_held = [Signal.like(v, name=f"{v.name}_held") for v in pwl]
+            xc, seg = pwl_operands(m, value, self.act == Act.TANH, f, f"lane{k}_pwl")
+            xc_held, seg_held = Signal.like(xc, name=f"lane{k}_xc_held"), Signal.like(seg)
             with m.If(self.en):
-                m.d.sync += [held.eq(saturate(m, value, f"lane{k}_sat")),
-                             *(h.eq(v) for h, v in zip(pwl_held, pwl))]
-            curve = pwl_curve(m, *pwl_held, f, f"lane{k}_pwl")
+                m.d.sync += [held.eq(saturate(m, value, f"lane{k}_sat")), xc_held.eq(xc),
+                             seg_held.eq(seg)]
+            curve = pwl_curve(m, xc_held, seg_held, f, f"lane{k}_pwl")
             results.append(activate(m, held, act, curve, f"lane{k}"))
         with m.If(self.en):
             m.d.sync += act.eq(self.act)
