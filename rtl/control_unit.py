@@ -115,10 +115,9 @@ class ControlUnit(wiring.Component):
         # register read, were the longest paths into the register file.
         shifts = (Op.SLL, Op.SRL, Op.SRA, Op.SLLI, Op.SRLI, Op.SRAI)
         ops = [op for op in alu_ops(Unit.CTRL) if op not in (Op.MUL, *shifts)]
-        reg_b, reg_c = flow.operand(rf, "b"), flow.operand(rf, "c")
-        result = alu(m, d, reg_b, reg_c, ops)
-        mul = split_mul(m, reg_b, reg_c)
-        shift = SplitOp(m, [alu(m, d, reg_b, reg_c, shifts)])
+        result = alu(m, d, rf, ops)
+        mul = split_mul(m, rf.read(d.b), rf.read(d.c))
+        shift = SplitOp(m, [alu(m, d, rf, shifts)])
         # A branch, OVERLAY and PREFETCH take two cycles at least: the first registers the
         # branch's outcome and target, or the copy's checks (so that a register comparison does
         # not reach the fetch address in its cycle); the second, ``second``, acts on them.
@@ -153,7 +152,7 @@ class ControlUnit(wiring.Component):
         m.d.sync += [idle_seen.eq(self.tasks_idle & ~commit),
                      live_seen.eq(self.tasks_live + commit)]
 
-        ra, rs = reg_b, flow.operand(rf, "a")
+        ra, rs = rf.read(d.b), rf.read(d.a)
         # LW and SW form their request in registers in their first cycle (the address, its
         # range check, the data) and offer it in the next (state MEM): the register read and
         # the address adder do not share a cycle with the arbiter's grant and the stall.
@@ -177,7 +176,7 @@ class ControlUnit(wiring.Component):
         insn_rec = Signal(TemplateRecord(cfg))
         m.d.comb += [insn_rec.unit.eq(d.a), insn_rec.pc.eq(d.imm16),
                      insn_rec.barrier.eq(d.b == 0)]
-        footprint = flow.operands(rf, "b", 2 * FOOTPRINT_RANGES)
+        footprint = [rf.read(i) for i in flow.indexes_ahead("b", 2 * FOOTPRINT_RANGES)]
         for i, rng in enumerate(insn_rec.ranges):
             with m.If(d.b != 0):
                 m.d.comb += [rng.desc.eq(footprint[2 * i]), rng.len.eq(footprint[2 * i + 1])]
@@ -306,7 +305,7 @@ class ControlUnit(wiring.Component):
                          self.task.payload.ranges.eq(sp_ranges), self.task_pc.eq(sp_pc)]
         taken = Signal()
         # Branch and OVERLAY operands: a = ra, b = rb (see Fmt.BRANCH, Fmt.OVERLAY).
-        bra, brb = rs, reg_b
+        bra, brb = rf.read(d.a), rf.read(d.b)
         with m.Switch(d.op):
             for op, value in ((Op.BEQ, bra == brb), (Op.BNE, bra != brb),
                               (Op.BLT, bra.as_signed() < brb.as_signed()),
@@ -478,8 +477,8 @@ class ControlUnit(wiring.Component):
                                 m.d.comb += sp_enter.eq(1)
                                 m.d.sync += [sp_busy.eq(1), sp_pc.eq(pc), sp_tmpl.eq(d.tmpl),
                                              sp_row.eq(0)]
-                                for i, field in enumerate("abcd"):
-                                    m.d.sync += sp_ops[i].eq(flow.operand(rf, field))
+                                for i, reg in enumerate((d.a, d.b, d.c, d.d)):
+                                    m.d.sync += sp_ops[i].eq(rf.read(reg))
                                 advance()
                         with m.Case(Op.OVERLAY, Op.PREFETCH):
                             # Checked before a copy under way has landed: nothing moves on an

@@ -1,10 +1,7 @@
 """Scalar pieces shared by the control unit and the module sequencers: the register file and
 the ALU, both decoded from :data:`dypipe.sw.isa.OPS`."""
 
-import functools
-import operator
-
-from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Const, Elaboratable, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
@@ -18,26 +15,16 @@ __all__ = ["RegFile", "Decoded", "InsnFlow", "SplitOp", "split_mul", "alu_ops", 
 def later_wins(m, calls, name):
     """Combine ``calls``, a list of ``(select, values)`` made in program order, into ``(any,
     values)``: the values of the last call whose ``select`` is high, as assignments in the same
-    order would give, or zeros. Each distinct value (the same object, or the same constant) is
-    masked by whether one of its calls wins and the masks are ORed: one level of logic behind
-    the values, not a chain of one multiplexer per call. The selects, known early in the
-    cycle, carry the priority."""
-    later, wins = Const(0), []
-    for k in reversed(range(len(calls))):
-        select, values = calls[k]
-        mine = Signal(name=f"{name}{k}_wins")
+    order would give, or zeros. Each value is masked by its call's own select and the masks are
+    ORed: one level of logic behind the values, not a chain of one multiplexer per call. The
+    selects, known early in the cycle, carry the priority."""
+    later, out = Const(0), None
+    for k, (select, values) in enumerate(reversed(calls)):
+        mine = Signal(name=f"{name}{len(calls) - 1 - k}_wins")
         m.d.comb += mine.eq(select & ~later)
-        wins.append((mine, [Value.cast(v) for v in values]))
+        masked = [Mux(mine, value, 0) for value in values]
+        out = masked if out is None else [a | b for a, b in zip(out, masked)]
         later = later | select
-    out = []
-    for i in range(len(calls[0][1]) if calls else 0):
-        groups = {}                     # the value's key -> (value, the selects it wins by)
-        for mine, values in wins:
-            v = values[i]
-            key = ("const", v.value, v.shape()) if isinstance(v, Const) else id(v)
-            groups.setdefault(key, (v, []))[1].append(mine)
-        terms = [Mux(Cat(*mines).any(), v, 0) for v, mines in groups.values()]
-        out.append(functools.reduce(operator.or_, terms))
     return later, out
 
 
@@ -46,39 +33,27 @@ class RegFile(Elaboratable):
     and writes them.
 
     They are a memory with one write port and an asynchronous read port per distinct register
-    read, so that an FPGA keeps them in LUT RAM, a copy per read port, instead of flip-flops
-    behind a multiplexer per read port: the PFU's sequencer reads 15 parameter registers at
-    once. Writes take effect at the clock edge, as flip-flops' would; ``r0`` is never written.
-    Reset does not clear the registers: they hold zero when the design starts.
-
-    A unit reads its instruction's registers as *operands* (:meth:`operand`, through
-    :meth:`InsnFlow.operand`): flip-flops that hold what the asynchronous read would give in
-    the same cycle, read a cycle ahead from the instruction memory's word as the instruction
-    register takes it, with the write of that cycle passed around the memory.
+    read (:meth:`read`; a macro-instruction's block of consecutive registers is a read each,
+    indexed by :meth:`InsnFlow.indexes_ahead`), so that an FPGA keeps them in LUT RAM, a copy
+    per read port, instead of flip-flops behind a multiplexer per read port: the PFU's
+    sequencer reads 15 parameter registers at once. Writes take effect at the clock edge, as
+    flip-flops' would; ``r0`` is never written. Reset does not clear the registers: they hold
+    zero when the design starts.
     """
 
     def __init__(self, name):
         self._name = name
         self._reads = {}
         self._writes = []           # (select, index, value) of each write()
-        self._operands = []         # (flip-flop, index now, index ahead, take)
 
     def read(self, idx):
         """The register ``idx`` (an index expression; the same expression object read twice
-        shares one read port), read asynchronously."""
+        shares one read port)."""
         idx = Value.cast(idx)
         key = id(idx)               # idx is kept in _reads, so its id stays its own
         if key not in self._reads:
             self._reads[key] = (idx, Signal(WORD_BITS, name=f"{self._name}_rd{len(self._reads)}"))
         return self._reads[key][1]
-
-    def operand(self, now, ahead, take, name):
-        """A flip-flop that holds the register ``now`` (an index from flip-flops) names, as
-        :meth:`read` of ``now`` would give it in the same cycle, provided ``now`` changes only
-        at a clock edge where ``take`` is high, to the value ``ahead`` had in that cycle."""
-        held = Signal(WORD_BITS, name=f"{self._name}_{name}")
-        self._operands.append((held, Value.cast(now), Value.cast(ahead), Value.cast(take)))
-        return held
 
     def write(self, m, idx, value):
         """In ``m``'s current control flow: ``idx`` takes ``value`` at the clock edge (one write
@@ -94,19 +69,10 @@ class RegFile(Elaboratable):
         w = mem.write_port()
         # The last call's write (the control unit's six calls were a 32-bit chain of
         # multiplexers behind its ALU before ``later_wins``).
-        _, (addr, wdata, en) = later_wins(m, [(select, (idx, value, idx != 0))
+        _, (addr, data_, en) = later_wins(m, [(select, (idx, value, idx != 0))
                                               for select, idx, value in self._writes],
                                           f"{self._name}_w")
-        m.d.comb += [w.addr.eq(addr), w.data.eq(wdata), w.en.eq(en)]
-        # An operand after the edge: the register its index names then, with this cycle's
-        # write landed. When the instruction register takes a word, the index is the word's
-        # (read from the memory here); otherwise it stays, and so does the value, unless
-        # this cycle writes it.
-        # One multiplexer a bit, behind two selects and the flip-flops' enable.
-        for held, now, ahead, take in self._operands:
-            fresh = self.read(ahead)
-            with m.If(take | (en & (addr == now))):
-                m.d.sync += held.eq(Mux(take & ~(en & (addr == ahead)), fresh, wdata))
+        m.d.comb += [w.addr.eq(addr), w.data.eq(data_), w.en.eq(en)]
         for idx, data_ in self._reads.values():
             r = mem.read_port(domain="comb")
             m.d.comb += [r.addr.eq(idx), data_.eq(r.data)]
@@ -142,9 +108,9 @@ def alu_ops(unit):
             if unit in units and fmt in formats and op != Op.JALR]
 
 
-def alu(m, d, ra, rb, ops):
-    """Result of ALU instruction ``d`` (one of ``ops``) over its operands ``ra`` (register
-    ``b``) and ``rb`` (register ``c``)."""
+def alu(m, d, rf, ops):
+    """Result of ALU instruction ``d`` (one of ``ops``) over register file ``rf``."""
+    ra, rb = rf.read(d.b), rf.read(d.c)
     result = Signal(WORD_BITS)
     shamt = d.imm16[:5]
     table = {
@@ -227,7 +193,6 @@ class InsnFlow:
     def __init__(self, m, imem_words, pc, imem, err):
         self.m, self.imem_words, self.pc, self.err = m, imem_words, pc, err
         self._imem = imem
-        self._operands = {}
         self.ir = Signal(WORD_BITS)
         self.ready = Signal()
         self._fetch = Signal()
@@ -251,6 +216,21 @@ class InsnFlow:
         reporters in one cycle. Where two reports act in one cycle, the later call's wins."""
         self._errors.add(self.m, code, self.pc if at is None else at, addr)
         self.m.next = "ERROR"
+
+    def indexes_ahead(self, field, count):
+        """Register indexes ``field``, ``field + 1`` .. ``field + count - 1`` of the instruction
+        in :attr:`ir` (wrapping past the field's width), for a block of register reads. The
+        first is the field itself; the others are computed from the memory's word as ``ir``
+        takes it and held beside ``ir``, so that the reads' addresses come from flip-flops,
+        not from an adder behind ``ir``."""
+        lsb, width = FIELDS[field]
+        indexes = [self.ir[lsb:lsb + width]]
+        for i in range(1, count):
+            index = Signal(width, name=f"{field}_plus{i}")
+            with self.m.If(self._take):
+                self.m.d.sync += index.eq(self._imem.data[lsb:lsb + width] + i)
+            indexes.append(index)
+        return indexes
 
     def _outside_of(self, target):
         outside = target >= self.imem_words
@@ -284,25 +264,6 @@ class InsnFlow:
         with self.m.Else():
             self.m.d.comb += [self._fetch.eq(1), self._fetch_pc.eq(self.pc + 1),
                               self._take.eq(1)]
-
-
-    def operand(self, rf, field, plus=0):
-        """The register of ``rf`` that field ``field`` of the instruction in :attr:`ir` names
-        (plus ``plus``, wrapping past the field's width: a macro-instruction's block of
-        registers), from a flip-flop (:meth:`RegFile.operand`): its read starts from the
-        instruction memory's word as ``ir`` takes it, not from ``ir``. Asked twice, the same
-        flip-flop."""
-        key = (id(rf), field, plus)
-        if key not in self._operands:
-            lsb, width = FIELDS[field]
-            now = (self.ir[lsb:lsb + width] + plus)[:width]
-            ahead = (self._imem.data[lsb:lsb + width] + plus)[:width]
-            self._operands[key] = rf.operand(now, ahead, self._take, f"{field}{plus}")
-        return self._operands[key]
-
-    def operands(self, rf, field, count):
-        """Registers ``field`` .. ``field + count - 1`` as :meth:`operand` gives them."""
-        return [self.operand(rf, field, i) for i in range(count)]
 
 
 class _ErrorRegister(Elaboratable):

@@ -78,9 +78,8 @@ class ModuleSequencer(wiring.Component):
         d = Decoded(flow.ir)
         assert Op.MUL in alu_ops(self._unit)
         ops = [op for op in alu_ops(self._unit) if op != Op.MUL]      # MUL: two cycles
-        reg_b, reg_c = flow.operand(rf, "b"), flow.operand(rf, "c")
-        result = alu(m, d, reg_b, reg_c, ops)
-        mul = split_mul(m, reg_b, reg_c)
+        result = alu(m, d, rf, ops)
+        mul = split_mul(m, rf.read(d.b), rf.read(d.c))
         macro_ops = [op for op, (_, units) in OPS.items()
                      if units == {self._unit} and op not in (Op.LDC, Op.END)]
 
@@ -101,13 +100,13 @@ class ModuleSequencer(wiring.Component):
                      self.unit.macro.payload.eq(cmd)]
         with m.If(taken):
             m.d.sync += [cmd_valid.eq(0), macro_pc.eq(cmd_pc)]
-        params = flow.operands(rf, "b", unit_params(self._unit))
+        params = flow.indexes_ahead("b", unit_params(self._unit))
         with m.If(issue):
             m.d.sync += [cmd_valid.eq(1), cmd_pc.eq(pc), cmd.op.eq(d.op), cmd.a.eq(d.a),
                          cmd.imm.eq(d.imm16)]
             # Only the registers the unit reads: each is a read port, a copy of the registers
             # in LUT RAM (a DMA's sequencer reads 9, not the PFU's 15).
-            m.d.sync += [cmd.params[i].eq(v) for i, v in enumerate(params)]
+            m.d.sync += [cmd.params[i].eq(rf.read(j)) for i, j in enumerate(params)]
 
         # Macro-instructions issued and finished, counted modulo 256; a released task is done
         # when the finished count reaches the issued count at its END (its *mark*).
