@@ -222,7 +222,8 @@ class InsnFlow:
         in :attr:`ir` (wrapping past the field's width), for a block of register reads. The
         first is the field itself; the others are computed from the memory's word as ``ir``
         takes it and held beside ``ir``, so that the reads' addresses come from flip-flops,
-        not from an adder behind ``ir``."""
+        not from an adder behind ``ir``. Call it outside any ``If`` or FSM state: the
+        registers must follow every word ``ir`` takes."""
         lsb, width = FIELDS[field]
         indexes = [self.ir[lsb:lsb + width]]
         for i in range(1, count):
