@@ -259,7 +259,7 @@ class ControlUnit(wiring.Component):
             """``values`` (A .. D's) indexed by an operand field."""
             return Array([Const(0, WORD_BITS)] + list(values)
                          + [Const(0, WORD_BITS)] * ((1 << op_bits) - 1 - SPAWN_OPERANDS))
-        spawn_operand = by_operand(flow.operand(rf, field) for field in "abcd")
+        spawn_operand = by_operand(rf.read(reg) for reg in (d.a, d.b, d.c, d.d))
         with m.If(sp_enter):
             m.d.sync += tpl_lut.eq(lut_r.data)
             for i in range(FOOTPRINT_RANGES):
