@@ -19,8 +19,9 @@ def later_wins(m, calls, name):
     ORed: one level of logic behind the values, not a chain of one multiplexer per call. The
     selects, known early in the cycle, carry the priority."""
     later, out = Const(0), None
-    for k, (select, values) in enumerate(reversed(calls)):
-        mine = Signal(name=f"{name}{len(calls) - 1 - k}_wins")
+    for k in reversed(range(len(calls))):
+        select, values = calls[k]
+        mine = Signal(name=f"{name}{k}_wins")
         m.d.comb += mine.eq(select & ~later)
         masked = [Mux(mine, value, 0) for value in values]
         out = masked if out is None else [a | b for a, b in zip(out, masked)]
@@ -224,12 +225,11 @@ class InsnFlow:
         takes it and held beside ``ir``, so that the reads' addresses come from flip-flops,
         not from an adder behind ``ir``. Call it outside any ``If`` or FSM state: the
         registers must follow every word ``ir`` takes."""
-        lsb, width = FIELDS[field]
-        indexes = [self.ir[lsb:lsb + width]]
+        indexes = [Decoded._field(self.ir, field)]
         for i in range(1, count):
-            index = Signal(width, name=f"{field}_plus{i}")
+            index = Signal.like(indexes[0], name=f"{field}_plus{i}")
             with self.m.If(self._take):
-                self.m.d.sync += index.eq(self._imem.data[lsb:lsb + width] + i)
+                self.m.d.sync += index.eq(Decoded._field(self._imem.data, field) + i)
             indexes.append(index)
         return indexes
 
