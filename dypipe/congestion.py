@@ -24,11 +24,8 @@ WINDOW = 16
 def net_overuse(lines):
     """``{net: overuse}`` of a ``congestion_by_net`` file's lines (nets without overuse left
     out)."""
-    found = {}
-    for row in csv.reader(lines):
-        if len(row) >= 2 and row[1].strip().lstrip("-").isdigit() and int(row[1]) > 0:
-            found[row[0]] = found.get(row[0], 0) + int(row[1])
-    return found
+    return {row[0]: int(row[1]) for row in csv.reader(lines)
+            if len(row) >= 2 and row[1].strip().isdigit() and int(row[1]) > 0}
 
 
 def coordinate_overuse(lines):

@@ -517,7 +517,7 @@ def _format_congestion(summary, units=6):
             f"of {shares}")
     w = summary.get("window")
     if w:
-        line += (f"; {w['share']:.0%} of it in x {w['x']}-{w['x'] + w['size'] - 1}, "
+        line += (f"; {w['share']:.0%} of the die's in x {w['x']}-{w['x'] + w['size'] - 1}, "
                  f"y {w['y']}-{w['y'] + w['size'] - 1}")
     return [line]
 
@@ -790,8 +790,8 @@ def _attempt(workdir, bindir, device, package, timeout, log, extra, seed, routed
              heatmap=False):
     """One place and route with ``seed`` (None: the user's ``--seed`` in ``extra``):
     :func:`parse_nextpnr`'s result and ``seed``, ``seconds``, ``stopped`` (why the flow
-    stopped it, or None), ``best_overused`` and ``router_iterations`` (router2's course);
-    sets ``routed`` if it routed."""
+    stopped it, or None), ``best_overused``, ``best_iteration`` and ``router_iterations``
+    (router2's course); sets ``routed`` if it routed."""
     log_name, report_name, sdf_name = pnr_files(seed)
     report, log_path = workdir / report_name, workdir / log_name
     for stale in (report, workdir / sdf_name):

@@ -405,7 +405,7 @@ def test_heatmap_a_folder_for_each_seed_summarised_by_unit_and_window(tmp_path):
                                      "share": round(100 / 108, 3)}
         line, = synth._format_congestion(summary)
         assert "iteration, 3: overuse 107 on the nets of pfu 94%, gbuf 6%" in line
-        assert line.endswith("93% of it in x 16-31, y 0-15"), line
+        assert line.endswith("93% of the die's in x 16-31, y 0-15"), line
     assert congestion.summarize(tmp_path / "nowhere" / "hm", 3, str) is None
 
 
